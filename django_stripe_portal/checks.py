@@ -1,0 +1,162 @@
+"""System checks for ``STRIPE_PORTAL``, run by ``manage.py check``.
+
+Ids (documented in docs/settings.md):
+E001 settings not a dict / unknown keys, E002 API_KEY missing or ill-formed,
+W003 live key with DEBUG=True, W004 no WEBHOOK_SECRETS, E005 WEBHOOK_SECRETS ill-formed,
+E006 dotted path does not import, E007 RETURN_URL cannot become an absolute URL,
+E008 WEBHOOK_PROCESSING unknown, E009 DEFAULT_CONFIGURATION names no declared key,
+E010 a CONFIGURATIONS body Stripe would reject.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.apps import AppConfig
+from django.conf import settings as django_settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+from django.urls import NoReverseMatch, reverse
+
+from django_stripe_portal.conf import (
+    IMPORT_STRINGS,
+    LIVE_KEY_PREFIXES,
+    SETTING_NAME,
+    WEBHOOK_PROCESSING_MODES,
+    PortalSettings,
+    get_settings,
+)
+
+API_KEY_RE = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]+$")
+WEBHOOK_SECRET_RE = re.compile(r"^whsec_[A-Za-z0-9+/=_-]+$")
+
+
+def _error(msg: str, check_id: str, hint: str | None = None) -> Error:
+    return Error(msg, hint=hint, id=f"stripe_portal.{check_id}")
+
+
+def _warning(msg: str, check_id: str, hint: str | None = None) -> Warning:
+    return Warning(msg, hint=hint, id=f"stripe_portal.{check_id}")
+
+
+@register(Tags.compatibility)
+def check_settings(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    try:
+        conf = get_settings()
+    except ImproperlyConfigured as exc:
+        return [_error(str(exc), "E001")]
+    messages: list[CheckMessage] = []
+    messages += _check_api_key(conf)
+    messages += _check_webhook_secrets(conf)
+    messages += _check_import_strings(conf)
+    messages += _check_return_url(conf)
+    messages += _check_processing(conf)
+    messages += _check_default_configuration(conf)
+    return messages
+
+
+def _check_api_key(conf: PortalSettings) -> Iterable[CheckMessage]:
+    key = conf.API_KEY
+    if not key:
+        yield _error(
+            f"{SETTING_NAME}['API_KEY'] is not set.",
+            "E002",
+            hint="Set it to your Stripe secret key, e.g. env.str('STRIPE_SECRET_KEY').",
+        )
+        return
+    if not isinstance(key, str) or not API_KEY_RE.match(key):
+        yield _error(
+            f"{SETTING_NAME}['API_KEY'] does not look like a Stripe secret key.",
+            "E002",
+            hint="Use a key that starts with sk_test_, sk_live_, rk_test_ or rk_live_ "
+            "(a publishable pk_… key cannot create portal sessions).",
+        )
+        return
+    if key.startswith(LIVE_KEY_PREFIXES) and django_settings.DEBUG:
+        yield _warning(
+            f"{SETTING_NAME}['API_KEY'] is a live-mode key while DEBUG is True.",
+            "W003",
+            hint="Use a test-mode key (sk_test_…) in development.",
+        )
+
+
+def _check_webhook_secrets(conf: PortalSettings) -> Iterable[CheckMessage]:
+    secrets = conf.WEBHOOK_SECRETS
+    if isinstance(secrets, str) or not isinstance(secrets, list | tuple):
+        yield _error(
+            f"{SETTING_NAME}['WEBHOOK_SECRETS'] must be a list of signing secrets.",
+            "E005",
+            hint="e.g. env.list('STRIPE_WEBHOOK_SECRETS').",
+        )
+        return
+    if not secrets:
+        yield _warning(
+            f"{SETTING_NAME}['WEBHOOK_SECRETS'] is empty: every webhook will be refused.",
+            "W004",
+            hint="Add the endpoint's signing secret (whsec_…); "
+            "manage.py setup_stripe_webhook prints one.",
+        )
+    for index, secret in enumerate(secrets):
+        if not isinstance(secret, str) or not WEBHOOK_SECRET_RE.match(secret):
+            yield _error(
+                f"{SETTING_NAME}['WEBHOOK_SECRETS'][{index}] is not a webhook signing secret.",
+                "E005",
+                hint="Signing secrets start with whsec_ (Dashboard → Webhooks, or `stripe listen`).",
+            )
+
+
+def _check_import_strings(conf: PortalSettings) -> Iterable[CheckMessage]:
+    for name in IMPORT_STRINGS:
+        try:
+            func = conf.imported(name)
+        except ImproperlyConfigured as exc:
+            yield _error(str(exc), "E006", hint="Give a dotted path to a function.")
+            continue
+        if func is not None and not callable(func):
+            yield _error(f"{SETTING_NAME}['{name}'] does not name a callable.", "E006")
+
+
+def _check_return_url(conf: PortalSettings) -> Iterable[CheckMessage]:
+    value = conf.RETURN_URL
+    if isinstance(value, str) and value.startswith("/") and not value.startswith("//"):
+        return
+    if isinstance(value, str):
+        parts = urlsplit(value)
+        if parts.scheme in ("http", "https") and parts.netloc:
+            return
+        try:
+            reverse(value)
+            return
+        except NoReverseMatch:
+            pass
+    yield _error(
+        f"{SETTING_NAME}['RETURN_URL'] = {value!r} cannot become an absolute URL.",
+        "E007",
+        hint="Use a path ('/account/'), a URL name ('account'), or an absolute https:// URL.",
+    )
+
+
+def _check_processing(conf: PortalSettings) -> Iterable[CheckMessage]:
+    if conf.WEBHOOK_PROCESSING not in WEBHOOK_PROCESSING_MODES:
+        yield _error(
+            f"{SETTING_NAME}['WEBHOOK_PROCESSING'] = {conf.WEBHOOK_PROCESSING!r} is not one of "
+            + ", ".join(repr(m) for m in WEBHOOK_PROCESSING_MODES)
+            + ".",
+            "E008",
+        )
+
+
+def _check_default_configuration(conf: PortalSettings) -> Iterable[CheckMessage]:
+    default = conf.DEFAULT_CONFIGURATION
+    if default is not None and default not in (conf.CONFIGURATIONS or {}):
+        yield _error(
+            f"{SETTING_NAME}['DEFAULT_CONFIGURATION'] = {default!r} is not a key of "
+            f"{SETTING_NAME}['CONFIGURATIONS'].",
+            "E009",
+            hint="Declared keys: " + (", ".join(sorted(conf.CONFIGURATIONS or {})) or "none"),
+        )

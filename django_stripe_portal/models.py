@@ -1,0 +1,176 @@
+"""What the app remembers of Stripe: customers, configurations, portal visits,
+subscription state and webhook events.
+
+Times named ``created_at`` / ``event_created_at`` are Stripe's (from the object
+or event), not the time the row was written.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class StripeCustomer(models.Model):
+    """Links a user to their Stripe customer; read by the default customer resolver."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="stripe_customer",
+    )
+    customer_id = models.CharField(max_length=255, unique=True, help_text="cus_…")
+    livemode = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("Stripe customer")
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} ({self.user})"
+
+
+class PortalConfiguration(models.Model):
+    """A portal configuration declared in ``STRIPE_PORTAL['CONFIGURATIONS']`` and synced."""
+
+    key = models.CharField(max_length=100, help_text="The key in STRIPE_PORTAL['CONFIGURATIONS']")
+    stripe_id = models.CharField(max_length=255, unique=True, help_text="bpc_…")
+    livemode = models.BooleanField(default=False)
+    active = models.BooleanField(default=True)
+    is_default = models.BooleanField(default=False)
+    definition_hash = models.CharField(max_length=64, blank=True)
+    stripe_data = models.JSONField(default=dict, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("portal configuration")
+        constraints = [
+            # Test mode and live mode hold separate configurations under the same key.
+            models.UniqueConstraint(fields=["key", "livemode"], name="stripe_portal_config_key_mode"),
+        ]
+
+    def __str__(self) -> str:
+        mode = "live" if self.livemode else "test"
+        return f"{self.key} ({self.stripe_id}, {mode})"
+
+
+class PortalSession(models.Model):
+    """One portal visit. The session URL is a bearer credential and is never stored."""
+
+    class Source(models.TextChoices):
+        APP = "app", _("created by this app")
+        WEBHOOK = "webhook", _("seen in a webhook")
+
+    stripe_id = models.CharField(max_length=255, unique=True, help_text="bps_…")
+    customer_id = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="portal_sessions",
+    )
+    configuration = models.ForeignKey(
+        PortalConfiguration,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="sessions",
+    )
+    flow_type = models.CharField(max_length=40, blank=True)
+    return_to = models.CharField(max_length=2000, blank=True)
+    locale = models.CharField(max_length=20, blank=True)
+    livemode = models.BooleanField(default=False)
+    created_at = models.DateTimeField(help_text="Stripe's creation time")
+    returned_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.APP)
+
+    class Meta:
+        verbose_name = _("portal session")
+        indexes = [
+            # Linking a change event to the visit it came from.
+            models.Index(fields=["customer_id", "-created_at"], name="stripe_portal_sess_cust"),
+            # Activity figures by day.
+            models.Index(fields=["created_at"], name="stripe_portal_sess_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_id} ({self.customer_id})"
+
+
+class StripeSubscription(models.Model):
+    """Subscription state as the webhooks last told it; never moved backwards."""
+
+    stripe_id = models.CharField(max_length=255, unique=True, help_text="sub_…")
+    customer_id = models.CharField(max_length=255)
+    status = models.CharField(max_length=30)
+    items = models.JSONField(default=list, blank=True, help_text="[{price, quantity}] per item")
+    cancel_at_period_end = models.BooleanField(default=False)
+    cancel_at = models.DateTimeField(null=True, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    cancellation_details = models.JSONField(default=dict, blank=True)
+    livemode = models.BooleanField(default=False)
+    event_created_at = models.DateTimeField(
+        help_text="Stripe time of the event that last wrote this row"
+    )
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("Stripe subscription")
+        indexes = [
+            models.Index(fields=["customer_id", "status"], name="stripe_portal_sub_cust"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_id} ({self.status})"
+
+    @property
+    def price_ids(self) -> list[str]:
+        return [str(item.get("price")) for item in self.items]
+
+
+class WebhookEvent(models.Model):
+    """A verified Stripe event, stored exactly once by its ``evt_…`` id."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        PROCESSED = "processed", _("processed")
+        FAILED = "failed", _("failed")
+        IGNORED = "ignored", _("ignored")
+
+    stripe_id = models.CharField(max_length=255, unique=True, help_text="evt_…")
+    type = models.CharField(max_length=100)
+    livemode = models.BooleanField(default=False)
+    api_version = models.CharField(max_length=50, blank=True)
+    account = models.CharField(max_length=255, blank=True, help_text="acct_… for Connect events")
+    customer_id = models.CharField(
+        max_length=255, blank=True, help_text="The customer the event is about, where it names one"
+    )
+    created_at = models.DateTimeField(help_text="Stripe's event time")
+    received_at = models.DateTimeField(auto_now_add=True)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    portal_session = models.ForeignKey(
+        PortalSession,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="events",
+    )
+
+    class Meta:
+        verbose_name = _("webhook event")
+        indexes = [
+            models.Index(fields=["type", "-created_at"], name="stripe_portal_evt_type"),
+            models.Index(fields=["status", "created_at"], name="stripe_portal_evt_status"),
+            models.Index(fields=["created_at"], name="stripe_portal_evt_created"),
+            models.Index(fields=["customer_id", "-created_at"], name="stripe_portal_evt_cust"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_id} {self.type} ({self.status})"

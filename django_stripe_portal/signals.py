@@ -1,0 +1,97 @@
+"""Every signal the app sends, in one place.
+
+Webhook signals are sent with ``sender=WebhookEvent``, the session ones with
+``sender=PortalSession``. Every receiver gets ``event`` (the ``WebhookEvent``
+row, or None where there is none) and ``data`` (the event's ``data.object``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from threading import Lock
+from typing import Any, TypeVar
+
+from django.dispatch import Signal
+
+#: Every verified event, the first time it is stored.
+webhook_received = Signal()
+
+#: A portal session was created, by this app or elsewhere. Extra: ``portal_session``.
+portal_session_created = Signal()
+
+#: The user came back through the return link. Extra: ``portal_session``.
+portal_session_returned = Signal()
+
+#: The price of a subscription's items changed.
+#: Extra: ``subscription``, ``previous_prices``, ``new_prices``.
+subscription_plan_changed = Signal()
+
+#: The quantity of a subscription's items changed.
+#: Extra: ``subscription``, ``previous_quantity``, ``new_quantity``.
+subscription_quantity_changed = Signal()
+
+#: ``cancel_at_period_end`` or ``cancel_at`` became set.
+#: Extra: ``subscription``, ``cancellation_details``.
+subscription_cancel_scheduled = Signal()
+
+#: A scheduled cancellation was undone. Extra: ``subscription``.
+subscription_reactivated = Signal()
+
+#: ``customer.subscription.deleted``. Extra: ``subscription``, ``cancellation_details``.
+subscription_canceled = Signal()
+
+#: A card or other payment method was attached, detached or made the default.
+#: Extra: ``customer_id``.
+payment_method_changed = Signal()
+
+#: ``customer.updated`` (address, email, phone, shipping, tax exempt) or ``customer.tax_id.*``.
+#: Extra: ``customer_id``, ``previous_attributes``.
+customer_details_changed = Signal()
+
+#: ``billing_portal.configuration.created``/``updated``.
+#: Extra: ``configuration``, ``drifted`` (it differs from the declared settings).
+portal_configuration_changed = Signal()
+
+DOMAIN_SIGNALS: dict[str, Signal] = {
+    "subscription_plan_changed": subscription_plan_changed,
+    "subscription_quantity_changed": subscription_quantity_changed,
+    "subscription_cancel_scheduled": subscription_cancel_scheduled,
+    "subscription_reactivated": subscription_reactivated,
+    "subscription_canceled": subscription_canceled,
+    "payment_method_changed": payment_method_changed,
+    "customer_details_changed": customer_details_changed,
+    "portal_configuration_changed": portal_configuration_changed,
+}
+
+_event_signals: dict[str, Signal] = {}
+_event_signals_lock = Lock()
+
+ReceiverT = TypeVar("ReceiverT", bound=Callable[..., Any])
+
+
+def event_signal(event_type: str) -> Signal:
+    """The signal sent for every stored event of ``event_type`` (created on first use)."""
+    signal = _event_signals.get(event_type)
+    if signal is None:
+        with _event_signals_lock:
+            signal = _event_signals.setdefault(event_type, Signal())
+    return signal
+
+
+def connected_event_signal(event_type: str) -> Signal | None:
+    """The per-type signal if anything ever asked for it; spares the hot path a dict insert."""
+    return _event_signals.get(event_type)
+
+
+def on(event_type: str, **connect_kwargs: Any) -> Callable[[ReceiverT], ReceiverT]:
+    """Connect the decorated function to one event type::
+
+    @on("customer.subscription.updated")
+    def sync_plan(sender, event, data, **kwargs): ...
+    """
+
+    def decorator(func: ReceiverT) -> ReceiverT:
+        event_signal(event_type).connect(func, **connect_kwargs)
+        return func
+
+    return decorator
