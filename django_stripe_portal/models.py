@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from django_stripe_portal.events import ChangeKind
+
 
 class StripeCustomer(models.Model):
     """Links a user to their Stripe customer; read by the default customer resolver."""
@@ -161,6 +163,12 @@ class WebhookEvent(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="events",
+    )
+    change_kind = models.CharField(
+        max_length=30,
+        choices=ChangeKind.choices,
+        blank=True,
+        help_text="What the event changed for the customer (empty: nothing the activity counts)",
     )
 
     class Meta:
