@@ -45,10 +45,18 @@ def _id_of(value: Any) -> str:
 
 
 def subscription_items(obj: dict[str, Any]) -> list[dict[str, Any]]:
-    """``[{"price": "price_…", "quantity": n}]`` for each item of a subscription payload."""
+    """``[{"id": "si_…", "price": "price_…", "quantity": n}]`` for each item of a payload.
+
+    The item id is kept because the portal's ``subscription_update_confirm`` deep link
+    must name the item it changes.
+    """
     items = (obj.get("items") or {}).get("data") or []
     return [
-        {"price": _id_of(item.get("price")), "quantity": item.get("quantity")}
+        {
+            "id": str(item.get("id") or ""),
+            "price": _id_of(item.get("price")),
+            "quantity": item.get("quantity"),
+        }
         for item in items
         if isinstance(item, dict)
     ]
