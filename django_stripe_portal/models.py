@@ -49,7 +49,9 @@ class PortalConfiguration(models.Model):
         verbose_name = _("portal configuration")
         constraints = [
             # Test mode and live mode hold separate configurations under the same key.
-            models.UniqueConstraint(fields=["key", "livemode"], name="stripe_portal_config_key_mode"),
+            models.UniqueConstraint(
+                fields=["key", "livemode"], name="stripe_portal_config_key_mode"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -87,9 +89,19 @@ class PortalSession(models.Model):
     created_at = models.DateTimeField(help_text="Stripe's creation time")
     returned_at = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.APP)
+    # Random key the signed return link names: the link is part of the create request,
+    # so it cannot carry the bps_ id Stripe has not assigned yet. Empty for webhook-only rows.
+    return_key = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     class Meta:
         verbose_name = _("portal session")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["return_key"],
+                condition=~models.Q(return_key=""),
+                name="stripe_portal_sess_return_key",
+            ),
+        ]
         indexes = [
             # Linking a change event to the visit it came from.
             models.Index(fields=["customer_id", "-created_at"], name="stripe_portal_sess_cust"),
