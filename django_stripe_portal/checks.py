@@ -106,7 +106,8 @@ def _check_webhook_secrets(conf: PortalSettings) -> Iterable[CheckMessage]:
             yield _error(
                 f"{SETTING_NAME}['WEBHOOK_SECRETS'][{index}] is not a webhook signing secret.",
                 "E005",
-                hint="Signing secrets start with whsec_ (Dashboard → Webhooks, or `stripe listen`).",
+                hint="Signing secrets start with whsec_ "
+                "(Dashboard → Webhooks, or `stripe listen`).",
             )
 
 

@@ -65,8 +65,8 @@ def subscription_items(obj: dict[str, Any]) -> list[dict[str, Any]]:
 def current_period_end(obj: dict[str, Any]) -> datetime | None:
     """Since API 2025-03-31 the period lives on the items; older versions keep it on the
     subscription. The latest item end is the one access should run to."""
-    ends = [
-        item.get("current_period_end")
+    ends: list[int] = [
+        int(item["current_period_end"])
         for item in (obj.get("items") or {}).get("data") or []
         if isinstance(item, dict) and item.get("current_period_end")
     ]

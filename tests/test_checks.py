@@ -1,0 +1,118 @@
+"""System checks fire with precise messages on a table of bad settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.checks import Error, Warning
+from django.test import override_settings
+
+from django_stripe_portal.checks import check_settings
+
+GOOD: dict[str, Any] = {"API_KEY": "sk_test_abc123", "WEBHOOK_SECRETS": ["whsec_abc123"]}
+
+
+def run_checks(**overrides: Any) -> list[Any]:
+    with override_settings(STRIPE_PORTAL={**GOOD, **overrides}):
+        return check_settings()
+
+
+def test_good_settings_pass() -> None:
+    assert run_checks() == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "check_id", "level", "fragment"),
+    [
+        ({"API_KEY": None}, "stripe_portal.E002", Error, "API_KEY'] is not set"),
+        ({"API_KEY": ""}, "stripe_portal.E002", Error, "API_KEY'] is not set"),
+        (
+            {"API_KEY": "pk_test_abc"},
+            "stripe_portal.E002",
+            Error,
+            "does not look like a Stripe secret key",
+        ),
+        ({"API_KEY": "sk_test_"}, "stripe_portal.E002", Error, "does not look like"),
+        ({"API_KEY": 12345}, "stripe_portal.E002", Error, "does not look like"),
+        ({"WEBHOOK_SECRETS": []}, "stripe_portal.W004", Warning, "every webhook will be refused"),
+        ({"WEBHOOK_SECRETS": "whsec_abc"}, "stripe_portal.E005", Error, "must be a list"),
+        ({"WEBHOOK_SECRETS": ["sk_test_abc"]}, "stripe_portal.E005", Error, "WEBHOOK_SECRETS'][0]"),
+        (
+            {"CUSTOMER_RESOLVER": "nope.missing"},
+            "stripe_portal.E006",
+            Error,
+            "CUSTOMER_RESOLVER'] = 'nope.missing'",
+        ),
+        (
+            {"CONFIGURATION_RESOLVER": "os.path.nothing"},
+            "stripe_portal.E006",
+            Error,
+            "CONFIGURATION_RESOLVER",
+        ),
+        ({"PORTAL_GUARD": "os.sep"}, "stripe_portal.E006", Error, "does not name a callable"),
+        (
+            {"RETURN_URL": "account-page"},
+            "stripe_portal.E007",
+            Error,
+            "cannot become an absolute URL",
+        ),
+        (
+            {"RETURN_URL": "//evil.example/"},
+            "stripe_portal.E007",
+            Error,
+            "cannot become an absolute URL",
+        ),
+        (
+            {"RETURN_URL": "ftp://x.example/"},
+            "stripe_portal.E007",
+            Error,
+            "cannot become an absolute URL",
+        ),
+        (
+            {"WEBHOOK_PROCESSING": "celery"},
+            "stripe_portal.E008",
+            Error,
+            "'celery' is not one of 'sync', 'task'",
+        ),
+        ({"DEFAULT_CONFIGURATION": "b2b"}, "stripe_portal.E009", Error, "'b2b' is not a key"),
+        (
+            {"WEBHOOK_SECRET": ["whsec_a"]},
+            "stripe_portal.E001",
+            Error,
+            "did you mean 'WEBHOOK_SECRETS'",
+        ),
+    ],
+)
+def test_bad_settings_are_reported(
+    overrides: dict[str, Any], check_id: str, level: type, fragment: str
+) -> None:
+    messages = run_checks(**overrides)
+    matching = [m for m in messages if m.id == check_id]
+    assert matching, f"expected {check_id}, got {[(m.id, m.msg) for m in messages]}"
+    assert isinstance(matching[0], level)
+    assert fragment in matching[0].msg
+
+
+@pytest.mark.parametrize(
+    "return_url", ["/", "/account/", "account", "https://app.example.com/billing"]
+)
+def test_return_url_forms_that_work(return_url: str) -> None:
+    assert [m.id for m in run_checks(RETURN_URL=return_url)] == []
+
+
+def test_live_key_with_debug_warns() -> None:
+    with override_settings(DEBUG=True):
+        messages = run_checks(API_KEY="sk_live_abc123")
+    assert [m.id for m in messages] == ["stripe_portal.W003"]
+    with override_settings(DEBUG=False):
+        assert run_checks(API_KEY="sk_live_abc123") == []
+
+
+def test_checks_run_through_manage_py_check() -> None:
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    with override_settings(STRIPE_PORTAL={**GOOD, "API_KEY": "pk_live_nope"}):
+        with pytest.raises(SystemCheckError, match=r"stripe_portal\.E002"):
+            call_command("check")
