@@ -1,0 +1,292 @@
+"""What customers did in the portal, aggregated in the database.
+
+Built only on what the app already records: ``PortalSession`` rows (one per visit)
+and the ``WebhookEvent`` rows the dispatcher linked to a visit
+(``portal_session``) with the kind of change they made (``change_kind``).
+
+Definitions (documented in ``docs/activity.md``, asserted in the tests):
+
+* A *visit* is a ``PortalSession``; it belongs to the day of its ``created_at``
+  in the project's ``TIME_ZONE``. A range is a pair of such days, both included.
+* *Unique customers* counts distinct ``customer_id`` over the visits.
+* *Return rate* is returned visits (``returned_at`` set) / visits.
+* A visit *ended in* a change kind when at least one event of that kind is linked
+  to it. A visit with several kinds counts once under each of them (no priority),
+  so the outcome rows may add up to more than the visits; ``none`` counts the
+  visits with no linked change at all and never overlaps the others.
+* *Abandoned* visits neither returned nor changed anything.
+* *Cancellation reasons* count the cancellations (events of kind ``canceled`` or
+  ``cancel_scheduled``) linked to the visits of the range, by the customer's
+  ``cancellation_details.feedback`` (``None``: no reason given).
+
+A change event linked to no visit counts nowhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from django_stripe_portal.events import ChangeKind
+from django_stripe_portal.models import PortalSession, WebhookEvent
+
+#: Version of the dictionary layout returned by ``ActivityReport.as_dict`` (and the
+#: command's JSON). Bumped only when a key is removed or changes meaning.
+REPORT_VERSION = 1
+
+#: The outcome name of a visit with no linked change.
+NO_CHANGE = "none"
+
+_CANCELLATION_KINDS = (ChangeKind.CANCELED, ChangeKind.CANCEL_SCHEDULED)
+_FEEDBACK_PATH = "payload__data__object__cancellation_details__feedback"
+
+
+@dataclass(frozen=True)
+class ActivityRange:
+    """Days ``start`` to ``end`` (both included) in ``TIME_ZONE``, optionally one
+    configuration (its key in ``STRIPE_PORTAL['CONFIGURATIONS']``)."""
+
+    start: dt.date
+    end: dt.date
+    configuration: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError(f"The range ends ({self.end}) before it starts ({self.start}).")
+
+    @classmethod
+    def last_days(
+        cls, days: int, configuration: str | None = None, today: dt.date | None = None
+    ) -> ActivityRange:
+        """The ``days`` days up to and including today (in ``TIME_ZONE``)."""
+        if days < 1:
+            raise ValueError(f"days must be at least 1, not {days}.")
+        end = today or timezone.localdate(timezone=timezone.get_default_timezone())
+        return cls(start=end - dt.timedelta(days=days - 1), end=end, configuration=configuration)
+
+    @property
+    def days(self) -> list[dt.date]:
+        count = (self.end - self.start).days + 1
+        return [self.start + dt.timedelta(days=offset) for offset in range(count)]
+
+    def bounds(self) -> tuple[dt.datetime, dt.datetime]:
+        """Aware datetimes [first instant, instant after the last day) for an indexed
+        range filter on ``created_at`` (no function applied to the column)."""
+        tz = timezone.get_default_timezone()
+        first = dt.datetime.combine(self.start, dt.time.min, tzinfo=tz)
+        after = dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+        return first, after
+
+
+@dataclass(frozen=True)
+class DayActivity:
+    day: dt.date
+    visits: int
+    unique_customers: int
+
+
+@dataclass(frozen=True)
+class ActivitySummary:
+    visits: int
+    unique_customers: int
+    returned: int
+    changed: int
+    abandoned: int
+
+    @property
+    def return_rate(self) -> float | None:
+        """Returned visits / visits; ``None`` when there were no visits."""
+        return self.returned / self.visits if self.visits else None
+
+
+@dataclass(frozen=True)
+class OutcomeCount:
+    outcome: str  # a ChangeKind value, or NO_CHANGE
+    label: str
+    visits: int
+
+
+@dataclass(frozen=True)
+class ReasonCount:
+    feedback: str | None
+    cancellations: int
+
+
+@dataclass(frozen=True)
+class VisitHistory:
+    visit: PortalSession
+    changes: Sequence[WebhookEvent] = ()
+
+
+@dataclass(frozen=True)
+class ActivityReport:
+    """Every figure for one range, as the command and the admin page show them."""
+
+    range: ActivityRange
+    summary: ActivitySummary
+    per_day: list[DayActivity]
+    outcomes: list[OutcomeCount]
+    cancellation_reasons: list[ReasonCount]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The stable JSON layout documented in ``docs/activity.md``."""
+        summary = asdict(self.summary)
+        rate = self.summary.return_rate
+        summary["return_rate"] = None if rate is None else round(rate, 4)
+        return {
+            "version": REPORT_VERSION,
+            "range": {
+                "start": self.range.start.isoformat(),
+                "end": self.range.end.isoformat(),
+                "time_zone": str(timezone.get_default_timezone()),
+                "configuration": self.range.configuration,
+            },
+            "summary": summary,
+            "per_day": [
+                {
+                    "date": day.day.isoformat(),
+                    "visits": day.visits,
+                    "unique_customers": day.unique_customers,
+                }
+                for day in self.per_day
+            ],
+            "outcomes": [asdict(outcome) for outcome in self.outcomes],
+            "cancellation_reasons": [asdict(reason) for reason in self.cancellation_reasons],
+        }
+
+
+def visits_in(activity_range: ActivityRange) -> QuerySet[PortalSession]:
+    """The visits of the range (and configuration, when one is named)."""
+    first, after = activity_range.bounds()
+    visits = PortalSession.objects.filter(created_at__gte=first, created_at__lt=after)
+    if activity_range.configuration is not None:
+        visits = visits.filter(configuration__key=activity_range.configuration)
+    return visits
+
+
+def _changes_of(visits: QuerySet[PortalSession]) -> QuerySet[WebhookEvent]:
+    """Change events linked to any of ``visits``."""
+    return WebhookEvent.objects.filter(portal_session__in=visits.values("pk")).exclude(
+        change_kind=""
+    )
+
+
+def _has_change() -> Exists:
+    return Exists(
+        WebhookEvent.objects.filter(portal_session=OuterRef("pk")).exclude(change_kind="")
+    )
+
+
+def visits_per_day(activity_range: ActivityRange) -> list[DayActivity]:
+    """Visits and distinct customers for every day of the range (zeros included)."""
+    tz = timezone.get_default_timezone()
+    rows = (
+        visits_in(activity_range)
+        .annotate(day=TruncDate("created_at", tzinfo=tz))
+        .values("day")
+        .annotate(visits=Count("pk"), unique_customers=Count("customer_id", distinct=True))
+        .order_by("day")
+    )
+    by_day = {row["day"]: row for row in rows}
+    return [
+        DayActivity(
+            day=day,
+            visits=by_day[day]["visits"] if day in by_day else 0,
+            unique_customers=by_day[day]["unique_customers"] if day in by_day else 0,
+        )
+        for day in activity_range.days
+    ]
+
+
+def activity_summary(activity_range: ActivityRange) -> ActivitySummary:
+    """Visits, unique customers, returns, visits with a change and abandoned visits."""
+    has_change = _has_change()
+    totals = visits_in(activity_range).aggregate(
+        visits=Count("pk"),
+        unique_customers=Count("customer_id", distinct=True),
+        returned=Count("pk", filter=Q(returned_at__isnull=False)),
+        changed=Count("pk", filter=Q(has_change)),
+        abandoned=Count("pk", filter=Q(returned_at__isnull=True) & ~Q(has_change)),
+    )
+    return ActivitySummary(**totals)
+
+
+def visit_outcomes(activity_range: ActivityRange) -> list[OutcomeCount]:
+    """Visits per change kind they ended in, every kind listed, then ``none``."""
+    visits = visits_in(activity_range)
+    rows = (
+        _changes_of(visits)
+        .values("change_kind")
+        .annotate(visits=Count("portal_session", distinct=True))
+        .order_by()
+    )
+    by_kind = {row["change_kind"]: row["visits"] for row in rows}
+    unchanged = visits.exclude(_has_change()).count()
+    outcomes = [
+        OutcomeCount(outcome=kind.value, label=str(kind.label), visits=by_kind.get(kind.value, 0))
+        for kind in ChangeKind
+    ]
+    outcomes.append(OutcomeCount(outcome=NO_CHANGE, label="no change", visits=unchanged))
+    return outcomes
+
+
+def cancellation_reasons(activity_range: ActivityRange) -> list[ReasonCount]:
+    """Cancellations made during the range's visits, by the customer's feedback,
+    most frequent first."""
+    rows = (
+        _changes_of(visits_in(activity_range))
+        .filter(change_kind__in=_CANCELLATION_KINDS)
+        .annotate(feedback=F(_FEEDBACK_PATH))
+        .values("feedback")
+        .annotate(cancellations=Count("pk"))
+        .order_by()
+    )
+    # A few rows, merged and sorted here: PostgreSQL groups a JSON null apart from a
+    # missing key (both "no reason"), and sorts NULL differently from SQLite.
+    counts: dict[str | None, int] = {}
+    for row in rows:
+        feedback = row["feedback"] or None
+        counts[feedback] = counts.get(feedback, 0) + row["cancellations"]
+    reasons = [ReasonCount(feedback, cancellations) for feedback, cancellations in counts.items()]
+    return sorted(reasons, key=lambda r: (-r.cancellations, r.feedback is None, r.feedback or ""))
+
+
+def activity_report(activity_range: ActivityRange) -> ActivityReport:
+    """All the figures of one range (a handful of aggregate queries)."""
+    return ActivityReport(
+        range=activity_range,
+        summary=activity_summary(activity_range),
+        per_day=visits_per_day(activity_range),
+        outcomes=visit_outcomes(activity_range),
+        cancellation_reasons=cancellation_reasons(activity_range),
+    )
+
+
+def customer_history(
+    customer_id: str, activity_range: ActivityRange | None = None, limit: int = 100
+) -> list[VisitHistory]:
+    """The customer's latest visits (newest first), each with the changes linked to it
+    (oldest first). Two queries whatever the number of visits; payloads are not loaded,
+    only the cancellation feedback is read out of them."""
+    visits = (
+        visits_in(activity_range) if activity_range is not None else PortalSession.objects.all()
+    )
+    changes = (
+        WebhookEvent.objects.exclude(change_kind="")
+        .defer("payload")
+        .annotate(feedback=F(_FEEDBACK_PATH))
+        .order_by("created_at", "pk")
+    )
+    sessions = (
+        visits.filter(customer_id=customer_id)
+        .select_related("configuration")
+        .prefetch_related(Prefetch("events", queryset=changes, to_attr="linked_changes"))
+        .order_by("-created_at", "-pk")[:limit]
+    )
+    return [VisitHistory(visit=visit, changes=visit.linked_changes) for visit in sessions]
