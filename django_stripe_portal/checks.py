@@ -29,6 +29,7 @@ from django_stripe_portal.conf import (
     PortalSettings,
     get_settings,
 )
+from django_stripe_portal.configurations.schema import validate_configurations
 
 API_KEY_RE = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]+$")
 WEBHOOK_SECRET_RE = re.compile(r"^whsec_[A-Za-z0-9+/=_-]+$")
@@ -57,6 +58,7 @@ def check_settings(
     messages += _check_return_url(conf)
     messages += _check_processing(conf)
     messages += _check_default_configuration(conf)
+    messages += _check_configurations(conf)
     return messages
 
 
@@ -160,4 +162,14 @@ def _check_default_configuration(conf: PortalSettings) -> Iterable[CheckMessage]
             f"{SETTING_NAME}['CONFIGURATIONS'].",
             "E009",
             hint="Declared keys: " + (", ".join(sorted(conf.CONFIGURATIONS or {})) or "none"),
+        )
+
+
+def _check_configurations(conf: PortalSettings) -> Iterable[CheckMessage]:
+    for error in validate_configurations(conf.CONFIGURATIONS or {}):
+        yield _error(
+            f"{SETTING_NAME}: {error}",
+            "E010",
+            hint="Stripe would reject this body (rules of the installed stripe package's "
+            "API version); see https://docs.stripe.com/api/customer_portal/configurations/create",
         )
