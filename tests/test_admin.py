@@ -1,0 +1,254 @@
+"""The admin: read-only Stripe records, editable customer links, exact id search,
+formatted payloads, linked changes on each visit, and no full-table counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from django_stripe_portal import admin as portal_admin
+from django_stripe_portal.events import ChangeKind
+from django_stripe_portal.models import (
+    PortalConfiguration,
+    PortalSession,
+    StripeCustomer,
+    WebhookEvent,
+)
+from tests import stripe_objects
+from tests.factories import (
+    PortalConfigurationFactory,
+    PortalSessionFactory,
+    StripeCustomerFactory,
+    StripeSubscriptionFactory,
+    UserFactory,
+    WebhookEventFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+MODELS = ("stripecustomer", "portalconfiguration", "portalsession", "stripesubscription")
+
+
+def admin_url(model: str, view: str, *args: object) -> str:
+    return reverse(f"admin:django_stripe_portal_{model}_{view}", args=args)
+
+
+def cancel_event(session: PortalSession | None, feedback: str) -> WebhookEvent:
+    subscription = stripe_objects.subscription(
+        customer=session.customer_id if session else "cus_x",
+        cancel_at_period_end=True,
+        cancellation_details={"reason": "cancellation_requested", "feedback": feedback},
+    )
+    payload = stripe_objects.event("customer.subscription.updated", subscription)
+    event: WebhookEvent = WebhookEventFactory(
+        stripe_id=payload["id"],
+        payload=payload,
+        portal_session=session,
+        change_kind=ChangeKind.CANCEL_SCHEDULED,
+        customer_id=subscription["customer"],
+    )
+    return event
+
+
+@pytest.mark.parametrize("model", [*MODELS, "webhookevent"])
+def test_every_model_has_a_list_and_a_detail_page(admin_client: Client, model: str) -> None:
+    factories = {
+        "stripecustomer": StripeCustomerFactory,
+        "portalconfiguration": PortalConfigurationFactory,
+        "portalsession": PortalSessionFactory,
+        "stripesubscription": StripeSubscriptionFactory,
+        "webhookevent": WebhookEventFactory,
+    }
+    obj = factories[model]()
+
+    listing = admin_client.get(admin_url(model, "changelist"))
+    detail = admin_client.get(admin_url(model, "change", obj.pk))
+
+    assert listing.status_code == 200
+    assert str(obj.pk) in listing.content.decode()
+    assert detail.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("model", "factory"),
+    [
+        ("portalconfiguration", PortalConfigurationFactory),
+        ("portalsession", PortalSessionFactory),
+        ("stripesubscription", StripeSubscriptionFactory),
+        ("webhookevent", WebhookEventFactory),
+    ],
+)
+def test_stripe_records_are_read_only(admin_client: Client, model: str, factory: type) -> None:
+    obj = factory()
+
+    assert admin_client.get(admin_url(model, "add")).status_code == 403
+    assert admin_client.post(admin_url(model, "change", obj.pk), {}).status_code == 403
+    assert admin_client.post(admin_url(model, "delete", obj.pk), {"post": "yes"}).status_code == 403
+    assert b'name="_save"' not in admin_client.get(admin_url(model, "change", obj.pk)).content
+    assert obj.__class__.objects.filter(pk=obj.pk).exists()
+
+
+def test_customer_links_are_editable(admin_client: Client) -> None:
+    link = StripeCustomerFactory(customer_id="cus_old")
+    new_user = UserFactory()
+
+    response = admin_client.post(
+        admin_url("stripecustomer", "change", link.pk),
+        {"user": new_user.pk, "customer_id": "cus_new", "livemode": ""},
+    )
+
+    assert response.status_code == 302
+    link.refresh_from_db()
+    assert (link.customer_id, link.user_id) == ("cus_new", new_user.pk)
+    assert admin_client.get(admin_url("stripecustomer", "add")).status_code == 200
+
+
+def test_search_is_an_exact_match_on_stripe_and_customer_ids(admin_client: Client) -> None:
+    wanted = PortalSessionFactory(stripe_id="bps_wanted", customer_id="cus_wanted")
+    other = PortalSessionFactory(stripe_id="bps_wanted2", customer_id="cus_other")
+    url = admin_url("portalsession", "changelist")
+
+    def found(term: str) -> set[int]:
+        response = admin_client.get(url, {"q": term})
+        return {row.pk for row in response.context["cl"].result_list}
+
+    assert found("bps_wanted") == {wanted.pk}
+    assert found("cus_other") == {other.pk}
+    assert found("wanted") == set()
+    assert found("cus_wanted bps_wanted") == {wanted.pk}
+
+
+def test_webhook_event_search_and_filters(admin_client: Client) -> None:
+    event = WebhookEventFactory(type="payment_method.attached", customer_id="cus_pm")
+    WebhookEventFactory(type="customer.updated", status=WebhookEvent.Status.FAILED)
+    url = admin_url("webhookevent", "changelist")
+
+    def found(**params: str) -> set[int]:
+        return {row.pk for row in admin_client.get(url, params).context["cl"].result_list}
+
+    assert found(q=event.stripe_id) == {event.pk}
+    assert found(q="cus_pm") == {event.pk}
+    assert found(type="payment_method.attached") == {event.pk}
+    assert found(status="processed") == {event.pk}
+
+
+def test_payload_is_shown_formatted_and_escaped(admin_client: Client) -> None:
+    customer = stripe_objects.customer(id="cus_x", name="<script>alert(1)</script>")
+    payload = stripe_objects.event("customer.updated", customer)
+    event = WebhookEventFactory(stripe_id=payload["id"], type="customer.updated", payload=payload)
+
+    html = admin_client.get(admin_url("webhookevent", "change", event.pk)).content.decode()
+
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "\n  &quot;api_version&quot;: &quot;2026-10-28.endive&quot;," in html
+    assert "<pre" in html
+
+
+def test_portal_session_page_lists_its_linked_changes(admin_client: Client) -> None:
+    session = PortalSessionFactory()
+    cancel = cancel_event(session, "too_expensive")
+    unrelated = cancel_event(None, "unused")
+
+    html = admin_client.get(admin_url("portalsession", "change", session.pk)).content.decode()
+
+    assert "changes made during this visit" in html.lower()
+    assert cancel.stripe_id in html
+    assert "too_expensive" in html
+    assert unrelated.stripe_id not in html
+
+
+def test_webhook_event_list_links_the_visit_without_joining(admin_client: Client) -> None:
+    session = PortalSessionFactory()
+    cancel_event(session, "other")
+
+    with CaptureQueriesContext(connection) as queries:
+        html = admin_client.get(admin_url("webhookevent", "changelist")).content.decode()
+
+    assert admin_url("portalsession", "change", session.pk) in html
+    listing = [q["sql"] for q in queries if "django_stripe_portal_webhookevent" in q["sql"]]
+    assert not any("django_stripe_portal_portalsession" in sql for sql in listing)
+
+
+def test_a_filtered_list_counts_once(admin_client: Client) -> None:
+    WebhookEventFactory.create_batch(3)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(admin_url("webhookevent", "changelist"), {"status": "failed"})
+
+    counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
+    assert response.status_code == 200
+    assert len(counts) == 1  # the filtered page; never the whole table as well
+
+
+def test_list_filters_do_not_ask_the_database_for_choices(admin_client: Client) -> None:
+    with CaptureQueriesContext(connection) as queries:
+        admin_client.get(admin_url("webhookevent", "changelist"))
+
+    assert not any("DISTINCT" in q["sql"].upper() for q in queries)
+
+
+def test_returned_filter(admin_client: Client) -> None:
+    came_back = PortalSessionFactory(returned_at=dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
+    left = PortalSessionFactory()
+    url = admin_url("portalsession", "changelist")
+
+    def found(value: str) -> set[int]:
+        response = admin_client.get(url, {"returned": value})
+        return {row.pk for row in response.context["cl"].result_list}
+
+    assert found("yes") == {came_back.pk}
+    assert found("no") == {left.pk}
+
+
+def test_view_only_staff_can_read_but_not_change(client: Client) -> None:
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(
+        Permission.objects.get(codename="view_webhookevent"),
+        Permission.objects.get(codename="view_stripecustomer"),
+    )
+    client.force_login(staff)
+    event = WebhookEventFactory()
+    link = StripeCustomerFactory()
+
+    assert client.get(admin_url("webhookevent", "change", event.pk)).status_code == 200
+    assert client.post(admin_url("stripecustomer", "change", link.pk), {}).status_code == 403
+    assert client.get(admin_url("portalsession", "changelist")).status_code == 403
+
+
+def test_paginator_counts_small_results_exactly() -> None:
+    PortalSessionFactory.create_batch(3)
+
+    paginator = portal_admin.EstimatedCountPaginator(PortalSession.objects.order_by("pk"), 2)
+
+    assert paginator.count == 3
+    assert paginator.num_pages == 2
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="planner estimates: PostgreSQL")
+def test_paginator_uses_the_planner_estimate_for_large_results(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    PortalSessionFactory.create_batch(3)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {PortalSession._meta.db_table}")
+    monkeypatch.setattr(portal_admin, "EXACT_COUNT_BELOW", 1)
+
+    with CaptureQueriesContext(connection) as queries:
+        count = portal_admin.EstimatedCountPaginator(PortalSession.objects.order_by("pk"), 2).count
+
+    assert count == 3  # ANALYZE just counted the three rows
+    assert [q["sql"].split()[0] for q in queries] == ["EXPLAIN"]
+
+
+def test_models_registered() -> None:
+    from django.contrib import admin
+
+    for model in (StripeCustomer, PortalConfiguration, PortalSession, WebhookEvent):
+        assert admin.site.is_registered(model)
