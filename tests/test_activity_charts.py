@@ -1,0 +1,69 @@
+"""Inline SVG charts: geometry follows the figures, text is escaped."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from django_stripe_portal import charts
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+@pytest.mark.parametrize(
+    ("maximum", "ticks"),
+    [
+        (0, [0, 1]),
+        (3, [0, 1, 2, 3]),
+        (7, [0, 2, 4, 6, 8]),
+        (95, [0, 50, 100]),
+        (1234, [0, 500, 1000, 1500]),
+    ],
+)
+def test_nice_ticks(maximum: int, ticks: list[int]) -> None:
+    assert charts.nice_ticks(maximum) == ticks
+
+
+def test_line_chart_plots_each_value() -> None:
+    svg = charts.line_chart(
+        ["Nov 01", "Nov 02", "Nov 03"],
+        [charts.Series("visits", [0, 4, 2]), charts.Series("customers", [0, 2, 1])],
+        title="Visits",
+        width=300,
+        height=200,
+    )
+    root = ET.fromstring(svg)  # noqa: S314  (our own output)
+
+    lines = root.findall(f"{SVG}polyline")
+    assert [line.get("data-series") for line in lines] == ["visits", "customers"]
+    points = [tuple(map(float, p.split(","))) for p in lines[0].get("points", "").split()]
+    # Plot area: x 44..288, y 28..166; ticks go to 4, so 4 is the top and 0 the bottom.
+    assert points == [(44.0, 166.0), (166.0, 28.0), (288.0, 97.0)]
+    assert root.find(f"{SVG}title").text == "Visits"  # type: ignore[union-attr]
+
+
+def test_line_chart_with_one_day_and_no_visits() -> None:
+    svg = charts.line_chart(["Nov 01"], [charts.Series("visits", [0])], title="t", width=300)
+
+    assert 'points="166.0,226.0"' in svg
+    ET.fromstring(svg)  # noqa: S314  (well-formed)
+
+
+def test_bar_chart_bars_are_proportional() -> None:
+    svg = charts.bar_chart([("plan changed", 10), ("no change", 5), ("paused", 0)], title="t")
+
+    widths = [float(w) for w in re.findall(r'class="bar" x="\d+" y="\d+" width="([\d.]+)"', svg)]
+    assert widths == [460.0, 230.0, 0.0]
+
+
+def test_text_is_escaped() -> None:
+    hostile = "<script>alert('x')</script>"
+
+    bar = charts.bar_chart([(hostile, 1)], title=hostile)
+    line = charts.line_chart([hostile], [charts.Series(hostile, [1])], title=hostile)
+
+    for svg in (bar, line):
+        assert "<script>" not in svg
+        ET.fromstring(svg)  # noqa: S314  (still well-formed)
