@@ -59,6 +59,9 @@ def compare(
     """
     changes = list(_compare_mapping(declared, stripe_object, ()))
     changes += _compare_undeclared_defaults(declared, stripe_object)
+    if stripe_object.get("active") is False:
+        # Declared means in use: a deactivated (e.g. pruned, then declared again) one comes back.
+        changes.append(FieldChange(("active",), False, True))
     if key is not None:
         marker_path = ("metadata", MARKER_KEY)
         actual = _get(stripe_object, marker_path)

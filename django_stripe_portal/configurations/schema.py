@@ -95,9 +95,37 @@ def validate_configurations(configurations: Any) -> list[ConfigurationError]:
     return errors
 
 
+def validate_create_params(params: Mapping[str, Any]) -> list[str]:
+    """Problems in a body for ``POST /v1/billing_portal/configurations``."""
+    return [f"{e.path}: {e.message}" for e in _check(create_rule(), params, "create", "")]
+
+
 def validate_update_params(params: Mapping[str, Any]) -> list[str]:
     """Problems in a body for ``POST /v1/billing_portal/configurations/{id}`` (an app bug)."""
     return [f"{e.path}: {e.message}" for e in _check(update_rule(), params, "update", "")]
+
+
+def wire_params(params: Mapping[str, Any], *, update: bool) -> dict[str, Any]:
+    """``params`` as they must be handed to the stripe library.
+
+    The library leaves empty lists out of the form body, so "no options" would
+    silently keep Stripe's current list: where the API accepts ``""`` (unset),
+    an empty list is sent as ``""`` instead.
+    """
+    rule = update_rule() if update else create_rule()
+    return dict(_to_wire(rule, params))
+
+
+def _to_wire(rule: _Rule | None, value: Any) -> Any:
+    if isinstance(value, Mapping):
+        fields = rule.fields if rule is not None and rule.kind == "object" else {}
+        return {name: _to_wire(fields.get(name), item) for name, item in value.items()}
+    if isinstance(value, list | tuple):
+        if not value and rule is not None and rule.unsettable:
+            return ""
+        item_rule = rule.item if rule is not None else None
+        return [_to_wire(item_rule, item) for item in value]
+    return value
 
 
 @cache
@@ -177,13 +205,15 @@ def _union_rule(options: tuple[Any, ...]) -> _Rule:
     return rule
 
 
-def _check(rule: _Rule, value: Any, key: str, path: str) -> Iterator[ConfigurationError]:
+def _check(
+    rule: _Rule, value: Any, key: str, path: str, *, required: bool = False
+) -> Iterator[ConfigurationError]:
     if rule.unsettable and value == "":
         return
     if rule.kind == "object":
         yield from _check_object(rule, value, key, path)
     elif rule.kind in ("list", "map"):
-        yield from _check_collection(rule, value, key, path)
+        yield from _check_collection(rule, value, key, path, required=required)
     elif rule.kind == "enum":
         if value not in rule.enum:
             allowed = ", ".join(repr(option) for option in rule.enum)
@@ -220,10 +250,12 @@ def _check_object(rule: _Rule, value: Any, key: str, path: str) -> Iterator[Conf
                 key, here, f"unknown parameter ({suggestion}known: {', '.join(known)})"
             )
             continue
-        yield from _check(rule.fields[name], item, key, here)
+        yield from _check(rule.fields[name], item, key, here, required=name in rule.required)
 
 
-def _check_collection(rule: _Rule, value: Any, key: str, path: str) -> Iterator[ConfigurationError]:
+def _check_collection(
+    rule: _Rule, value: Any, key: str, path: str, *, required: bool = False
+) -> Iterator[ConfigurationError]:
     assert rule.item is not None
     if rule.kind == "map":
         if not isinstance(value, Mapping):
@@ -237,6 +269,9 @@ def _check_collection(rule: _Rule, value: Any, key: str, path: str) -> Iterator[
     if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
         yield ConfigurationError(key, path, f"{value!r} is not a list")
         return
+    if not value and not rule.unsettable and required:
+        # The stripe library leaves an empty list out of the request: Stripe sees it missing.
+        yield ConfigurationError(key, path, "must not be empty")
     for index, item in enumerate(value):
         yield from _check(rule.item, item, key, f"{path}[{index}]")
 

@@ -1,0 +1,156 @@
+"""``manage.py sync_portal_configs``: make Stripe's portal configurations match settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from django_stripe_portal.client import request_id_of
+from django_stripe_portal.conf import get_settings
+from django_stripe_portal.configurations.apply import (
+    Action,
+    Step,
+    SyncError,
+    apply,
+    list_configurations,
+    plan,
+    store_unchanged,
+)
+from django_stripe_portal.configurations.declare import declared_configurations
+from django_stripe_portal.configurations.schema import validate_configurations
+
+# Exit codes: 1 = --check found a difference; 2 = invalid settings or a Stripe error.
+EXIT_DRIFT = 1
+EXIT_ERROR = 2
+
+
+class Command(BaseCommand):
+    help = (
+        "Create or update Stripe's customer portal configurations so they match "
+        "STRIPE_PORTAL['CONFIGURATIONS']. A run with nothing to change makes no writes."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Print the differences; write nothing."
+        )
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            help="Write nothing; exit 1 if anything differs from the declaration (for CI).",
+        )
+        parser.add_argument(
+            "--prune",
+            action="store_true",
+            help="Deactivate configurations this app created whose key is no longer declared.",
+        )
+        parser.add_argument("--only", metavar="KEY", help="Limit the run to one key.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        conf = get_settings()
+        declarations = declared_configurations()
+        errors = validate_configurations(declarations)
+        if errors:
+            raise CommandError(
+                "Stripe would reject these declarations; nothing was sent:\n"
+                + "\n".join(f"  {error}" for error in errors),
+                returncode=EXIT_ERROR,
+            )
+        only = options["only"]
+        if only is not None and only not in declarations and not options["prune"]:
+            raise CommandError(
+                f"--only {only!r}: no such key in STRIPE_PORTAL['CONFIGURATIONS'] "
+                f"(declared: {', '.join(sorted(declarations)) or 'none'}).",
+                returncode=EXIT_ERROR,
+            )
+        write = not (options["dry_run"] or options["check"])
+        self.stdout.write(
+            f"Portal configurations in {conf.mode_name} mode"
+            + ("" if write else " (nothing will be written)")
+            + ":"
+        )
+        try:
+            existing = list_configurations()
+        except stripe.StripeError as error:
+            raise CommandError(
+                f"Could not list Stripe's portal configurations: {error.user_message or error} "
+                f"(request id {request_id_of(error) or 'none'}). Nothing was changed.",
+                returncode=EXIT_ERROR,
+            ) from error
+        self._refuse_other_mode(existing, conf.livemode)
+        steps = plan(
+            declarations, existing, livemode=conf.livemode, prune=options["prune"], only=only
+        )
+        if only is not None and not steps:
+            raise CommandError(
+                f"--only {only!r}: nothing declared or created by this app under that key.",
+                returncode=EXIT_ERROR,
+            )
+        for step in steps:
+            self._print_step(step)
+        pending = [step for step in steps if step.writes]
+        self._print_summary(steps, done=write)
+        if options["check"]:
+            if pending:
+                raise CommandError(
+                    f"{len(pending)} configuration(s) differ from the declaration; "
+                    "run sync_portal_configs to apply.",
+                    returncode=EXIT_DRIFT,
+                )
+            return
+        if not write:
+            return
+        store_unchanged(steps, livemode=conf.livemode)
+        try:
+            apply(pending, livemode=conf.livemode)
+        except SyncError as error:
+            raise CommandError(
+                self._partial_failure(error, steps), returncode=EXIT_ERROR
+            ) from error
+
+    def _refuse_other_mode(self, existing: list[dict[str, Any]], livemode: bool) -> None:
+        other = [obj["id"] for obj in existing if bool(obj.get("livemode")) != livemode]
+        if other:
+            mode = "live" if livemode else "test"
+            raise CommandError(
+                f"STRIPE_PORTAL says {mode} mode but the API key returned configurations "
+                f"of the other mode ({', '.join(other[:3])}…): check API_KEY and LIVEMODE.",
+                returncode=EXIT_ERROR,
+            )
+
+    def _print_step(self, step: Step) -> None:
+        where = f" ({step.stripe_id})" if step.stripe_id else ""
+        if step.action is Action.UNCHANGED:
+            self.stdout.write(f"  {step.key}{where}: unchanged")
+            return
+        style = self.style.SUCCESS if step.action is Action.CREATE else self.style.WARNING
+        self.stdout.write(style(f"  {step.key}{where}: {step.action.value}"))
+        if step.action is Action.CREATE:
+            self.stdout.write("      (new configuration, as declared)")
+        elif step.action is Action.PRUNE:
+            self.stdout.write("      active: True → False (key no longer declared)")
+        for change in step.changes:
+            self.stdout.write(f"      {change.describe()}")
+
+    def _print_summary(self, steps: list[Step], *, done: bool) -> None:
+        counts = {action: sum(step.action is action for step in steps) for action in Action}
+        verb = {Action.CREATE: "create", Action.UPDATE: "update", Action.PRUNE: "deactivate"}
+        parts = [f"{counts[action]} to {verb[action]}" for action in verb if counts[action]] + [
+            f"{counts[Action.UNCHANGED]} unchanged"
+        ]
+        self.stdout.write(("Applying: " if done else "Would: ") + ", ".join(parts) + ".")
+
+    def _partial_failure(self, error: SyncError, steps: list[Step]) -> str:
+        done = [step.key for step in error.done] + [
+            step.key for step in steps if step.action is Action.UNCHANGED
+        ]
+        return (
+            f"{error}\n"
+            f"  done: {', '.join(done) or 'none'}\n"
+            f"  failed: {error.failed.key}\n"
+            f"  not attempted: {', '.join(step.key for step in error.left) or 'none'}\n"
+            "The database holds what Stripe holds for the keys done; run the command again "
+            "to finish (it picks up where this run stopped)."
+        )

@@ -1,0 +1,343 @@
+"""A small stateful fake of Stripe's portal configuration endpoints, for `responses`.
+
+It keeps configurations between calls, lists them in pages (newest first, as Stripe
+does), honours idempotency keys, fills in what Stripe fills in, and refuses what
+Stripe refuses: every request body is checked against Stripe's spec
+(../shared/stripe-openapi) where present, else against the package's own rules.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import responses
+
+from django_stripe_portal.configurations import schema
+from tests import contract, stripe_objects
+
+BASE = "https://api.stripe.com/v1/billing_portal/configurations"
+_LIST_URL = re.compile(re.escape(BASE) + r"(\?.*)?$")
+_ONE_URL = re.compile(re.escape(BASE) + r"/(?P<id>bpc_\w+)(\?.*)?$")
+
+_FEATURE_DEFAULTS: dict[str, Any] = {
+    "customer_update": {"allowed_updates": [], "enabled": False},
+    "invoice_history": {"enabled": False},
+    "payment_method_update": {"enabled": False, "payment_method_configuration": None},
+    "subscription_cancel": {
+        "cancellation_reason": {"enabled": False, "options": []},
+        "enabled": False,
+        "mode": "at_period_end",
+        "proration_behavior": "none",
+    },
+    "subscription_pause": {
+        "enabled": False,
+        "duration": {
+            "type": "interval_options",
+            "interval_options": [{"interval": "month", "interval_count": 1}],
+        },
+    },
+    "subscription_update": {
+        "billing_cycle_anchor": None,
+        "default_allowed_updates": [],
+        "enabled": False,
+        "products": [],
+        "proration_behavior": "none",
+        "schedule_at_period_end": {"conditions": []},
+        "trial_update_behavior": "end_trial",
+    },
+}
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    params: dict[str, Any]
+    idempotency_key: str | None
+    body: str
+
+
+@dataclass
+class FakeStripeConfigurations:
+    """Register with ``FakeStripeConfigurations(stripe_mock).install()``."""
+
+    mock: responses.RequestsMock
+    livemode: bool = False
+    #: What the account's public details put in ``business_profile`` when a create
+    #: leaves it out (Stripe fills it from the account).
+    account_business_profile: dict[str, Any] = field(default_factory=dict)
+    #: Keys (by marker) whose writes fail with a Stripe error, as long as they are listed.
+    failing_keys: set[str] = field(default_factory=set)
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    _idempotent: dict[str, tuple[str, tuple[int, dict[str, str], str]]] = field(
+        default_factory=dict
+    )
+    _clock: itertools.count[int] = field(default_factory=lambda: itertools.count(1_700_000_000))
+
+    def install(self) -> FakeStripeConfigurations:
+        self.mock.add_callback(responses.GET, _LIST_URL, callback=self._list)
+        self.mock.add_callback(responses.POST, _LIST_URL, callback=self._create)
+        self.mock.add_callback(responses.GET, _ONE_URL, callback=self._retrieve)
+        self.mock.add_callback(responses.POST, _ONE_URL, callback=self._update)
+        return self
+
+    # ----------------------------------------------------------------- helpers for tests
+
+    def add(self, params: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        """A configuration made elsewhere (Dashboard, another tool), from create params."""
+        obj = self._new_object(params)
+        obj.update(fields)
+        self.objects[obj["id"]] = obj
+        return obj
+
+    def edit(self, stripe_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        """A change made in the Dashboard."""
+        obj = self.objects[stripe_id]
+        _merge(obj, params)
+        obj["updated"] = next(self._clock)
+        return obj
+
+    def writes(self) -> list[Call]:
+        return [call for call in self.calls if call.method == "POST"]
+
+    def lists(self) -> list[Call]:
+        return [call for call in self.calls if call.method == "GET"]
+
+    def by_key(self, key: str) -> list[dict[str, Any]]:
+        return [
+            obj
+            for obj in self.objects.values()
+            if (obj.get("metadata") or {}).get("django_stripe_portal_key") == key
+        ]
+
+    # ----------------------------------------------------------------- endpoints
+
+    def _list(self, request: Any) -> tuple[int, dict[str, str], str]:
+        call = self._record(request, {})
+        error = self._check_request(request)
+        if error:
+            return error
+        query = call.params
+        limit = int(query.get("limit", 10))
+        ordered = sorted(self.objects.values(), key=lambda o: (-o["created"], o["id"]))
+        for name in ("active", "is_default"):
+            if name in query:
+                wanted = query[name] == "true"
+                ordered = [obj for obj in ordered if obj[name] is wanted]
+        if "starting_after" in query:
+            ids = [obj["id"] for obj in ordered]
+            ordered = ordered[ids.index(query["starting_after"]) + 1 :]
+        page = ordered[:limit]
+        return _ok(
+            {
+                "object": "list",
+                "url": "/v1/billing_portal/configurations",
+                "has_more": len(ordered) > limit,
+                "data": page,
+            }
+        )
+
+    def _retrieve(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self._record(request, {})
+        stripe_id = _ONE_URL.match(request.url)["id"]  # type: ignore[index]
+        if stripe_id not in self.objects:
+            return _error(404, f"No such configuration: '{stripe_id}'", "configuration")
+        return _ok(self.objects[stripe_id])
+
+    def _create(self, request: Any) -> tuple[int, dict[str, str], str]:
+        return self._write(request, None)
+
+    def _update(self, request: Any) -> tuple[int, dict[str, str], str]:
+        return self._write(request, _ONE_URL.match(request.url)["id"])  # type: ignore[index]
+
+    def _write(self, request: Any, stripe_id: str | None) -> tuple[int, dict[str, str], str]:
+        rule = schema.update_rule() if stripe_id else schema.create_rule()
+        params = _coerce(rule, _decode_form(_body(request)))
+        call = self._record(request, params)
+        replay = self._idempotent.get(call.idempotency_key or "")
+        if replay is not None:
+            if replay[0] != call.body:
+                return _error(
+                    400,
+                    "Keys for idempotent requests can only be used with the same parameters "
+                    "they were first used with.",
+                    None,
+                    "idempotency_error",
+                )
+            return replay[1]
+        error = self._check_request(request, params, update=stripe_id is not None)
+        if error:
+            return error
+        if stripe_id is not None and stripe_id not in self.objects:
+            return _error(404, f"No such configuration: '{stripe_id}'", "configuration")
+        key = (params.get("metadata") or {}).get("django_stripe_portal_key")
+        if stripe_id is not None:
+            key = key or (self.objects[stripe_id].get("metadata") or {}).get(
+                "django_stripe_portal_key"
+            )
+        if key in self.failing_keys:
+            return _error(400, f"Simulated refusal for {key}", None)
+        if stripe_id is None:
+            obj = self._new_object(params)
+            self.objects[obj["id"]] = obj
+        else:
+            obj = self.objects[stripe_id]
+            _merge(obj, params)
+            obj["updated"] = next(self._clock)
+        answer = _ok(obj)
+        if call.idempotency_key:
+            self._idempotent[call.idempotency_key] = (call.body, answer)
+        return answer
+
+    # ----------------------------------------------------------------- internals
+
+    def _record(self, request: Any, params: dict[str, Any]) -> Call:
+        parts = urlsplit(request.url)
+        if request.method == "GET":
+            params = dict(parse_qsl(parts.query, keep_blank_values=True))
+        call = Call(
+            request.method,
+            parts.path,
+            params,
+            request.headers.get("Idempotency-Key"),
+            _body(request),
+        )
+        self.calls.append(call)
+        return call
+
+    def _check_request(
+        self, request: Any, params: dict[str, Any] | None = None, *, update: bool = False
+    ) -> tuple[int, dict[str, str], str] | None:
+        """Refuse what Stripe refuses: the shared spec where present, else our rules."""
+        if contract.available():
+            v = contract.validator()
+            try:
+                contract.validate_request(request.method, request.url, _body(request))
+            except v.StripeSchemaError as exc:
+                return _error(400, str(exc), None)
+            return None
+        if params is None:
+            return None
+        problems = (
+            schema.validate_update_params(params)
+            if update
+            else schema.validate_create_params(params)
+        )
+        return _error(400, "; ".join(problems), None) if problems else None
+
+    def _new_object(self, params: dict[str, Any]) -> dict[str, Any]:
+        now = next(self._clock)
+        obj = stripe_objects.portal_configuration(
+            active=True,
+            application=None,
+            business_profile={
+                "headline": None,
+                "privacy_policy_url": None,
+                "terms_of_service_url": None,
+                **self.account_business_profile,
+            },
+            created=now,
+            updated=now,
+            default_return_url=None,
+            features=copy.deepcopy(_FEATURE_DEFAULTS),
+            is_default=False,
+            livemode=self.livemode,
+            login_page={"enabled": False, "url": None},
+            metadata={},
+            name=None,
+        )
+        _merge(obj, params)
+        return obj
+
+
+def _merge(target: dict[str, Any], params: dict[str, Any]) -> None:
+    """Apply create/update params to an object the way Stripe does."""
+    for name, value in params.items():
+        if name == "expand":
+            continue
+        if name == "metadata":
+            metadata = {} if value == "" else dict(target.get("metadata") or {})
+            for meta_key, meta_value in (value or {}).items():
+                if meta_value == "":
+                    metadata.pop(meta_key, None)
+                else:
+                    metadata[meta_key] = str(meta_value)
+            target["metadata"] = metadata
+        elif name == "products":
+            target[name] = [] if value == "" else [_product(item) for item in value]
+        elif name == "interval_options":
+            target[name] = [] if value == "" else [{"interval_count": 1, **item} for item in value]
+        elif isinstance(value, dict):
+            current = target.get(name)
+            if not isinstance(current, dict):
+                current = target[name] = {}
+            _merge(current, value)
+        elif value == "":
+            target[name] = [] if isinstance(target.get(name), list) else None
+        else:
+            target[name] = copy.deepcopy(value)
+    if isinstance(target.get("login_page"), dict):
+        page = target["login_page"]
+        page["url"] = "https://billing.stripe.com/p/login/test_fake" if page["enabled"] else None
+
+
+def _product(item: dict[str, Any]) -> dict[str, Any]:
+    quantity = {"enabled": False, "maximum": None, "minimum": 1}
+    quantity.update(item.get("adjustable_quantity") or {})
+    return {
+        "product": item["product"],
+        "prices": list(item["prices"]),
+        "adjustable_quantity": quantity,
+    }
+
+
+def _coerce(rule: Any, value: Any) -> Any:
+    """Form strings back to the types the rules name ("true" → True, {"0": …} → [...])."""
+    if rule is None or value == "":
+        return value
+    if rule.kind == "object" and isinstance(value, dict):
+        return {name: _coerce(rule.fields.get(name), item) for name, item in value.items()}
+    if rule.kind == "list" and isinstance(value, dict):
+        ordered = [value[index] for index in sorted(value, key=int)]
+        return [_coerce(rule.item, item) for item in ordered]
+    if rule.kind == "boolean":
+        return {"true": True, "false": False}.get(value, value)
+    if rule.kind == "integer" and isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return value
+
+
+def _decode_form(body: str) -> dict[str, Any]:
+    root: dict[str, Any] = {}
+    for name, value in parse_qsl(body, keep_blank_values=True):
+        head, *rest = re.findall(r"[^\[\]]+", name)
+        path = [head, *rest]
+        node = root
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return root
+
+
+def _body(request: Any) -> str:
+    body = request.body or ""
+    return body.decode() if isinstance(body, bytes) else str(body)
+
+
+def _ok(obj: dict[str, Any]) -> tuple[int, dict[str, str], str]:
+    return 200, {"Request-Id": stripe_objects.unique_id("req")}, json.dumps(obj)
+
+
+def _error(
+    status: int, message: str, param: str | None, error_type: str = "invalid_request_error"
+) -> tuple[int, dict[str, str], str]:
+    body = {"error": {"type": error_type, "message": message, "param": param}}
+    headers = {"Request-Id": stripe_objects.unique_id("req"), "Stripe-Should-Retry": "false"}
+    return status, headers, json.dumps(body)
