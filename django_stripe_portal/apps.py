@@ -13,4 +13,7 @@ class StripePortalConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django_stripe_portal import checks, conf  # noqa: F401  (registers checks, reload hook)
+        # Importing checks and conf registers the checks and the settings reload hook.
+        from django_stripe_portal import checks, conf, log_redaction  # noqa: F401
+
+        log_redaction.install()  # portal session URLs never reach the logs

@@ -7,6 +7,9 @@ import responses as responses_lib
 
 STRIPE_API = "https://api.stripe.com"
 
+# Fixtures of the portal button tests (signed-in client, a Stripe that answers sessions).
+pytest_plugins = ["tests.portal_support"]
+
 
 @pytest.fixture(autouse=True)
 def _no_network() -> Iterator[responses_lib.RequestsMock]:

@@ -1,7 +1,152 @@
-"""Placeholder until this view lands."""
+"""``stripe_portal:redirect``: the billing button's POST target.
 
-from django.http import HttpRequest, HttpResponse
+Thin: it resolves who is asking, lets ``portal_sessions`` do the work, and turns
+every refusal or Stripe error into a message and a redirect back (or a JSON error
+for single-page apps), never a 500. The view is async so that under ASGI the
+Stripe call runs in a worker thread instead of holding the event loop; the database
+work runs where Django's ORM wants it (``sync_to_async``, thread-sensitive).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import stripe
+from asgiref.sync import sync_to_async
+from django.apps import apps
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import resolve_url
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from django_stripe_portal.client import request_id_of
+from django_stripe_portal.conf import get_settings
+from django_stripe_portal.portal_flows import PortalRequestError
+from django_stripe_portal.portal_sessions import (
+    PortalSessionPlan,
+    guard_redirect,
+    open_portal_session,
+    plan_portal_session,
+    record_portal_session,
+    resolve_customer,
+)
+from django_stripe_portal.return_urls import default_return_url, safe_return_to
+
+logger = logging.getLogger("django_stripe_portal.views")
 
 
-def portal_redirect(request: HttpRequest, **kwargs: object) -> HttpResponse:
-    return HttpResponse(status=501)
+class _Detour:
+    """The portal guard's answer: send the user to ``url`` instead."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+@transaction.non_atomic_requests  # no transaction held open across the Stripe call
+@require_POST
+@login_required
+async def portal_redirect(request: HttpRequest) -> HttpResponse:
+    """Open the Stripe customer portal for the signed-in user's customer."""
+    user = await request.auser()
+    request.user = user  # the sync code below must not load the user a second time
+    wants_json = _wants_json(request)
+    try:
+        prepared = await sync_to_async(_prepare)(request, user)
+    except PortalRequestError as refusal:
+        return _refused(request, refusal, wants_json=wants_json)
+    if isinstance(prepared, _Detour):
+        return _send_to(prepared.url, wants_json=wants_json)
+
+    try:
+        session = await sync_to_async(open_portal_session, thread_sensitive=False)(prepared)
+    except stripe.StripeError as error:
+        return _stripe_failed(request, prepared, error, wants_json=wants_json)
+    await sync_to_async(record_portal_session)(prepared, session)
+    return _send_to(session.url, wants_json=wants_json)
+
+
+def _prepare(request: HttpRequest, user: Any) -> PortalSessionPlan | _Detour:
+    customer_id = resolve_customer(request)
+    detour = guard_redirect(request, customer_id)
+    if detour:
+        return _Detour(str(resolve_url(detour)))
+    return_to = safe_return_to(request, request.POST.get("return_to")) or default_return_url()
+    return plan_portal_session(request, user=user, customer_id=customer_id, return_to=return_to)
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    accept = request.headers.get("Accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def _send_to(url: str, *, wants_json: bool) -> HttpResponse:
+    if wants_json:
+        return JsonResponse({"url": url})
+    return HttpResponseRedirect(url, status=303)
+
+
+def _back_url(request: HttpRequest) -> str:
+    """Where "back" is: the form's safe ``return_to``, else the safe referer, else RETURN_URL."""
+    return (
+        safe_return_to(request, request.POST.get("return_to"))
+        or safe_return_to(request, request.headers.get("Referer"))
+        or default_return_url()
+    )
+
+
+def _tell_user(request: HttpRequest, message: str) -> None:
+    if apps.is_installed("django.contrib.messages"):
+        messages.error(request, message, fail_silently=True)
+
+
+def _refused(
+    request: HttpRequest, refusal: PortalRequestError, *, wants_json: bool
+) -> HttpResponse:
+    if wants_json:
+        return JsonResponse(
+            {"error": {"code": refusal.code, "message": refusal.message}}, status=refusal.status
+        )
+    if refusal.code == "no_customer":
+        no_customer_url = get_settings().NO_CUSTOMER_URL
+        if not no_customer_url:
+            raise Http404(refusal.message)
+        _tell_user(request, refusal.message)
+        return HttpResponseRedirect(resolve_url(no_customer_url))
+    _tell_user(request, refusal.message)
+    return HttpResponseRedirect(_back_url(request))
+
+
+def _stripe_failed(
+    request: HttpRequest,
+    plan: PortalSessionPlan,
+    error: stripe.StripeError,
+    *,
+    wants_json: bool,
+) -> HttpResponse:
+    request_id = request_id_of(error)
+    transient = isinstance(error, stripe.RateLimitError | stripe.APIConnectionError)
+    logger.log(
+        logging.WARNING if transient else logging.ERROR,
+        "Stripe refused to create a portal session for %s: %s: %s (request id %s)",
+        plan.customer_id,
+        type(error).__name__,
+        error.user_message or error.code or "no message",
+        request_id or "none",
+    )
+    message = _("Billing is unavailable right now. Please try again in a moment.")
+    if request_id:
+        message = f"{message} ({_('reference')} {request_id})"
+    if wants_json:
+        status = 429 if isinstance(error, stripe.RateLimitError) else 502
+        if isinstance(error, stripe.APIConnectionError):
+            status = 503
+        return JsonResponse(
+            {"error": {"code": "stripe_error", "message": message, "request_id": request_id}},
+            status=status,
+        )
+    _tell_user(request, message)
+    return HttpResponseRedirect(plan.return_to)

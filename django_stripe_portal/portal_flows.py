@@ -1,0 +1,163 @@
+"""The optional form fields of the portal button, checked and turned into Stripe params.
+
+Everything here is about what the user asked for (``flow``, ``subscription``,
+``price``, ``locale``); who the customer is never comes from the form.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+from django_stripe_portal.conf import get_settings
+from django_stripe_portal.models import StripeSubscription
+
+#: Stripe's ``flow_data.type`` values (POST /v1/billing_portal/sessions).
+FLOW_TYPES = (
+    "payment_method_update",
+    "customer_update",
+    "subscription_cancel",
+    "subscription_pause",
+    "subscription_update",
+    "subscription_update_confirm",
+)
+#: The flows that act on one subscription, named by the ``subscription`` field.
+SUBSCRIPTION_FLOWS = (
+    "subscription_cancel",
+    "subscription_pause",
+    "subscription_update",
+    "subscription_update_confirm",
+)
+#: The ``locale`` enum of POST /v1/billing_portal/sessions (checked against the spec in tests).
+LOCALES = (
+    "auto", "bg", "cs", "da", "de", "el", "en", "en-AU", "en-CA", "en-GB", "en-IE", "en-IN",
+    "en-NZ", "en-SG", "es", "es-419", "et", "fi", "fil", "fr", "fr-CA", "hr", "hu", "id", "it",
+    "ja", "ko", "lt", "lv", "ms", "mt", "nb", "nl", "pl", "pt", "pt-BR", "ro", "ru", "sk", "sl",
+    "sv", "th", "tr", "vi", "zh", "zh-HK", "zh-TW",
+)  # fmt: skip
+
+_SUBSCRIPTION_ID_RE = re.compile(r"^sub_[A-Za-z0-9]{1,250}$")
+# Prices are price_…; legacy plans (usable as prices) may carry custom ids.
+_PRICE_ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,250}$")
+
+
+class PortalRequestError(Exception):
+    """The button's form asked for something that cannot be done; ``message`` is for the user."""
+
+    def __init__(self, message: Any, *, code: str, status: int = 400) -> None:
+        super().__init__(str(message))
+        self.message = str(message)
+        self.code = code
+        self.status = status
+
+
+@dataclass(frozen=True)
+class PortalFlow:
+    """What the form asked for, checked: the ``flow_data`` and ``locale`` to send."""
+
+    flow_type: str = ""
+    subscription_id: str = ""
+    locale: str = ""
+    flow_data: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_portal_form(
+    form: Mapping[str, Any], *, customer_id: str, flow_return_url: str
+) -> PortalFlow:
+    """Check the optional fields; raise ``PortalRequestError`` with a message for the user.
+
+    A subscription flow naming a subscription stored for another customer is refused
+    here. One not stored locally is passed on: Stripe refuses a subscription of another
+    customer itself (an ``invalid_request_error``), so no portal opens for the wrong
+    account either way. ``subscription_update_confirm`` needs the stored row, for the
+    subscription item id Stripe requires.
+    """
+    locale = _field(form, "locale")
+    if locale and locale not in LOCALES:
+        raise PortalRequestError(_("That language is not available."), code="invalid_locale")
+
+    flow_type = _field(form, "flow")
+    if not flow_type:
+        return PortalFlow(locale=locale)
+    if flow_type not in FLOW_TYPES:
+        raise PortalRequestError(_("That billing page does not exist."), code="invalid_flow")
+
+    flow_data: dict[str, Any] = {"type": flow_type}
+    subscription_id = ""
+    if flow_type in SUBSCRIPTION_FLOWS:
+        subscription_id = _field(form, "subscription")
+        if not _SUBSCRIPTION_ID_RE.match(subscription_id):
+            raise PortalRequestError(
+                _("Choose a subscription to manage."), code="invalid_subscription"
+            )
+        stored = _stored_subscription(subscription_id)
+        if stored is not None and stored.customer_id != customer_id:
+            raise PortalRequestError(
+                _("That subscription does not belong to your account."),
+                code="foreign_subscription",
+                status=403,
+            )
+        flow_data[flow_type] = _subscription_flow_params(flow_type, subscription_id, stored, form)
+    # After a deep link the user comes back through the return link, not to the portal home.
+    flow_data["after_completion"] = {
+        "type": "redirect",
+        "redirect": {"return_url": flow_return_url},
+    }
+    return PortalFlow(
+        flow_type=flow_type, subscription_id=subscription_id, locale=locale, flow_data=flow_data
+    )
+
+
+def _field(form: Mapping[str, Any], name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _stored_subscription(subscription_id: str) -> StripeSubscription | None:
+    return (
+        StripeSubscription.objects.filter(stripe_id=subscription_id)
+        .only("customer_id", "items", "status")
+        .first()
+    )
+
+
+def _subscription_flow_params(
+    flow_type: str,
+    subscription_id: str,
+    stored: StripeSubscription | None,
+    form: Mapping[str, Any],
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"subscription": subscription_id}
+    if flow_type == "subscription_cancel":
+        coupon = get_settings().RETENTION_COUPON
+        if coupon:
+            params["retention"] = {"type": "coupon_offer", "coupon_offer": {"coupon": coupon}}
+    elif flow_type == "subscription_update_confirm":
+        params["items"] = [_confirm_item(stored, form)]
+    return params
+
+
+def _confirm_item(stored: StripeSubscription | None, form: Mapping[str, Any]) -> dict[str, Any]:
+    """The one item Stripe lets this flow change, moved to the requested price."""
+    price = _field(form, "price")
+    if not _PRICE_ID_RE.match(price):
+        raise PortalRequestError(_("Choose a plan to switch to."), code="invalid_price")
+    if stored is None:
+        raise PortalRequestError(
+            _("This subscription cannot be changed here yet. Please try again in a minute."),
+            code="unknown_subscription",
+            status=409,
+        )
+    item_ids = [str(item.get("id") or "") for item in stored.items if isinstance(item, dict)]
+    if len(item_ids) != 1 or not item_ids[0]:
+        # Stripe's flow takes one item; subscriptions with several are not updatable.
+        raise PortalRequestError(
+            _("This subscription cannot be switched to another plan here."),
+            code="unsupported_subscription",
+            status=409,
+        )
+    return {"id": item_ids[0], "price": price}

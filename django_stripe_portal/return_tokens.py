@@ -1,0 +1,36 @@
+"""The signed, expiring token in the return link given to Stripe.
+
+The link is part of the session create request, so it is built before Stripe
+assigns the ``bps_…`` id: the token signs a random key that is stored on the
+``PortalSession`` row instead.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.core import signing
+
+from django_stripe_portal.conf import get_settings
+
+_SALT = "django_stripe_portal.return"
+
+
+def new_return_key() -> str:
+    """A fresh unguessable key for one portal visit (43 URL-safe characters)."""
+    return secrets.token_urlsafe(32)
+
+
+def sign_return_key(return_key: str) -> str:
+    """The token for the return link: the key, a timestamp and a signature, URL-path safe."""
+    return signing.TimestampSigner(salt=_SALT).sign(return_key)
+
+
+def read_return_key(token: str) -> str | None:
+    """The key a valid token names, or None when it is forged, tampered with or expired."""
+    try:
+        return signing.TimestampSigner(salt=_SALT).unsign(
+            token, max_age=int(get_settings().RETURN_TOKEN_MAX_AGE)
+        )
+    except signing.BadSignature:  # SignatureExpired is a BadSignature too
+        return None
