@@ -1,0 +1,175 @@
+"""``manage.py portal_activity``: the activity figures as a table, CSV or JSON.
+
+The JSON layout is versioned and documented (docs/activity.md) so that other
+tools can read it; the CSV is one long table (section, key, metric, value).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from django_stripe_portal import activity
+from django_stripe_portal.models import PortalConfiguration
+
+FORMATS = ("table", "csv", "json")
+
+
+class Command(BaseCommand):
+    help = (
+        "Portal visits per day, unique customers, return rate, and what customers changed "
+        "during their visits, for the last N days (days counted in TIME_ZONE)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--days", type=int, default=30, help="days up to and including today (default 30)"
+        )
+        parser.add_argument("--format", choices=FORMATS, default="table")
+        parser.add_argument(
+            "--configuration",
+            metavar="KEY",
+            help="only visits made with this configuration (its key in CONFIGURATIONS)",
+        )
+        parser.add_argument(
+            "--customer",
+            metavar="CUS_ID",
+            help="also list this customer's visits in the range, with their changes",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        key = options["configuration"]
+        if key is not None and not PortalConfiguration.objects.filter(key=key).exists():
+            known = sorted(set(PortalConfiguration.objects.values_list("key", flat=True)))
+            raise CommandError(
+                f"No portal configuration with key {key!r} has been synced "
+                f"(known: {', '.join(known) or 'none'})."
+            )
+        try:
+            activity_range = activity.ActivityRange.last_days(options["days"], key)
+        except ValueError as exc:
+            raise CommandError(f"--days: {exc}") from exc
+        report = activity.activity_report(activity_range)
+        history = (
+            activity.customer_history(options["customer"], activity_range)
+            if options["customer"]
+            else None
+        )
+        if options["format"] == "json":
+            self._write_json(report, history)
+        elif options["format"] == "csv":
+            self._write_csv(report, history)
+        else:
+            self._write_table(report, history)
+
+    def _write_json(
+        self, report: activity.ActivityReport, history: list[activity.VisitHistory] | None
+    ) -> None:
+        data = report.as_dict()
+        if history is not None:
+            data["customer_history"] = [_history_entry(entry) for entry in history]
+        self.stdout.write(json.dumps(data, indent=2))
+
+    def _write_csv(
+        self, report: activity.ActivityReport, history: list[activity.VisitHistory] | None
+    ) -> None:
+        writer = csv.writer(self.stdout, lineterminator="\n")
+        writer.writerow(["section", "key", "metric", "value"])
+        data = report.as_dict()
+        for metric, value in data["summary"].items():
+            writer.writerow(["summary", "", metric, "" if value is None else value])
+        for day in data["per_day"]:
+            writer.writerow(["day", day["date"], "visits", day["visits"]])
+            writer.writerow(["day", day["date"], "unique_customers", day["unique_customers"]])
+        for outcome in data["outcomes"]:
+            writer.writerow(["outcome", outcome["outcome"], "visits", outcome["visits"]])
+        for reason in data["cancellation_reasons"]:
+            feedback = reason["feedback"] or ""
+            writer.writerow(
+                ["cancellation_reason", feedback, "cancellations", reason["cancellations"]]
+            )
+        for entry in history or []:
+            visit = _history_entry(entry)
+            kinds = " ".join(change["change_kind"] for change in visit["changes"])
+            writer.writerow(["customer_visit", visit["visit"], "changes", kinds])
+
+    def _write_table(
+        self, report: activity.ActivityReport, history: list[activity.VisitHistory] | None
+    ) -> None:
+        data = report.as_dict()
+        period = data["range"]
+        scope = period["configuration"] or "all configurations"
+        write = self.stdout.write
+        write(
+            f"Portal activity {period['start']} to {period['end']} "
+            f"(days in {period['time_zone']}), {scope}"
+        )
+        summary = data["summary"]
+        rate = summary["return_rate"]
+        rate_text = "-" if rate is None else f"{rate * 100:.1f} %"
+        rows = [
+            ("Visits", summary["visits"]),
+            ("Unique customers", summary["unique_customers"]),
+            ("Came back to the app", summary["returned"]),
+            ("Return rate", rate_text),
+            ("Visits with a change", summary["changed"]),
+            ("Abandoned (no return, no change)", summary["abandoned"]),
+        ]
+        write(_table(("", ""), rows))
+        per_day = [(d["date"], d["visits"], d["unique_customers"]) for d in data["per_day"]]
+        write(_table(("Day", "Visits", "Unique customers"), per_day))
+        outcomes = [(o["label"], o["visits"]) for o in data["outcomes"]]
+        write(_table(("Outcome (a visit counts under each kind it made)", "Visits"), outcomes))
+        reasons = [
+            (r["feedback"] or "(no reason given)", r["cancellations"])
+            for r in data["cancellation_reasons"]
+        ]
+        write(_table(("Cancellation feedback", "Cancellations"), reasons or [("(none)", 0)]))
+        if history is not None:
+            visits = []
+            for entry in history:
+                visit = _history_entry(entry)
+                changes = ", ".join(c["change_kind"] for c in visit["changes"]) or "nothing"
+                returned = "yes" if visit["returned_at"] else "no"
+                visits.append((visit["visit"], visit["created_at"], returned, changes))
+            write(_table(("Visit", "Started", "Came back", "Changes"), visits))
+
+
+def _history_entry(entry: activity.VisitHistory) -> dict[str, Any]:
+    visit = entry.visit
+    return {
+        "visit": visit.stripe_id,
+        "customer_id": visit.customer_id,
+        "created_at": visit.created_at.isoformat(),
+        "returned_at": visit.returned_at.isoformat() if visit.returned_at else None,
+        "configuration": visit.configuration.key if visit.configuration else None,
+        "changes": [
+            {
+                "event": change.stripe_id,
+                "type": change.type,
+                "change_kind": change.change_kind,
+                "created_at": change.created_at.isoformat(),
+                "feedback": getattr(change, "feedback", None),
+            }
+            for change in entry.changes
+        ],
+    }
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
+    """Plain aligned columns: the first left-aligned, the others right-aligned."""
+    cells = [tuple(str(value) for value in row) for row in [header, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = []
+    for row in cells:
+        first, *rest = row
+        parts = [first.ljust(widths[0])] + [
+            v.rjust(w) for v, w in zip(rest, widths[1:], strict=True)
+        ]
+        lines.append("  ".join(parts).rstrip())
+    if any(header):
+        lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines) + "\n"
