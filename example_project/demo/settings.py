@@ -1,0 +1,167 @@
+"""Settings of the example project, read from the environment (or ``example_project/.env``).
+
+Two modes, chosen by ``STRIPE_SECRET_KEY``:
+
+* unset: **offline**. The app talks to the local Stripe stand-in
+  (``STRIPE_STANDIN_URL``, default http://127.0.0.1:12111) with a fake test key,
+  and the stand-in signs its webhooks with a fixed demo secret.
+* set (``sk_test_…``): **Stripe test mode**. Webhooks need ``STRIPE_WEBHOOK_SECRETS``
+  (``stripe listen --forward-to localhost:8000/billing/webhook/`` prints one).
+
+See ``.env.example`` for every variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+DATA_DIR = Path(env.str("DEMO_DATA_DIR", default=str(BASE_DIR / ".run")))
+
+DEBUG = env.bool("DEBUG", default=True)
+SECRET_KEY = env.str("SECRET_KEY", default="example-project-only-not-a-secret")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'demo.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The site, the webhook deliveries and the demo's commands write at the same time:
+    # take the write lock when a transaction starts and wait for it, instead of failing
+    # with "database is locked" when a read transaction tries to become a write one.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    )
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_stripe_portal",
+    "demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "demo.urls"
+WSGI_APPLICATION = "demo.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "demo.views.demo_context",
+            ]
+        },
+    }
+]
+
+USE_TZ = True
+TIME_ZONE = "UTC"
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "account"
+LOGOUT_REDIRECT_URL = "home"
+
+# --- Stripe ---------------------------------------------------------------------------
+
+STRIPE_OFFLINE = not env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_STANDIN_URL = env.str("STRIPE_STANDIN_URL", default="http://127.0.0.1:12111")
+
+#: The offline demo's fixed values. Both are fake: the stand-in accepts any test
+#: key, and the webhook secret is shared with the stand-in only.
+OFFLINE_API_KEY = "sk_test_offline_demo"
+OFFLINE_WEBHOOK_SECRET = "whsec_offlinedemo"
+
+#: Offline catalogue (see stripe_standin/state.py): product → prices, price → plan name.
+_OFFLINE_PRODUCTS = {"prod_demo_basic": ["price_demo_basic"], "prod_demo_pro": ["price_demo_pro"]}
+_OFFLINE_PLAN_NAMES = {"price_demo_basic": "Basic", "price_demo_pro": "Pro"}
+
+if STRIPE_OFFLINE:
+    _api_key, _webhook_secrets = OFFLINE_API_KEY, [OFFLINE_WEBHOOK_SECRET]
+    _api_base: str | None = STRIPE_STANDIN_URL
+    _products: dict[str, list[str]] = _OFFLINE_PRODUCTS
+    PLAN_NAMES: dict[str, str] = _OFFLINE_PLAN_NAMES
+else:
+    _api_key = env.str("STRIPE_SECRET_KEY")
+    _webhook_secrets = env.list("STRIPE_WEBHOOK_SECRETS", default=[])
+    _api_base = None
+    # e.g. PORTAL_PRODUCTS=prod_A=price_1;price_2,prod_B=price_3
+    _products = env.dict("PORTAL_PRODUCTS", cast={"value": lambda v: v.split(";")}, default={})
+    # e.g. PLAN_NAMES=price_1=Basic,price_3=Pro
+    PLAN_NAMES = env.dict("PLAN_NAMES", default={})
+
+#: The price the seed command subscribes the demo customer to (looked up by lookup_key).
+DEMO_PRICE_LOOKUP_KEY = env.str("DEMO_PRICE_LOOKUP_KEY", default="demo_basic_monthly")
+
+_features: dict[str, Any] = {
+    "invoice_history": {"enabled": True},
+    "payment_method_update": {"enabled": True},
+    "customer_update": {"enabled": True, "allowed_updates": ["email", "address"]},
+    "subscription_cancel": {
+        "enabled": True,
+        "mode": "at_period_end",
+        "cancellation_reason": {
+            "enabled": True,
+            "options": ["too_expensive", "missing_features", "unused", "other"],
+        },
+    },
+}
+if _products:
+    _features["subscription_update"] = {
+        "enabled": True,
+        "default_allowed_updates": ["price"],
+        "proration_behavior": "create_prorations",
+        "products": [
+            {"product": product, "prices": prices} for product, prices in _products.items()
+        ],
+    }
+
+STRIPE_PORTAL = {
+    "API_KEY": _api_key,
+    "WEBHOOK_SECRETS": _webhook_secrets,
+    "API_BASE": _api_base,
+    "CONFIGURATIONS": {
+        "default": {
+            "business_profile": {"headline": "Example SaaS: manage your subscription"},
+            "features": _features,
+        },
+    },
+    "DEFAULT_CONFIGURATION": "default",
+    "RETURN_URL": "account",
+    "NO_CUSTOMER_URL": "/account/?no-customer=1",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "django_stripe_portal": {"handlers": ["console"], "level": "INFO"},
+        "stripe_standin": {"handlers": ["console"], "level": "WARNING"},
+    },
+}

@@ -1,0 +1,95 @@
+"""The example SaaS: a home page, sign-up, and an account page with the portal buttons.
+
+The account page shows what this site knows from webhooks alone (the
+``StripeSubscription`` rows and the portal visits), never a live Stripe call,
+so it is what a real site can afford to render on every request.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import stripe
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import UserCreationForm
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from django_stripe_portal.client import get_client, request_id_of
+from django_stripe_portal.customers import link_customer, linked_customer
+from django_stripe_portal.models import PortalSession, StripeSubscription
+
+logger = logging.getLogger(__name__)
+
+#: Statuses in which a subscription still has a plan worth showing.
+_CURRENT_STATUSES = ("active", "trialing", "past_due", "unpaid", "paused", "incomplete")
+
+
+def demo_context(request: HttpRequest) -> dict[str, Any]:
+    """Template context for every page: which mode the demo runs in."""
+    return {"stripe_offline": settings.STRIPE_OFFLINE}
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "demo/home.html")
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    """Create the user, then their Stripe customer, as a SaaS does at sign-up."""
+    form = UserCreationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        try:
+            customer = get_client().v1.customers.create(
+                params={"name": user.get_username(), "metadata": {"django_user_id": str(user.pk)}}
+            )
+        except stripe.StripeError as exc:
+            logger.warning("Could not create a Stripe customer (request %s)", request_id_of(exc))
+            messages.error(request, "Your account exists, but Stripe could not be reached.")
+        else:
+            link_customer(user, customer.id)
+        return redirect("account")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    customer_id = linked_customer(request)
+    subscriptions = list(
+        StripeSubscription.objects.filter(customer_id=customer_id, status__in=_CURRENT_STATUSES)
+        .order_by("-event_created_at")
+        if customer_id
+        else []
+    )
+    plans = [
+        {
+            "subscription": sub,
+            "plan_names": [
+                settings.PLAN_NAMES.get(item.get("price"), item.get("price")) for item in sub.items
+            ],
+            "cancel_scheduled": sub.cancel_at_period_end or sub.cancel_at is not None,
+        }
+        for sub in subscriptions
+    ]
+    visits = (
+        PortalSession.objects.filter(user=request.user)
+        .prefetch_related("events")
+        .order_by("-created_at")[:5]
+    )
+    return render(
+        request,
+        "demo/account.html",
+        {
+            "customer_id": customer_id,
+            "plans": plans,
+            "visits": visits,
+            "no_customer": "no-customer" in request.GET,
+        },
+    )

@@ -1,0 +1,186 @@
+"""The stand-in's HTTP server (stdlib ``http.server``), run in a thread.
+
+``start_standin(port=12111, webhook_url=…, webhook_secret=…)`` returns a
+running ``StandIn``; ``python -m stripe_standin`` runs one in the foreground.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from stripe_standin import api, objects
+from stripe_standin.forms import decode_form
+from stripe_standin.portal_page import PageAnswer, PortalPage
+from stripe_standin.state import StandinState
+from stripe_standin.webhooks import WebhookSender
+
+logger = logging.getLogger("stripe_standin")
+
+ACCEPTED_KEY_PREFIXES = ("sk_test_", "rk_test_")
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass
+class RecordedRequest:
+    """One API call as received, for contract tests of what the app sends."""
+
+    method: str
+    path: str
+    body: str
+    stripe_version: str | None
+
+
+class StandIn:
+    """A running stand-in: its ``url``, ``state`` and the API ``requests`` it received."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        webhook_url: str | None,
+        webhook_secret: str,
+        state_path: Path | None,
+    ) -> None:
+        self.state = StandinState(state_path)
+        self.webhooks = WebhookSender(webhook_url, webhook_secret)
+        self.portal = PortalPage(self.state, self.webhooks.send)
+        self.requests: list[RecordedRequest] = []
+        self._idempotent: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer((host, port), _handler_for(self))
+        self.httpd.daemon_threads = True
+        bound_host, bound_port = self.httpd.server_address[:2]
+        self.url = f"http://{bound_host}:{bound_port}"
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, name="stripe-standin", daemon=True
+        )
+
+    def start(self) -> StandIn:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.webhooks.stop()
+
+    def session_url(self, secret: str) -> str:
+        return f"{self.url}/p/session/{secret}"
+
+    def api_answer(
+        self, method: str, path: str, body: str, headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any]]:
+        key = headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not key.startswith(ACCEPTED_KEY_PREFIXES):
+            return 401, objects.error_body(
+                "Invalid API Key provided. The offline stand-in accepts any test-mode key "
+                "(sk_test_…)."
+            )
+        with self._lock:
+            self.requests.append(RecordedRequest(method, path, body, headers.get("stripe-version")))
+        split = urlsplit(path)
+        params = decode_form(split.query if method == "GET" else body)
+        idempotency_key = headers.get("idempotency-key")
+        if method == "POST" and idempotency_key:
+            with self._lock:
+                if idempotency_key in self._idempotent:
+                    return self._idempotent[idempotency_key]
+        request = api.ApiRequest(
+            method, split.path.rstrip("/"), params, objects.new_id("req"), idempotency_key
+        )
+        context = api.ApiContext(self.state, self.webhooks.send, self.session_url)
+        answer = api.dispatch(context, request)
+        if method == "POST" and idempotency_key:
+            with self._lock:
+                self._idempotent[idempotency_key] = answer
+        return answer
+
+
+def start_standin(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 12111,
+    webhook_url: str | None = None,
+    webhook_secret: str = "whsec_offlinedemo",  # noqa: S107 - the offline demo's fake secret
+    state_path: Path | None = None,
+) -> StandIn:
+    """Start a stand-in in a background thread (``port=0``: any free port)."""
+    return StandIn(
+        host, port, webhook_url=webhook_url, webhook_secret=webhook_secret, state_path=state_path
+    ).start()
+
+
+def _handler_for(standin: StandIn) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "stripe-standin/1"
+
+        def do_GET(self) -> None:
+            self._route("GET")
+
+        def do_POST(self) -> None:
+            self._route("POST")
+
+        def do_DELETE(self) -> None:
+            self._route("DELETE")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            # Portal paths carry the session secret: log the route, never the secret.
+            path = self.path.split("?", 1)[0]
+            if path.startswith("/p/session/"):
+                path = "/p/session/…"
+            logger.info("%s %s", self.command, path)
+
+        def _route(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                self._send_json(413, objects.error_body("Request body too large."))
+                return
+            body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+            path = urlsplit(self.path).path
+            if path.startswith("/v1/"):
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                status, payload = standin.api_answer(method, self.path, body, headers)
+                self._send_json(status, payload)
+            elif path.startswith("/p/session/"):
+                secret = path.removeprefix("/p/session/").strip("/")
+                if method == "POST":
+                    form = dict(parse_qsl(body, keep_blank_values=True))
+                    self._send_page(standin.portal.act(secret, form))
+                else:
+                    self._send_page(standin.portal.show(secret))
+            elif path == "/":
+                self._send_json(200, {"stand_in": "Stripe API stand-in for the offline demo"})
+            else:
+                self._send_json(404, objects.error_body(f"Unrecognized request URL ({path})."))
+
+        def _send_json(self, status: int, payload: dict[str, Any]) -> None:
+            data = json.dumps(payload, indent=2).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Request-Id", objects.new_id("req"))
+            self.send_header("Stripe-Version", objects.API_VERSION)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _send_page(self, answer: PageAnswer) -> None:
+            data = answer.html.encode()
+            self.send_response(answer.status)
+            if answer.location:
+                self.send_header("Location", answer.location)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Referrer-Policy", "no-referrer")
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
