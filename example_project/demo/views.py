@@ -63,8 +63,9 @@ def signup(request: HttpRequest) -> HttpResponse:
 def account(request: HttpRequest) -> HttpResponse:
     customer_id = linked_customer(request)
     subscriptions = list(
-        StripeSubscription.objects.filter(customer_id=customer_id, status__in=_CURRENT_STATUSES)
-        .order_by("-event_created_at")
+        StripeSubscription.objects.filter(
+            customer_id=customer_id, status__in=_CURRENT_STATUSES
+        ).order_by("-event_created_at")
         if customer_id
         else []
     )

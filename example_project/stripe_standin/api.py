@@ -34,14 +34,44 @@ class ApiContext:
     session_url: Callable[[str], str]
 
 
-_CUSTOMER_PARAMS = {"address", "description", "email", "expand", "metadata", "name", "phone",
-                    "preferred_locales"}
-_SUBSCRIPTION_PARAMS = {"customer", "items", "metadata", "expand", "payment_behavior",
-                        "collection_method", "default_payment_method"}
-_CONFIGURATION_PARAMS = {"business_profile", "default_return_url", "expand", "features",
-                         "login_page", "metadata", "name"}
-_SESSION_PARAMS = {"configuration", "customer", "customer_account", "expand", "flow_data",
-                   "locale", "on_behalf_of", "return_url"}
+_CUSTOMER_PARAMS = {
+    "address",
+    "description",
+    "email",
+    "expand",
+    "metadata",
+    "name",
+    "phone",
+    "preferred_locales",
+}
+_SUBSCRIPTION_PARAMS = {
+    "customer",
+    "items",
+    "metadata",
+    "expand",
+    "payment_behavior",
+    "collection_method",
+    "default_payment_method",
+}
+_CONFIGURATION_PARAMS = {
+    "business_profile",
+    "default_return_url",
+    "expand",
+    "features",
+    "login_page",
+    "metadata",
+    "name",
+}
+_SESSION_PARAMS = {
+    "configuration",
+    "customer",
+    "customer_account",
+    "expand",
+    "flow_data",
+    "locale",
+    "on_behalf_of",
+    "return_url",
+}
 _LIST_PARAMS = {"limit", "starting_after", "ending_before", "expand"}
 
 
@@ -55,9 +85,7 @@ def _only(params: dict[str, Any], allowed: set[str]) -> None:
 def _required(params: dict[str, Any], name: str) -> Any:
     value = params.get(name)
     if value in (None, ""):
-        raise StandinError(
-            f"Missing required param: {name}.", code="parameter_missing", param=name
-        )
+        raise StandinError(f"Missing required param: {name}.", code="parameter_missing", param=name)
     return value
 
 
@@ -70,8 +98,13 @@ def _paginate(url: str, rows: list[dict[str, Any]], params: dict[str, Any]) -> d
     return objects.stripe_list(url, rows[:limit], has_more=len(rows) > limit)
 
 
-def _event(ctx: ApiContext, request: ApiRequest, event_type: str, obj: dict[str, Any],
-           previous: dict[str, Any] | None = None) -> None:
+def _event(
+    ctx: ApiContext,
+    request: ApiRequest,
+    event_type: str,
+    obj: dict[str, Any],
+    previous: dict[str, Any] | None = None,
+) -> None:
     event = objects.event(
         event_type,
         obj,

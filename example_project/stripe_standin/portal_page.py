@@ -100,8 +100,10 @@ class PortalPage:
         else:
             lines.append(f"<p>Renews on {_date(item['current_period_end'])}.</p>")
         cancel = features["subscription_cancel"]
-        if not scheduled and flow_type in (None, "subscription_cancel") and (
-            cancel["enabled"] or flow_type == "subscription_cancel"
+        if (
+            not scheduled
+            and flow_type in (None, "subscription_cancel")
+            and (cancel["enabled"] or flow_type == "subscription_cancel")
         ):
             lines.append(_form("cancel", sub["id"], _reason_fields(cancel), "Cancel plan"))
         update = features["subscription_update"]
@@ -247,7 +249,7 @@ def _form(action: str, subscription_id: str, fields: str, label: str) -> str:
         f'<form method="post" class="action-{action}">'
         f'<input type="hidden" name="action" value="{action}">'
         f'<input type="hidden" name="subscription" value="{escape(subscription_id)}">'
-        f"{fields}<button type=\"submit\">{escape(label)}</button></form>"
+        f'{fields}<button type="submit">{escape(label)}</button></form>'
     )
 
 

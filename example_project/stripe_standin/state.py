@@ -182,9 +182,7 @@ class StandinState:
             self.data["customers"][created["id"]] = created
         return copy.deepcopy(created)
 
-    def create_subscription(
-        self, customer_id: str, items: list[tuple[str, int]]
-    ) -> dict[str, Any]:
+    def create_subscription(self, customer_id: str, items: list[tuple[str, int]]) -> dict[str, Any]:
         if not items:
             raise StandinError(
                 "Missing required param: items.", code="parameter_missing", param="items"
@@ -219,7 +217,12 @@ class StandinState:
         return sub
 
     def cancel_subscription(
-        self, customer_id: str, subscription_id: str, *, feedback: str | None, comment: str | None,
+        self,
+        customer_id: str,
+        subscription_id: str,
+        *,
+        feedback: str | None,
+        comment: str | None,
         immediately: bool,
     ) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
         """Cancel as the portal does: at period end (``updated``) or now (``deleted``)."""
@@ -357,8 +360,12 @@ class StandinState:
 
     def _check_flow(self, customer_id: str, flow_data: dict[str, Any]) -> None:
         flow_type = flow_data.get("type")
-        if flow_type in ("subscription_cancel", "subscription_pause", "subscription_update",
-                         "subscription_update_confirm"):
+        if flow_type in (
+            "subscription_cancel",
+            "subscription_pause",
+            "subscription_update",
+            "subscription_update_confirm",
+        ):
             subscription_id = (flow_data.get(flow_type) or {}).get("subscription")
             if not subscription_id:
                 raise StandinError(
@@ -369,7 +376,8 @@ class StandinState:
             self._live_subscription(customer_id, subscription_id)
         elif flow_type not in ("payment_method_update", "customer_update"):
             raise StandinError(
-                f"Invalid flow_data[type]: {flow_type!r}", code="parameter_invalid_string",
+                f"Invalid flow_data[type]: {flow_type!r}",
+                code="parameter_invalid_string",
                 param="flow_data[type]",
             )
 

@@ -56,8 +56,7 @@ class Command(BaseCommand):
             subscription_id = self._subscription(client, customer_id)
         except stripe.StripeError as exc:
             raise CommandError(
-                f"Stripe refused the seed: {exc.user_message or exc} "
-                f"(request {request_id_of(exc)})"
+                f"Stripe refused the seed: {exc.user_message or exc} (request {request_id_of(exc)})"
             ) from exc
         self._wait_for_webhook(subscription_id, options["wait"])
 
