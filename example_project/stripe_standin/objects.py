@@ -298,7 +298,10 @@ def configuration_defaults() -> dict[str, Any]:
                 "mode": "at_period_end",
                 "proration_behavior": "none",
             },
-            "subscription_pause": {"enabled": False},
+            "subscription_pause": {
+                "duration": {"interval_options": [], "type": "indefinite"},
+                "enabled": False,
+            },
             "subscription_update": {
                 "billing_cycle_anchor": None,
                 "default_allowed_updates": [],
