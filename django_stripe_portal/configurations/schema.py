@@ -128,6 +128,12 @@ def _to_wire(rule: _Rule | None, value: Any) -> Any:
     return value
 
 
+def params_problems(params_type: Any, params: Mapping[str, Any]) -> list[str]:
+    """Problems in ``params`` for any of the stripe library's request TypedDicts."""
+    rule = _rule_of(params_type)
+    return [f"{e.path}: {e.message}" for e in _check(rule, params, "params", "")]
+
+
 @cache
 def create_rule() -> _Rule:
     return _rule_of(ConfigurationCreateParams)

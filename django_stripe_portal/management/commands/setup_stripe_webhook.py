@@ -1,0 +1,134 @@
+"""``manage.py setup_stripe_webhook``: the account's webhook endpoint for this app."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+import stripe
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from django_stripe_portal.client import request_id_of
+from django_stripe_portal.conf import get_settings
+from django_stripe_portal.events import HANDLED_EVENTS
+from django_stripe_portal.webhook_endpoints import (
+    EndpointPlan,
+    apply_endpoint,
+    default_events,
+    find_own_endpoint,
+    plan_endpoint,
+    unknown_events,
+)
+
+
+class Command(BaseCommand):
+    help = (
+        "Create (or update) the Stripe webhook endpoint for this app: the events it handles "
+        "and the pinned API version. Prints the signing secret once, on creation."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--url", required=True, help="The public URL of stripe_portal:webhook (https://…)."
+        )
+        parser.add_argument(
+            "--events",
+            nargs="+",
+            metavar="EVENT",
+            help="Event types to enable (space or comma separated); default: all this app handles.",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Show the request; send nothing."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        conf = get_settings()
+        url = self._checked_url(options["url"])
+        events = self._checked_events(options["events"])
+        self.stdout.write(
+            f"Webhook endpoint in {conf.mode_name} mode, API version {conf.api_version}:"
+        )
+        try:
+            existing = find_own_endpoint()
+            plan = plan_endpoint(url, events, existing)
+        except stripe.StripeError as error:
+            raise CommandError(self._stripe_failure("list webhook endpoints", error)) from error
+        except ValueError as error:
+            raise CommandError(f"Stripe would refuse this endpoint: {error}") from error
+        self._print_plan(plan)
+        if options["dry_run"] or plan.action == "unchanged":
+            return
+        try:
+            endpoint = apply_endpoint(plan)
+        except stripe.StripeError as error:
+            raise CommandError(self._stripe_failure(plan.action, error)) from error
+        self.stdout.write(self.style.SUCCESS(f"Endpoint {endpoint['id']} {plan.action}d."))
+        if plan.action == "create":
+            self._print_secret(str(endpoint.get("secret") or ""))
+
+    def _checked_url(self, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.netloc:
+            if not (parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1")):
+                raise CommandError(
+                    f"--url {url!r}: Stripe delivers webhooks to a public https:// URL "
+                    "(use `stripe listen --forward-to` for local development)."
+                )
+        return url
+
+    def _checked_events(self, given: list[str] | None) -> list[str]:
+        if not given:
+            return default_events()
+        events = sorted(
+            {name.strip() for item in given for name in item.split(",") if name.strip()}
+        )
+        unknown = unknown_events(events)
+        if unknown:
+            raise CommandError(f"Not Stripe event types: {', '.join(unknown)}.")
+        ignored = [event for event in events if event not in HANDLED_EVENTS and event != "*"]
+        if ignored:
+            self.stderr.write(
+                f"Note: this app does not act on {', '.join(ignored)}; "
+                "they are stored and sent as webhook_received only."
+            )
+        return events
+
+    def _print_plan(self, plan: EndpointPlan) -> None:
+        if plan.action == "create":
+            self.stdout.write("  POST /v1/webhook_endpoints")
+            self.stdout.write("  " + json.dumps(plan.params, indent=2).replace("\n", "\n  "))
+        elif plan.endpoint is not None:
+            where = f"{plan.endpoint['id']} ({plan.endpoint.get('url')})"
+            if plan.action == "unchanged":
+                self.stdout.write(f"  {where}: unchanged")
+            else:
+                self.stdout.write(f"  POST /v1/webhook_endpoints/{plan.endpoint['id']}")
+                for name, (old, new) in plan.changes.items():
+                    self.stdout.write(f"      {name}: {old!r} → {new!r}")
+        if plan.version_mismatch:
+            self.stderr.write(
+                self.style.WARNING(
+                    f"The endpoint renders events in API version {plan.version_mismatch}, but "
+                    f"this app expects {get_settings().api_version}. Stripe cannot change an "
+                    "endpoint's version: create a new endpoint in the Dashboard (or delete this "
+                    "one and run this command again), then put its secret in WEBHOOK_SECRETS "
+                    "next to the old one until the old endpoint is gone."
+                )
+            )
+
+    def _print_secret(self, secret: str) -> None:
+        # Printed once to the terminal on purpose; never logged.
+        self.stdout.write(
+            "\nSigning secret (shown once; Stripe will not show it here again):\n"
+            f"    {secret}\n"
+            "Add it to STRIPE_PORTAL['WEBHOOK_SECRETS'], e.g. through the environment:\n"
+            "    STRIPE_WEBHOOK_SECRETS=<the secret>   # read with env.list(...)\n"
+            "Keep the previous secret in the list until no delivery uses it any more."
+        )
+
+    def _stripe_failure(self, doing: str, error: stripe.StripeError) -> str:
+        return (
+            f"Stripe refused to {doing}: {error.user_message or error} "
+            f"(request id {request_id_of(error) or 'none'})."
+        )
