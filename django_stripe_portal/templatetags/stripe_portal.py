@@ -1,0 +1,63 @@
+"""``{% load stripe_portal %}``: the billing button and the subscription filter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext_lazy as _
+
+from django_stripe_portal import access
+
+register = template.Library()
+
+BUTTON_TEMPLATE = "django_stripe_portal/portal_button.html"
+
+
+@register.simple_tag(takes_context=True)
+def portal_button(
+    context: template.Context,
+    label: Any = None,
+    *,
+    flow: str = "",
+    subscription: str = "",
+    return_to: str = "",
+    css_class: str = "",
+    price: str = "",
+    locale: str = "",
+) -> SafeString:
+    """A POST form to ``stripe_portal:redirect``; nothing at all for anonymous users.
+
+    The form only says what the user wants to do; which customer it is about is
+    decided by the view, never by these fields.
+    """
+    request = context.get("request")
+    user = getattr(request, "user", None) if request is not None else context.get("user")
+    if not getattr(user, "is_authenticated", False):
+        return mark_safe("")
+    button_context = {
+        "action": reverse("stripe_portal:redirect"),
+        "label": label or _("Manage billing"),
+        "flow": flow,
+        "subscription": subscription,
+        "return_to": return_to,
+        "css_class": css_class,
+        "price": price,
+        "locale": locale,
+    }
+    if request is None:
+        # No `request` context processor: reuse the caller's token (a request would make one).
+        button_context["csrf_token"] = context.get("csrf_token")
+    html = render_to_string(BUTTON_TEMPLATE, button_context, request=request)
+    return mark_safe(html)  # noqa: S308  (rendered by the autoescaping template engine)
+
+
+@register.filter(name="has_active_subscription")
+def has_active_subscription_filter(user: Any) -> bool:
+    """``{{ request.user|has_active_subscription }}``: one query, False for anonymous."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return access.has_active_subscription(user=user)
