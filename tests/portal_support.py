@@ -34,10 +34,10 @@ class FakePortalApi:
     answered: list[dict[str, Any]] = field(default_factory=list)
 
     def install(self) -> FakePortalApi:
-        self.mock.add_callback(responses.POST, SESSIONS_URL, callback=self._answer)
+        self.mock.add_callback(responses.POST, SESSIONS_URL, callback=self.answer)
         return self
 
-    def _answer(self, request: Any) -> tuple[int, dict[str, str], str]:
+    def answer(self, request: Any) -> tuple[int, dict[str, str], str]:
         params = decode_body(request.body)
         session = stripe_objects.portal_session(id=self.session_id, customer=params["customer"])
         session.update(
