@@ -26,7 +26,7 @@ test-postgres: $(STAMP)
 
 ## Django 6.x needs Python >= 3.12: a second virtualenv on the newest Python available
 test-django6: $(STAMP)
-	PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.1[1-3]\.[0-9]+$$' | paste -sd: -) \
+	PATH="$$(ls -d $$(pyenv root 2>/dev/null || echo /root/.pyenv)/versions/3.1[23].*/bin 2>/dev/null | paste -sd: -):$$PATH" \
 		$(BIN)/tox -e py312-django61-sqlite
 
 lint: $(STAMP)

@@ -109,6 +109,7 @@ def test_live_key_with_debug_warns() -> None:
         assert run_checks(API_KEY="sk_live_abc123") == []
 
 
+@pytest.mark.django_db
 def test_checks_run_through_manage_py_check() -> None:
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError
