@@ -5,7 +5,7 @@ E001 settings not a dict / unknown keys, E002 API_KEY missing or ill-formed,
 W003 live key with DEBUG=True, W004 no WEBHOOK_SECRETS, E005 WEBHOOK_SECRETS ill-formed,
 E006 dotted path does not import, E007 RETURN_URL cannot become an absolute URL,
 E008 WEBHOOK_PROCESSING unknown, E009 DEFAULT_CONFIGURATION names no declared key,
-E010 a CONFIGURATIONS body Stripe would reject.
+E010 a CONFIGURATIONS body Stripe would reject, E011 GUARD_URLS has an unknown key.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ def check_settings(
     messages += _check_processing(conf)
     messages += _check_default_configuration(conf)
     messages += _check_configurations(conf)
+    messages += _check_guard_urls(conf)
     return messages
 
 
@@ -172,4 +173,18 @@ def _check_configurations(conf: PortalSettings) -> Iterable[CheckMessage]:
             "E010",
             hint="Stripe would reject this body (rules of the installed stripe package's "
             "API version); see https://docs.stripe.com/api/customer_portal/configurations/create",
+        )
+
+
+def _check_guard_urls(conf: PortalSettings) -> Iterable[CheckMessage]:
+    from django_stripe_portal.guards import GUARD_KEYS, guard_urls
+
+    try:
+        guard_urls()
+    except ImproperlyConfigured as exc:
+        yield _error(
+            str(exc),
+            "E011",
+            hint="Keys are subscription statuses (" + ", ".join(GUARD_KEYS[:-2]) + "), "
+            "'ended' (every subscription ended) and 'none' (never subscribed).",
         )

@@ -31,6 +31,10 @@ GUARD_KEYS = (*LIVE_STATUS_ORDER, ALL_ENDED, NO_SUBSCRIPTION)
 def guard_urls() -> dict[str, str]:
     """``GUARD_URLS`` checked: a typo must not silently let everyone through."""
     urls = get_settings().GUARD_URLS or {}
+    if not isinstance(urls, dict):
+        raise ImproperlyConfigured(
+            f"{SETTING_NAME}['GUARD_URLS'] must be a dict of status -> URL, not {type(urls)}."
+        )
     unknown = sorted(set(urls) - set(GUARD_KEYS))
     if unknown:
         raise ImproperlyConfigured(

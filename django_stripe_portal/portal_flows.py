@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.models import StripeSubscription
+from django_stripe_portal.subscriptions import ENDED_STATUSES
 
 #: Stripe's ``flow_data.type`` values (POST /v1/billing_portal/sessions).
 FLOW_TYPES = (
@@ -100,6 +101,11 @@ def parse_portal_form(
                 _("That subscription does not belong to your account."),
                 code="foreign_subscription",
                 status=403,
+            )
+        if stored is not None and stored.status in ENDED_STATUSES:
+            # Stripe would refuse it too, with a message meant for developers.
+            raise PortalRequestError(
+                _("That subscription has already ended."), code="ended_subscription", status=409
             )
         flow_data[flow_type] = _subscription_flow_params(flow_type, subscription_id, stored, form)
     # After a deep link the user comes back through the return link, not to the portal home.

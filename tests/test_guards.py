@@ -134,3 +134,33 @@ def test_misspelt_guard_key_is_a_clear_configuration_error() -> None:
         pytest.raises(ImproperlyConfigured, match=r"GUARD_URLS.*'incompete'"),
     ):
         subscription_states(None, CUSTOMER_ID)  # type: ignore[arg-type]
+
+
+def test_system_check_names_the_misspelt_key() -> None:
+    from django_stripe_portal.checks import check_settings
+
+    with override_settings(
+        STRIPE_PORTAL={**TEST_SETTINGS, "GUARD_URLS": {"ended": "/p/", "incompete": "/x/"}}
+    ):
+        errors = [m for m in check_settings() if m.id == "stripe_portal.E011"]
+
+    [error] = errors
+    assert "'incompete'" in error.msg
+    assert "ended" not in error.msg.split("has unknown key(s)")[1].split(";")[0]
+
+
+@pytest.mark.parametrize("guard_urls", [{}, GUARD_URLS])
+def test_system_check_accepts_known_keys(guard_urls: dict[str, str]) -> None:
+    from django_stripe_portal.checks import check_settings
+
+    with override_settings(STRIPE_PORTAL={**TEST_SETTINGS, "GUARD_URLS": guard_urls}):
+        assert [m for m in check_settings() if m.id == "stripe_portal.E011"] == []
+
+
+def test_guard_urls_must_be_a_dict() -> None:
+    from django_stripe_portal.checks import check_settings
+
+    with override_settings(STRIPE_PORTAL={**TEST_SETTINGS, "GUARD_URLS": ["/pricing/"]}):
+        [error] = [m for m in check_settings() if m.id == "stripe_portal.E011"]
+
+    assert "must be a dict" in error.msg

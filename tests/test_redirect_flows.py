@@ -219,6 +219,10 @@ def test_subscription_unknown_locally_is_left_to_stripe(
             "This subscription cannot be switched to another plan here.",
         ),
         (
+            {"flow": "subscription_cancel", "subscription": "sub_ended"},
+            "That subscription has already ended.",
+        ),
+        (
             {"flow": "subscription_update_confirm", "subscription": "sub_noitemid", "price": "p_x"},
             "This subscription cannot be switched to another plan here.",
         ),
@@ -232,6 +236,7 @@ def test_bad_flow_requests_are_messages_not_500s(
     StripeSubscriptionFactory(
         stripe_id="sub_twoitems", customer_id=CUSTOMER_ID, items=subscription_items(own)
     )
+    StripeSubscriptionFactory(stripe_id="sub_ended", customer_id=CUSTOMER_ID, status="canceled")
     # A row written before item ids were kept.
     StripeSubscriptionFactory(
         stripe_id="sub_noitemid", customer_id=CUSTOMER_ID, items=[{"price": "p_a", "quantity": 1}]
