@@ -83,7 +83,7 @@ def main() -> None:
         shutil.rmtree(args.data_dir)
     args.data_dir.mkdir(parents=True, exist_ok=True)
     os.environ["DEMO_DATA_DIR"] = str(args.data_dir)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo.settings")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "demo.settings"  # also when a test runner set another
 
     standin = None
     if offline:

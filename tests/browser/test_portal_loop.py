@@ -1,0 +1,123 @@
+"""End to end in headless Chromium: the example project's whole portal loop, offline.
+
+Log in → "Manage billing" → the (stand-in) portal → cancel with a reason → back on the
+account page, which shows the scheduled cancellation; then the database holds the visit
+with ``returned_at`` and the webhook event linked to it, and the admin's activity page
+counts one visit that ended in a cancellation. Screenshots go to test-artifacts/browser/.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import ROOT, RunningDemo
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+DOCS_SCREENSHOT = ROOT / "docs" / "img" / "activity.png"
+
+
+def _log_in(page: Any, demo: RunningDemo, username: str, password: str) -> None:
+    page.goto(f"{demo.url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def _rows(database: Path, sql: str, *params: Any) -> list[sqlite3.Row]:
+    with sqlite3.connect(database) as connection:
+        connection.row_factory = sqlite3.Row
+        return connection.execute(sql, params).fetchall()
+
+
+def test_cancel_in_the_portal_and_come_back(
+    demo: RunningDemo, browser: Any, artifacts: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    customer = browser.new_context(viewport={"width": 1000, "height": 800})
+    page = customer.new_page()
+    page.set_default_timeout(20_000)
+
+    _log_in(page, demo, "demo", "demo-password")
+    expect(page).to_have_url(f"{demo.url}/account/")
+    expect(page.locator(".plan-name")).to_have_text("Basic")
+    expect(page.locator(".status")).to_have_text("active")
+    expect(page.locator(".cancel-scheduled")).to_have_count(0)
+    page.screenshot(path=artifacts / "01-account.png", full_page=True)
+
+    page.get_by_role("button", name="Manage billing").click()
+    expect(page).to_have_url(re.compile(r"^http://127\.0\.0\.1:\d+/p/session/"))
+    assert not page.url.startswith(demo.url), "the portal is the stand-in, not the site"
+    page.screenshot(path=artifacts / "02-portal.png", full_page=True)
+
+    page.select_option("#reason", "too_expensive")
+    page.fill("#comment", "Too pricey for a side project")
+    page.get_by_role("button", name="Cancel plan").click()
+
+    expect(page).to_have_url(f"{demo.url}/account/")
+    expect(page.locator(".cancel-scheduled")).to_be_visible()
+    expect(page.locator(".cancel-reason")).to_have_text("too_expensive")
+    expect(page.locator("#visits tr")).to_have_count(2)  # header + the one visit
+    page.screenshot(path=artifacts / "03-account-after-cancel.png", full_page=True)
+    customer.close()
+
+    (visit,) = _rows(
+        demo.database,
+        "SELECT id, customer_id, returned_at, source FROM django_stripe_portal_portalsession",
+    )
+    assert visit["returned_at"] is not None
+    assert visit["source"] == "app"
+    linked = _rows(
+        demo.database,
+        "SELECT type, change_kind, status, payload FROM django_stripe_portal_webhookevent"
+        " WHERE portal_session_id = ?",
+        visit["id"],
+    )
+    assert [(row["type"], row["change_kind"], row["status"]) for row in linked] == [
+        ("customer.subscription.updated", "cancel_scheduled", "processed")
+    ]
+    details = json.loads(linked[0]["payload"])["data"]["object"]["cancellation_details"]
+    assert details["feedback"] == "too_expensive"
+    (subscription,) = _rows(
+        demo.database,
+        "SELECT cancel_at_period_end, cancellation_details"
+        " FROM django_stripe_portal_stripesubscription WHERE customer_id = ?",
+        visit["customer_id"],
+    )
+    assert subscription["cancel_at_period_end"] == 1
+    assert json.loads(subscription["cancellation_details"])["feedback"] == "too_expensive"
+
+    staff = browser.new_context(viewport={"width": 1280, "height": 900})
+    admin_page = staff.new_page()
+    admin_page.set_default_timeout(20_000)
+    _log_in(admin_page, demo, "admin", "admin-password")
+    admin_page.goto(f"{demo.url}/admin/django_stripe_portal/portalsession/activity/")
+    summary = admin_page.locator("#activity-summary")
+    expect(summary.locator("div", has_text="Visits").first.locator("dd")).to_have_text("1")
+    expect(summary.locator("div", has_text="Came back to the app").locator("dd")).to_have_text("1")
+    outcome = admin_page.locator("#outcomes tbody tr", has_text="ancellation scheduled")
+    expect(outcome.locator("td.number")).to_have_text("1")
+    reason = admin_page.locator("#cancellation-reasons tbody tr", has_text="too_expensive")
+    expect(reason.locator("td.number")).to_have_text("1")
+    admin_page.screenshot(path=artifacts / "04-activity.png", full_page=True)
+
+    # The same page over a week, for docs/img/activity.png (UPDATE_DOCS_SCREENSHOTS=1).
+    today = dt.datetime.now(tz=dt.UTC).date()
+    week = f"start={today - dt.timedelta(days=6)}&end={today}"
+    admin_page.goto(f"{demo.url}/admin/django_stripe_portal/portalsession/activity/?{week}")
+    expect(admin_page.locator("#visits-per-day tbody tr")).to_have_count(7)
+    admin_page.screenshot(path=artifacts / "05-activity-week.png", full_page=True)
+    if os.environ.get("UPDATE_DOCS_SCREENSHOTS"):
+        DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(artifacts / "05-activity-week.png", DOCS_SCREENSHOT)
+    staff.close()
