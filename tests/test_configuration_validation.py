@@ -234,3 +234,49 @@ def test_text_for_numbers_and_booleans_is_refused_although_the_wire_accepts_it(
 ) -> None:
     contract.validator().validate_request("POST", "/v1/billing_portal/configurations", body)
     assert validate_declaration("default", body) != []
+
+
+@contract.requires_openapi
+def test_the_length_limits_are_the_specs() -> None:
+    """MAX_LENGTHS lists exactly the maxLength rules of the create request in the spec."""
+    from django_stripe_portal.configurations.schema import MAX_LENGTHS
+
+    spec = contract.validator().load_spec()
+    operation = spec["paths"]["/v1/billing_portal/configurations"]["post"]
+    schema = operation["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+    found: dict[str, int] = {}
+
+    def walk(node: dict[str, Any], path: str) -> None:
+        for option in node.get("anyOf", []):
+            walk(option, path)
+        if "maxLength" in node:
+            found[path.lstrip(".")] = node["maxLength"]
+        for name, child in node.get("properties", {}).items():
+            walk(child, f"{path}.{name}")
+        if "items" in node:
+            walk(node["items"], path)
+
+    walk(schema, "")
+    found.pop("expand", None)  # a request option, not declarable
+    assert found == MAX_LENGTHS
+
+
+@contract.requires_openapi
+@pytest.mark.parametrize(
+    ("path", "length"),
+    [
+        ("name", 256),
+        ("name", 257),
+        ("business_profile.headline", 60),
+        ("business_profile.headline", 61),
+    ],
+)
+def test_lengths_at_the_limit_agree_with_the_spec(path: str, length: int) -> None:
+    body = _with(path, "x" * length)
+    v = contract.validator()
+    try:
+        v.validate_request("POST", "/v1/billing_portal/configurations", copy.deepcopy(body))
+        spec_accepts = True
+    except v.StripeSchemaError:
+        spec_accepts = False
+    assert (validate_declaration("default", body) == []) is spec_accepts

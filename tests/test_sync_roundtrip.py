@@ -19,6 +19,7 @@ from django_stripe_portal.configurations.schema import (
     validate_declaration,
     wire_params,
 )
+from tests import contract
 from tests.fake_stripe_configs import FakeStripeConfigurations, _coerce, _merge
 
 _TEXT = st.text(alphabet="abcdefghij klmnop", min_size=1, max_size=20)
@@ -81,7 +82,7 @@ def fake(stripe_mock: responses.RequestsMock) -> FakeStripeConfigurations:
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(body=declarations)
 def test_a_created_declaration_compares_equal(
@@ -92,7 +93,7 @@ def test_a_created_declaration_compares_equal(
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(before=declarations, after=declarations)
 def test_one_update_converges(
@@ -103,5 +104,18 @@ def test_one_update_converges(
     if not changes:
         return
     params = update_params(changes, after, obj)
+    if contract.available():
+        contract.validator().validate_request(
+            "POST", "/v1/billing_portal/configurations/bpc_1", wire_params(params, update=True)
+        )
     _merge(obj, _coerce(update_rule(), wire_params(params, update=True)))
     assert compare(after, obj) == []
+
+
+@contract.requires_openapi
+@settings(max_examples=40, deadline=None)
+@given(body=declarations)
+def test_generated_declarations_are_valid_for_stripes_spec_too(body: dict[str, Any]) -> None:
+    """The offline rules accept nothing the spec refuses (the wire form is what is sent)."""
+    v = contract.validator()
+    v.validate_request("POST", "/v1/billing_portal/configurations", wire_params(body, update=False))

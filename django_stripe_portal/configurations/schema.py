@@ -25,12 +25,15 @@ from stripe.params.billing_portal._configuration_update_params import Configurat
 from django_stripe_portal.configurations.declare import MARKER_KEY
 
 # maxLength of the billing_portal configuration request params (Stripe's OpenAPI spec,
-# 2026-10-28.endive); every other string param there has no limit or 5000.
+# 2026-10-28.endive): the stripe library's types do not carry them.
 MAX_LENGTHS: dict[str, int] = {
     "business_profile.headline": 60,
     "name": 256,
+    "features.payment_method_update.payment_method_configuration": 5000,
+    "features.subscription_cancel.cancellation_reason.feedback_options": 5000,
+    "features.subscription_update.products.prices": 5000,
+    "features.subscription_update.products.product": 5000,
 }
-DEFAULT_MAX_LENGTH = 5000
 # Request options in the SDK's params type, not parameters of the configuration.
 _NOT_DECLARABLE = frozenset(RequestOptions.__annotations__) | {"expand"}
 
@@ -233,8 +236,8 @@ def _check(
     elif not isinstance(value, str):
         yield ConfigurationError(key, path, f"{value!r} is not a string")
     else:
-        limit = MAX_LENGTHS.get(_field_name(path), DEFAULT_MAX_LENGTH)
-        if len(value) > limit:
+        limit = MAX_LENGTHS.get(_field_name(path))
+        if limit is not None and len(value) > limit:
             yield ConfigurationError(
                 key, path, f"{len(value)} characters; Stripe allows at most {limit}"
             )
