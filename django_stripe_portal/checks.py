@@ -167,7 +167,7 @@ def _check_default_configuration(conf: PortalSettings) -> Iterable[CheckMessage]
 
 
 def _check_configurations(conf: PortalSettings) -> Iterable[CheckMessage]:
-    for error in validate_configurations(conf.CONFIGURATIONS or {}):
+    for error in validate_configurations(conf.CONFIGURATIONS):
         yield _error(
             f"{SETTING_NAME}: {error}",
             "E010",

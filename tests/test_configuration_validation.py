@@ -280,3 +280,20 @@ def test_lengths_at_the_limit_agree_with_the_spec(path: str, length: int) -> Non
     except v.StripeSchemaError:
         spec_accepts = False
     assert (validate_declaration("default", body) == []) is spec_accepts
+
+
+def test_configurations_must_be_a_dict() -> None:
+    portal = {"API_KEY": "sk_test_tests", "CONFIGURATIONS": ["default"]}
+    with override_settings(STRIPE_PORTAL=portal):
+        errors = [m.msg for m in check_settings() if m.id == "stripe_portal.E010"]
+    assert errors == [
+        "STRIPE_PORTAL: CONFIGURATIONS: must be a dict of key → body, not ['default']"
+    ]
+
+
+def test_a_required_list_cannot_be_empty() -> None:
+    body = _with("features.subscription_update.products.0.prices", [])
+    assert [str(error) for error in validate_declaration("default", body)] == [
+        "CONFIGURATIONS['default'].features.subscription_update.products[0].prices: "
+        "must not be empty"
+    ]

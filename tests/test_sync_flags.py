@@ -252,3 +252,53 @@ def test_objects_of_the_other_mode_stop_the_run(stripe_mock: responses.RequestsM
     assert "check API_KEY and LIVEMODE" in str(error)
     assert live.writes() == []
     assert PortalConfiguration.objects.count() == 0
+
+
+def test_a_failed_list_call_writes_nothing_and_exits_2(
+    stripe_mock: responses.RequestsMock,
+) -> None:
+    stripe_mock.get(
+        "https://api.stripe.com/v1/billing_portal/configurations",
+        status=401,
+        json={"error": {"type": "invalid_request_error", "message": "Invalid API Key"}},
+        headers={"Request-Id": "req_badkey"},
+    )
+
+    with override_settings(STRIPE_PORTAL=portal(basic=BASIC)):
+        error, _ = run_fails()
+
+    assert error.returncode == 2
+    assert "Invalid API Key" in str(error) and "req_badkey" in str(error)
+    assert [call.request.method for call in stripe_mock.calls] == ["GET"]
+    assert PortalConfiguration.objects.count() == 0
+
+
+def test_several_configurations_with_one_marker_are_reported(
+    fake: FakeStripeConfigurations,
+) -> None:
+    first = fake.add(BASIC, metadata={MARKER_KEY: "basic"}, created=1)
+    second = fake.add(BASIC, metadata={MARKER_KEY: "basic"}, created=2)
+    out, err = StringIO(), StringIO()
+
+    with override_settings(STRIPE_PORTAL=portal(basic=BASIC)):
+        call_command("sync_portal_configs", stdout=out, stderr=err)
+
+    assert f"2 active configurations carry this key's marker ({second['id']}, {first['id']})" in (
+        err.getvalue()
+    )
+    assert PortalConfiguration.objects.get(key="basic").stripe_id == second["id"]
+    assert fake.writes() == []
+
+
+def test_a_row_of_a_renamed_key_is_taken_over_not_duplicated(
+    fake: FakeStripeConfigurations,
+) -> None:
+    obj = fake.add(BASIC, metadata={MARKER_KEY: "basic"})
+    legacy = PortalConfigurationFactory(key="legacy", stripe_id=obj["id"], livemode=False)
+
+    with override_settings(STRIPE_PORTAL=portal(basic=BASIC)):
+        run()
+
+    row = PortalConfiguration.objects.get(stripe_id=obj["id"])
+    assert row.pk == legacy.pk and row.key == "basic"
+    assert PortalConfiguration.objects.count() == 1

@@ -117,6 +117,16 @@ def plan(
     return steps
 
 
+def duplicated_markers(existing: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Keys whose marker is on several active configurations (only one of them is synced)."""
+    ids: dict[str, list[str]] = {}
+    for obj in existing:
+        key = marker_of(obj)
+        if key is not None and obj.get("active"):
+            ids.setdefault(key, []).append(str(obj["id"]))
+    return {key: found for key, found in ids.items() if len(found) > 1}
+
+
 def apply(
     steps: list[Step],
     *,
@@ -245,11 +255,16 @@ def _store(step: Step, stripe_object: dict[str, Any], livemode: bool) -> None:
             ).update(**values)
             return
         values["definition_hash"] = definition_hash(step.declaration)
-        row = (
-            PortalConfiguration.objects.select_for_update()
-            .filter(key=step.key, livemode=livemode)
-            .first()
-        )
+        rows = PortalConfiguration.objects.select_for_update()
+        row = rows.filter(key=step.key, livemode=livemode).first()
+        holder = rows.filter(stripe_id=stripe_object["id"]).exclude(key=step.key).first()
+        if holder is not None:
+            # Another key's row still names this configuration (a renamed key): that row
+            # becomes this key's, so PortalSession links to it are kept.
+            if row is not None:
+                row.delete()
+            row = holder
+            row.key, row.livemode = step.key, livemode
         if row is None:
             row = PortalConfiguration(key=step.key, livemode=livemode)
         for name, value in values.items():
@@ -263,6 +278,7 @@ __all__ = [
     "Step",
     "SyncError",
     "apply",
+    "duplicated_markers",
     "list_configurations",
     "plan",
     "store_unchanged",

@@ -56,20 +56,20 @@ class _Rule:
 class ConfigurationError:
     """One thing Stripe would reject in a declared body, with the exact path."""
 
-    key: str
+    key: str | None  # None: the setting as a whole
     path: str
     message: str
 
     def __str__(self) -> str:
-        return f"CONFIGURATIONS[{self.key!r}]{self.path}: {self.message}"
+        where = "CONFIGURATIONS" if self.key is None else f"CONFIGURATIONS[{self.key!r}]"
+        return f"{where}{self.path}: {self.message}"
 
 
 def validate_declaration(key: Any, body: Any) -> list[ConfigurationError]:
     """Everything in one declared body that ``POST /v1/billing_portal/configurations``
     would refuse (or that would break the sync), as errors naming the field path."""
-    label = str(key)
     if not isinstance(key, str) or not key.strip():
-        return [ConfigurationError(label, "", "the key must be a non-empty string")]
+        return [ConfigurationError(str(key), "", "the key must be a non-empty string")]
     if len(key) > 100:
         return [ConfigurationError(key, "", "the key must be at most 100 characters long")]
     if not isinstance(body, Mapping):
@@ -91,7 +91,9 @@ def validate_declaration(key: Any, body: Any) -> list[ConfigurationError]:
 def validate_configurations(configurations: Any) -> list[ConfigurationError]:
     """Every error in ``STRIPE_PORTAL['CONFIGURATIONS']``."""
     if not isinstance(configurations, Mapping):
-        return [ConfigurationError("*", "", "CONFIGURATIONS must be a dict of key → body")]
+        return [
+            ConfigurationError(None, "", f"must be a dict of key → body, not {configurations!r}")
+        ]
     errors: list[ConfigurationError] = []
     for key, body in configurations.items():
         errors += validate_declaration(key, body)

@@ -14,6 +14,7 @@ from django_stripe_portal.configurations.apply import (
     Step,
     SyncError,
     apply,
+    duplicated_markers,
     list_configurations,
     plan,
     store_unchanged,
@@ -90,6 +91,15 @@ class Command(BaseCommand):
             )
         for step in steps:
             self._print_step(step)
+        for key, ids in duplicated_markers(existing).items():
+            used = next((step.stripe_id for step in steps if step.key == key), None)
+            self.stderr.write(
+                self.style.WARNING(
+                    f"  {key}: {len(ids)} active configurations carry this key's marker "
+                    f"({', '.join(ids)}); only {used or 'one'} is kept in sync. "
+                    "Deactivate the others in the Dashboard."
+                )
+            )
         pending = [step for step in steps if step.writes]
         self._print_summary(steps, done=write)
         if options["check"]:
