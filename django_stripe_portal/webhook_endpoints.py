@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import stripe
-from stripe.params._webhook_endpoint_create_params import WebhookEndpointCreateParams
-from stripe.params._webhook_endpoint_update_params import WebhookEndpointUpdateParams
+from stripe.params import WebhookEndpointCreateParams, WebhookEndpointUpdateParams
 
 from django_stripe_portal.client import get_client
 from django_stripe_portal.conf import get_settings

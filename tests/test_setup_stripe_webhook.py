@@ -13,7 +13,7 @@ import pytest
 import responses
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from stripe.params._webhook_endpoint_update_params import WebhookEndpointUpdateParams
+from stripe.params import WebhookEndpointUpdateParams
 
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.configurations.schema import params_problems

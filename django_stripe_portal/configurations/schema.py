@@ -18,9 +18,8 @@ from functools import cache
 from typing import Any, Literal
 
 import typing_extensions
-from stripe._request_options import RequestOptions
-from stripe.params.billing_portal._configuration_create_params import ConfigurationCreateParams
-from stripe.params.billing_portal._configuration_update_params import ConfigurationUpdateParams
+from stripe import RequestOptions
+from stripe.params.billing_portal import ConfigurationCreateParams, ConfigurationUpdateParams
 
 from django_stripe_portal.configurations.declare import MARKER_KEY
 
