@@ -29,10 +29,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from django_stripe_portal.conf import portal_settings
 from django_stripe_portal.events import ChangeKind
 from django_stripe_portal.models import PortalSession, WebhookEvent
 
@@ -45,6 +46,7 @@ NO_CHANGE = "none"
 
 _CANCELLATION_KINDS = (ChangeKind.CANCELED, ChangeKind.CANCEL_SCHEDULED)
 _FEEDBACK_PATH = "payload__data__object__cancellation_details__feedback"
+_DAY_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -170,17 +172,27 @@ def visits_in(activity_range: ActivityRange) -> QuerySet[PortalSession]:
     return visits
 
 
-def _changes_of(visits: QuerySet[PortalSession]) -> QuerySet[WebhookEvent]:
-    """Change events linked to any of ``visits``."""
-    return WebhookEvent.objects.filter(portal_session__in=visits.values("pk")).exclude(
-        change_kind=""
-    )
+def linked_changes(activity_range: ActivityRange) -> QuerySet[WebhookEvent]:
+    """Change events linked to the visits of the range.
 
-
-def _has_change() -> Exists:
-    return Exists(
-        WebhookEvent.objects.filter(portal_session=OuterRef("pk")).exclude(change_kind="")
-    )
+    The events are also bounded by their own time, which lets the database read only
+    the range's slice of the (partial) ``stripe_portal_evt_visit_change`` index instead
+    of probing every visit: a change made during a visit is never older than the
+    visit, and the dispatcher links it only within ``VISIT_WINDOW`` seconds (a day of
+    slack is kept when the window is shorter).
+    """
+    first, after = activity_range.bounds()
+    slack = dt.timedelta(seconds=max(int(portal_settings.VISIT_WINDOW), _DAY_SECONDS))
+    changes = WebhookEvent.objects.filter(
+        created_at__gte=first,
+        created_at__lt=after + slack,
+        portal_session__isnull=False,
+        portal_session__created_at__gte=first,
+        portal_session__created_at__lt=after,
+    ).exclude(change_kind="")
+    if activity_range.configuration is not None:
+        changes = changes.filter(portal_session__configuration__key=activity_range.configuration)
+    return changes
 
 
 def visits_per_day(activity_range: ActivityRange) -> list[DayActivity]:
@@ -205,33 +217,47 @@ def visits_per_day(activity_range: ActivityRange) -> list[DayActivity]:
 
 
 def activity_summary(activity_range: ActivityRange) -> ActivitySummary:
-    """Visits, unique customers, returns, visits with a change and abandoned visits."""
-    has_change = _has_change()
-    totals = visits_in(activity_range).aggregate(
+    """Visits, unique customers, returns, visits with a change and abandoned visits
+    (two aggregate queries: one over the visits, one over their changes)."""
+    visits = visits_in(activity_range).aggregate(
         visits=Count("pk"),
         unique_customers=Count("customer_id", distinct=True),
         returned=Count("pk", filter=Q(returned_at__isnull=False)),
-        changed=Count("pk", filter=Q(has_change)),
-        abandoned=Count("pk", filter=Q(returned_at__isnull=True) & ~Q(has_change)),
     )
-    return ActivitySummary(**totals)
+    changes = linked_changes(activity_range).aggregate(
+        changed=Count("portal_session", distinct=True),
+        changed_not_returned=Count(
+            "portal_session", distinct=True, filter=Q(portal_session__returned_at__isnull=True)
+        ),
+    )
+    not_returned = visits["visits"] - visits["returned"]
+    return ActivitySummary(
+        visits=visits["visits"],
+        unique_customers=visits["unique_customers"],
+        returned=visits["returned"],
+        changed=changes["changed"],
+        abandoned=not_returned - changes["changed_not_returned"],
+    )
 
 
-def visit_outcomes(activity_range: ActivityRange) -> list[OutcomeCount]:
-    """Visits per change kind they ended in, every kind listed, then ``none``."""
-    visits = visits_in(activity_range)
+def visit_outcomes(
+    activity_range: ActivityRange, summary: ActivitySummary | None = None
+) -> list[OutcomeCount]:
+    """Visits per change kind they ended in, every kind listed, then ``none``.
+    Pass the range's ``summary`` when you have it: it saves recounting the visits."""
+    summary = summary or activity_summary(activity_range)
     rows = (
-        _changes_of(visits)
+        linked_changes(activity_range)
         .values("change_kind")
         .annotate(visits=Count("portal_session", distinct=True))
         .order_by()
     )
     by_kind = {row["change_kind"]: row["visits"] for row in rows}
-    unchanged = visits.exclude(_has_change()).count()
     outcomes = [
         OutcomeCount(outcome=kind.value, label=str(kind.label), visits=by_kind.get(kind.value, 0))
         for kind in ChangeKind
     ]
+    unchanged = summary.visits - summary.changed
     outcomes.append(OutcomeCount(outcome=NO_CHANGE, label="no change", visits=unchanged))
     return outcomes
 
@@ -240,7 +266,7 @@ def cancellation_reasons(activity_range: ActivityRange) -> list[ReasonCount]:
     """Cancellations made during the range's visits, by the customer's feedback,
     most frequent first."""
     rows = (
-        _changes_of(visits_in(activity_range))
+        linked_changes(activity_range)
         .filter(change_kind__in=_CANCELLATION_KINDS)
         .annotate(feedback=F(_FEEDBACK_PATH))
         .values("feedback")
@@ -258,12 +284,13 @@ def cancellation_reasons(activity_range: ActivityRange) -> list[ReasonCount]:
 
 
 def activity_report(activity_range: ActivityRange) -> ActivityReport:
-    """All the figures of one range (a handful of aggregate queries)."""
+    """All the figures of one range (five aggregate queries)."""
+    summary = activity_summary(activity_range)
     return ActivityReport(
         range=activity_range,
-        summary=activity_summary(activity_range),
+        summary=summary,
         per_day=visits_per_day(activity_range),
-        outcomes=visit_outcomes(activity_range),
+        outcomes=visit_outcomes(activity_range, summary),
         cancellation_reasons=cancellation_reasons(activity_range),
     )
 

@@ -284,3 +284,15 @@ def test_range_validation() -> None:
         ActivityRange.last_days(0)
     last_week = ActivityRange.last_days(7, today=NOV_3)
     assert (last_week.start, last_week.end) == (dt.date(2026, 10, 28), NOV_3)
+
+
+def test_a_change_hours_into_a_visit_still_counts() -> None:
+    # The queries bound events by time (VISIT_WINDOW, at least a day): a change linked
+    # to a visit that began late on the last day of the range, made hours later, counts.
+    late = visit("cus_late", at(3, 23, 50))
+    change(late, ChangeKind.PLAN_CHANGED, at(4, 5), customer="cus_late")
+
+    summary = activity.activity_summary(ActivityRange(NOV_1, NOV_3))
+
+    assert (summary.visits, summary.changed, summary.abandoned) == (1, 1, 0)
+    assert outcomes_of(ActivityRange(NOV_1, NOV_3))["plan_changed"] == 1

@@ -1,0 +1,417 @@
+"""Benchmark of the portal activity figures at scale.
+
+    .venv/bin/python bench/activity.py --sessions 1000000 --events 2000000
+    .venv/bin/python bench/activity.py --smoke          # tiny counts, SQLite or PostgreSQL
+
+With a PostgreSQL ``DATABASE_URL`` it creates its own database (``bench_activity``),
+bulk-loads synthetic portal sessions and webhook events with ``COPY``, runs
+``ANALYZE``, then times the 30-day summary (``activity.activity_report``), the
+"Portal activity" admin page and the admin lists (Django's test client, as a
+superuser), and prints ``EXPLAIN (ANALYZE, BUFFERS)`` of the main queries. The
+database is dropped at the end unless ``--keep``. Without a PostgreSQL
+``DATABASE_URL`` only ``--smoke`` runs, on an in-memory SQLite database with
+``bulk_create`` (the timings then say nothing about scale).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DATABASE = "bench_activity"
+CONFIGURATION_KEYS = ("default", "annual", "b2b")
+# Kinds of change made during a visit, with how often each is drawn.
+VISIT_CHANGES = {
+    "cancel_scheduled": 18,
+    "canceled": 4,
+    "reactivated": 3,
+    "plan_changed": 20,
+    "quantity_changed": 10,
+    "paused": 2,
+    "resumed": 1,
+    "payment_method_changed": 30,
+    "customer_details_changed": 12,
+}
+FEEDBACK = ("too_expensive", "unused", "switched_service", "missing_features", "other", None)
+# Share of events linked to a visit (the rest: renewals, Dashboard changes, session.created).
+LINKED_SHARE = 0.3
+
+
+def main() -> int:
+    args = _parse_args()
+    if args.smoke:
+        args.sessions, args.events, args.days = 2_000, 4_000, 60
+    url = os.environ.get("DATABASE_URL", "")
+    postgres = url.startswith(("postgres://", "postgresql://"))
+    if not postgres and not args.smoke:
+        print("bench/activity.py needs a PostgreSQL DATABASE_URL (or --smoke for SQLite).")
+        return 2
+    admin_url = url
+    if postgres:
+        os.environ["DATABASE_URL"] = _create_database(admin_url)
+    else:
+        os.environ["DATABASE_URL"] = "sqlite:///:memory:"
+    try:
+        _run(args, postgres)
+    finally:
+        if postgres and not args.keep:
+            from django.db import connections
+
+            connections.close_all()
+            _drop_database(admin_url)
+    return 0
+
+
+def _parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=2_000_000)
+    parser.add_argument("--days", type=int, default=365, help="history the rows spread over")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per measurement")
+    parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument("--smoke", action="store_true", help="tiny counts: does it run at all")
+    parser.add_argument("--seed", type=int, default=6)
+    return parser.parse_args()
+
+
+def _server_url(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def _create_database(url: str) -> str:
+    import psycopg
+
+    with psycopg.connect(_server_url(url, "postgres"), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {BENCH_DATABASE}")
+    return _server_url(url, BENCH_DATABASE)
+
+
+def _drop_database(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_server_url(url, "postgres"), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
+    print(f"\ndropped database {BENCH_DATABASE}")
+
+
+def _run(args: argparse.Namespace, postgres: bool) -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    version = ".".join(map(str, connection.get_database_version()))
+    print(f"database: {connection.vendor} {version}, {os.cpu_count()} CPU cores")
+    print(f"rows: {args.sessions} portal sessions, {args.events} webhook events, {args.days} days")
+    call_command("migrate", verbosity=0)
+    started = time.perf_counter()
+    _load(args, postgres)
+    print(f"load: {time.perf_counter() - started:.1f} s")
+    if postgres:
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+        print(f"analyze: {time.perf_counter() - started:.1f} s")
+    _measure(args, postgres)
+
+
+# --- synthetic data -----------------------------------------------------------------------
+
+
+def _load(args: argparse.Namespace, postgres: bool) -> None:
+    from django_stripe_portal.models import PortalConfiguration, PortalSession, WebhookEvent
+
+    rng = random.Random(args.seed)
+    now = dt.datetime.now(dt.UTC)
+    configurations = [
+        PortalConfiguration.objects.create(key=key, stripe_id=f"bpc_bench_{key}", synced_at=now)
+        for key in CONFIGURATION_KEYS
+    ]
+    config_ids = [c.pk for c in configurations] + [None]
+    customers = max(1, args.sessions // 4)
+    span = args.days * 86400
+    session_times: list[dt.datetime] = []
+    session_customers: list[str] = []
+
+    def sessions() -> Iterator[dict[str, Any]]:
+        for number in range(1, args.sessions + 1):
+            created = now - dt.timedelta(seconds=rng.random() * span)
+            customer = f"cus_bench{rng.randrange(customers):07d}"
+            session_times.append(created)
+            session_customers.append(customer)
+            returned = rng.random() < 0.45
+            yield {
+                "id": number,
+                "stripe_id": f"bps_bench{number:08d}",
+                "customer_id": customer,
+                "configuration_id": rng.choice(config_ids),
+                "created_at": created,
+                "returned_at": created + dt.timedelta(minutes=rng.randrange(1, 30))
+                if returned
+                else None,
+                "source": "app" if rng.random() < 0.9 else "webhook",
+            }
+
+    kinds = list(VISIT_CHANGES)
+    weights = list(VISIT_CHANGES.values())
+
+    def events() -> Iterator[dict[str, Any]]:
+        for number in range(1, args.events + 1):
+            session_id = None
+            kind = ""
+            if rng.random() < LINKED_SHARE:
+                index = rng.randrange(args.sessions)
+                session_id = index + 1
+                kind = rng.choices(kinds, weights)[0]
+                customer = session_customers[index]
+                created = session_times[index] + dt.timedelta(seconds=rng.randrange(10, 1800))
+            else:
+                customer = f"cus_bench{rng.randrange(customers):07d}"
+                created = now - dt.timedelta(seconds=rng.random() * span)
+                if rng.random() < 0.1:
+                    kind = rng.choices(kinds, weights)[0]
+            event_type = _event_type(kind)
+            stripe_id = f"evt_bench{number:08d}"
+            obj: dict[str, Any] = {"id": f"sub_bench{number:08d}", "customer": customer}
+            if kind in ("canceled", "cancel_scheduled"):
+                obj["cancellation_details"] = {
+                    "reason": "cancellation_requested",
+                    "feedback": rng.choice(FEEDBACK),
+                    "comment": None,
+                }
+            yield {
+                "id": number,
+                "stripe_id": stripe_id,
+                "type": event_type,
+                "customer_id": customer,
+                "created_at": created,
+                "received_at": created + dt.timedelta(seconds=2),
+                "payload": {
+                    "id": stripe_id,
+                    "object": "event",
+                    "type": event_type,
+                    "created": int(created.timestamp()),
+                    "data": {"object": obj},
+                },
+                "status": "processed",
+                "attempts": 1,
+                "processed_at": created + dt.timedelta(seconds=3),
+                "portal_session_id": session_id,
+                "change_kind": kind,
+            }
+
+    writer = _copy_rows if postgres else _bulk_create_rows
+    writer(PortalSession, sessions())
+    writer(WebhookEvent, events())
+
+
+def _event_type(kind: str) -> str:
+    if kind == "canceled":
+        return "customer.subscription.deleted"
+    if kind == "payment_method_changed":
+        return "payment_method.attached"
+    if kind == "customer_details_changed":
+        return "customer.updated"
+    if kind == "":
+        return "billing_portal.session.created"
+    return "customer.subscription.updated"
+
+
+def _column_values(model: type[Any]) -> tuple[list[Any], dict[str, Any]]:
+    """Every concrete field of ``model`` and the value a row gets when we give none."""
+    fields = [f for f in model._meta.concrete_fields]
+    defaults = {}
+    for field in fields:
+        if field.has_default():
+            defaults[field.attname] = field.get_default()
+        elif field.null:
+            defaults[field.attname] = None
+        else:
+            text = field.get_internal_type() in ("CharField", "TextField")
+            defaults[field.attname] = "" if text else None
+    return fields, defaults
+
+
+def _copy_rows(model: type[Any], rows: Iterator[dict[str, Any]]) -> None:
+    from django.db import connection
+
+    fields, defaults = _column_values(model)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = connection.ops.quote_name(model._meta.db_table)
+    json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
+    started = time.perf_counter()
+    count = 0
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # psycopg 3 cursor under Django's wrapper
+        with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            lines = []
+            for row in rows:
+                values = []
+                for field in fields:
+                    value = row.get(field.attname, defaults[field.attname])
+                    if field.attname in json_fields:
+                        value = json.dumps(value)
+                    values.append(_copy_text(value))
+                lines.append("\t".join(values))
+                count += 1
+                if len(lines) == 10_000:
+                    copy.write("\n".join(lines) + "\n")
+                    lines = []
+            if lines:
+                copy.write("\n".join(lines) + "\n")
+        sequence = f"pg_get_serial_sequence('{model._meta.db_table}', 'id')"
+        cursor.execute(f"SELECT setval({sequence}, (SELECT max(id) FROM {table}))")
+    print(f"  COPY {count} rows into {model._meta.db_table}: {time.perf_counter() - started:.1f} s")
+
+
+def _copy_text(value: Any) -> str:
+    """One value in COPY's text format: rows are formatted here and written in blocks,
+    which is much cheaper than ``write_row``'s per-value adaptation."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    text = str(value)
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = (
+            text.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+        )
+    return text
+
+
+def _bulk_create_rows(model: type[Any], rows: Iterator[dict[str, Any]]) -> None:
+    batch = [model(**row) for row in rows]
+    model.objects.bulk_create(batch, batch_size=500)
+    print(f"  bulk_create {len(batch)} rows into {model._meta.db_table}")
+
+
+# --- measurements -------------------------------------------------------------------------
+
+
+def _timed(label: str, repeat: int, work: Callable[[], object]) -> float:
+    work()  # warm-up: connection, caches, plan
+    runs = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        work()
+        runs.append(time.perf_counter() - started)
+    median = statistics.median(runs)
+    print(f"{label:<58} median {median * 1000:8.1f} ms   max {max(runs) * 1000:8.1f} ms")
+    return median
+
+
+def _measure(args: argparse.Namespace, postgres: bool) -> None:
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from django_stripe_portal import activity
+
+    print("\n# timings (warm, median of", args.repeat, "runs)")
+    last_30 = activity.ActivityRange.last_days(30)
+    one_config = activity.ActivityRange.last_days(30, configuration="annual")
+    _timed("activity_summary, 30 days", args.repeat, lambda: activity.activity_summary(last_30))
+    _timed("visits_per_day, 30 days", args.repeat, lambda: activity.visits_per_day(last_30))
+    _timed("visit_outcomes, 30 days", args.repeat, lambda: activity.visit_outcomes(last_30))
+    _timed(
+        "cancellation_reasons, 30 days",
+        args.repeat,
+        lambda: activity.cancellation_reasons(last_30),
+    )
+    summary = _timed(
+        "30-day summary: activity_report (all of the above)",
+        args.repeat,
+        lambda: activity.activity_report(last_30),
+    )
+    _timed(
+        "activity_report, 30 days, one configuration",
+        args.repeat,
+        lambda: activity.activity_report(one_config),
+    )
+    _timed(
+        "activity_report, 365 days",
+        args.repeat,
+        lambda: activity.activity_report(activity.ActivityRange.last_days(365)),
+    )
+    _timed(
+        "customer_history, one customer",
+        args.repeat,
+        lambda: activity.customer_history("cus_bench0000042"),
+    )
+
+    user_model = get_user_model()
+    superuser = user_model.objects.create_superuser("bench", "bench@example.com", "bench")
+    client = Client()
+    client.force_login(superuser)
+
+    def page(url: str, params: dict[str, str] | None = None) -> Callable[[], object]:
+        def get() -> object:
+            response = client.get(url, params or {})
+            assert response.status_code == 200, (url, response.status_code)
+            return response
+
+        return get
+
+    base = "/admin/django_stripe_portal/"
+    admin_page = _timed(
+        "admin: Portal activity page, 30 days", args.repeat, page(f"{base}portalsession/activity/")
+    )
+    _timed(
+        "admin: Portal activity page, 30 days + customer history",
+        args.repeat,
+        page(f"{base}portalsession/activity/", {"customer": "cus_bench0000042"}),
+    )
+    _timed("admin: webhook event list", args.repeat, page(f"{base}webhookevent/"))
+    _timed(
+        "admin: webhook event list, filtered by type",
+        args.repeat,
+        page(f"{base}webhookevent/", {"type": "payment_method.attached"}),
+    )
+    _timed(
+        "admin: webhook event list, search by customer id",
+        args.repeat,
+        page(f"{base}webhookevent/", {"q": "cus_bench0000042"}),
+    )
+    _timed("admin: portal session list", args.repeat, page(f"{base}portalsession/"))
+    _timed("admin: portal session detail", args.repeat, page(f"{base}portalsession/7/change/"))
+
+    print(f"\nRESULT 30-day summary {summary * 1000:.1f} ms (target 1000 ms)")
+    print(f"RESULT admin activity page {admin_page * 1000:.1f} ms (target 2000 ms)")
+
+    print("\n# query plans of the 30-day summary")
+    with CaptureQueriesContext(connection) as queries:
+        activity.activity_report(last_30)
+    explain = "EXPLAIN (ANALYZE, BUFFERS)" if postgres else "EXPLAIN QUERY PLAN"
+    for query in queries.captured_queries:
+        sql = query["sql"]
+        print(f"\n-- {sql}")
+        with connection.cursor() as cursor:
+            cursor.execute(f"{explain} {sql}")
+            for row in cursor.fetchall():
+                print("   ", " | ".join(str(col) for col in row))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
