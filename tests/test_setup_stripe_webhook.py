@@ -18,7 +18,11 @@ from stripe.params import WebhookEndpointUpdateParams
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.configurations.schema import params_problems
 from django_stripe_portal.events import HANDLED_EVENTS
-from django_stripe_portal.webhook_endpoints import ENDPOINT_MARKER, ENDPOINT_MARKER_VALUE
+from django_stripe_portal.webhook_endpoints import (
+    ENDPOINT_MARKER,
+    ENDPOINT_MARKER_VALUE,
+    known_event_types,
+)
 from tests import contract, stripe_objects
 
 API = "https://api.stripe.com/v1/webhook_endpoints"
@@ -208,3 +212,8 @@ def test_bad_arguments_fail_before_any_call(
     with pytest.raises(CommandError, match=message):
         setup(*args)
     assert fake.requests == []
+
+
+@contract.requires_openapi
+def test_event_names_are_checked_against_stripes_list() -> None:
+    assert known_event_types() == {*contract.event_types(), "*"}

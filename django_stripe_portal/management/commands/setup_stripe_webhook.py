@@ -70,11 +70,10 @@ class Command(BaseCommand):
     def _checked_url(self, url: str) -> str:
         parts = urlsplit(url)
         if parts.scheme != "https" or not parts.netloc:
-            if not (parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1")):
-                raise CommandError(
-                    f"--url {url!r}: Stripe delivers webhooks to a public https:// URL "
-                    "(use `stripe listen --forward-to` for local development)."
-                )
+            raise CommandError(
+                f"--url {url!r}: Stripe delivers webhooks to a public https:// URL "
+                "(use `stripe listen --forward-to` for local development)."
+            )
         return url
 
     def _checked_events(self, given: list[str] | None) -> list[str]:
