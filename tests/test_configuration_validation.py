@@ -148,6 +148,48 @@ STRICTER = [
     ),
 ]
 
+
+# Schema-valid, but refused by rules the spec states in its descriptions
+# (each phrase is checked against the spec below, so the rule stays grounded).
+DOCUMENTED = [
+    (
+        _with("features.subscription_cancel.proration_behavior", "always_invoice"),
+        "CONFIGURATIONS['default'].features.subscription_cancel.proration_behavior: "
+        "'always_invoice' is refused here; use 'none' or 'create_prorations'",
+        (
+            "features.subscription_cancel.proration_behavior",
+            "Passing `always_invoice` will result in an error",
+        ),
+    ),
+    (
+        _with("features.subscription_cancel.proration_behavior", "create_prorations"),
+        "CONFIGURATIONS['default'].features.subscription_cancel.proration_behavior: "
+        "'create_prorations' needs mode 'immediately' (cancel at once)",
+        (
+            "features.subscription_cancel.proration_behavior",
+            "only compatible with `mode=immediately`",
+        ),
+    ),
+    (
+        _with("features.subscription_pause.duration", {"type": "interval_options"}),
+        "CONFIGURATIONS['default'].features.subscription_pause.duration.interval_options: "
+        "is required when type is 'interval_options'",
+        (
+            "features.subscription_pause.duration.interval_options",
+            "Required when `type` is `interval_options`",
+        ),
+    ),
+    (
+        _with(
+            "features.subscription_update.products",
+            [{"product": f"prod_{n}", "prices": [f"price_{n}"]} for n in range(11)],
+        ),
+        "CONFIGURATIONS['default'].features.subscription_update.products: "
+        "11 products; Stripe allows at most 10",
+        ("features.subscription_update.products", "up to 10 products"),
+    ),
+]
+
 ACCEPTED = [
     VALID,
     {"features": {"invoice_history": {"enabled": True}}},
@@ -159,7 +201,9 @@ ACCEPTED = [
 ]
 
 
-@pytest.mark.parametrize(("body", "expected"), REJECTED + STRICTER)
+@pytest.mark.parametrize(
+    ("body", "expected"), REJECTED + STRICTER + [(body, message) for body, message, _ in DOCUMENTED]
+)
 def test_a_body_stripe_rejects_fails_with_the_exact_path(
     body: dict[str, Any], expected: str
 ) -> None:
@@ -297,3 +341,20 @@ def test_a_required_list_cannot_be_empty() -> None:
         "CONFIGURATIONS['default'].features.subscription_update.products[0].prices: "
         "must not be empty"
     ]
+
+
+@contract.requires_openapi
+@pytest.mark.parametrize(("body", "source"), [(body, source) for body, _, source in DOCUMENTED])
+def test_documented_rules_come_from_the_specs_descriptions(
+    body: dict[str, Any], source: tuple[str, str]
+) -> None:
+    path, phrase = source
+    spec = contract.validator().load_spec()
+    node = spec["paths"]["/v1/billing_portal/configurations"]["post"]["requestBody"]["content"][
+        "application/x-www-form-urlencoded"
+    ]["schema"]
+    for name in path.split("."):
+        node = node["properties"][name]
+    assert phrase in node["description"]
+    # The schema alone accepts the body: the rule is the description's.
+    contract.validator().validate_request("POST", "/v1/billing_portal/configurations", body)

@@ -74,6 +74,7 @@ def validate_declaration(key: Any, body: Any) -> list[ConfigurationError]:
     if not isinstance(body, Mapping):
         return [ConfigurationError(key, "", f"must be a dict (the request body), not {body!r}")]
     errors = list(_check(create_rule(), body, key, ""))
+    errors += _documented_rules(key, body)
     metadata = body.get("metadata")
     if isinstance(metadata, Mapping) and MARKER_KEY in metadata:
         errors.append(
@@ -82,6 +83,58 @@ def validate_declaration(key: Any, body: Any) -> list[ConfigurationError]:
                 f".metadata.{MARKER_KEY}",
                 "is written by django-stripe-portal to recognise its configurations; "
                 "remove it from the declaration",
+            )
+        )
+    return errors
+
+
+# Rules Stripe's spec states in its descriptions rather than in its types.
+MAX_PRODUCTS = 10  # "The list of up to 10 products that support subscription updates."
+
+
+def _documented_rules(key: str, body: Mapping[str, Any]) -> list[ConfigurationError]:
+    features = body.get("features")
+    if not isinstance(features, Mapping):
+        return []
+    errors = []
+    cancel = features.get("subscription_cancel")
+    if isinstance(cancel, Mapping):
+        path = ".features.subscription_cancel.proration_behavior"
+        proration = cancel.get("proration_behavior")
+        if proration == "always_invoice":
+            errors.append(
+                ConfigurationError(
+                    key, path, "'always_invoice' is refused here; use 'none' or 'create_prorations'"
+                )
+            )
+        elif proration == "create_prorations" and cancel.get("mode") != "immediately":
+            errors.append(
+                ConfigurationError(
+                    key, path, "'create_prorations' needs mode 'immediately' (cancel at once)"
+                )
+            )
+    pause = features.get("subscription_pause")
+    duration = pause.get("duration") if isinstance(pause, Mapping) else None
+    if (
+        isinstance(duration, Mapping)
+        and duration.get("type") == "interval_options"
+        and not duration.get("interval_options")
+    ):
+        errors.append(
+            ConfigurationError(
+                key,
+                ".features.subscription_pause.duration.interval_options",
+                "is required when type is 'interval_options'",
+            )
+        )
+    update = features.get("subscription_update")
+    products = update.get("products") if isinstance(update, Mapping) else None
+    if isinstance(products, list | tuple) and len(products) > MAX_PRODUCTS:
+        errors.append(
+            ConfigurationError(
+                key,
+                ".features.subscription_update.products",
+                f"{len(products)} products; Stripe allows at most {MAX_PRODUCTS}",
             )
         )
     return errors
