@@ -292,3 +292,15 @@ def test_every_request_sent_matches_stripes_spec(fake: FakeStripeConfigurations)
         contract.validate_request(call.method, url, call.body)
     for obj in fake.objects.values():
         contract.validate_object("billing_portal.configuration", obj, strict=True)
+
+
+@override_settings(STRIPE_PORTAL=portal(default=DEFAULT))
+def test_the_marker_wins_over_a_stale_stored_id(fake: FakeStripeConfigurations) -> None:
+    unmarked = fake.add(DEFAULT)
+    marked = fake.add(DEFAULT, metadata={MARKER_KEY: "default"})
+    PortalConfigurationFactory(key="default", stripe_id=unmarked["id"], livemode=False)
+
+    sync()
+
+    assert fake.writes() == []
+    assert PortalConfiguration.objects.get(key="default").stripe_id == marked["id"]

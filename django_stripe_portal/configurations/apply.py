@@ -9,7 +9,7 @@ cannot create a second configuration.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -19,12 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from django_stripe_portal.client import get_client
-from django_stripe_portal.configurations.declare import (
-    MARKER_KEY,
-    definition_hash,
-    marker_of,
-    with_marker,
-)
+from django_stripe_portal.configurations.declare import definition_hash, marker_of, with_marker
 from django_stripe_portal.configurations.diff import FieldChange, compare
 from django_stripe_portal.configurations.schema import (
     update_rule,
@@ -132,7 +127,6 @@ def apply(
     *,
     livemode: bool,
     client: stripe.StripeClient | None = None,
-    on_done: Callable[[Step], None] | None = None,
 ) -> list[Step]:
     """Run the writes in order, storing each result as soon as Stripe has it."""
     client = client or get_client()
@@ -144,21 +138,28 @@ def apply(
             raise SyncError(step, error, done, steps[index + 1 :]) from error
         _store(step, result, livemode)
         done.append(step)
-        if on_done is not None:
-            on_done(step)
     return done
 
 
 def _match(
     key: str, existing: list[dict[str, Any]], stored: dict[str, Any] | None
 ) -> dict[str, Any] | None:
-    """The configuration that holds ``key``: marked for it, else the one stored for it."""
+    """The configuration that holds ``key``: the one marked for it, else the one whose id
+    is stored for it (if no other key's marker is on it)."""
     marked = [obj for obj in existing if marker_of(obj) == key]
-    if stored is not None and (marker_of(stored) in (None, key)):
-        return stored
     if marked:
-        # Should there be several (made outside this app), prefer the active, newest one.
-        return max(marked, key=lambda obj: (bool(obj.get("active")), obj.get("created") or 0))
+        # Should there be several (made outside this app): the stored one, else the
+        # active, newest one.
+        return max(
+            marked,
+            key=lambda obj: (
+                stored is not None and obj["id"] == stored["id"],
+                bool(obj.get("active")),
+                obj.get("created") or 0,
+            ),
+        )
+    if stored is not None and marker_of(stored) is None:
+        return stored
     return None
 
 
@@ -273,7 +274,6 @@ def _store(step: Step, stripe_object: dict[str, Any], livemode: bool) -> None:
 
 
 __all__ = [
-    "MARKER_KEY",
     "Action",
     "Step",
     "SyncError",
