@@ -89,7 +89,7 @@ def standin(
 @pytest.fixture
 def client(standin: StandIn) -> stripe.StripeClient:
     return stripe.StripeClient(
-        "sk_test_offline_demo", base_addresses={"api": standin.url}, max_network_retries=0
+        "sk_test_offlinedemo", base_addresses={"api": standin.url}, max_network_retries=0
     )
 
 
@@ -98,7 +98,7 @@ def _raw(
     method: str,
     path: str,
     data: dict[str, str] | None = None,
-    key: str = "sk_test_offline_demo",
+    key: str = "sk_test_offlinedemo",
 ) -> tuple[int, dict[str, Any]]:
     body = urllib.parse.urlencode(data or {}).encode() if method == "POST" else None
     request = urllib.request.Request(

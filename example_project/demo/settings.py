@@ -94,7 +94,7 @@ STRIPE_STANDIN_URL = env.str("STRIPE_STANDIN_URL", default="http://127.0.0.1:121
 
 #: The offline demo's fixed values. Both are fake: the stand-in accepts any test
 #: key, and the webhook secret is shared with the stand-in only.
-OFFLINE_API_KEY = "sk_test_offline_demo"
+OFFLINE_API_KEY = "sk_test_offlinedemo"
 OFFLINE_WEBHOOK_SECRET = "whsec_offlinedemo"
 
 #: Offline catalogue (see stripe_standin/state.py): product → prices, price → plan name.
@@ -111,7 +111,10 @@ else:
     _webhook_secrets = env.list("STRIPE_WEBHOOK_SECRETS", default=[])
     _api_base = None
     # e.g. PORTAL_PRODUCTS=prod_A=price_1;price_2,prod_B=price_3
-    _products = env.dict("PORTAL_PRODUCTS", cast={"value": lambda v: v.split(";")}, default={})
+    _products = {
+        product: prices.split(";")
+        for product, prices in env.dict("PORTAL_PRODUCTS", default={}).items()
+    }
     # e.g. PLAN_NAMES=price_1=Basic,price_3=Pro
     PLAN_NAMES = env.dict("PLAN_NAMES", default={})
 
