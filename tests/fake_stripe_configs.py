@@ -186,11 +186,15 @@ class FakeStripeConfigurations:
             return _error(400, f"Simulated refusal for {key}", None)
         if stripe_id is None:
             obj = self._new_object(params)
-            self.objects[obj["id"]] = obj
         else:
-            obj = self.objects[stripe_id]
+            obj = copy.deepcopy(self.objects[stripe_id])
             _merge(obj, params)
             obj["updated"] = next(self._clock)
+        # Rules Stripe applies to the resulting configuration (stated in its spec's texts).
+        broken = schema.documented_rule_errors(obj["id"], obj)
+        if broken:
+            return _error(400, "; ".join(error.message for error in broken), None)
+        self.objects[obj["id"]] = obj
         answer = _ok(obj)
         if call.idempotency_key:
             self._idempotent[call.idempotency_key] = (call.body, answer)

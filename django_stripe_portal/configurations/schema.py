@@ -74,7 +74,7 @@ def validate_declaration(key: Any, body: Any) -> list[ConfigurationError]:
     if not isinstance(body, Mapping):
         return [ConfigurationError(key, "", f"must be a dict (the request body), not {body!r}")]
     errors = list(_check(create_rule(), body, key, ""))
-    errors += _documented_rules(key, body)
+    errors += documented_rule_errors(key, body)
     metadata = body.get("metadata")
     if isinstance(metadata, Mapping) and MARKER_KEY in metadata:
         errors.append(
@@ -92,7 +92,8 @@ def validate_declaration(key: Any, body: Any) -> list[ConfigurationError]:
 MAX_PRODUCTS = 10  # "The list of up to 10 products that support subscription updates."
 
 
-def _documented_rules(key: str, body: Mapping[str, Any]) -> list[ConfigurationError]:
+def documented_rule_errors(key: str, body: Mapping[str, Any]) -> list[ConfigurationError]:
+    """Breaches of the rules above in a body (or a configuration object: same shape)."""
     features = body.get("features")
     if not isinstance(features, Mapping):
         return []
