@@ -95,12 +95,12 @@ def plan_endpoint(url: str, events: list[str], existing: dict[str, Any] | None) 
         changes["disabled"] = (True, False)
     params = {name: new for name, (_, new) in changes.items()}
     _assert_valid(WebhookEndpointUpdateParams, params)
-    mismatch = existing.get("api_version")
+    rendered = existing.get("api_version") or "the account's default"
     return EndpointPlan(
         "update" if params else "unchanged",
         params,
         existing,
-        version_mismatch=mismatch if mismatch and mismatch != api_version else None,
+        version_mismatch=rendered if rendered != api_version else None,
         changes=changes,
     )
 

@@ -169,13 +169,26 @@ def test_an_endpoint_found_by_its_metadata_is_updated_without_api_version(
     assert [request[0] for request in fake.requests].count("GET") == 2
 
 
-def test_a_different_api_version_is_reported_not_sent(fake: FakeEndpoints) -> None:
-    fake.add(**_ours(api_version="2024-06-20"))
+@pytest.mark.parametrize(
+    ("api_version", "reported"),
+    [("2024-06-20", "2024-06-20"), (None, "the account's default")],
+)
+def test_a_different_api_version_is_reported_not_sent(
+    fake: FakeEndpoints, api_version: str | None, reported: str
+) -> None:
+    fake.add(**_ours(api_version=api_version))
 
     _, errors = setup("--url", URL)
 
     assert fake.posts() == []
-    assert "2024-06-20" in errors and "cannot change" in errors
+    assert f"renders events in API version {reported}" in errors
+    assert "cannot change" in errors
+
+
+def test_the_pinned_version_raises_no_warning(fake: FakeEndpoints) -> None:
+    fake.add(**_ours())
+    _, errors = setup("--url", URL)
+    assert errors == ""
 
 
 def test_dry_run_shows_the_request_and_sends_nothing(fake: FakeEndpoints) -> None:
