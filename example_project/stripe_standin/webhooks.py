@@ -59,13 +59,22 @@ class WebhookSender:
         self._queue.put(delivery)
         return delivery
 
+    def wait_until_idle(self, timeout: float = 30) -> bool:
+        """Wait until every event queued so far was delivered (or given up on)."""
+        if not self.url:
+            return True
+        barrier = Delivery(event={})
+        self._queue.put(barrier)
+        return barrier.done.wait(timeout)
+
     def stop(self) -> None:
         self._queue.put(None)
         self._worker.join(timeout=5)
 
     def _run(self) -> None:
         while (delivery := self._queue.get()) is not None:
-            self._deliver(delivery)
+            if delivery.event:  # an empty one is wait_until_idle's barrier
+                self._deliver(delivery)
             delivery.done.set()
 
     def _deliver(self, delivery: Delivery) -> None:
