@@ -80,3 +80,13 @@ def test_keys_no_longer_declared_are_not_drift() -> None:
     obj = _matching_object(key="retired")
     obj["business_profile"]["headline"] = "Anything"
     assert configuration_drifted(obj) is False
+
+
+@override_settings(STRIPE_PORTAL={"API_KEY": "sk_test_tests", "CONFIGURATIONS": ["default"]})
+def test_an_ill_formed_setting_is_not_drift_and_does_not_raise() -> None:
+    assert configuration_drifted(_matching_object()) is False
+
+
+@override_settings(STRIPE_PORTAL=_portal_settings(default=DECLARED))
+def test_an_object_missing_fields_does_not_raise() -> None:
+    assert configuration_drifted({"id": "bpc_1", "metadata": {MARKER_KEY: "default"}}) is True

@@ -302,3 +302,13 @@ def test_a_row_of_a_renamed_key_is_taken_over_not_duplicated(
     row = PortalConfiguration.objects.get(stripe_id=obj["id"])
     assert row.pk == legacy.pk and row.key == "basic"
     assert PortalConfiguration.objects.count() == 1
+
+
+def test_an_ill_formed_configurations_setting_fails_before_any_call(
+    fake: FakeStripeConfigurations,
+) -> None:
+    with override_settings(STRIPE_PORTAL={"API_KEY": "sk_test_tests", "CONFIGURATIONS": ["x"]}):
+        error, _ = run_fails()
+    assert error.returncode == 2
+    assert "CONFIGURATIONS: must be a dict" in str(error)
+    assert fake.calls == []

@@ -17,8 +17,10 @@ MARKER_KEY = "django_stripe_portal_key"
 
 
 def declared_configurations() -> dict[str, dict[str, Any]]:
-    """Key → declared body, as settings hold them now."""
-    return dict(get_settings().CONFIGURATIONS or {})
+    """Key → declared body, as settings hold them now ({} if the setting is ill-formed:
+    system check E010 reports that)."""
+    configurations = get_settings().CONFIGURATIONS
+    return dict(configurations) if isinstance(configurations, Mapping) else {}
 
 
 def declared_body(key: str) -> dict[str, Any] | None:

@@ -51,14 +51,14 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         conf = get_settings()
-        declarations = declared_configurations()
-        errors = validate_configurations(declarations)
+        errors = validate_configurations(conf.CONFIGURATIONS)
         if errors:
             raise CommandError(
                 "Stripe would reject these declarations; nothing was sent:\n"
                 + "\n".join(f"  {error}" for error in errors),
                 returncode=EXIT_ERROR,
             )
+        declarations = declared_configurations()
         only = options["only"]
         if only is not None and only not in declarations and not options["prune"]:
             raise CommandError(
