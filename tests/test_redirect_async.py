@@ -85,3 +85,35 @@ def test_stripe_call_does_not_hold_the_event_loop(
     assert loop_answered == [True]
     assert threads["stripe"] != threads["loop"]
     assert PortalSession.objects.count() == 1
+
+
+def test_wsgi_click_stays_in_the_request_thread(
+    signed_in: Any, stripe_mock: responses.RequestsMock
+) -> None:
+    """Under WSGI the view is plain synchronous code: no event loop, no thread hop."""
+    fake = FakePortalApi(stripe_mock)
+    stripe_threads: list[int] = []
+
+    def answer(request: Any) -> Any:
+        stripe_threads.append(threading.get_ident())
+        return fake.answer(request)
+
+    stripe_mock.add_callback(responses.POST, SESSIONS_URL, callback=answer)
+
+    response = signed_in.post(PORTAL)
+
+    assert response.status_code == 303
+    assert stripe_threads == [threading.get_ident()]
+
+
+def test_view_is_a_coroutine_function_only_on_an_event_loop() -> None:
+    from asgiref.sync import iscoroutinefunction
+
+    from django_stripe_portal.views.redirect import portal_redirect
+
+    async def asked_on_the_loop() -> bool:
+        return iscoroutinefunction(portal_redirect)
+
+    assert iscoroutinefunction(portal_redirect) is False
+    assert async_to_sync(asked_on_the_loop)() is True
+    assert portal_redirect._non_atomic_requests == {"default"}

@@ -547,12 +547,22 @@ def test_one_click_costs_at_most_three_queries_besides_the_insert(
     assert len(portal_api.calls) == 1
 
 
-def test_works_under_atomic_requests(
-    signed_in: Client, portal_api: FakePortalApi, monkeypatch: pytest.MonkeyPatch
+def test_no_transaction_is_held_across_the_stripe_call_under_atomic_requests(
+    signed_in: Client, stripe_mock: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(connections["default"].settings_dict, "ATOMIC_REQUESTS", True)
+    fake = FakePortalApi(stripe_mock)
+    depth_outside = len(connections["default"].atomic_blocks)
+    depth_during_call: list[int] = []
+
+    def answer(request: Any) -> Any:
+        depth_during_call.append(len(connections["default"].atomic_blocks))
+        return fake.answer(request)
+
+    stripe_mock.add_callback(responses.POST, SESSIONS_URL, callback=answer)
 
     response = signed_in.post(PORTAL)
 
     assert response.status_code == 303
+    assert depth_during_call == [depth_outside]
     assert PortalSession.objects.count() == 1

@@ -2,9 +2,9 @@
 
 Thin: it resolves who is asking, lets ``portal_sessions`` do the work, and turns
 every refusal or Stripe error into a message and a redirect back (or a JSON error
-for single-page apps), never a 500. The view is async so that under ASGI the
-Stripe call runs in a worker thread instead of holding the event loop; the database
-work runs where Django's ORM wants it (``sync_to_async``, thread-sensitive).
+for single-page apps), never a 500. Under WSGI the view is synchronous; under ASGI
+it is async, the Stripe call runs in a worker thread instead of holding the event
+loop, and the database work runs where Django's ORM wants it (``sync_to_async``).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from django_stripe_portal.portal_sessions import (
     resolve_customer,
 )
 from django_stripe_portal.return_urls import default_return_url, safe_return_to
+from django_stripe_portal.views.sync_or_async import SyncOrAsyncView
 
 logger = logging.getLogger("django_stripe_portal.views")
 
@@ -46,27 +47,53 @@ class _Detour:
         self.url = url
 
 
-@transaction.non_atomic_requests  # no transaction held open across the Stripe call
-@require_POST
-@login_required
-async def portal_redirect(request: HttpRequest) -> HttpResponse:
-    """Open the Stripe customer portal for the signed-in user's customer."""
-    user = await request.auser()
-    request.user = user  # the sync code below must not load the user a second time
+def _decide(request: HttpRequest, user: Any) -> HttpResponse | PortalSessionPlan:
+    """Everything before Stripe (database only): a ready plan, or the answer instead."""
     wants_json = _wants_json(request)
     try:
-        prepared = await sync_to_async(_prepare)(request, user)
+        prepared = _prepare(request, user)
     except PortalRequestError as refusal:
         return _refused(request, refusal, wants_json=wants_json)
     if isinstance(prepared, _Detour):
         return _send_to(prepared.url, wants_json=wants_json)
+    return prepared
 
+
+def _portal_redirect_sync(request: HttpRequest) -> HttpResponse:
+    decided = _decide(request, request.user)
+    if isinstance(decided, HttpResponse):
+        return decided
     try:
-        session = await sync_to_async(open_portal_session, thread_sensitive=False)(prepared)
+        session = open_portal_session(decided)
     except stripe.StripeError as error:
-        return _stripe_failed(request, prepared, error, wants_json=wants_json)
-    await sync_to_async(record_portal_session)(prepared, session)
-    return _send_to(session.url, wants_json=wants_json)
+        return _stripe_failed(request, decided, error, wants_json=_wants_json(request))
+    record_portal_session(decided, session)
+    return _send_to(session.url, wants_json=_wants_json(request))
+
+
+async def _portal_redirect_async(request: HttpRequest) -> HttpResponse:
+    user = await request.auser()
+    request.user = user  # the sync code below must not load the user a second time
+    decided = await sync_to_async(_decide)(request, user)
+    if isinstance(decided, HttpResponse):
+        return decided
+    try:
+        # In a worker thread: the event loop keeps serving while Stripe answers.
+        session = await sync_to_async(open_portal_session, thread_sensitive=False)(decided)
+    except stripe.StripeError as error:
+        return _stripe_failed(request, decided, error, wants_json=_wants_json(request))
+    await sync_to_async(record_portal_session)(decided, session)
+    return _send_to(session.url, wants_json=_wants_json(request))
+
+
+def _as_view(view: Any) -> Any:
+    # Not atomic: no transaction may be held open across the Stripe call (and an async
+    # view under ATOMIC_REQUESTS would be refused by Django).
+    return transaction.non_atomic_requests(require_POST(login_required(view)))
+
+
+#: Open the Stripe customer portal for the signed-in user's customer.
+portal_redirect = SyncOrAsyncView(_as_view(_portal_redirect_sync), _as_view(_portal_redirect_async))
 
 
 def _prepare(request: HttpRequest, user: Any) -> PortalSessionPlan | _Detour:
