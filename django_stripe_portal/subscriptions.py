@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import router
 from django.db.models import Q
+from django.utils import timezone
 
 from django_stripe_portal.models import StripeSubscription
+from django_stripe_portal.webhooks.store import insert_unless_exists, update_returning
 
 ENDED_STATUSES = ("canceled", "incomplete_expired")
 
@@ -37,7 +39,7 @@ def stripe_time(value: int | float | None) -> datetime | None:
     return datetime.fromtimestamp(int(value), tz=UTC)
 
 
-def _id_of(value: Any) -> str:
+def id_of(value: Any) -> str:
     """An expandable field's id, whether Stripe sent the id or the expanded object."""
     if isinstance(value, dict):
         return str(value.get("id") or "")
@@ -54,7 +56,7 @@ def subscription_items(obj: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {
             "id": str(item.get("id") or ""),
-            "price": _id_of(item.get("price")),
+            "price": id_of(item.get("price")),
             "quantity": item.get("quantity"),
         }
         for item in items
@@ -79,7 +81,7 @@ def subscription_values(obj: dict[str, Any]) -> dict[str, Any]:
     """The model fields a subscription payload sets."""
     details = obj.get("cancellation_details") or {}
     return {
-        "customer_id": _id_of(obj.get("customer")),
+        "customer_id": id_of(obj.get("customer")),
         "status": str(obj.get("status") or ""),
         "items": subscription_items(obj),
         "cancel_at_period_end": bool(obj.get("cancel_at_period_end")),
@@ -107,21 +109,31 @@ def record_subscription(
     if status is not None:
         values["status"] = status
     values["event_created_at"] = event_created_at
+    values["updated"] = timezone.now()
 
     not_older = Q(event_created_at__lte=event_created_at)
     if values["status"] not in ENDED_STATUSES:
         not_older &= ~Q(status__in=ENDED_STATUSES)
     rows = StripeSubscription.objects.filter(not_older, stripe_id=stripe_id)
 
-    if rows.update(**values):
-        return SubscriptionWrite(StripeSubscription(stripe_id=stripe_id, **values), True, False)
-    try:
-        with transaction.atomic():
-            row = StripeSubscription.objects.create(stripe_id=stripe_id, **values)
+    updated = update_returning(rows, **values)
+    if updated:
+        return SubscriptionWrite(_saved(stripe_id, updated[0][0], values), True, False)
+    # No row, or a newer one. One INSERT … ON CONFLICT DO NOTHING tells which, without a
+    # savepoint; a concurrent delivery that inserted first is then updated over as usual.
+    row = StripeSubscription(stripe_id=stripe_id, **values)
+    if insert_unless_exists(row) is not None:
         return SubscriptionWrite(row, True, True)
-    except IntegrityError:
-        # The row exists and is newer, or a concurrent delivery inserted it just now.
-        if rows.update(**values):
-            return SubscriptionWrite(StripeSubscription(stripe_id=stripe_id, **values), True, False)
-        stored = StripeSubscription.objects.get(stripe_id=stripe_id)
-        return SubscriptionWrite(stored, False, False)
+    updated = update_returning(rows, **values)
+    if updated:
+        return SubscriptionWrite(_saved(stripe_id, updated[0][0], values), True, False)
+    stored = StripeSubscription.objects.get(stripe_id=stripe_id)
+    return SubscriptionWrite(stored, False, False)
+
+
+def _saved(stripe_id: str, pk: Any, values: dict[str, Any]) -> StripeSubscription:
+    """The row as just written, without reading it back."""
+    row = StripeSubscription(pk=pk, stripe_id=stripe_id, **values)
+    row._state.adding = False
+    row._state.db = router.db_for_write(StripeSubscription)
+    return row

@@ -1,0 +1,185 @@
+"""Send the signals of one event, each receiver in its own savepoint.
+
+Runs inside the transaction that holds the event's lock. A receiver that raises is
+rolled back to its savepoint and recorded; the others still run (like
+``Signal.send_robust``, but a database error in one receiver cannot poison the
+transaction for the rest, and the failure is kept on the event row).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.db import transaction
+from django.dispatch import Signal
+
+from django_stripe_portal import signals
+from django_stripe_portal.events import HANDLED_EVENTS, SUBSCRIPTION_EVENTS, ChangeKind
+from django_stripe_portal.models import PortalConfiguration, PortalSession, WebhookEvent
+from django_stripe_portal.subscriptions import record_subscription
+from django_stripe_portal.webhooks.interpret import Interpretation
+from django_stripe_portal.webhooks.portal_sessions import record_webhook_session
+
+logger = logging.getLogger("django_stripe_portal.webhooks")
+
+_MAX_ERROR_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class ReceiverFailure:
+    """One receiver that raised: where, and a short traceback summary."""
+
+    signal_name: str
+    receiver: str
+    summary: str
+
+    def __str__(self) -> str:
+        return f"{self.signal_name} → {self.receiver}: {self.summary}"
+
+
+def is_handled(event_type: str) -> bool:
+    """False for types the app does not act on and no per-type receiver listens to."""
+    if event_type in HANDLED_EVENTS:
+        return True
+    per_type = signals.connected_event_signal(event_type)
+    return per_type is not None and per_type.has_listeners(WebhookEvent)
+
+
+def _summarize(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f' (File "{frames[-1].filename}", line {frames[-1].lineno}, in {frames[-1].name})'
+    text = "".join(traceback.format_exception_only(exc)).strip() + (where if frames else "")
+    return text[:_MAX_ERROR_CHARS]
+
+
+def _receiver_name(receiver: Any) -> str:
+    return f"{getattr(receiver, '__module__', '?')}.{getattr(receiver, '__qualname__', receiver)}"
+
+
+def send_guarded(
+    signal: Signal,
+    signal_name: str,
+    sender: type[Any],
+    failures: list[ReceiverFailure],
+    **named: Any,
+) -> None:
+    """Call each live receiver in a savepoint; record (never raise) what they raise."""
+    if not signal.has_listeners(sender):
+        return
+    # Django ≥ 5.0 splits receivers into sync and async lists; the private accessor is
+    # the only way to wrap each receiver in its own savepoint.
+    sync_receivers, async_receivers = signal._live_receivers(sender)
+    calls = [*sync_receivers, *(async_to_sync(r) for r in async_receivers)]
+    for receiver in calls:
+        try:
+            with transaction.atomic():
+                receiver(signal=signal, sender=sender, **named)
+        except Exception as exc:
+            name = _receiver_name(getattr(receiver, "awaitable", receiver))
+            logger.exception("Receiver %s of %s failed", name, signal_name)
+            failures.append(ReceiverFailure(signal_name, name, _summarize(exc)))
+
+
+def _configuration_drifted(obj: dict[str, Any]) -> bool:
+    try:
+        from django_stripe_portal.configurations.drift import configuration_drifted
+    except ImportError:  # the configurations package is optional for this module
+        return False
+    return configuration_drifted(obj)
+
+
+def dispatch_event(
+    row: WebhookEvent, event: dict[str, Any], meaning: Interpretation
+) -> list[ReceiverFailure]:
+    """Write the state the event carries, then send every signal it calls for.
+
+    State writes (subscription, portal session) are not guarded: if one fails the caller
+    rolls the whole dispatch back and keeps the event as ``failed``.
+    """
+    event_type = row.type
+    obj: dict[str, Any] = event["data"]["object"]
+    failures: list[ReceiverFailure] = []
+    domain: list[tuple[str, type[Any], dict[str, Any]]] = []
+
+    if event_type in SUBSCRIPTION_EVENTS:
+        write = record_subscription(obj, row.created_at, status=meaning.subscription_status)
+        domain.extend(_subscription_signals(meaning, write.subscription, stale=not write.applied))
+    elif event_type == "billing_portal.session.created":
+        session, created = record_webhook_session(obj, row.created_at)
+        if created:
+            domain.append(("portal_session_created", PortalSession, {"portal_session": session}))
+    elif event_type in (
+        "billing_portal.configuration.created",
+        "billing_portal.configuration.updated",
+    ):
+        configuration = PortalConfiguration.objects.filter(stripe_id=str(obj.get("id"))).first()
+        domain.append(
+            (
+                "portal_configuration_changed",
+                WebhookEvent,
+                {"configuration": configuration, "drifted": _configuration_drifted(obj)},
+            )
+        )
+    if ChangeKind.PAYMENT_METHOD_CHANGED in meaning.kinds:
+        domain.append(
+            ("payment_method_changed", WebhookEvent, {"customer_id": meaning.customer_id})
+        )
+    if ChangeKind.CUSTOMER_DETAILS_CHANGED in meaning.kinds:
+        domain.append(
+            (
+                "customer_details_changed",
+                WebhookEvent,
+                {
+                    "customer_id": meaning.customer_id,
+                    "previous_attributes": meaning.previous_attributes,
+                },
+            )
+        )
+
+    send_guarded(
+        signals.webhook_received, "webhook_received", WebhookEvent, failures, event=row, data=obj
+    )
+    per_type = signals.connected_event_signal(event_type)
+    if per_type is not None:
+        send_guarded(per_type, event_type, WebhookEvent, failures, event=row, data=obj)
+    for name, sender, extra in domain:
+        signal = getattr(signals, name)
+        send_guarded(signal, name, sender, failures, event=row, data=obj, **extra)
+    return failures
+
+
+def _subscription_signals(
+    meaning: Interpretation, subscription: Any, *, stale: bool
+) -> list[tuple[str, type[Any], dict[str, Any]]]:
+    """``subscription`` is the stored row: for a late (``stale``) event it already shows
+    the newer state, which is what a receiver should act on."""
+    base = {"subscription": subscription, "stale": stale}
+    kinds = meaning.kinds
+    out: list[tuple[str, type[Any], dict[str, Any]]] = []
+    if ChangeKind.CANCELED in kinds:
+        extra = {**base, "cancellation_details": meaning.cancellation_details}
+        out.append(("subscription_canceled", WebhookEvent, extra))
+    if ChangeKind.CANCEL_SCHEDULED in kinds:
+        extra = {**base, "cancellation_details": meaning.cancellation_details}
+        out.append(("subscription_cancel_scheduled", WebhookEvent, extra))
+    if ChangeKind.REACTIVATED in kinds:
+        out.append(("subscription_reactivated", WebhookEvent, base))
+    if ChangeKind.PLAN_CHANGED in kinds:
+        extra = {
+            **base,
+            "previous_prices": meaning.previous_prices,
+            "new_prices": meaning.new_prices,
+        }
+        out.append(("subscription_plan_changed", WebhookEvent, extra))
+    if ChangeKind.QUANTITY_CHANGED in kinds:
+        extra = {
+            **base,
+            "previous_quantity": meaning.previous_quantity,
+            "new_quantity": meaning.new_quantity,
+        }
+        out.append(("subscription_quantity_changed", WebhookEvent, extra))
+    return out

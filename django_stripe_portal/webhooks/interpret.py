@@ -1,0 +1,157 @@
+"""The domain meaning of one event, read from ``data.object`` and
+``data.previous_attributes`` alone: no database, no Stripe call.
+
+Fields absent from ``previous_attributes`` did not change, so their previous value
+is the current one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django_stripe_portal.events import SUBSCRIPTION_EVENTS, ChangeKind
+from django_stripe_portal.subscriptions import id_of, subscription_items
+
+#: ``customer.updated`` fields that count as the customer's details (the portal's
+#: ``customer_update.allowed_updates`` plus what Stripe derives from them).
+CUSTOMER_DETAIL_FIELDS = ("address", "email", "name", "phone", "shipping", "tax_exempt")
+
+_CHANGE_KIND_ORDER = list(ChangeKind)
+_MISSING: Any = object()
+
+
+@dataclass
+class Interpretation:
+    """What an event changed for the customer; ``dispatch`` turns it into signals."""
+
+    customer_id: str = ""
+    kinds: set[ChangeKind] = field(default_factory=set)
+    #: Status forced on the stored subscription (``customer.subscription.deleted``).
+    subscription_status: str | None = None
+    previous_prices: list[str] = field(default_factory=list)
+    new_prices: list[str] = field(default_factory=list)
+    previous_quantity: int = 0
+    new_quantity: int = 0
+    cancellation_details: dict[str, Any] = field(default_factory=dict)
+    #: ``previous_attributes`` of a details change (empty for ``customer.tax_id.*``).
+    previous_attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def change_kind(self) -> str:
+        """The first kind of ``ChangeKind``'s order that applies, or ``""``."""
+        for kind in _CHANGE_KIND_ORDER:
+            if kind in self.kinds:
+                return kind.value
+        return ""
+
+
+def cancellation_details_of(obj: dict[str, Any]) -> dict[str, Any]:
+    """Stripe's ``reason``, ``feedback`` and ``comment`` (None where unset)."""
+    details = obj.get("cancellation_details")
+    if not isinstance(details, dict):
+        details = {}
+    return {key: details.get(key) for key in ("reason", "feedback", "comment")}
+
+
+def _cancel_scheduled(cancel_at_period_end: Any, cancel_at: Any) -> bool:
+    return bool(cancel_at_period_end) or cancel_at is not None
+
+
+def _prices_and_quantity(items: list[dict[str, Any]]) -> tuple[list[str], int]:
+    return [item["price"] for item in items], sum(int(item["quantity"] or 0) for item in items)
+
+
+def _previous_items(obj: dict[str, Any], previous: dict[str, Any]) -> tuple[list[str], int] | None:
+    """Previous prices and total quantity, or None when neither changed.
+
+    ``items`` is the current shape; ``plan``/``quantity`` the pre-2018 single-plan shape.
+    """
+    if isinstance(previous.get("items"), dict):
+        return _prices_and_quantity(subscription_items({"items": previous["items"]}))
+    if "plan" in previous or "quantity" in previous:
+        prices, quantity = _prices_and_quantity(subscription_items(obj))
+        if "plan" in previous:
+            prices = [id_of(previous["plan"])] if previous["plan"] else []
+        if "quantity" in previous:
+            quantity = int(previous["quantity"] or 0)
+        return prices, quantity
+    return None
+
+
+def _interpret_subscription(
+    event_type: str, obj: dict[str, Any], previous: dict[str, Any], meaning: Interpretation
+) -> None:
+    meaning.cancellation_details = cancellation_details_of(obj)
+    if event_type == "customer.subscription.deleted":
+        meaning.subscription_status = "canceled"
+        meaning.kinds.add(ChangeKind.CANCELED)
+    elif event_type == "customer.subscription.paused":
+        meaning.kinds.add(ChangeKind.PAUSED)
+    elif event_type == "customer.subscription.resumed":
+        meaning.kinds.add(ChangeKind.RESUMED)
+    if event_type != "customer.subscription.updated":
+        return
+
+    now_scheduled = _cancel_scheduled(obj.get("cancel_at_period_end"), obj.get("cancel_at"))
+    was_scheduled = _cancel_scheduled(
+        previous.get("cancel_at_period_end", obj.get("cancel_at_period_end")),
+        previous.get("cancel_at", obj.get("cancel_at")),
+    )
+    if now_scheduled and not was_scheduled:
+        meaning.kinds.add(ChangeKind.CANCEL_SCHEDULED)
+    elif was_scheduled and not now_scheduled and obj.get("status") != "canceled":
+        meaning.kinds.add(ChangeKind.REACTIVATED)
+
+    before = _previous_items(obj, previous)
+    if before is not None:
+        meaning.previous_prices, meaning.previous_quantity = before
+        meaning.new_prices, meaning.new_quantity = _prices_and_quantity(subscription_items(obj))
+        if sorted(meaning.previous_prices) != sorted(meaning.new_prices):
+            meaning.kinds.add(ChangeKind.PLAN_CHANGED)
+        if meaning.previous_quantity != meaning.new_quantity:
+            meaning.kinds.add(ChangeKind.QUANTITY_CHANGED)
+
+
+def _default_payment_method_changed(obj: dict[str, Any], previous: dict[str, Any]) -> bool:
+    previous_settings = previous.get("invoice_settings")
+    if isinstance(previous_settings, dict):
+        before = previous_settings.get("default_payment_method", _MISSING)
+        if before is not _MISSING:
+            now = (obj.get("invoice_settings") or {}).get("default_payment_method")
+            if id_of(before) != id_of(now):
+                return True
+    return "default_source" in previous and id_of(previous["default_source"]) != id_of(
+        obj.get("default_source")
+    )
+
+
+def interpret_event(event: dict[str, Any]) -> Interpretation:
+    """Read one verified event (already checked by ``parse_event``)."""
+    event_type: str = event["type"]
+    data = event["data"]
+    obj: dict[str, Any] = data["object"]
+    previous: dict[str, Any] = data.get("previous_attributes") or {}
+    meaning = Interpretation()
+
+    if event_type in SUBSCRIPTION_EVENTS:
+        meaning.customer_id = id_of(obj.get("customer"))
+        _interpret_subscription(event_type, obj, previous, meaning)
+    elif event_type == "customer.updated":
+        meaning.customer_id = id_of(obj.get("id"))
+        if _default_payment_method_changed(obj, previous):
+            meaning.kinds.add(ChangeKind.PAYMENT_METHOD_CHANGED)
+        if any(name in previous for name in CUSTOMER_DETAIL_FIELDS):
+            meaning.kinds.add(ChangeKind.CUSTOMER_DETAILS_CHANGED)
+            meaning.previous_attributes = previous
+    elif event_type.startswith("customer.tax_id."):
+        meaning.customer_id = id_of(obj.get("customer"))
+        meaning.kinds.add(ChangeKind.CUSTOMER_DETAILS_CHANGED)
+        meaning.previous_attributes = previous
+    elif event_type in ("payment_method.attached", "payment_method.detached"):
+        # A detached method no longer names its customer; the previous value does.
+        meaning.customer_id = id_of(obj.get("customer") or previous.get("customer"))
+        meaning.kinds.add(ChangeKind.PAYMENT_METHOD_CHANGED)
+    elif event_type == "billing_portal.session.created":
+        meaning.customer_id = id_of(obj.get("customer"))
+    return meaning

@@ -1,0 +1,65 @@
+"""The hot path stays lean: at most 4 queries for a new ``customer.subscription.updated``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from django_stripe_portal.models import StripeSubscription, WebhookEvent
+from tests import stripe_objects as so
+from tests.factories import PortalSessionFactory, StripeSubscriptionFactory
+from tests.webhook_support import post_signed
+
+
+def _an_hour_ago() -> dt.datetime:
+    return timezone.now() - dt.timedelta(hours=1)
+
+
+def _plan_change(sub_id: str) -> dict[str, Any]:
+    sub = so.subscription(id=sub_id, customer="cus_q", items=[("price_pro", 1)])
+    previous_items = {"object": "list", "data": [so.subscription_item("price_basic", 1)]}
+    return so.event(
+        "customer.subscription.updated", sub, previous_attributes={"items": previous_items}
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_new_subscription_update_takes_at_most_4_queries(
+    client: Client, django_assert_max_num_queries: Any
+) -> None:
+    """Outside a test transaction, as in production (the view is non-atomic): the count
+    is what Django captures for one request."""
+    StripeSubscriptionFactory(
+        stripe_id="sub_q", customer_id="cus_q", event_created_at=_an_hour_ago()
+    )
+    visit = PortalSessionFactory(
+        customer_id="cus_q", created_at=timezone.now() - dt.timedelta(minutes=5)
+    )
+    event = _plan_change("sub_q")
+    with django_assert_max_num_queries(4) as captured:
+        assert post_signed(client, event).status_code == 200
+    row = WebhookEvent.objects.get()
+    assert (row.status, row.change_kind, row.portal_session_id) == (
+        "processed",
+        "plan_changed",
+        visit.pk,
+    )
+    assert StripeSubscription.objects.get().price_ids == ["price_pro"]
+    sqls = [q["sql"] for q in captured.captured_queries]
+    assert any("INSERT" in sql and "webhookevent" in sql for sql in sqls)
+    assert any("UPDATE" in sql and "stripesubscription" in sql for sql in sqls)
+
+
+@pytest.mark.django_db
+def test_inside_an_outer_transaction_only_the_savepoint_pair_is_added(
+    client: Client, django_assert_max_num_queries: Any
+) -> None:
+    StripeSubscriptionFactory(
+        stripe_id="sub_q2", customer_id="cus_q", event_created_at=_an_hour_ago()
+    )
+    with django_assert_max_num_queries(4):
+        assert post_signed(client, _plan_change("sub_q2")).status_code == 200
