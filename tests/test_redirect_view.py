@@ -21,6 +21,7 @@ from tests.factories import (
     PortalConfigurationFactory,
     PortalSessionFactory,
     StripeCustomerFactory,
+    StripeSubscriptionFactory,
     UserFactory,
 )
 from tests.portal_support import (
@@ -566,3 +567,40 @@ def test_no_transaction_is_held_across_the_stripe_call_under_atomic_requests(
     assert response.status_code == 303
     assert depth_during_call == [depth_outside]
     assert PortalSession.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("extra_settings", "form", "queries"),
+    [
+        ({}, {}, 4),
+        ({"DEFAULT_CONFIGURATION": "default"}, {}, 5),
+        ({}, {"flow": "subscription_cancel", "subscription": "sub_budget0001"}, 5),
+        (
+            {
+                "DEFAULT_CONFIGURATION": "default",
+                "PORTAL_GUARD": "django_stripe_portal.guards.subscription_states",
+                "GUARD_URLS": {"incomplete": "/pay/"},
+            },
+            {"flow": "subscription_cancel", "subscription": "sub_budget0001"},
+            7,
+        ),
+    ],
+    ids=["plain", "configuration", "subscription-flow", "all-of-them"],
+)
+def test_queries_per_feature_as_documented(
+    signed_in: Client,
+    portal_api: FakePortalApi,
+    django_assert_num_queries: Any,
+    extra_settings: dict[str, Any],
+    form: dict[str, str],
+    queries: int,
+) -> None:
+    """The figures of docs/portal-button.md ("Cost of a click")."""
+    PortalConfigurationFactory(key="default")
+    StripeSubscriptionFactory(stripe_id="sub_budget0001", customer_id=CUSTOMER_ID)
+
+    with portal_settings(**extra_settings), django_assert_num_queries(queries):
+        response = signed_in.post(PORTAL, form)
+
+    assert response.status_code == 303
+    assert len(portal_api.calls) == 1

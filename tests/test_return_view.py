@@ -181,3 +181,14 @@ def test_whole_loop_click_portal_return(
     row = PortalSession.objects.get()
     assert row.returned_at is not None
     assert [call["portal_session"].pk for call in returned_signal] == [row.pk]
+
+
+def test_return_costs_two_queries_then_one(
+    client: Client, visit: PortalSession, django_assert_num_queries: Any
+) -> None:
+    path = return_path(sign_return_key(visit.return_key))
+
+    with django_assert_num_queries(2):  # find the visit, mark it returned
+        client.get(path)
+    with django_assert_num_queries(1):
+        client.get(path)
