@@ -121,3 +121,41 @@ def test_cancel_in_the_portal_and_come_back(
         DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(artifacts / "05-activity-week.png", DOCS_SCREENSHOT)
     staff.close()
+
+
+def test_sign_up_then_update_the_card(demo: RunningDemo, browser: Any, artifacts: Path) -> None:
+    """A new user gets a Stripe customer at sign-up and can use the portal at once."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(f"{demo.url}/accounts/signup/")
+    page.fill("#id_username", "newcomer")
+    page.fill("#id_password1", "a-long-passphrase-42")
+    page.fill("#id_password2", "a-long-passphrase-42")
+    page.get_by_role("button", name="Create account").click()
+
+    expect(page).to_have_url(f"{demo.url}/account/")
+    expect(page.get_by_text("No current subscription")).to_be_visible()
+    expect(page.locator("#access")).to_have_text("off")
+    customer_id = page.locator("code").first.inner_text()
+    assert customer_id.startswith("cus_")
+
+    page.get_by_role("button", name="Manage billing").click()
+    expect(page.get_by_text("No current subscription.")).to_be_visible()
+    page.fill("#card_number", "5555 5555 5555 4444")
+    page.get_by_role("button", name="Update card").click()
+
+    expect(page).to_have_url(f"{demo.url}/account/")
+    expect(page.locator("#visits")).to_contain_text("payment method changed")
+    page.screenshot(path=artifacts / "06-new-customer-card.png", full_page=True)
+    context.close()
+    kinds = _rows(
+        demo.database,
+        "SELECT e.type FROM django_stripe_portal_webhookevent e"
+        " JOIN django_stripe_portal_portalsession s ON e.portal_session_id = s.id"
+        " WHERE s.customer_id = ? ORDER BY e.type",
+        customer_id,
+    )
+    assert [row["type"] for row in kinds] == ["customer.updated", "payment_method.attached"]
