@@ -496,6 +496,9 @@ def test_network_down_retries_with_the_same_key_then_gives_up(
 
     assert response.status_code == 302
     assert response["Location"] == "/account/"
+    assert messages_of(response) == [
+        "Billing is unavailable right now. Please try again in a moment."
+    ]
     assert json_response.status_code == 503
     keys = [call.request.headers["Idempotency-Key"] for call in stripe_mock.calls]
     assert len(keys) == 4

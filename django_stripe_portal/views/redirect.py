@@ -158,15 +158,20 @@ def _stripe_failed(
     transient = isinstance(error, stripe.RateLimitError | stripe.APIConnectionError)
     logger.log(
         logging.WARNING if transient else logging.ERROR,
-        "Stripe refused to create a portal session for %s: %s: %s (request id %s)",
+        "No portal session for %s: %s (HTTP %s): %s (request id %s)",
         plan.customer_id,
         type(error).__name__,
+        error.http_status or "none",
         error.user_message or error.code or "no message",
         request_id or "none",
     )
-    message = _("Billing is unavailable right now. Please try again in a moment.")
     if request_id:
-        message = f"{message} ({_('reference')} {request_id})"
+        message = _(
+            "Billing is unavailable right now. Please try again in a moment. "
+            "(reference %(request_id)s)"
+        ) % {"request_id": request_id}
+    else:
+        message = _("Billing is unavailable right now. Please try again in a moment.")
     if wants_json:
         status = 429 if isinstance(error, stripe.RateLimitError) else 502
         if isinstance(error, stripe.APIConnectionError):
