@@ -1,0 +1,1 @@
+"""A Django project that serves the app and its floor side by side for the benchmarks."""

@@ -1,0 +1,109 @@
+"""Settings of the bench servers, chosen by environment variables so that one
+project serves every target:
+
+- ``BENCH_DB``: ``sqlite`` (``BENCH_DB_NAME`` is a file path) or ``postgres``
+  (``BENCH_DB_NAME`` is a database on 127.0.0.1:5432, user postgres).
+- ``BENCH_PROCESSING``: ``sync`` or ``task`` (``STRIPE_PORTAL['WEBHOOK_PROCESSING']``).
+- ``BENCH_COUNT_SQL``: ``1`` adds a middleware that reports the SQL statements of
+  each request in the ``X-Bench-SQL`` response header (counting pass only).
+- ``BENCH_STRIPE_API``: the address of the stub of Stripe's API.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+SECRET_KEY = "bench-only-not-secret"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+ROOT_URLCONF = "benchproject.urls"
+WSGI_APPLICATION = "benchproject.wsgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+WEBHOOK_SECRET = "whsec_bench"
+
+_engine = os.environ.get("BENCH_DB", "sqlite")
+_name = os.environ.get("BENCH_DB_NAME", "bench/out/bench.sqlite3")
+_database: dict[str, Any]
+if _engine == "postgres":
+    _database = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": _name,
+        "USER": "postgres",
+        "HOST": "127.0.0.1",
+        "PORT": "5432",
+        # Persistent connections, as a production deployment runs them.
+        "CONN_MAX_AGE": 600,
+    }
+elif _engine == "sqlite":
+    _database = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": _name,
+        # WAL is set on the file when it is created (bench/djtool.py); IMMEDIATE
+        # transactions spare two writer processes the lock-upgrade deadlock.
+        "OPTIONS": {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+            # WAL's recommended durability level, the same for every target.
+            "init_command": "PRAGMA synchronous=NORMAL",
+        },
+    }
+else:
+    raise RuntimeError(f"BENCH_DB must be sqlite or postgres, not {_engine!r}")
+DATABASES = {"default": _database}
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django_stripe_portal",
+    "benchproject",
+]
+
+# A typical site's stack: both targets pass through the same middleware.
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
+if os.environ.get("BENCH_COUNT_SQL") == "1":
+    MIDDLEWARE.insert(0, "benchproject.middleware.CountSQLMiddleware")
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    }
+]
+
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+STRIPE_API = os.environ.get("BENCH_STRIPE_API", "http://127.0.0.1:12111")
+
+STRIPE_PORTAL = {
+    "API_KEY": "sk_test_bench",
+    "WEBHOOK_SECRETS": [WEBHOOK_SECRET],
+    "API_BASE": STRIPE_API,
+    "WEBHOOK_PROCESSING": os.environ.get("BENCH_PROCESSING", "sync"),
+    "RETURN_URL": "/",
+    # The stub never fails; a retry would hide a second call.
+    "MAX_NETWORK_RETRIES": 0,
+}
+
+# "task" mode: the request path only enqueues; the bench backend hands the task
+# to nobody (as if to an external broker) so that nothing but the ingest is timed.
+TASKS = {"default": {"BACKEND": "benchproject.tasks_backend.DiscardingBackend"}}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+}

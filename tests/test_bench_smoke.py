@@ -1,0 +1,111 @@
+"""The benchmark's own parts, without servers (``make bench-smoke`` runs those in CI):
+the deliveries it sends are real-shaped and correctly signed, redeliveries are what
+Stripe's are, rounds interleave fairly, and the SQL counter counts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import stripe
+from django.contrib.auth.models import User
+from django.http import HttpRequest, HttpResponse
+from django.test import RequestFactory
+
+from tests import contract
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+sys.path.insert(0, str(BENCH))
+
+import payloads  # noqa: E402
+import run  # noqa: E402
+from benchproject.middleware import CountSQLMiddleware  # noqa: E402
+
+OBJECT_SCHEMAS = {
+    "customer.subscription.updated": "subscription",
+    "customer.subscription.deleted": "subscription",
+    "billing_portal.session.created": "billing_portal.session",
+    "customer.updated": "customer",
+    "payment_method.attached": "payment_method",
+}
+
+
+@contract.requires_openapi
+@pytest.mark.parametrize("kind", [name for name, _ in payloads.MIX])
+def test_every_kind_of_delivery_is_a_real_shaped_event(kind: str) -> None:
+    import random
+
+    event = payloads.build_event(kind, "evt_benchtest1", 1_763_770_000, random.Random(3))
+    contract.validate_object("event", event)
+    contract.validate_object(OBJECT_SCHEMAS[event["type"]], event["data"]["object"])
+    if event["type"] in ("customer.subscription.updated", "customer.updated"):
+        assert event["data"]["previous_attributes"]
+
+
+def test_deliveries_are_signed_so_that_stripe_verifies_them_and_a_change_breaks_it() -> None:
+    (delivery,) = payloads.deliveries(1, prefix="evt_sig", duplicate_share=0, seed=1)
+    header = payloads.sign(delivery.body, "whsec_bench")
+    event = stripe.Webhook.construct_event(delivery.body, header, "whsec_bench")
+    assert event.id == delivery.event_id == "evt_sig0000000"
+    tampered = delivery.body.replace(b'"livemode": false', b'"livemode": true', 1)
+    with pytest.raises(stripe.SignatureVerificationError):
+        stripe.Webhook.construct_event(tampered, header, "whsec_bench")
+
+
+def test_redeliveries_repeat_an_earlier_body_and_come_after_the_first_answer() -> None:
+    batch = payloads.deliveries(2000, prefix="evt_dup", duplicate_share=0.05, seed=7)
+    first_seen: dict[str, int] = {}
+    for position, delivery in enumerate(batch):
+        if delivery.duplicate:
+            original = first_seen[delivery.event_id]
+            assert position - original > payloads.REDELIVERY_GAP
+            assert batch[original].body == delivery.body
+        else:
+            assert delivery.event_id not in first_seen
+            first_seen[delivery.event_id] = position
+    share = sum(d.duplicate for d in batch) / len(batch)
+    assert 0.03 < share < 0.07
+    kinds = Counter(json.loads(d.body)["type"] for d in batch if not d.duplicate)
+    assert set(kinds) == set(OBJECT_SCHEMAS)
+
+
+def _outline(body: bytes) -> tuple[str, str, list[str]]:
+    event = json.loads(body)
+    obj = event["data"]["object"]
+    return event["type"], obj.get("customer") or obj["id"], sorted(event["data"])
+
+
+def test_same_seed_same_events_so_every_target_gets_the_same_round() -> None:
+    one = payloads.deliveries(50, prefix="evt_a", duplicate_share=0.05, seed=4)
+    two = payloads.deliveries(50, prefix="evt_a", duplicate_share=0.05, seed=4)
+    assert [_outline(d.body) for d in one] == [_outline(d.body) for d in two]
+    assert [d.event_id for d in one] == [d.event_id for d in two]
+
+
+def test_rounds_alternate_so_each_target_goes_first_as_often_as_last() -> None:
+    order = run.interleaved(4, ["A", "T", "F"])
+    assert order == [["A", "T", "F"], ["F", "T", "A"], ["A", "T", "F"], ["F", "T", "A"]]
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(n) for n in range(1, 101)]
+    assert run._percentile(values, 0.50) == 50.0
+    assert run._percentile(values, 0.99) == 99.0
+    assert run._percentile([7.0], 0.99) == 7.0
+
+
+@pytest.mark.django_db
+def test_sql_counter_reports_every_statement_of_the_request() -> None:
+    def view(request: HttpRequest) -> HttpResponse:
+        User.objects.create(username="counted")
+        User.objects.filter(username="counted").exists()
+        return HttpResponse()
+
+    response = CountSQLMiddleware(view)(RequestFactory().get("/"))
+    verbs = dict(pair.split("=") for pair in response["X-Bench-SQL-Verbs"].split(","))
+    assert verbs["INSERT"] == "1"
+    assert verbs["SELECT"] == "1"
+    assert int(response["X-Bench-SQL"]) == sum(int(n) for n in verbs.values())
