@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import stripe
+from django.dispatch import Signal
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -186,8 +187,24 @@ def record_portal_session(
     )
     data = session.to_dict()
     data.pop("url", None)
-    portal_session_created.send(sender=PortalSession, portal_session=row, event=None, data=data)
+    send_logged(portal_session_created, portal_session=row, event=None, data=data)
     return row
+
+
+def send_logged(signal: Signal, **kwargs: Any) -> None:
+    """Send a session signal; a receiver that raises is logged, not shown to the user.
+
+    The portal session exists by then: a bug in a host's receiver must not keep the
+    user from the portal (or from coming back).
+    """
+    for receiver, result in signal.send_robust(sender=PortalSession, **kwargs):
+        if isinstance(result, Exception):
+            logger.error(
+                "Receiver %s of a portal session signal failed for %s",
+                getattr(receiver, "__qualname__", receiver),
+                kwargs["portal_session"].stripe_id,
+                exc_info=result,
+            )
 
 
 def create_portal_session(

@@ -607,3 +607,25 @@ def test_queries_per_feature_as_documented(
 
     assert response.status_code == 303
     assert len(portal_api.calls) == 1
+
+
+def test_failing_receiver_is_logged_and_the_user_still_reaches_the_portal(
+    signed_in: Client, portal_api: FakePortalApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken_receiver(sender: Any, **kwargs: Any) -> None:
+        raise RuntimeError("crm is down")
+
+    portal_session_created.connect(broken_receiver)
+    try:
+        response = signed_in.post(PORTAL)
+    finally:
+        portal_session_created.disconnect(broken_receiver)
+
+    assert response.status_code == 303
+    assert response["Location"] == portal_api.url
+    row = PortalSession.objects.get()
+    [record] = [r for r in caplog.records if r.name == "django_stripe_portal.portal_sessions"]
+    assert "broken_receiver" in record.getMessage()
+    assert row.stripe_id in record.getMessage()
+    assert record.exc_info is not None
+    assert "crm is down" in caplog.text

@@ -192,3 +192,21 @@ def test_return_costs_two_queries_then_one(
         client.get(path)
     with django_assert_num_queries(1):
         client.get(path)
+
+
+def test_failing_receiver_does_not_block_the_way_back(
+    client: Client, visit: PortalSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken_receiver(sender: Any, **kwargs: Any) -> None:
+        raise RuntimeError("analytics down")
+
+    portal_session_returned.connect(broken_receiver)
+    try:
+        response = client.get(return_path(sign_return_key(visit.return_key)))
+    finally:
+        portal_session_returned.disconnect(broken_receiver)
+
+    assert response["Location"] == "/account/?tab=billing"
+    visit.refresh_from_db()
+    assert visit.returned_at is not None
+    assert "analytics down" in caplog.text

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from django_stripe_portal.models import PortalSession
+from django_stripe_portal.portal_sessions import send_logged
 from django_stripe_portal.return_tokens import read_return_key
 from django_stripe_portal.return_urls import default_return_url, safe_return_to
 from django_stripe_portal.signals import portal_session_returned
@@ -35,9 +36,7 @@ def portal_return(request: HttpRequest, token: str) -> HttpResponse:
         ).update(returned_at=returned_at)
         if first_return:  # a concurrent second click lost the race: no second signal
             portal_session.returned_at = returned_at
-            portal_session_returned.send(
-                sender=PortalSession, portal_session=portal_session, event=None, data={}
-            )
+            send_logged(portal_session_returned, portal_session=portal_session, event=None, data={})
     # Checked again: the row may predate a change of ALLOWED_RETURN_HOSTS.
     target = safe_return_to(request, portal_session.return_to) or default_return_url()
     return HttpResponseRedirect(target)
