@@ -40,7 +40,7 @@ def _parse_args() -> argparse.Namespace:
 
 def _read_dotenv() -> None:
     """``example_project/.env``, as the settings read it, so the mode is the same."""
-    import environ
+    import environ  # type: ignore[import-untyped]
 
     if (HERE / ".env").is_file():
         environ.Env.read_env(HERE / ".env")

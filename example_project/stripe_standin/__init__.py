@@ -6,6 +6,9 @@ subscriptions, ``/v1/billing_portal/configurations`` and ``/sessions`` (answers
 shaped like Stripe's), and a minimal portal page where a customer can cancel,
 switch plan or "update card". Each action changes the stand-in's state and
 delivers a signed webhook, as Stripe would. Never point a production site at it.
+
+Left out on purpose: payments and invoices, sending ``billing_portal.session.created``
+(Stripe sends it; the app handles it, see its tests), session expiry, pausing, Connect.
 """
 
 from stripe_standin.server import StandIn, start_standin

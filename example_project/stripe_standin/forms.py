@@ -28,7 +28,8 @@ def decode_form(body: str) -> dict[str, Any]:
                 node[name] = child
             node = child
         node[path[-1] or str(len(node))] = value
-    return _lists_from_index_dicts(root)
+    decoded: dict[str, Any] = _lists_from_index_dicts(root)
+    return decoded
 
 
 def _lists_from_index_dicts(value: Any) -> Any:

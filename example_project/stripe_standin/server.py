@@ -57,8 +57,7 @@ class StandIn:
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self.httpd.daemon_threads = True
-        bound_host, bound_port = self.httpd.server_address[:2]
-        self.url = f"http://{bound_host}:{bound_port}"
+        self.url = f"http://{host}:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(
             target=self.httpd.serve_forever, name="stripe-standin", daemon=True
         )

@@ -166,7 +166,8 @@ class StandinState:
         with self.lock:
             for session_id, known in self.session_secrets.items():
                 if secrets.compare_digest(known, secret):
-                    return copy.deepcopy(self.data["sessions"][session_id])
+                    session: dict[str, Any] = copy.deepcopy(self.data["sessions"][session_id])
+                    return session
         return None
 
     def record_event(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -214,7 +215,8 @@ class StandinState:
             raise StandinError(f"No such subscription: '{subscription_id}'", status=404)
         if sub["status"] not in LIVE_STATUSES:
             raise StandinError("This subscription has already ended.")
-        return sub
+        live: dict[str, Any] = sub
+        return live
 
     def cancel_subscription(
         self,
