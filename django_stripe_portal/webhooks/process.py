@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Collection
 from functools import cache
 from typing import Any
 
@@ -34,6 +35,7 @@ from django_stripe_portal.webhooks.store import (
 logger = logging.getLogger("django_stripe_portal.webhooks")
 
 Status = WebhookEvent.Status
+UNFINISHED_STATUSES = (Status.PENDING, Status.FAILED)
 
 
 class Outcome(enum.Enum):
@@ -161,18 +163,22 @@ def _processing_task() -> Any:
     return process_webhook_event
 
 
-def process_stored_event(stripe_id: str, *, nowait: bool, force: bool = False) -> Outcome:
+def process_stored_event(
+    stripe_id: str, *, nowait: bool, statuses: Collection[str] = UNFINISHED_STATUSES
+) -> Outcome:
     """Dispatch a stored event under its row lock (redelivery, task, replay).
 
-    Already processed or ignored events are left alone unless ``force`` (a replay that
-    names them). With ``nowait`` a row another worker holds gives :attr:`Outcome.BUSY`.
+    Only a row whose status, read under the lock, is in ``statuses`` is dispatched:
+    by default ``pending`` and ``failed``; a replay may name ``processed`` too. Others
+    give :attr:`Outcome.DUPLICATE`. With ``nowait`` a row another worker holds gives
+    :attr:`Outcome.BUSY` at once.
     """
     try:
         with transaction.atomic():
             row = lock_stored_event(stripe_id, nowait=nowait)
             if row is None:
                 return Outcome.MISSING
-            if row.status in DONE_STATUSES and not force:
+            if row.status not in statuses:
                 return Outcome.DUPLICATE
             return _dispatch_locked(row)
     except EventBusy:
