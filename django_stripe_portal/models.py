@@ -105,8 +105,12 @@ class PortalSession(models.Model):
         indexes = [
             # Linking a change event to the visit it came from.
             models.Index(fields=["customer_id", "-created_at"], name="stripe_portal_sess_cust"),
-            # Activity figures by day.
-            models.Index(fields=["created_at"], name="stripe_portal_sess_created"),
+            # Activity figures by day (django_stripe_portal.activity): every column those
+            # queries read is in the key, so they scan the range's slice of this index only.
+            models.Index(
+                fields=["created_at", "customer_id", "returned_at", "configuration", "id"],
+                name="stripe_portal_sess_created",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -190,6 +194,13 @@ class WebhookEvent(models.Model):
             models.Index(fields=["status", "created_at"], name="stripe_portal_evt_status"),
             models.Index(fields=["created_at"], name="stripe_portal_evt_created"),
             models.Index(fields=["customer_id", "-created_at"], name="stripe_portal_evt_cust"),
+            # Activity figures: the changes linked to visits, read by time
+            # (django_stripe_portal.activity.linked_changes); partial, so it stays small.
+            models.Index(
+                fields=["created_at", "portal_session", "change_kind"],
+                name="stripe_portal_evt_visit_change",
+                condition=models.Q(portal_session__isnull=False) & ~models.Q(change_kind=""),
+            ),
         ]
 
     def __str__(self) -> str:
