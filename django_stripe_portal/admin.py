@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections
@@ -45,6 +46,9 @@ from django_stripe_portal.models import (
 EXACT_COUNT_BELOW = 10_000
 #: The activity page refuses longer ranges (one point per day on the chart).
 MAX_ACTIVITY_DAYS = 366
+#: The replay action dispatches at most this many events in one request; more is a
+#: job for ``manage.py replay_stripe_events``.
+MAX_REPLAY = 100
 
 _FLOW_TYPES = (
     "payment_method_update",
@@ -441,6 +445,7 @@ class WebhookEventAdmin(_StripeRecordAdmin):
     )
     list_filter = ("status", EventTypeFilter, "change_kind", "livemode")
     ordering = ("-created_at",)
+    actions = ("replay_events",)
     fields = (
         "stripe_id",
         "type",
@@ -474,3 +479,43 @@ class WebhookEventAdmin(_StripeRecordAdmin):
     @admin.display(description=_("payload"))
     def payload_formatted(self, obj: WebhookEvent) -> SafeString:
         return pretty_json(obj.payload)
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        """Replaying writes state: it needs the change permission the pages do not use."""
+        opts = self.model._meta
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+    @admin.action(description=_("Replay selected events"), permissions=["replay"])
+    def replay_events(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
+        """Dispatch the selected events again, whatever their status, exactly as
+        ``manage.py replay_stripe_events --id …`` does (same row lock)."""
+        from django_stripe_portal.webhooks.process import Outcome, process_stored_event
+
+        selected = list(
+            queryset.order_by("created_at", "pk").values_list("stripe_id", flat=True)[
+                : MAX_REPLAY + 1
+            ]
+        )
+        if len(selected) > MAX_REPLAY:
+            self.message_user(
+                request,
+                _(
+                    "Select at most %(max)d events to replay here; for more, run "
+                    "manage.py replay_stripe_events."
+                )
+                % {"max": MAX_REPLAY},
+                messages.ERROR,
+            )
+            return
+        outcomes = Counter(
+            process_stored_event(stripe_id, nowait=True, statuses=WebhookEvent.Status.values)
+            for stripe_id in selected
+        )
+        summary = ", ".join(f"{count} {outcome.value}" for outcome, count in outcomes.items())
+        failed = outcomes[Outcome.FAILED] + outcomes[Outcome.BUSY]
+        self.message_user(
+            request,
+            _("Replayed %(count)d event(s): %(summary)s.")
+            % {"count": len(selected), "summary": summary},
+            messages.WARNING if failed else messages.SUCCESS,
+        )

@@ -4,6 +4,7 @@ formatted payloads, linked changes on each visit, and no full-table counts."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -18,6 +19,7 @@ from django_stripe_portal.models import (
     PortalConfiguration,
     PortalSession,
     StripeCustomer,
+    StripeSubscription,
     WebhookEvent,
 )
 from tests import stripe_objects
@@ -252,3 +254,66 @@ def test_models_registered() -> None:
 
     for model in (StripeCustomer, PortalConfiguration, PortalSession, WebhookEvent):
         assert admin.site.is_registered(model)
+
+
+def _stored_subscription_event(status: str) -> WebhookEvent:
+    subscription = stripe_objects.subscription(customer="cus_replay")
+    payload = stripe_objects.event("customer.subscription.updated", subscription)
+    event: WebhookEvent = WebhookEventFactory(
+        stripe_id=payload["id"],
+        payload=payload,
+        status=status,
+        attempts=1,
+        last_error="boom" if status == WebhookEvent.Status.FAILED else "",
+    )
+    return event
+
+
+def _replay(client: Client, *events: WebhookEvent) -> Any:
+    return client.post(
+        admin_url("webhookevent", "changelist"),
+        {"action": "replay_events", "_selected_action": [event.pk for event in events]},
+        follow=True,
+    )
+
+
+def test_replay_action_dispatches_the_selected_events_again(admin_client: Client) -> None:
+    failed = _stored_subscription_event(WebhookEvent.Status.FAILED)
+    processed = _stored_subscription_event(WebhookEvent.Status.PROCESSED)
+    untouched = _stored_subscription_event(WebhookEvent.Status.FAILED)
+
+    response = _replay(admin_client, failed, processed)
+
+    for row in (failed, processed):
+        row.refresh_from_db()
+        assert (row.status, row.attempts, row.last_error) == ("processed", 2, "")
+    untouched.refresh_from_db()
+    assert (untouched.status, untouched.attempts) == ("failed", 1)
+    assert StripeSubscription.objects.filter(customer_id="cus_replay").count() == 2
+    assert "Replayed 2 event(s): 2 processed." in response.content.decode()
+
+
+def test_replay_action_refuses_a_selection_too_large(
+    admin_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(portal_admin, "MAX_REPLAY", 1)
+    events = [_stored_subscription_event(WebhookEvent.Status.FAILED) for _ in range(2)]
+
+    response = _replay(admin_client, *events)
+
+    assert "Select at most 1 events to replay here" in response.content.decode()
+    assert {row.attempts for row in WebhookEvent.objects.all()} == {1}
+
+
+def test_replay_action_needs_the_change_permission(client: Client) -> None:
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_webhookevent"))
+    client.force_login(staff)
+    event = _stored_subscription_event(WebhookEvent.Status.FAILED)
+
+    listing = client.get(admin_url("webhookevent", "changelist")).content.decode()
+    _replay(client, event)
+
+    assert "replay_events" not in listing
+    event.refresh_from_db()
+    assert event.attempts == 1
