@@ -25,8 +25,14 @@ def safe_return_to(request: HttpRequest, candidate: str | None) -> str | None:
     candidate = candidate.strip()
     if not candidate or len(candidate) > MAX_RETURN_TO_LENGTH:
         return None
+    if any(char in candidate for char in "\t\r\n"):
+        # Browsers drop these, so "/\t/evil.com" is "//evil.com" to them.
+        return None
     if "://" not in candidate and not candidate.startswith("/"):
         # "billing/" would resolve against whichever page the browser is on.
+        return None
+    if candidate.replace("\\", "/").startswith("//"):
+        # Scheme-relative ("//host", "/\\host"): never a path of ours, even when hostless.
         return None
     allowed_hosts = {request.get_host(), *get_settings().ALLOWED_RETURN_HOSTS}
     if url_has_allowed_host_and_scheme(
