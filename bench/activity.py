@@ -3,7 +3,8 @@
     .venv/bin/python bench/activity.py --sessions 1000000 --events 2000000
     .venv/bin/python bench/activity.py --smoke          # tiny counts, SQLite or PostgreSQL
 
-With a PostgreSQL ``DATABASE_URL`` it creates its own database (``bench_activity``),
+With a PostgreSQL ``DATABASE_URL`` it creates its own database (``bench_activity``;
+``bench_activity_smoke`` for ``--smoke``),
 bulk-loads synthetic portal sessions and webhook events with ``COPY``, runs
 ``VACUUM ANALYZE``, then times the 30-day summary (``activity.activity_report``), the
 "Portal activity" admin page and the admin lists (Django's test client, as a
@@ -31,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DATABASE = "bench_activity"
+SMOKE_DATABASE = "bench_activity_smoke"  # a smoke run never drops a full run's database
 CONFIGURATION_KEYS = ("default", "annual", "b2b")
 # Kinds of change made during a visit, with how often each is drawn.
 VISIT_CHANGES = {
@@ -59,8 +61,9 @@ def main() -> int:
         print("bench/activity.py needs a PostgreSQL DATABASE_URL (or --smoke for SQLite).")
         return 2
     admin_url = url
+    database = SMOKE_DATABASE if args.smoke else BENCH_DATABASE
     if postgres:
-        os.environ["DATABASE_URL"] = _create_database(admin_url)
+        os.environ["DATABASE_URL"] = _create_database(admin_url, database)
     else:
         os.environ["DATABASE_URL"] = "sqlite:///:memory:"
     try:
@@ -70,7 +73,7 @@ def main() -> int:
             from django.db import connections
 
             connections.close_all()
-            _drop_database(admin_url)
+            _drop_database(admin_url, database)
     return 0
 
 
@@ -91,21 +94,21 @@ def _server_url(url: str, database: str) -> str:
     return urlunsplit(parts._replace(path=f"/{database}"))
 
 
-def _create_database(url: str) -> str:
+def _create_database(url: str, database: str) -> str:
     import psycopg
 
     with psycopg.connect(_server_url(url, "postgres"), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DATABASE}")
-    return _server_url(url, BENCH_DATABASE)
+        conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {database}")
+    return _server_url(url, database)
 
 
-def _drop_database(url: str) -> None:
+def _drop_database(url: str, database: str) -> None:
     import psycopg
 
     with psycopg.connect(_server_url(url, "postgres"), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
-    print(f"\ndropped database {BENCH_DATABASE}")
+        conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    print(f"\ndropped database {database}")
 
 
 def _run(args: argparse.Namespace, postgres: bool) -> None:
