@@ -41,9 +41,9 @@ LOCALES = (
     "sv", "th", "tr", "vi", "zh", "zh-HK", "zh-TW",
 )  # fmt: skip
 
-_SUBSCRIPTION_ID_RE = re.compile(r"^sub_[A-Za-z0-9]{1,250}$")
+_SUBSCRIPTION_ID_RE = re.compile(r"sub_[A-Za-z0-9]{1,250}")
 # Prices are price_…; legacy plans (usable as prices) may carry custom ids.
-_PRICE_ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,250}$")
+_PRICE_ID_RE = re.compile(r"[A-Za-z0-9_\-]{1,250}")
 
 
 class PortalRequestError(Exception):
@@ -91,7 +91,7 @@ def parse_portal_form(
     subscription_id = ""
     if flow_type in SUBSCRIPTION_FLOWS:
         subscription_id = _field(form, "subscription")
-        if not _SUBSCRIPTION_ID_RE.match(subscription_id):
+        if not _SUBSCRIPTION_ID_RE.fullmatch(subscription_id):
             raise PortalRequestError(
                 _("Choose a subscription to manage."), code="invalid_subscription"
             )
@@ -150,7 +150,7 @@ def _subscription_flow_params(
 def _confirm_item(stored: StripeSubscription | None, form: Mapping[str, Any]) -> dict[str, Any]:
     """The one item Stripe lets this flow change, moved to the requested price."""
     price = _field(form, "price")
-    if not _PRICE_ID_RE.match(price):
+    if not _PRICE_ID_RE.fullmatch(price):
         raise PortalRequestError(_("Choose a plan to switch to."), code="invalid_price")
     if stored is None:
         raise PortalRequestError(
