@@ -298,3 +298,12 @@ def test_other_api_version_is_recorded_and_warned_once(
             assert post_signed(client, event).status_code == 200
     assert set(WebhookEvent.objects.values_list("api_version", flat=True)) == {"2019-01-01"}
     assert caplog.text.count("API version 2019-01-01") == 1
+
+
+def test_signed_event_whose_object_cannot_be_read_is_refused_not_a_500(client: Client) -> None:
+    sub = so.subscription()
+    del sub["id"]
+    event = so.event("customer.subscription.updated", sub)
+    response = post_signed(client, event)
+    assert (response.status_code, response.content) == (400, b"event payload not understood")
+    assert not WebhookEvent.objects.exists()

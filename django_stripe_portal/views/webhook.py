@@ -15,6 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from django_stripe_portal.conf import get_settings
+from django_stripe_portal.webhooks.interpret import understand_event
 from django_stripe_portal.webhooks.parse import check_mode, parse_event, redact_secrets
 from django_stripe_portal.webhooks.process import Outcome, receive_event
 from django_stripe_portal.webhooks.verify import WebhookRefused, verify_signature
@@ -88,6 +89,7 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         )
         event = parse_event(body)
         check_mode(event, conf.livemode)
+        meaning = understand_event(event)
     except WebhookRefused as refusal:
         logger.warning(
             "Stripe webhook refused (400): %s. %s",
@@ -99,7 +101,7 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
 
     _warn_on_api_version(event.get("api_version"), conf.api_version)
     redact_secrets(event)
-    outcome = receive_event(event)
+    outcome = receive_event(event, meaning)
     return HttpResponse(
         _MESSAGES.get(outcome, outcome.value),
         status=_STATUS_CODES[outcome],

@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django_stripe_portal.events import SUBSCRIPTION_EVENTS, ChangeKind
-from django_stripe_portal.subscriptions import id_of, subscription_items
+from django_stripe_portal.subscriptions import (
+    id_of,
+    stripe_time,
+    subscription_items,
+    subscription_values,
+)
+from django_stripe_portal.webhooks.verify import WebhookRefused
 
 #: ``customer.updated`` fields that count as the customer's details (the portal's
 #: ``customer_update.allowed_updates`` plus what Stripe derives from them).
@@ -126,6 +132,40 @@ def _default_payment_method_changed(obj: dict[str, Any], previous: dict[str, Any
     )
 
 
+_STATEFUL_TYPES = (
+    *SUBSCRIPTION_EVENTS,
+    "billing_portal.session.created",
+    "billing_portal.configuration.created",
+    "billing_portal.configuration.updated",
+)
+
+
+def understand_event(event: dict[str, Any]) -> Interpretation:
+    """:func:`interpret_event`, refusing (400) a payload whose object the app cannot read.
+
+    Stripe never sends one; a signed body that is not shaped like Stripe's must still
+    not become a 500 that Stripe retries forever.
+    """
+    try:
+        meaning = interpret_event(event)
+        if event["type"] in _STATEFUL_TYPES:
+            obj = event["data"]["object"]
+            if not isinstance(obj.get("id"), str) or not 0 < len(obj["id"]) <= 255:
+                raise ValueError("data.object.id is not an id")
+            if event["type"] in SUBSCRIPTION_EVENTS:
+                values = subscription_values(obj)
+                if len(values["status"]) > 30 or len(values["customer_id"]) > 255:
+                    raise ValueError("status or customer is not Stripe's")
+            elif event["type"] == "billing_portal.session.created":
+                stripe_time(obj.get("created"))
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, OSError) as exc:
+        raise WebhookRefused(
+            "event payload not understood", f"{type(exc).__name__}: {exc}"
+        ) from None
+    meaning.customer_id = meaning.customer_id[:255]
+    return meaning
+
+
 def interpret_event(event: dict[str, Any]) -> Interpretation:
     """Read one verified event (already checked by ``parse_event``)."""
     event_type: str = event["type"]
@@ -154,4 +194,5 @@ def interpret_event(event: dict[str, Any]) -> Interpretation:
         meaning.kinds.add(ChangeKind.PAYMENT_METHOD_CHANGED)
     elif event_type == "billing_portal.session.created":
         meaning.customer_id = id_of(obj.get("customer"))
+    meaning.customer_id = meaning.customer_id[:255]
     return meaning

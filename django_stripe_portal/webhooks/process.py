@@ -55,10 +55,9 @@ class Outcome(enum.Enum):
     MISSING = "missing"
 
 
-def receive_event(event: dict[str, Any]) -> Outcome:
+def receive_event(event: dict[str, Any], meaning: Interpretation) -> Outcome:
     """Store a verified, parsed event once and process it as ``WEBHOOK_PROCESSING`` says."""
     conf = get_settings()
-    meaning = interpret_event(event)
     if conf.WEBHOOK_PROCESSING == "task":
         return _store_and_enqueue(_new_row(event, meaning, Status.PENDING, conf.VISIT_WINDOW))
     status = Status.PROCESSED if is_handled(event["type"]) else Status.IGNORED

@@ -1,0 +1,101 @@
+"""Random headers and bodies thrown at the endpoint: never a 500, and nothing stored
+unless the signature is valid (and then only a well-formed event of this mode)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from django_stripe_portal.models import WebhookEvent
+from django_stripe_portal.testing import sign_payload
+from tests import stripe_objects as so
+from tests.webhook_support import SECRET, post_raw
+
+pytestmark = pytest.mark.django_db
+
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+header_texts = st.one_of(
+    st.text(max_size=120),
+    st.builds(
+        lambda t, sigs: ",".join([f"t={t}", *(f"v1={s}" for s in sigs)]),
+        st.one_of(st.integers(), st.text(max_size=12)),
+        st.lists(st.text(alphabet="0123456789abcdef", max_size=64), max_size=3),
+    ),
+)
+
+
+@FUZZ
+@given(
+    body=st.one_of(st.binary(max_size=300), st.text(max_size=300), json_values.map(json.dumps)),
+    header=st.none() | header_texts,
+)
+def test_unsigned_garbage_is_refused_and_never_stored(
+    client: Client, body: Any, header: str | None
+) -> None:
+    before = WebhookEvent.objects.count()
+    response = post_raw(client, body, header)
+    assert response.status_code == 400
+    assert WebhookEvent.objects.count() == before
+
+
+envelope_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.one_of(st.just("evt_fuzz"), st.text(max_size=10), st.integers()),
+        "object": st.one_of(st.just("event"), st.text(max_size=6)),
+        "type": st.one_of(
+            st.sampled_from(
+                [
+                    "customer.subscription.updated",
+                    "customer.updated",
+                    "billing_portal.session.created",
+                    "x.y",
+                ]
+            ),
+            st.integers(),
+            st.text(max_size=200),
+        ),
+        "created": st.one_of(st.integers(), st.text(max_size=5), st.floats(allow_nan=False)),
+        "livemode": st.one_of(st.booleans(), st.integers(min_value=0, max_value=1), st.none()),
+        "api_version": st.one_of(st.none(), st.text(max_size=60), st.integers()),
+        "data": st.one_of(
+            json_values,
+            st.fixed_dictionaries({"object": json_values}),
+            st.fixed_dictionaries({"object": st.just({}), "previous_attributes": json_values}),
+        ),
+    },
+)
+
+
+@FUZZ
+@given(overrides=envelope_fields)
+def test_signed_but_malformed_events_never_cause_a_500(
+    client: Client, overrides: dict[str, Any]
+) -> None:
+    event = so.event("customer.subscription.updated", so.subscription(), previous_attributes={})
+    event.update(overrides)
+    body = json.dumps(event)
+    before = WebhookEvent.objects.count()
+    response = post_raw(client, body, sign_payload(body, SECRET, timestamp=int(time.time())))
+    assert response.status_code in (200, 400), response.content
+    stored = WebhookEvent.objects.count() - before
+    assert stored == (1 if response.status_code == 200 and response.content != b"duplicate" else 0)
