@@ -117,3 +117,12 @@ def test_view_is_a_coroutine_function_only_on_an_event_loop() -> None:
     assert iscoroutinefunction(portal_redirect) is False
     assert async_to_sync(asked_on_the_loop)() is True
     assert portal_redirect._non_atomic_requests == {"default"}
+
+
+def test_asgi_click_costs_the_same_queries(
+    async_client: AsyncClient, portal_api: FakePortalApi, django_assert_num_queries: Any
+) -> None:
+    with django_assert_num_queries(4):  # session, user, customer link, insert
+        response = async_to_sync(async_client.post)(PORTAL)
+
+    assert response.status_code == 303
