@@ -64,13 +64,13 @@ def line_chart(
 
     parts = [_open_svg(width, height, title)]
     parts += _y_axis(ticks, y_at, left, width - right)
-    label_every = max(1, math.ceil(len(labels) / 8))
-    for index, label in enumerate(labels):
-        if index % label_every == 0 or index == len(labels) - 1:
-            parts.append(
-                f'<text x="{x_at(index):.1f}" y="{height - 12}" text-anchor="middle" '
-                f'fill="currentColor" {_FONT}>{escape(label)}</text>'
-            )
+    for index in _labelled(len(labels)):
+        # The end labels hang inwards so that they are not cut at the edges.
+        anchor = "start" if index == 0 else "end" if index == len(labels) - 1 else "middle"
+        parts.append(
+            f'<text x="{x_at(index):.1f}" y="{height - 12}" text-anchor="{anchor}" '
+            f'fill="currentColor" {_FONT}>{escape(labels[index])}</text>'
+        )
     for number, one in enumerate(series):
         colour = SERIES_COLOURS[number % len(SERIES_COLOURS)]
         points = " ".join(f"{x_at(i):.1f},{y_at(value):.1f}" for i, value in enumerate(one.values))
@@ -122,6 +122,20 @@ def bar_chart(
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308  (every text part is escaped above)
+
+
+def _labelled(count: int, most: int = 8) -> list[int]:
+    """Indexes of the x labels to write: evenly spaced, the last one always, none
+    crowding it."""
+    if count <= 1:
+        return list(range(count))
+    every = max(1, math.ceil(count / most))
+    shown = list(range(0, count, every))
+    if shown[-1] != count - 1:
+        if count - 1 - shown[-1] < every / 2 and len(shown) > 1:
+            shown.pop()
+        shown.append(count - 1)
+    return shown
 
 
 def _open_svg(width: int, height: int, title: str) -> str:

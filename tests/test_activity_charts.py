@@ -67,3 +67,27 @@ def test_text_is_escaped() -> None:
     for svg in (bar, line):
         assert "<script>" not in svg
         ET.fromstring(svg)  # noqa: S314  (still well-formed)
+
+
+@pytest.mark.parametrize(
+    ("count", "indexes"),
+    [
+        (0, []),
+        (1, [0]),
+        (7, [0, 1, 2, 3, 4, 5, 6]),
+        (30, [0, 4, 8, 12, 16, 20, 24, 29]),
+        (31, [0, 4, 8, 12, 16, 20, 24, 28, 30]),
+    ],
+)
+def test_x_labels_are_spaced_and_the_last_day_is_labelled(count: int, indexes: list[int]) -> None:
+    assert charts._labelled(count) == indexes
+
+
+def test_end_labels_hang_inwards() -> None:
+    svg = charts.line_chart(["first", "mid", "last"], [charts.Series("v", [1, 2, 3])], title="t")
+
+    assert re.findall(r'text-anchor="(\w+)"[^>]*>(first|mid|last)<', svg) == [
+        ("start", "first"),
+        ("middle", "mid"),
+        ("end", "last"),
+    ]
