@@ -107,8 +107,26 @@ def test_template_filter(linked_user: Any, django_assert_num_queries: Any) -> No
     assert template.render(Context({"user": linked_user})) == "free"
 
     subscribe("active")
+    next_request_user = type(linked_user).objects.get(pk=linked_user.pk)
 
     with django_assert_num_queries(1):
-        assert template.render(Context({"user": linked_user})) == "pro"
+        assert template.render(Context({"user": next_request_user})) == "pro"
     with django_assert_num_queries(0):
         assert template.render(Context({"user": AnonymousUser()})) == "free"
+
+
+def test_template_filter_asks_once_per_user_object(
+    linked_user: Any, django_assert_num_queries: Any
+) -> None:
+    subscribe("active")
+    template = Template(
+        "{% load stripe_portal %}"
+        "{{ user|has_active_subscription }} {{ user|has_active_subscription }} "
+        "{% if user|has_active_subscription %}pro{% endif %}"
+    )
+
+    with django_assert_num_queries(1):
+        assert template.render(Context({"user": linked_user})) == "True True pro"
+    fresh = type(linked_user).objects.get(pk=linked_user.pk)  # e.g. the next request
+    with django_assert_num_queries(1):
+        template.render(Context({"user": fresh}))

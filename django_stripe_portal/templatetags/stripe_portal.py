@@ -55,9 +55,18 @@ def portal_button(
     return mark_safe(html)  # noqa: S308  (rendered by the autoescaping template engine)
 
 
+_MEMO = "_stripe_portal_has_active_subscription"
+
+
 @register.filter(name="has_active_subscription")
 def has_active_subscription_filter(user: Any) -> bool:
-    """``{{ request.user|has_active_subscription }}``: one query, False for anonymous."""
+    """``{{ request.user|has_active_subscription }}``: False for anonymous users; else one
+    query, remembered on that user object so a page that asks in several places pays once."""
     if not getattr(user, "is_authenticated", False):
         return False
-    return access.has_active_subscription(user=user)
+    try:
+        return bool(getattr(user, _MEMO))
+    except AttributeError:
+        answer = access.has_active_subscription(user=user)
+        setattr(user, _MEMO, answer)
+        return answer
