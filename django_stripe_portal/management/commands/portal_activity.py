@@ -105,7 +105,7 @@ class Command(BaseCommand):
         write = self.stdout.write
         write(
             f"Portal activity {period['start']} to {period['end']} "
-            f"(days in {period['time_zone']}), {scope}"
+            f"(days in {period['time_zone']}), {scope}\n\n"
         )
         summary = data["summary"]
         rate = summary["return_rate"]
@@ -160,16 +160,17 @@ def _history_entry(entry: activity.VisitHistory) -> dict[str, Any]:
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
-    """Plain aligned columns: the first left-aligned, the others right-aligned."""
+    """Plain aligned columns, the first left-aligned, the others right-aligned, then a
+    blank line. An empty header is left out."""
+    with_header = any(header)
     cells = [tuple(str(value) for value in row) for row in [header, *rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     lines = []
-    for row in cells:
+    for row in cells if with_header else cells[1:]:
         first, *rest = row
-        parts = [first.ljust(widths[0])] + [
-            v.rjust(w) for v, w in zip(rest, widths[1:], strict=True)
-        ]
+        right = [value.rjust(width) for value, width in zip(rest, widths[1:], strict=True)]
+        parts = [first.ljust(widths[0]), *right]
         lines.append("  ".join(parts).rstrip())
-    if any(header):
+    if with_header:
         lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n"
