@@ -307,3 +307,21 @@ def test_signed_event_whose_object_cannot_be_read_is_refused_not_a_500(client: C
     response = post_signed(client, event)
     assert (response.status_code, response.content) == (400, b"event payload not understood")
     assert not WebhookEvent.objects.exists()
+
+
+def test_view_opts_out_of_atomic_requests() -> None:
+    from django_stripe_portal.views.webhook import stripe_webhook
+
+    assert "default" in stripe_webhook._non_atomic_requests  # type: ignore[attr-defined]
+
+
+def test_async_receivers_are_called(client: Client) -> None:
+    seen: list[str] = []
+
+    async def async_receiver(sender: Any, event: WebhookEvent, **kwargs: Any) -> None:
+        seen.append(event.stripe_id)
+
+    event = _sub_event()
+    with connected(signals.webhook_received, async_receiver):
+        assert post_signed(client, event).status_code == 200
+    assert seen == [event["id"]]
