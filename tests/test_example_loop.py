@@ -8,6 +8,7 @@ the app's endpoint, get stored once and linked to the visit they came from.
 
 from __future__ import annotations
 
+import io
 import sys
 import urllib.error
 import urllib.parse
@@ -128,13 +129,14 @@ def _portal_post(url: str, form: dict[str, str]) -> tuple[int, str]:
 @pytest.fixture
 def subscribed(standin: StandIn) -> tuple[Client, str, str]:
     """A signed-in user whose customer and subscription reached the app by webhook."""
-    user = UserFactory()
     stripe_client = _stripe(standin)
-    customer = stripe_client.v1.customers.create(params={"email": user.email})
-    link_customer(user, customer.id)
-    subscription = stripe_client.v1.subscriptions.create(
-        params={"customer": customer.id, "items": [{"price": "price_demo_basic"}]}
-    )
+    with standin.webhooks.held():  # the in-memory test database is one shared connection
+        user = UserFactory()
+        customer = stripe_client.v1.customers.create(params={"email": user.email})
+        link_customer(user, customer.id)
+        subscription = stripe_client.v1.subscriptions.create(
+            params={"customer": customer.id, "items": [{"price": "price_demo_basic"}]}
+        )
     assert standin.webhooks.wait_until_idle()
     client = Client()
     client.force_login(user)
@@ -144,8 +146,10 @@ def subscribed(standin: StandIn) -> tuple[Client, str, str]:
 def test_sync_portal_configs_creates_the_example_configuration_in_the_stand_in(
     standin: StandIn,
 ) -> None:
-    call_command("sync_portal_configs", stdout=open("/dev/null", "w"))
-    call_command("sync_portal_configs", "--check", stdout=open("/dev/null", "w"))
+    with standin.webhooks.held():
+        call_command("sync_portal_configs", stdout=io.StringIO())
+        call_command("sync_portal_configs", "--check", stdout=io.StringIO())
+    assert standin.webhooks.wait_until_idle()
 
     (stored,) = PortalConfiguration.objects.filter(key="default")
     remote = standin.state.get("configurations", stored.stripe_id)
@@ -173,7 +177,9 @@ def test_cancel_in_the_portal_is_recorded_and_linked_to_the_visit(
     standin: StandIn, subscribed: tuple[Client, str, str]
 ) -> None:
     client, customer_id, subscription_id = subscribed
-    call_command("sync_portal_configs", stdout=open("/dev/null", "w"))
+    with standin.webhooks.held():
+        call_command("sync_portal_configs", stdout=io.StringIO())
+    assert standin.webhooks.wait_until_idle()
 
     answer = client.post(
         reverse("stripe_portal:redirect"),

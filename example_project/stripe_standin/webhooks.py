@@ -15,6 +15,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +50,8 @@ class WebhookSender:
         self.secret = secret
         self.timeout = timeout
         self._queue: queue.Queue[Delivery | None] = queue.Queue()
+        self._gate = threading.Event()
+        self._gate.set()
         self._worker = threading.Thread(target=self._run, name="standin-webhooks", daemon=True)
         self._worker.start()
 
@@ -58,6 +62,19 @@ class WebhookSender:
             return delivery
         self._queue.put(delivery)
         return delivery
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Queue events without delivering them until the block ends.
+
+        For tests whose database is one connection shared with the site's thread
+        (in-memory SQLite): nothing arrives while the test itself is writing.
+        """
+        self._gate.clear()
+        try:
+            yield
+        finally:
+            self._gate.set()
 
     def wait_until_idle(self, timeout: float = 30) -> bool:
         """Wait until every event queued so far was delivered (or given up on)."""
@@ -73,6 +90,7 @@ class WebhookSender:
 
     def _run(self) -> None:
         while (delivery := self._queue.get()) is not None:
+            self._gate.wait()
             if delivery.event:  # an empty one is wait_until_idle's barrier
                 self._deliver(delivery)
             delivery.done.set()
