@@ -24,6 +24,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -57,6 +58,7 @@ class Scale:
     redirect_count: int
     preload_rows: int
     memory_requests: int
+    memory_seconds: float  # time bound of the memory part
     memory_checkpoints: int
     count_pass: int  # deliveries (or clicks) of the SQL counting pass
     warmup: int
@@ -65,15 +67,16 @@ class Scale:
 
 FULL = Scale(
     rounds=6,
-    webhook_count=1500,
-    round_seconds=30,
+    webhook_count=4000,
+    round_seconds=8,
     threads=4,
-    redirect_count=800,
+    redirect_count=3000,
     preload_rows=1_000_000,
     memory_requests=100_000,
+    memory_seconds=1200,
     memory_checkpoints=10,
-    count_pass=200,
-    warmup=200,
+    count_pass=100,
+    warmup=100,
     workers=2,
 )
 SMOKE = Scale(
@@ -84,6 +87,7 @@ SMOKE = Scale(
     redirect_count=20,
     preload_rows=2000,
     memory_requests=300,
+    memory_seconds=120,
     memory_checkpoints=3,
     count_pass=20,
     warmup=10,
@@ -186,6 +190,33 @@ def _count_stored(db: Database, table: str, prefix: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+def _schema_fingerprint(db: Database) -> str:
+    """A hash of the tables, columns and indexes of ``db``."""
+    if db.engine == "postgres":
+        import psycopg
+
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{db.name}") as conn:
+            rows = conn.execute(
+                "SELECT table_name, column_name, data_type, is_nullable, "
+                "character_maximum_length FROM information_schema.columns "
+                "WHERE table_schema = 'public' ORDER BY 1, 2"
+            ).fetchall()
+            rows += conn.execute(
+                "SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+                "ORDER BY 1, 2"
+            ).fetchall()
+    else:
+        import sqlite3
+
+        with sqlite3.connect(db.name) as conn:
+            rows = conn.execute(
+                "SELECT type, name, coalesce(sql, '') FROM sqlite_master "
+                "WHERE name NOT LIKE 'sqlite_%' ORDER BY 1, 2"
+            ).fetchall()
+        conn.close()
+    return hashlib.sha256(repr(rows).encode()).hexdigest()[:16]
+
+
 def _pg_execute(*statements: str) -> None:
     import psycopg
 
@@ -252,23 +283,24 @@ class Databases:
         return db
 
     def preloaded(self, rows: int) -> tuple[Database, dict[str, Any]]:
-        """A database holding ``rows`` stored events; kept between runs while the schema holds."""
+        """A database holding ``rows`` stored events; kept between runs while the schema
+        (tables, columns, indexes) is the template's."""
         db = self._make(f"bench_preload_{rows}")
         stamp = OUT / f"preload_{self.engine}_{rows}.json"
-        fingerprint = _migrations_fingerprint()
+        schema = _schema_fingerprint(self.template)
         if self._exists(db) and stamp.exists():
             info = json.loads(stamp.read_text())
-            if info.get("fingerprint") == fingerprint:
+            if info.get("schema") == schema == _schema_fingerprint(db):
                 info["reused"] = True
                 return db, info
-        _log(f"preloading {rows:,} events into {db.name} (cached for later runs)")
+        _log(f"preloading {rows:,} events into {db.name} (kept for later runs)")
         self._drop(db)
         if db.engine == "postgres":
             _pg_execute(f'CREATE DATABASE "{db.name}" TEMPLATE "{self.template.name}"')
         else:
             shutil.copyfile(self.template.name, db.name)
         info = db.tool("preload", "--rows", str(rows))
-        info["fingerprint"] = fingerprint
+        info["schema"] = schema
         OUT.mkdir(parents=True, exist_ok=True)
         stamp.write_text(json.dumps(info))
         info["reused"] = False
@@ -500,9 +532,10 @@ def interleaved(rounds: int, labels: list[str]) -> list[list[str]]:
 class Run:
     """One benchmark run: its id (in every event id), scale, results and problems."""
 
-    def __init__(self, scale: Scale, smoke: bool) -> None:
+    def __init__(self, scale: Scale, smoke: bool, profile: bool = False) -> None:
         self.scale = scale
         self.smoke = smoke
+        self.profile = profile
         self.id = datetime.now(UTC).strftime("%H%M%S")
         self.results: dict[str, Any] = {}
         self.problems: list[str] = []
@@ -527,6 +560,13 @@ class Run:
             count_sql=True,
             stripe_api=timed.stripe_api,
         )
+
+    def round_count(self, cap: int, warm_rates: list[float]) -> int:
+        """Requests per round: what the fastest target serves in the round's time bound
+        (a little more, so that the bound ends the round), at most ``cap``; every target
+        gets the same deliveries."""
+        planned = int(max(warm_rates) * self.scale.round_seconds * 1.2) if warm_rates else cap
+        return max(1, min(cap, planned))
 
     def prefix(self, db: Database, target: str, round_no: int | str) -> str:
         """Event ids made only of letters and digits, e.g. ``evt_023112pAr03``."""
@@ -599,6 +639,7 @@ class Run:
     ) -> dict[str, Tally]:
         """Warm-up, then interleaved rounds; every target's events verified afterwards."""
         tallies = {code: Tally() for code in targets}
+        rates = []
         for code, (server, table) in targets.items():
             warm = load(
                 "webhook",
@@ -611,6 +652,11 @@ class Run:
             )
             self.check(_ok(warm), f"{server.label} warm-up: {warm['statuses']}")
             self._expect(server, table, code, warm["unique_events"])
+            rates.append(warm["requests"] / warm["elapsed"])
+        count = self.round_count(self.scale.webhook_count, rates)
+        for tally in tallies.values():
+            tally.extra["per_round"] = count
+        profilers = _start_profilers([s for s, _ in targets.values()]) if self.profile else []
         for round_no, order in enumerate(interleaved(self.scale.rounds, list(targets))):
             for code in order:
                 server, table = targets[code]
@@ -618,7 +664,7 @@ class Run:
                     "webhook",
                     server,
                     WEBHOOK_PATHS[table],
-                    self.scale.webhook_count,
+                    count,
                     self.scale,
                     prefix=self.prefix(server.db, code, f"{round_no:02d}"),
                     seed=seed_base + round_no,  # the same events for every target
@@ -630,6 +676,7 @@ class Run:
                     f"{targets[c][0].label} {tallies[c].round_rates[-1]:.0f}/s" for c in targets
                 )
             )
+        _stop_profilers(profilers)
         for code, (server, table) in targets.items():
             tally = tallies[code]
             self.check(
@@ -734,7 +781,12 @@ class Run:
             served = warm["requests"]
             checkpoints.append({"requests": served, "rss_kib": rss_kib(pid)})
             chunk = self.scale.memory_requests // self.scale.memory_checkpoints
+            deadline = time.monotonic() + self.scale.memory_seconds
             for n in range(self.scale.memory_checkpoints):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    _log(f"memory: time bound of {self.scale.memory_seconds} s reached")
+                    break
                 result = load(
                     "webhook",
                     server,
@@ -743,7 +795,7 @@ class Run:
                     self.scale,
                     prefix=self.prefix(server.db, "ME", f"{n:02d}"),
                     seed=3001 + n,
-                    seconds=3600,
+                    seconds=left,
                 )
                 tally.add(result)
                 self._expect(server, "app", "ME", result["unique_events"])
@@ -762,6 +814,8 @@ class Run:
             "per_second": tally.summary()["per_second"],
             "failures": tally.failures(),
             "verified": verified,
+            "planned_requests": self.scale.memory_requests,
+            "time_bound_s": self.scale.memory_seconds,
         }
 
     # ------------------------------------------------------------ redirect
@@ -809,8 +863,9 @@ class Run:
                 }
                 if server is not targets[code][0]:
                     server.stop()
+            rates = []
             for code, (server, table) in targets.items():
-                load(
+                warm = load(
                     "redirect",
                     server,
                     REDIRECT_PATHS[table],
@@ -818,6 +873,10 @@ class Run:
                     self.scale,
                     sessions=sessions[code],
                 )
+                rates.append(warm["requests"] / warm["elapsed"])
+            count = self.round_count(self.scale.redirect_count, rates)
+            for tally in tallies.values():
+                tally.extra["per_round"] = count
             for round_no, order in enumerate(interleaved(self.scale.rounds, list(targets))):
                 for code in order:
                     server, table = targets[code]
@@ -826,7 +885,7 @@ class Run:
                         "redirect",
                         server,
                         REDIRECT_PATHS[table],
-                        self.scale.redirect_count,
+                        count,
                         self.scale,
                         sessions=sessions[code],
                     )
@@ -860,6 +919,42 @@ class Run:
             },
             "round_ratios": _round_ratios(tallies["A"], tallies["F"]),
         }
+
+
+def _start_profilers(servers: list[Server]) -> list[subprocess.Popen[bytes]]:
+    """py-spy on every worker (``--profile``): collapsed stacks in ``bench/out/``."""
+    py_spy = str(Path(sys.executable).with_name("py-spy"))
+    profilers = []
+    for server in servers:
+        for pid in server.worker_pids():
+            out = OUT / f"profile_{server.label}_{pid}.txt"
+            profilers.append(
+                subprocess.Popen(
+                    [
+                        py_spy,
+                        "record",
+                        "--pid",
+                        str(pid),
+                        "--rate",
+                        "250",
+                        "--format",
+                        "raw",
+                        "--output",
+                        str(out),
+                        "--nonblocking",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+    return profilers
+
+
+def _stop_profilers(profilers: list[subprocess.Popen[bytes]]) -> None:
+    for profiler in profilers:
+        profiler.send_signal(signal.SIGINT)
+    for profiler in profilers:
+        profiler.wait(timeout=60)
 
 
 def _distinct(*groups: dict[str, tuple[Server, str]]) -> list[Server]:
@@ -1073,11 +1168,20 @@ def report_markdown(results: dict[str, Any], scale: Scale, smoke: bool) -> str:
         f"load average at start {m['loadavg_at_start'].split()[0]}"
         + (". **SMOKE RUN: tiny counts, the figures mean nothing.**" if smoke else "."),
         "",
-        f"Scale: {scale.rounds} interleaved rounds of {scale.webhook_count} deliveries per "
-        f"target (5% redeliveries), {scale.threads} client threads, {scale.workers} sync "
-        f"workers per server; growth preload {scale.preload_rows:,} events; memory "
-        f"{scale.memory_requests:,} webhooks; redirect {scale.rounds} rounds of "
-        f"{scale.redirect_count} clicks.",
+        f"Scale: {scale.rounds} interleaved rounds per target, each bounded by "
+        f"{scale.round_seconds:g} s (requests per round: what the fastest target served in "
+        f"that time during its warm-up, plus 20%, the same for every target), "
+        f"{scale.threads} client threads, {scale.workers} sync workers per server, 5% "
+        f"redeliveries; growth preload {scale.preload_rows:,} events; memory: up to "
+        f"{scale.memory_requests:,} webhooks within {scale.memory_seconds:g} s.",
+        "",
+        "Parts and when they ran: "
+        + ", ".join(
+            f"{key} {part.get('run_date', '?')}"
+            for key, part in results.items()
+            if key.startswith(("webhooks_", "growth_", "redirect_", "memory_"))
+        )
+        + ".",
         "",
         "| measure | ratio | goal | met |",
         "| --- | --- | --- | --- |",
@@ -1144,6 +1248,9 @@ def main() -> int:
     parser.add_argument("--preload-rows", type=int)
     parser.add_argument("--memory-requests", type=int)
     parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy on the webhook workers during the rounds"
+    )
     args = parser.parse_args()
 
     base = SMOKE if args.smoke else FULL
@@ -1161,7 +1268,7 @@ def main() -> int:
         engines.remove("postgres")
     memory_engine = args.memory_engine if args.memory_engine in engines else engines[0]
 
-    run = Run(scale, args.smoke)
+    run = Run(scale, args.smoke, args.profile)
     run.results["machine"] = machine()
     run.results["scale"] = asdict(scale)
     started = time.monotonic()
@@ -1200,21 +1307,58 @@ def main() -> int:
         stub.wait()
         if _generator is not None:
             _generator.close()
+    if args.smoke and ACTIVITY_BENCH.exists():
+        run.check(_activity_smoke("postgres" in engines), "bench/activity.py --smoke failed")
     run.results["problems"] = run.problems
     run.results["seconds"] = round(time.monotonic() - started, 1)
 
+    for key, part in run.results.items():
+        if key.startswith(("webhooks_", "growth_", "redirect_", "memory_")):
+            part["run_date"] = run.results["machine"]["date"]
     destination = OUT if args.smoke else BENCH
     destination.mkdir(parents=True, exist_ok=True)
+    if not args.smoke:
+        run.results = _merged_with_earlier(destination / "results.json", run.results)
     (destination / "results.json").write_text(json.dumps(run.results, indent=1, default=str) + "\n")
     markdown = report_markdown(run.results, scale, args.smoke)
     (destination / "results.md").write_text(markdown)
-    if not args.smoke and set(parts) == set(PARTS):
+    if not args.smoke:
         _write_readme_results(markdown)
     print(markdown)
     _log(f"done in {run.results['seconds']} s; {len(run.problems)} problem(s)")
     for problem in run.problems:
         print(f"PROBLEM: {problem}", file=sys.stderr)
     return 1 if run.problems else 0
+
+
+ACTIVITY_BENCH = BENCH / "activity.py"
+
+
+def _merged_with_earlier(path: Path, results: dict[str, Any]) -> dict[str, Any]:
+    """Parts of an earlier full run that this run did not repeat are kept (each part
+    carries its ``run_date``), so that one part can be run again on its own."""
+    if not path.exists():
+        return results
+    earlier = json.loads(path.read_text())
+    merged = {k: v for k, v in earlier.items() if k not in results and "run_date" in v}
+    return {**results, **merged}
+
+
+def _activity_smoke(postgres: bool) -> bool:
+    """The activity figures' own benchmark (another part of the project), tiny counts."""
+    _log("bench/activity.py --smoke")
+    env = dict(os.environ)
+    env.pop("DATABASE_URL", None)
+    if postgres:
+        env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/postgres"
+    log = OUT / "activity_smoke.log"
+    with log.open("w") as out:
+        done = subprocess.run(
+            [PYTHON, str(ACTIVITY_BENCH), "--smoke"], env=env, cwd=ROOT, stdout=out, stderr=out
+        )
+    if done.returncode != 0:
+        _log(f"bench/activity.py --smoke exited {done.returncode}; see {log}")
+    return done.returncode == 0
 
 
 def _wait_for_stub(port: int) -> None:

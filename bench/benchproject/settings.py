@@ -43,6 +43,9 @@ elif _engine == "sqlite":
     _database = {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": _name,
+        # Persistent, as for PostgreSQL: closing the last connection to a WAL database
+        # checkpoints and deletes the WAL, which would be timed on every request.
+        "CONN_MAX_AGE": 600,
         # WAL is set on the file when it is created (bench/djtool.py); IMMEDIATE
         # transactions spare two writer processes the lock-upgrade deadlock.
         "OPTIONS": {
