@@ -99,3 +99,63 @@ def test_signed_but_malformed_events_never_cause_a_500(
     assert response.status_code in (200, 400), response.content
     stored = WebhookEvent.objects.count() - before
     assert stored == (1 if response.status_code == 200 and response.content != b"duplicate" else 0)
+
+
+subscription_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.one_of(st.just("sub_fuzz"), st.text(max_size=300), st.integers(), st.none()),
+        "customer": st.one_of(st.just("cus_fuzz"), json_values),
+        "status": st.one_of(st.sampled_from(["active", "canceled", "paused"]), json_values),
+        "items": json_values,
+        "cancel_at": st.one_of(st.none(), st.integers(), st.text(max_size=5)),
+        "cancel_at_period_end": json_values,
+        "cancellation_details": json_values,
+        "current_period_end": st.one_of(st.integers(), json_values),
+    },
+)
+
+
+@FUZZ
+@given(
+    event_type=st.sampled_from(
+        [
+            "customer.subscription.updated",
+            "customer.subscription.deleted",
+            "customer.updated",
+            "payment_method.detached",
+            "billing_portal.session.created",
+        ]
+    ),
+    fields=subscription_fields,
+    previous=st.one_of(
+        st.none(),
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "items",
+                    "plan",
+                    "quantity",
+                    "cancel_at",
+                    "cancel_at_period_end",
+                    "invoice_settings",
+                    "customer",
+                    "email",
+                ]
+            ),
+            json_values,
+            max_size=4,
+        ),
+    ),
+)
+def test_signed_events_with_odd_objects_never_cause_a_500(
+    client: Client, event_type: str, fields: dict[str, Any], previous: dict[str, Any] | None
+) -> None:
+    obj = so.subscription()
+    obj.update(fields)
+    event = so.event(event_type, obj, previous_attributes=previous)
+    body = json.dumps(event)
+    response = post_raw(client, body, sign_payload(body, SECRET))
+    assert response.status_code in (200, 400), response.content
+    stored = WebhookEvent.objects.filter(stripe_id=event["id"]).exists()
+    assert stored == (response.status_code == 200)

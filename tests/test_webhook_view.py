@@ -325,3 +325,20 @@ def test_async_receivers_are_called(client: Client) -> None:
     with connected(signals.webhook_received, async_receiver):
         assert post_signed(client, event).status_code == 200
     assert seen == [event["id"]]
+
+
+def test_nul_characters_are_replaced_so_postgresql_can_store_the_event(client: Client) -> None:
+    customer = so.customer(id="cus_nul", name="Ada\u0000Lovelace")
+    event = so.event("customer.updated", customer, previous_attributes={"name": "Ada"})
+    assert "\\u0000" in json.dumps(event)
+    assert post_signed(client, event).status_code == 200
+    stored = WebhookEvent.objects.get(stripe_id=event["id"])
+    assert stored.payload["data"]["object"]["name"] == "Ada\ufffdLovelace"
+    assert stored.change_kind == "customer_details_changed"
+
+
+def test_non_json_constants_are_refused(client: Client) -> None:
+    body = json.dumps(_sub_event()).replace('"pending_webhooks": 1', '"pending_webhooks": NaN')
+    assert "NaN" in body
+    response = post_raw(client, body, sign_payload(body, SECRET))
+    assert (response.status_code, response.content) == (400, b"body is not JSON")

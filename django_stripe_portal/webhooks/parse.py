@@ -13,9 +13,11 @@ REDACTED = "[redacted]"
 def parse_event(body: bytes) -> dict[str, Any]:
     """The event as a dict, after checking the envelope fields the app relies on."""
     try:
-        event = json.loads(body)
+        event = json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError):
         raise WebhookRefused("body is not JSON") from None
+    if b"\\u0000" in body:
+        event = _without_nul(event)
     if not isinstance(event, dict) or event.get("object") != "event":
         raise WebhookRefused("body is not a Stripe event", "no object=event envelope")
     event_id = event.get("id")
@@ -40,6 +42,23 @@ def parse_event(body: bytes) -> dict[str, Any]:
         if value is not None and (not isinstance(value, str) or len(value) > limit):
             raise WebhookRefused("body is not a Stripe event", f"{key} is not a short string")
     return event
+
+
+def _refuse_constant(name: str) -> Any:
+    """``NaN``/``Infinity`` are not JSON (Python accepts them; PostgreSQL does not)."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def _without_nul(value: Any) -> Any:
+    """``value`` with every NUL character replaced by U+FFFD: PostgreSQL's ``jsonb`` and
+    ``text`` cannot hold NUL, and refusing the event would lose it for good."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    return value
 
 
 def check_mode(event: dict[str, Any], livemode: bool) -> None:

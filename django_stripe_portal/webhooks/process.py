@@ -133,7 +133,8 @@ def _store_failed_after_rollback(row: WebhookEvent, linked: int | None, exc: Exc
     row.status = Status.FAILED
     row.processed_at = None
     row.last_error = f"processing → {type(exc).__name__}: {exc}"[:2000]
-    insert_unless_exists(row)
+    with transaction.atomic():
+        insert_unless_exists(row)
     return Outcome.FAILED
 
 
