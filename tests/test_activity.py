@@ -177,6 +177,8 @@ def test_filter_by_configuration(history: dict[str, PortalSession]) -> None:
     assert [(r.feedback, r.cancellations) for r in activity.cancellation_reasons(annual)] == [
         (None, 1)
     ]
+    per_day = [(d.visits, d.unique_customers) for d in activity.visits_per_day(annual)]
+    assert per_day == [(0, 0), (0, 0), (1, 1)]
     unknown = ActivityRange(NOV_1, NOV_3, configuration="nope")
     assert activity.activity_summary(unknown).visits == 0
 
