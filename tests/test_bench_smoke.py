@@ -109,3 +109,29 @@ def test_sql_counter_reports_every_statement_of_the_request() -> None:
     assert verbs["INSERT"] == "1"
     assert verbs["SELECT"] == "1"
     assert int(response["X-Bench-SQL"]) == sum(int(n) for n in verbs.values())
+
+
+def test_a_round_is_sized_to_what_the_fastest_target_serves_in_its_time_bound() -> None:
+    bench_run = run.Run(run.FULL, smoke=False)
+    seconds = run.FULL.round_seconds
+    assert bench_run.round_count(4000, [50.0, 80.0]) == int(80 * seconds * 1.2)
+    assert bench_run.round_count(100, [50.0, 80.0]) == 100
+    assert bench_run.round_count(4000, [0.0]) == 1
+
+
+def test_a_part_run_alone_keeps_the_other_parts_of_the_last_full_run(tmp_path: Path) -> None:
+    earlier = tmp_path / "results.json"
+    earlier.write_text(
+        json.dumps(
+            {
+                "machine": {"date": "old"},
+                "memory_postgres": {"run_date": "old", "end_mib": 60},
+                "webhooks_sqlite": {"run_date": "old", "ratios": {}},
+            }
+        )
+    )
+    new = {"machine": {"date": "new"}, "webhooks_sqlite": {"run_date": "new", "ratios": {}}}
+    merged = run._merged_with_earlier(earlier, new)
+    assert merged["machine"] == {"date": "new"}
+    assert merged["webhooks_sqlite"]["run_date"] == "new"
+    assert merged["memory_postgres"] == {"run_date": "old", "end_mib": 60}
