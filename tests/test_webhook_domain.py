@@ -334,3 +334,19 @@ class TestVisitLinking:
         event = _updated(so.subscription(customer="cus_v"), {}, created=int(now.timestamp()))
         post_signed(client, event)
         assert (_row(event).portal_session, _row(event).change_kind) == (None, "")
+
+    def test_insert_path_and_replay_path_link_the_same_visit(self, client: Client) -> None:
+        from django_stripe_portal.webhooks.linking import _visit_sql
+        from django_stripe_portal.webhooks.process import process_stored_event
+
+        assert _visit_sql("default") is not None, "the precompiled subquery is in use"
+        now = timezone.now()
+        PortalSessionFactory(customer_id="cus_v", created_at=now - dt.timedelta(minutes=20))
+        latest = PortalSessionFactory(customer_id="cus_v", created_at=now - dt.timedelta(minutes=2))
+        PortalSessionFactory(customer_id="cus_v", created_at=now + dt.timedelta(minutes=5))
+        event = self._cancel_event("cus_v", int(now.timestamp()))
+        post_signed(client, event)
+        assert _row(event).portal_session == latest
+        WebhookEvent.objects.filter(stripe_id=event["id"]).update(portal_session=None)
+        process_stored_event(event["id"], nowait=False, statuses=["processed"])
+        assert _row(event).portal_session == latest

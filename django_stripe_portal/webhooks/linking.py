@@ -7,9 +7,14 @@ come back through the return link) when Stripe created the event.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
 
-from django.db.models import Q, Subquery
+from django.db import connections, router
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import BigIntegerField, Q, QuerySet, Subquery
+from django.db.models.expressions import RawSQL
 
 from django_stripe_portal.models import PortalSession
 
@@ -24,14 +29,52 @@ def visit_filter(customer_id: str, event_created_at: datetime, window_seconds: i
     )
 
 
-def visit_subquery(customer_id: str, event_created_at: datetime, window_seconds: int) -> Subquery:
-    """The id of that visit as an expression, so the event insert looks it up in the same
-    statement (no extra round trip on the hot path)."""
-    return Subquery(
+def _visit_queryset(
+    customer_id: str, event_created_at: datetime, window_seconds: int
+) -> QuerySet[PortalSession, Any]:
+    return (
         PortalSession.objects.filter(visit_filter(customer_id, event_created_at, window_seconds))
         .order_by("-created_at", "-pk")
         .values("pk")[:1]
     )
+
+
+def _visit_params(
+    connection: BaseDatabaseWrapper, customer_id: str, event_created_at: datetime, window: int
+) -> list[Any]:
+    """The subquery's parameters, in the order of ``visit_filter``'s conditions."""
+    created_at = PortalSession._meta.get_field("created_at")
+    at = created_at.get_db_prep_value(event_created_at, connection)
+    since = created_at.get_db_prep_value(event_created_at - timedelta(seconds=window), connection)
+    return [customer_id, at, since, at]
+
+
+@cache
+def _visit_sql(alias: str) -> str | None:
+    """The subquery's SQL for one database, compiled once by the ORM.
+
+    Checked against sentinel values: if the ORM ever orders the parameters differently,
+    this returns None and every event compiles the ``Subquery`` instead (slower, same result).
+    """
+    connection = connections[alias]
+    sentinel_time = datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC)
+    queryset = _visit_queryset("cus_sentinel", sentinel_time, 3600).using(alias)
+    sql, params = queryset.query.sql_with_params()
+    expected = _visit_params(connection, "cus_sentinel", sentinel_time, 3600)
+    return sql if list(params) == expected else None
+
+
+def visit_subquery(
+    customer_id: str, event_created_at: datetime, window_seconds: int
+) -> Subquery | RawSQL:
+    """The id of that visit as an expression, so the event insert looks it up in the same
+    statement (no extra round trip, and no query building, on the hot path)."""
+    alias = router.db_for_read(PortalSession)
+    sql = _visit_sql(alias)
+    if sql is None:
+        return Subquery(_visit_queryset(customer_id, event_created_at, window_seconds))
+    params = _visit_params(connections[alias], customer_id, event_created_at, window_seconds)
+    return RawSQL(sql, params, output_field=BigIntegerField())  # noqa: S611  (ORM-compiled SQL, bound params)
 
 
 def find_visit(
