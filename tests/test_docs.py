@@ -167,3 +167,11 @@ def test_every_docs_page_is_in_the_navigation() -> None:
     on_disk = {path.name for path in DOCS.glob("*.md")}
     assert on_disk - listed == set(), "pages missing from the mkdocs.yml nav"
     assert listed - on_disk == set(), "nav entries without a page"
+
+
+def test_readme_links_point_at_files_that_exist() -> None:
+    readme = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(((?!https?://)[^)#\s]+)(?:#[^)]*)?\)", readme)
+    assert targets, "the README links no local file"
+    missing = [target for target in targets if not (ROOT / target).exists()]
+    assert not missing, f"README links to missing files: {missing}"
