@@ -19,9 +19,7 @@ def linked_customer(request: HttpRequest) -> str | None:
     if user is None or not user.is_authenticated:
         return None
     customer_id = (
-        StripeCustomer.objects.filter(user_id=user.pk)
-        .values_list("customer_id", flat=True)
-        .first()
+        StripeCustomer.objects.filter(user_id=user.pk).values_list("customer_id", flat=True).first()
     )
     return customer_id
 

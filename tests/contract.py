@@ -36,7 +36,9 @@ def validator() -> ModuleType:
     """The shared ``validate`` module (skips the calling test where it is absent)."""
     if not available():
         pytest.skip(f"{OPENAPI_DIR} is absent")
-    spec = importlib.util.spec_from_file_location("stripe_openapi_validate", OPENAPI_DIR / "validate.py")
+    spec = importlib.util.spec_from_file_location(
+        "stripe_openapi_validate", OPENAPI_DIR / "validate.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

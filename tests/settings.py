@@ -7,7 +7,7 @@ import environ
 env = environ.Env()
 BASE_DIR = Path(__file__).resolve().parent
 
-SECRET_KEY = "tests-only-not-secret"  # noqa: S105
+SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
 USE_TZ = True
 TIME_ZONE = "UTC"

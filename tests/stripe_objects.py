@@ -36,7 +36,9 @@ def resource(object_type: str, **overrides: Any) -> dict[str, Any]:
     return obj
 
 
-def subscription_item(price: str = "price_basic", quantity: int = 1, **overrides: Any) -> dict[str, Any]:
+def subscription_item(
+    price: str = "price_basic", quantity: int = 1, **overrides: Any
+) -> dict[str, Any]:
     base = copy.deepcopy(_resources()["subscription"]["items"]["data"][0])
     base["id"] = unique_id("si")
     base["price"]["id"] = price
@@ -76,8 +78,12 @@ def subscription(
         canceled_at=canceled_at,
         ended_at=None,
         livemode=livemode,
-        cancellation_details={"comment": None, "feedback": None, "reason": None,
-                              **(cancellation_details or {})},
+        cancellation_details={
+            "comment": None,
+            "feedback": None,
+            "reason": None,
+            **(cancellation_details or {}),
+        },
     )
     obj["items"]["data"] = data
     obj["items"]["url"] = f"/v1/subscription_items?subscription={sub_id}"
