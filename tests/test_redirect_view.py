@@ -72,6 +72,8 @@ def test_click_opens_the_portal_and_records_the_visit(
 
     assert response.status_code == 303
     assert response["Location"] == portal_api.url
+    assert "no-store" in response["Cache-Control"]
+    assert response["Referrer-Policy"] == "no-referrer"
     assert len(portal_api.calls) == 1
     sent = portal_api.sent()
     assert set(sent) == {"customer", "return_url"}
@@ -289,6 +291,7 @@ def test_json_client_gets_the_url(signed_in: Client, portal_api: FakePortalApi) 
 
     assert response.status_code == 200
     assert response.json() == {"url": portal_api.url}
+    assert "no-store" in response["Cache-Control"]
     assert PortalSession.objects.count() == 1
 
 

@@ -20,6 +20,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import resolve_url
+from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -111,9 +112,15 @@ def _wants_json(request: HttpRequest) -> bool:
 
 
 def _send_to(url: str, *, wants_json: bool) -> HttpResponse:
+    """The portal URL is a bearer credential: no cache may keep the answer that carries it."""
+    response: HttpResponse
     if wants_json:
-        return JsonResponse({"url": url})
-    return HttpResponseRedirect(url, status=303)
+        response = JsonResponse({"url": url})
+    else:
+        response = HttpResponseRedirect(url, status=303)
+    add_never_cache_headers(response)
+    response["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 def _back_url(request: HttpRequest) -> str:
