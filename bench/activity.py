@@ -55,6 +55,7 @@ def main() -> int:
     args = _parse_args()
     if args.smoke:
         args.sessions, args.events, args.days = 2_000, 4_000, 60
+    args.keep = args.keep or args.reuse
     url = os.environ.get("DATABASE_URL", "")
     postgres = url.startswith(("postgres://", "postgresql://"))
     if not postgres and not args.smoke:
@@ -62,7 +63,9 @@ def main() -> int:
         return 2
     admin_url = url
     database = SMOKE_DATABASE if args.smoke else BENCH_DATABASE
-    if postgres:
+    if postgres and args.reuse:
+        os.environ["DATABASE_URL"] = _server_url(admin_url, database)
+    elif postgres:
         os.environ["DATABASE_URL"] = _create_database(admin_url, database)
     else:
         os.environ["DATABASE_URL"] = "sqlite:///:memory:"
@@ -84,6 +87,11 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--days", type=int, default=365, help="history the rows spread over")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per measurement")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure again on the database a --keep run left (no load); implies --keep",
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny counts: does it run at all")
     parser.add_argument("--seed", type=int, default=6)
     return parser.parse_args()
@@ -122,6 +130,9 @@ def _run(args: argparse.Namespace, postgres: bool) -> None:
 
     version = ".".join(map(str, connection.get_database_version()))
     print(f"database: {connection.vendor} {version}, {os.cpu_count()} CPU cores")
+    if args.reuse:
+        _measure(args, postgres)
+        return
     print(f"rows: {args.sessions} portal sessions, {args.events} webhook events, {args.days} days")
     call_command("migrate", verbosity=0)
     started = time.perf_counter()
@@ -337,6 +348,10 @@ def _bulk_create_rows(model: type[Any], rows: Iterator[dict[str, Any]]) -> None:
 # --- measurements -------------------------------------------------------------------------
 
 
+def _load_average() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def _timed(label: str, repeat: int, work: Callable[[], object]) -> float:
     work()  # warm-up: connection, caches, plan
     runs = []
@@ -356,7 +371,13 @@ def _measure(args: argparse.Namespace, postgres: bool) -> None:
     from django.test.utils import CaptureQueriesContext
 
     from django_stripe_portal import activity
+    from django_stripe_portal.models import PortalSession, WebhookEvent
 
+    if args.reuse:
+        sessions, events = PortalSession.objects.count(), WebhookEvent.objects.count()
+        print(f"rows (reused database): {sessions} portal sessions, {events} webhook events")
+    # Other work on the machine shows in the figures: say how busy it was.
+    print(f"load average (1, 5, 15 min) before timing: {_load_average()}")
     print("\n# timings (warm, median of", args.repeat, "runs)")
     last_30 = activity.ActivityRange.last_days(30)
     one_config = activity.ActivityRange.last_days(30, configuration="annual")
@@ -390,7 +411,9 @@ def _measure(args: argparse.Namespace, postgres: bool) -> None:
     )
 
     user_model = get_user_model()
-    superuser = user_model.objects.create_superuser("bench", "bench@example.com", "bench")
+    superuser = user_model.objects.filter(username="bench").first() or (
+        user_model.objects.create_superuser("bench", "bench@example.com", "bench")
+    )
     client = Client()
     client.force_login(superuser)
 
@@ -425,6 +448,7 @@ def _measure(args: argparse.Namespace, postgres: bool) -> None:
     _timed("admin: portal session list", args.repeat, page(f"{base}portalsession/"))
     _timed("admin: portal session detail", args.repeat, page(f"{base}portalsession/7/change/"))
 
+    print(f"load average (1, 5, 15 min) after timing: {_load_average()}")
     print(f"\nRESULT 30-day summary {summary * 1000:.1f} ms (target 1000 ms)")
     print(f"RESULT admin activity page {admin_page * 1000:.1f} ms (target 2000 ms)")
 
