@@ -342,3 +342,9 @@ def test_non_json_constants_are_refused(client: Client) -> None:
     assert "NaN" in body
     response = post_raw(client, body, sign_payload(body, SECRET))
     assert (response.status_code, response.content) == (400, b"body is not JSON")
+
+
+def test_session_with_an_impossible_customer_is_refused(client: Client) -> None:
+    event = so.event("billing_portal.session.created", so.portal_session(customer="c" * 300))
+    assert post_signed(client, event).status_code == 400
+    assert not WebhookEvent.objects.exists()

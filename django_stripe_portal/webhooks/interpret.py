@@ -158,6 +158,8 @@ def understand_event(event: dict[str, Any]) -> Interpretation:
                     raise ValueError("status or customer is not Stripe's")
             elif event["type"] == "billing_portal.session.created":
                 stripe_time(obj.get("created"))
+                if len(id_of(obj.get("customer"))) > 255:
+                    raise ValueError("customer is not Stripe's")
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError, OSError) as exc:
         raise WebhookRefused(
             "event payload not understood", f"{type(exc).__name__}: {exc}"
