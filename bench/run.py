@@ -75,8 +75,8 @@ FULL = Scale(
     memory_requests=100_000,
     memory_seconds=1200,
     memory_checkpoints=25,
-    count_pass=100,
-    warmup=100,
+    count_pass=60,
+    warmup=60,
     workers=2,
 )
 SMOKE = Scale(
