@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import django
 import environ
 
 env = environ.Env()
@@ -56,7 +57,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGIN_URL = "/accounts/login/"
 
-TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+# Django's own tasks framework from 6.0 on, the django-tasks backport before.
+_TASKS_PACKAGE = "django.tasks" if django.VERSION >= (6, 0) else "django_tasks"
+TASKS = {"default": {"BACKEND": f"{_TASKS_PACKAGE}.backends.immediate.ImmediateBackend"}}
 
 # Test-mode placeholders: no test reaches Stripe (every call goes through `responses`).
 STRIPE_PORTAL = {
