@@ -63,3 +63,41 @@ def test_inside_an_outer_transaction_only_the_savepoint_pair_is_added(
     )
     with django_assert_max_num_queries(4):
         assert post_signed(client, _plan_change("sub_q2")).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_receivers_that_do_not_touch_the_database_cost_no_savepoint(
+    client: Client, django_assert_max_num_queries: Any
+) -> None:
+    """One receiver on every signal the event sends, none of them querying: the delivery
+    costs what it costs with no receivers at all."""
+    from django_stripe_portal import signals
+
+    calls: list[str] = []
+
+    def no_op(sender: Any, **kwargs: Any) -> None:
+        calls.append("called")
+
+    StripeSubscriptionFactory(
+        stripe_id="sub_n", customer_id="cus_q", event_created_at=_an_hour_ago()
+    )
+    baseline = _plan_change("sub_n")
+    with django_assert_max_num_queries(4) as without_receivers:
+        assert post_signed(client, baseline).status_code == 200
+    receivers = [
+        signals.webhook_received,
+        signals.event_signal("customer.subscription.updated"),
+        signals.subscription_plan_changed,
+    ]
+    for signal in receivers:
+        signal.connect(no_op, weak=False)
+    try:
+        event = _plan_change("sub_n")
+        event["created"] = baseline["created"] + 1
+        with django_assert_max_num_queries(len(without_receivers.captured_queries)) as captured:
+            assert post_signed(client, event).status_code == 200
+    finally:
+        for signal in receivers:
+            signal.disconnect(no_op)
+    assert len(calls) == 3
+    assert not any("SAVEPOINT" in q["sql"] for q in captured.captured_queries)

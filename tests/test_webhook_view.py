@@ -348,3 +348,25 @@ def test_session_with_an_impossible_customer_is_refused(client: Client) -> None:
     event = so.event("billing_portal.session.created", so.portal_session(customer="c" * 300))
     assert post_signed(client, event).status_code == 400
     assert not WebhookEvent.objects.exists()
+
+
+def test_a_failing_receiver_loses_only_its_own_writes(client: Client) -> None:
+    def writes_then_raises(sender: Any, **kwargs: Any) -> None:
+        StripeSubscriptionFactory(stripe_id="sub_half_done")
+        raise RuntimeError("after writing")
+
+    def writes(sender: Any, **kwargs: Any) -> None:
+        StripeSubscriptionFactory(stripe_id="sub_kept")
+
+    event = _sub_event()
+    with (
+        connected(signals.webhook_received, writes_then_raises),
+        connected(signals.webhook_received, writes),
+    ):
+        assert post_signed(client, event).status_code == 500
+    stored = set(StripeSubscription.objects.values_list("stripe_id", flat=True))
+    assert "sub_half_done" not in stored
+    assert "sub_kept" in stored
+    row = WebhookEvent.objects.get()
+    assert row.status == Status.FAILED
+    assert "after writing" in row.last_error

@@ -4,17 +4,21 @@ Runs inside the transaction that holds the event's lock. A receiver that raises 
 rolled back to its savepoint and recorded; the others still run (like
 ``Signal.send_robust``, but a database error in one receiver cannot poison the
 transaction for the rest, and the failure is kept on the event row).
+
+The savepoint is opened only when a receiver sends its first SQL statement: receivers
+that never touch the database (an email, a task enqueue) cost no round trips.
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from django.db import transaction
+from django.db import connection
 from django.dispatch import Signal
 
 from django_stripe_portal import signals
@@ -75,13 +79,51 @@ def send_guarded(
     sync_receivers, async_receivers = signal._live_receivers(sender)
     calls = [*sync_receivers, *(async_to_sync(r) for r in async_receivers)]
     for receiver in calls:
+        savepoint = _LazySavepoint()
         try:
-            with transaction.atomic():
+            with connection.execute_wrapper(savepoint):
                 receiver(signal=signal, sender=sender, **named)
         except Exception as exc:
+            savepoint.roll_back()
             name = _receiver_name(getattr(receiver, "awaitable", receiver))
             logger.exception("Receiver %s of %s failed", name, signal_name)
             failures.append(ReceiverFailure(signal_name, name, _summarize(exc)))
+        else:
+            savepoint.release()
+
+
+class _LazySavepoint:
+    """An execute wrapper that opens a savepoint just before the first statement a
+    receiver sends, and undoes that receiver's work (and its on_commit callbacks) alone."""
+
+    def __init__(self) -> None:
+        self.sid: str | None = None
+        self._opening = False
+        self._callbacks_before = len(connection.run_on_commit)
+
+    def __call__(
+        self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        if self.sid is None and not self._opening and connection.in_atomic_block:
+            self._opening = True  # the SAVEPOINT statement comes through this wrapper too
+            try:
+                self.sid = connection.savepoint()
+            finally:
+                self._opening = False
+        return execute(sql, params, many, context)
+
+    def roll_back(self) -> None:
+        del connection.run_on_commit[self._callbacks_before :]
+        if self.sid is not None:
+            connection.savepoint_rollback(self.sid)
+            connection.savepoint_commit(self.sid)
+            # A failed inner atomic(savepoint=False) marked the whole transaction for
+            # rollback; the savepoint has undone its work, so the rest may go on.
+            connection.needs_rollback = False
+
+    def release(self) -> None:
+        if self.sid is not None:
+            connection.savepoint_commit(self.sid)
 
 
 def _configuration_drifted(obj: dict[str, Any]) -> bool:
