@@ -33,6 +33,7 @@ from django.db import connections
 from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from django_stripe_portal.conf import portal_settings
 from django_stripe_portal.events import ChangeKind
@@ -270,7 +271,7 @@ def _outcomes_of(summary: ActivitySummary, changes: dict[str, int]) -> list[Outc
         for kind in ChangeKind
     ]
     unchanged = summary.visits - summary.changed
-    outcomes.append(OutcomeCount(outcome=NO_CHANGE, label="no change", visits=unchanged))
+    outcomes.append(OutcomeCount(outcome=NO_CHANGE, label=gettext("no change"), visits=unchanged))
     return outcomes
 
 

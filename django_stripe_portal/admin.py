@@ -27,6 +27,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -324,7 +325,7 @@ class PortalSessionAdmin(_StripeRecordAdmin):
             "report": report,
             "time_zone": str(timezone.get_default_timezone()),
             "visits_chart": charts.line_chart(
-                [day.day.strftime("%b %d") for day in report.per_day],
+                [date_format(day.day, "M j") for day in report.per_day],
                 [
                     charts.Series(str(_("visits")), [day.visits for day in report.per_day]),
                     charts.Series(
