@@ -44,9 +44,9 @@ from django.test import Client
 from django.urls import reverse
 
 admin = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
-client = Client()
+client = Client(HTTP_HOST="localhost")
 client.force_login(admin)
-pages = [reverse("admin:index")]
+pages = [reverse("admin:index"), reverse("admin:django_stripe_portal_portalsession_activity")]
 for model in apps.get_app_config("django_stripe_portal").get_models():
     meta = model._meta
     pages.append(reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist"))

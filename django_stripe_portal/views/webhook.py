@@ -92,9 +92,10 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         meaning = understand_event(event)
     except WebhookRefused as refusal:
         logger.warning(
-            "Stripe webhook refused (400): %s. %s",
-            refusal.reason,
-            refusal.detail,
+            "Stripe webhook refused (400): %s",
+            refusal.reason
+            if refusal.detail == refusal.reason
+            else f"{refusal.reason}: {refusal.detail}",
             extra={"status_code": 400, "request": request},
         )
         return HttpResponse(refusal.reason, status=400, content_type="text/plain")
