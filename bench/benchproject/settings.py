@@ -26,6 +26,12 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 WEBHOOK_SECRET = "whsec_bench"
 
+
+def _sqlite_cache_pragma(megabytes: str | None) -> str:
+    """An experiment only (``BENCH_SQLITE_CACHE_MB``): SQLite's page cache is 2 MB by default."""
+    return f"; PRAGMA cache_size=-{int(megabytes) * 1024}" if megabytes else ""
+
+
 _engine = os.environ.get("BENCH_DB", "sqlite")
 _name = os.environ.get("BENCH_DB_NAME", "bench/out/bench.sqlite3")
 _database: dict[str, Any]
@@ -52,7 +58,8 @@ elif _engine == "sqlite":
             "transaction_mode": "IMMEDIATE",
             "timeout": 30,
             # WAL's recommended durability level, the same for every target.
-            "init_command": "PRAGMA synchronous=NORMAL",
+            "init_command": "PRAGMA synchronous=NORMAL"
+            + _sqlite_cache_pragma(os.environ.get("BENCH_SQLITE_CACHE_MB")),
         },
     }
 else:
