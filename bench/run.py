@@ -877,6 +877,8 @@ class Run:
             count = self.round_count(self.scale.redirect_count, rates)
             for tally in tallies.values():
                 tally.extra["per_round"] = count
+            profiled = [s for s, _ in targets.values()]
+            profilers = _start_profilers(profiled) if self.profile else []
             for round_no, order in enumerate(interleaved(self.scale.rounds, list(targets))):
                 for code in order:
                     server, table = targets[code]
@@ -897,6 +899,7 @@ class Run:
                         f"{targets[c][0].label} {tallies[c].round_rates[-1]:.0f}/s" for c in targets
                     )
                 )
+            _stop_profilers(profilers)
         summary = {}
         for code, (server, _) in targets.items():
             tally = tallies[code]
