@@ -123,7 +123,9 @@ class StripeSubscription(models.Model):
     stripe_id = models.CharField(max_length=255, unique=True, help_text="sub_…")
     customer_id = models.CharField(max_length=255)
     status = models.CharField(max_length=30)
-    items = models.JSONField(default=list, blank=True, help_text="[{id, price, quantity}] per subscription item")
+    items = models.JSONField(
+        default=list, blank=True, help_text="[{id, price, quantity}] per subscription item"
+    )
     cancel_at_period_end = models.BooleanField(default=False)
     cancel_at = models.DateTimeField(null=True, blank=True)
     canceled_at = models.DateTimeField(null=True, blank=True)

@@ -24,6 +24,7 @@ from django_stripe_portal.models import PortalConfiguration, PortalSession
 from django_stripe_portal.portal_flows import PortalFlow, PortalRequestError, parse_portal_form
 from django_stripe_portal.return_tokens import new_return_key, sign_return_key
 from django_stripe_portal.signals import portal_session_created
+from django_stripe_portal.single_statement import upsert
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ def open_portal_session(plan: PortalSessionPlan) -> stripe.billing_portal.Sessio
 def record_portal_session(
     plan: PortalSessionPlan, session: stripe.billing_portal.Session
 ) -> PortalSession:
-    """Save the visit (one INSERT … ON CONFLICT) and send ``portal_session_created``.
+    """Save the visit (one autocommitted INSERT … ON CONFLICT) and send ``portal_session_created``.
 
     The ``billing_portal.session.created`` webhook may have stored the same session
     first; either order ends with one row carrying the app's ``user`` and ``return_to``.
@@ -179,12 +180,7 @@ def record_portal_session(
         source=PortalSession.Source.APP,
         return_key=plan.return_key,
     )
-    PortalSession.objects.bulk_create(
-        [row],
-        update_conflicts=True,
-        unique_fields=["stripe_id"],
-        update_fields=list(_UPSERT_FIELDS),
-    )
+    upsert(row, unique_fields=["stripe_id"], update_fields=list(_UPSERT_FIELDS))
     data = session.to_dict()
     data.pop("url", None)
     send_logged(portal_session_created, portal_session=row, event=None, data=data)

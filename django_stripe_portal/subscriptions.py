@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from django_stripe_portal.models import StripeSubscription
-from django_stripe_portal.webhooks.store import insert_unless_exists, update_returning
+from django_stripe_portal.single_statement import insert_unless_exists, update_returning
 
 ENDED_STATUSES = ("canceled", "incomplete_expired")
 

@@ -14,8 +14,8 @@ from typing import Any
 from django.db.models import Subquery
 
 from django_stripe_portal.models import PortalConfiguration, PortalSession
+from django_stripe_portal.single_statement import insert_unless_exists
 from django_stripe_portal.subscriptions import id_of, stripe_time
-from django_stripe_portal.webhooks.store import insert_unless_exists
 
 
 def record_webhook_session(

@@ -14,14 +14,19 @@ the same way.
 
 from __future__ import annotations
 
-from typing import Any, cast
-
-from django.db import DatabaseError, connections, router
-from django.db.models import Model, QuerySet
-from django.db.models.constants import OnConflict
-from django.db.models.sql import InsertQuery, UpdateQuery
+from django.db import DatabaseError
 
 from django_stripe_portal.models import WebhookEvent
+from django_stripe_portal.single_statement import insert_unless_exists, update_returning
+
+__all__ = [
+    "DONE_STATUSES",
+    "EventBusy",
+    "insert_unless_exists",
+    "lock_stored_event",
+    "stored_status",
+    "update_returning",
+]
 
 #: SQLSTATE of ``lock_not_available`` (``FOR UPDATE NOWAIT`` on a locked row).
 _LOCK_NOT_AVAILABLE = "55P03"
@@ -31,60 +36,6 @@ DONE_STATUSES = (WebhookEvent.Status.PROCESSED, WebhookEvent.Status.IGNORED)
 
 class EventBusy(Exception):
     """Another delivery, task or replay holds the event's lock right now."""
-
-
-def insert_unless_exists(
-    row: Model, returning: tuple[str, ...] = ("pk",)
-) -> tuple[Any, ...] | None:
-    """Insert ``row`` in one statement unless a unique constraint already holds its key.
-
-    Returns the ``returning`` columns of the new row, or None on a conflict. Field values
-    may be expressions (a ``Subquery``), evaluated by the database in the same statement.
-    """
-    model = type(row)
-    meta = model._meta
-    using = router.db_for_write(model)
-    connection = connections[using]
-    fields = [field for field in meta.concrete_fields if not field.primary_key]
-    query = InsertQuery(model, on_conflict=OnConflict.IGNORE)
-    query.insert_values(fields, [row])
-    compiler = query.get_compiler(using=using)
-    ((sql, params),) = compiler.as_sql()
-    columns = [meta.pk if name == "pk" else meta.get_field(name) for name in returning]
-    sql += _returning_clause(connection, columns)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        values = cursor.fetchone()
-    if values is None:
-        return None
-    if meta.pk in columns:
-        row.pk = values[columns.index(meta.pk)]
-        row._state.adding = False
-        row._state.db = using
-    return tuple(values)
-
-
-def update_returning(
-    queryset: QuerySet[Any], returning: tuple[str, ...] = ("pk",), **values: Any
-) -> list[tuple[Any, ...]]:
-    """``queryset.update(**values)`` that also returns columns of the updated rows
-    (``UPDATE … RETURNING``), sparing a read-back query. For single-table filters only."""
-    meta = queryset.model._meta
-    connection = connections[queryset.db]
-    query = cast(UpdateQuery, queryset.query.chain(UpdateQuery))
-    query.add_update_values(values)
-    sql, params = query.get_compiler(queryset.db).as_sql()
-    if not sql:
-        return []
-    columns = [meta.pk if name == "pk" else meta.get_field(name) for name in returning]
-    sql += _returning_clause(connection, columns)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [tuple(found) for found in cursor.fetchall()]
-
-
-def _returning_clause(connection: Any, columns: list[Any]) -> str:
-    return " RETURNING " + ", ".join(connection.ops.quote_name(c.column) for c in columns)
 
 
 def stored_status(stripe_id: str) -> str | None:
