@@ -42,6 +42,7 @@ from django_stripe_portal.models import (
     StripeSubscription,
     WebhookEvent,
 )
+from django_stripe_portal.portal_flows import FLOW_TYPES
 
 #: Below this many estimated rows the paginator counts exactly.
 EXACT_COUNT_BELOW = 10_000
@@ -51,14 +52,6 @@ MAX_ACTIVITY_DAYS = 366
 #: job for ``manage.py replay_stripe_events``.
 MAX_REPLAY = 100
 
-_FLOW_TYPES = (
-    "payment_method_update",
-    "customer_update",
-    "subscription_cancel",
-    "subscription_pause",
-    "subscription_update",
-    "subscription_update_confirm",
-)
 _SUBSCRIPTION_STATUSES = (
     "incomplete",
     "incomplete_expired",
@@ -99,15 +92,8 @@ def pretty_json(value: Any) -> SafeString:
     return format_html('<pre style="white-space:pre-wrap;margin:0">{}</pre>', text)
 
 
-class _StripeRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Read-only, large-table friendly list, exact search on Stripe ids."""
-
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
-    list_per_page = 50
-    #: Searched by exact match (indexed), one term at a time, any of these fields.
-    exact_search_fields: tuple[str, ...] = ("stripe_id", "customer_id")
-    search_help_text = _("Exact Stripe id (evt_…, bps_…, sub_…) or customer id (cus_…).")
+class _ReadOnly:
+    """Stripe's record, or what sync wrote: shown, never edited here."""
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
@@ -117,6 +103,17 @@ class _StripeRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+
+class _StripeRecordAdmin(_ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
+    """Read-only, large-table friendly list, exact search on Stripe ids."""
+
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    list_per_page = 50
+    #: Searched by exact match (indexed), one term at a time, any of these fields.
+    exact_search_fields: tuple[str, ...] = ("stripe_id", "customer_id")
+    search_help_text = _("Exact Stripe id (evt_…, bps_…, sub_…) or customer id (cus_…).")
 
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
         return self.exact_search_fields
@@ -159,7 +156,7 @@ class FlowTypeFilter(_ChoicesFilter):
     title = _("flow")
     parameter_name = "flow_type"
     field_name = "flow_type"
-    choices_list = _FLOW_TYPES
+    choices_list = FLOW_TYPES
 
 
 class SubscriptionStatusFilter(_ChoicesFilter):
@@ -196,7 +193,7 @@ class StripeCustomerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(PortalConfiguration)
-class PortalConfigurationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class PortalConfigurationAdmin(_ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
     """Written by ``sync_portal_configs``: edit the settings and sync instead."""
 
     list_display = ("key", "stripe_id", "livemode", "active", "is_default", "synced_at")
@@ -214,21 +211,12 @@ class PortalConfigurationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     )
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
     @admin.display(description=_("Stripe data"))
     def stripe_data_formatted(self, obj: PortalConfiguration) -> SafeString:
         return pretty_json(obj.stripe_data)
 
 
-class LinkedChangeInline(admin.TabularInline):  # type: ignore[type-arg]
+class LinkedChangeInline(_ReadOnly, admin.TabularInline):  # type: ignore[type-arg]
     """The events the dispatcher linked to this visit: what the customer did."""
 
     model = WebhookEvent
@@ -249,15 +237,6 @@ class LinkedChangeInline(admin.TabularInline):  # type: ignore[type-arg]
             .annotate(feedback=F("payload__data__object__cancellation_details__feedback"))
             .order_by("created_at", "pk")
         )
-
-    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
     @admin.display(description=_("cancellation feedback"))
     def cancellation_feedback(self, obj: WebhookEvent) -> str:
