@@ -38,39 +38,13 @@ EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "example_project"
 if str(EXAMPLE_DIR) not in sys.path:
     sys.path.insert(0, str(EXAMPLE_DIR))
 
+from demo.portal_configurations import OFFLINE_PRODUCTS, declared_configurations  # noqa: E402
 from stripe_standin import StandIn, start_standin  # noqa: E402
 
 SECRET = "whsec_tests"
 API_KEY = "sk_test_offlinedemo"
 
 pytestmark = [pytest.mark.django_db(transaction=True), contract.requires_openapi]
-
-
-def _example_configurations() -> dict[str, Any]:
-    """The example project's declared configuration, as its settings build it offline."""
-    features = {
-        "invoice_history": {"enabled": True},
-        "payment_method_update": {"enabled": True},
-        "customer_update": {"enabled": True, "allowed_updates": ["email", "address"]},
-        "subscription_cancel": {
-            "enabled": True,
-            "mode": "at_period_end",
-            "cancellation_reason": {
-                "enabled": True,
-                "options": ["too_expensive", "missing_features", "unused", "other"],
-            },
-        },
-        "subscription_update": {
-            "enabled": True,
-            "default_allowed_updates": ["price"],
-            "proration_behavior": "create_prorations",
-            "products": [
-                {"product": "prod_demo_basic", "prices": ["price_demo_basic"]},
-                {"product": "prod_demo_pro", "prices": ["price_demo_pro"]},
-            ],
-        },
-    }
-    return {"default": {"business_profile": {"headline": "Example SaaS"}, "features": features}}
 
 
 @pytest.fixture
@@ -89,7 +63,7 @@ def standin(
         "WEBHOOK_SECRETS": [SECRET],
         "API_BASE": running.url,
         "MAX_NETWORK_RETRIES": 0,
-        "CONFIGURATIONS": _example_configurations(),
+        "CONFIGURATIONS": declared_configurations(OFFLINE_PRODUCTS),
         "DEFAULT_CONFIGURATION": "default",
         "RETURN_URL": "account",
     }

@@ -14,9 +14,10 @@ See ``.env.example`` for every variable.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import environ
+
+from demo.portal_configurations import OFFLINE_PRODUCTS, declared_configurations
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -97,14 +98,13 @@ STRIPE_STANDIN_URL = env.str("STRIPE_STANDIN_URL", default="http://127.0.0.1:121
 OFFLINE_API_KEY = "sk_test_offlinedemo"
 OFFLINE_WEBHOOK_SECRET = "whsec_offlinedemo"
 
-#: Offline catalogue (see stripe_standin/state.py): product → prices, price → plan name.
-_OFFLINE_PRODUCTS = {"prod_demo_basic": ["price_demo_basic"], "prod_demo_pro": ["price_demo_pro"]}
+#: Offline catalogue (see stripe_standin/state.py): price → plan name.
 _OFFLINE_PLAN_NAMES = {"price_demo_basic": "Basic", "price_demo_pro": "Pro"}
 
 if STRIPE_OFFLINE:
     _api_key, _webhook_secrets = OFFLINE_API_KEY, [OFFLINE_WEBHOOK_SECRET]
     _api_base: str | None = STRIPE_STANDIN_URL
-    _products: dict[str, list[str]] = _OFFLINE_PRODUCTS
+    _products: dict[str, list[str]] = OFFLINE_PRODUCTS
     PLAN_NAMES: dict[str, str] = _OFFLINE_PLAN_NAMES
 else:
     _api_key = env.str("STRIPE_SECRET_KEY")
@@ -121,39 +121,11 @@ else:
 #: The price the seed command subscribes the demo customer to (looked up by lookup_key).
 DEMO_PRICE_LOOKUP_KEY = env.str("DEMO_PRICE_LOOKUP_KEY", default="demo_basic_monthly")
 
-_features: dict[str, Any] = {
-    "invoice_history": {"enabled": True},
-    "payment_method_update": {"enabled": True},
-    "customer_update": {"enabled": True, "allowed_updates": ["email", "address"]},
-    "subscription_cancel": {
-        "enabled": True,
-        "mode": "at_period_end",
-        "cancellation_reason": {
-            "enabled": True,
-            "options": ["too_expensive", "missing_features", "unused", "other"],
-        },
-    },
-}
-if _products:
-    _features["subscription_update"] = {
-        "enabled": True,
-        "default_allowed_updates": ["price"],
-        "proration_behavior": "create_prorations",
-        "products": [
-            {"product": product, "prices": prices} for product, prices in _products.items()
-        ],
-    }
-
 STRIPE_PORTAL = {
     "API_KEY": _api_key,
     "WEBHOOK_SECRETS": _webhook_secrets,
     "API_BASE": _api_base,
-    "CONFIGURATIONS": {
-        "default": {
-            "business_profile": {"headline": "Example SaaS: manage your subscription"},
-            "features": _features,
-        },
-    },
+    "CONFIGURATIONS": declared_configurations(_products),
     "DEFAULT_CONFIGURATION": "default",
     "RETURN_URL": "account",
     "NO_CUSTOMER_URL": "/account/?no-customer=1",
