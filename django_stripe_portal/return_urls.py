@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.http import HttpRequest
 from django.shortcuts import resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -28,8 +30,9 @@ def safe_return_to(request: HttpRequest, candidate: str | None) -> str | None:
     if any(char in candidate for char in "\t\r\n"):
         # Browsers drop these, so "/\t/evil.com" is "//evil.com" to them.
         return None
-    if "://" not in candidate and not candidate.startswith("/"):
-        # "billing/" would resolve against whichever page the browser is on.
+    parts = urlsplit(candidate)
+    if not candidate.startswith("/") and not (parts.scheme and parts.netloc):
+        # "billing/" (or "://x") would resolve against whichever page the browser is on.
         return None
     if candidate.replace("\\", "/").startswith("//"):
         # Scheme-relative ("//host", "/\\host"): never a path of ours, even when hostless.
