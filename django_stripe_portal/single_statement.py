@@ -3,16 +3,109 @@
 Every statement the webhook and the redirect paths send is a round trip to the
 database; under load each one waits for the database process to be scheduled, so
 these helpers keep the hot paths to one statement per write.
+
+Compiling a statement (Django's ``as_sql``, JSON encoding of the values) costs more
+than running it. :class:`PreparedInsert` therefore compiles when it is built and
+runs later: a caller about to take a lock (SQLite's write lock, a row lock) builds
+its statements first and holds the lock only while they run. And the SQL text of
+an insert whose values are all plain (no expressions) is the same every time, so
+it is compiled once per shape and only the parameters are made per row.
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import Any
 
 from django.db import connections, router
-from django.db.models import Model, QuerySet
+from django.db.models import Model
 from django.db.models.constants import OnConflict
-from django.db.models.sql import InsertQuery, UpdateQuery
+from django.db.models.sql import InsertQuery
+
+
+class PreparedInsert:
+    """One compiled ``INSERT … [ON CONFLICT …] RETURNING``, sent by :meth:`run`.
+
+    ``update_fields`` and ``unique_fields`` make it an upsert; ``update_when`` is a SQL
+    condition on the stored row (its table's name) and ``EXCLUDED``: where it is
+    false the stored row is kept and :meth:`run` returns None, as on a conflict
+    without an update. Field values may be expressions (a ``Subquery``), evaluated
+    by the database in the same statement.
+    """
+
+    def __init__(
+        self,
+        row: Model,
+        *,
+        returning: tuple[str, ...] = ("pk",),
+        unique_fields: Sequence[str] = (),
+        update_fields: Sequence[str] = (),
+        update_when: str = "",
+    ) -> None:
+        model = type(row)
+        meta = model._meta
+        self.row = row
+        self.using = router.db_for_write(model)
+        connection = connections[self.using]
+        self.columns = [meta.pk if name == "pk" else meta.get_field(name) for name in returning]
+        fields = [f for f in meta.concrete_fields if not f.primary_key]
+        shape: tuple[Any, ...] = (model, self.using, returning)
+        shape += (tuple(unique_fields), tuple(update_fields), update_when)
+        params = _plain_params(fields, row, connection)
+        if params is not None and shape in _SQL_OF_PLAIN_INSERTS:
+            self.sql, self.params = _SQL_OF_PLAIN_INSERTS[shape], params
+            return
+        if update_fields:
+            query = InsertQuery(
+                model,
+                on_conflict=OnConflict.UPDATE,
+                update_fields=[meta.get_field(name) for name in update_fields],
+                unique_fields=[meta.get_field(name) for name in unique_fields],
+            )
+        else:
+            query = InsertQuery(model, on_conflict=OnConflict.IGNORE)
+        query.insert_values(fields, [row])
+        ((sql, compiled_params),) = query.get_compiler(using=self.using).as_sql()
+        if update_when:
+            sql += f" WHERE {update_when}"
+        self.sql = sql + _returning_clause(connection, self.columns)
+        self.params = compiled_params
+        if params is not None:
+            _SQL_OF_PLAIN_INSERTS[shape] = self.sql
+
+    def run(self) -> tuple[Any, ...] | None:
+        """Send the statement: the ``returning`` columns, or None if no row was written."""
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(self.sql, self.params)
+            values = cursor.fetchone()
+        if values is None:
+            return None
+        meta = type(self.row)._meta
+        if meta.pk in self.columns:
+            self.row.pk = values[self.columns.index(meta.pk)]
+            self.row._state.adding = False
+            self.row._state.db = self.using
+        return tuple(values)
+
+
+#: SQL text of each shape of insert (model, database, conflict handling, RETURNING)
+#: whose values were all plain; a handful of entries, fixed by the calling code.
+_SQL_OF_PLAIN_INSERTS: dict[tuple[Any, ...], str] = {}
+
+
+def _plain_params(fields: list[Any], row: Model, connection: Any) -> list[Any] | None:
+    """The parameters Django's insert compiler would make for ``row``, or None when a
+    value needs the compiler (an expression, a field with its own placeholder)."""
+    params: list[Any] = []
+    for field in fields:
+        value = field.pre_save(row, add=True)
+        if hasattr(value, "resolve_expression") or hasattr(field, "get_placeholder"):
+            return None
+        value = field.get_db_prep_save(value, connection=connection)
+        if hasattr(value, "as_sql"):
+            return None
+        params.extend(connection.ops.modify_insert_params("%s", [value]))
+    return params
 
 
 def insert_unless_exists(
@@ -20,10 +113,9 @@ def insert_unless_exists(
 ) -> tuple[Any, ...] | None:
     """Insert ``row`` in one statement unless a unique constraint already holds its key.
 
-    Returns the ``returning`` columns of the new row, or None on a conflict. Field values
-    may be expressions (a ``Subquery``), evaluated by the database in the same statement.
+    Returns the ``returning`` columns of the new row, or None on a conflict.
     """
-    return _insert_returning(row, InsertQuery(type(row), on_conflict=OnConflict.IGNORE), returning)
+    return PreparedInsert(row, returning=returning).run()
 
 
 def upsert(
@@ -36,60 +128,11 @@ def upsert(
     """``INSERT … ON CONFLICT (unique_fields) DO UPDATE SET update_fields … RETURNING``:
     one autocommitted statement where ``bulk_create(update_conflicts=True)`` spends three
     (it wraps its INSERT in a transaction)."""
-    meta = type(row)._meta
-    query = InsertQuery(
-        type(row),
-        on_conflict=OnConflict.UPDATE,
-        update_fields=[meta.get_field(name) for name in update_fields],
-        unique_fields=[meta.get_field(name) for name in unique_fields],
-    )
-    values = _insert_returning(row, query, returning)
-    assert values is not None  # DO UPDATE always returns the row
+    values = PreparedInsert(
+        row, returning=returning, unique_fields=unique_fields, update_fields=update_fields
+    ).run()
+    assert values is not None  # an unconditional DO UPDATE always returns the row
     return values
-
-
-def _insert_returning(
-    row: Model, query: InsertQuery, returning: tuple[str, ...]
-) -> tuple[Any, ...] | None:
-    model = type(row)
-    meta = model._meta
-    using = router.db_for_write(model)
-    connection = connections[using]
-    fields = [field for field in meta.concrete_fields if not field.primary_key]
-    query.insert_values(fields, [row])
-    compiler = query.get_compiler(using=using)
-    ((sql, params),) = compiler.as_sql()
-    columns = [meta.pk if name == "pk" else meta.get_field(name) for name in returning]
-    sql += _returning_clause(connection, columns)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        values = cursor.fetchone()
-    if values is None:
-        return None
-    if meta.pk in columns:
-        row.pk = values[columns.index(meta.pk)]
-        row._state.adding = False
-        row._state.db = using
-    return tuple(values)
-
-
-def update_returning(
-    queryset: QuerySet[Any], returning: tuple[str, ...] = ("pk",), **values: Any
-) -> list[tuple[Any, ...]]:
-    """``queryset.update(**values)`` that also returns columns of the updated rows
-    (``UPDATE … RETURNING``), sparing a read-back query. For single-table filters only."""
-    meta = queryset.model._meta
-    connection = connections[queryset.db]
-    query = cast(UpdateQuery, queryset.query.chain(UpdateQuery))
-    query.add_update_values(values)
-    sql, params = query.get_compiler(queryset.db).as_sql()
-    if not sql:
-        return []
-    columns = [meta.pk if name == "pk" else meta.get_field(name) for name in returning]
-    sql += _returning_clause(connection, columns)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [tuple(found) for found in cursor.fetchall()]
 
 
 def _returning_clause(connection: Any, columns: list[Any]) -> str:

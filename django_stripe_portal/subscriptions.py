@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from django.db import router
-from django.db.models import Q
-from django.utils import timezone
+from django.db import connections, router
 
 from django_stripe_portal.models import StripeSubscription
-from django_stripe_portal.single_statement import insert_unless_exists, update_returning
+from django_stripe_portal.single_statement import PreparedInsert
 
 ENDED_STATUSES = ("canceled", "incomplete_expired")
 
@@ -29,7 +28,6 @@ class SubscriptionWrite:
     subscription: StripeSubscription
     #: False when the stored row was newer and kept (the payload was stale).
     applied: bool
-    created: bool
 
 
 def stripe_time(value: int | float | None) -> datetime | None:
@@ -104,36 +102,64 @@ def record_subscription(
     Two events of the same second: the later delivery wins, except that it cannot
     revive an ended subscription.
     """
-    stripe_id = str(obj["id"])
-    values = subscription_values(obj)
-    if status is not None:
-        values["status"] = status
-    values["event_created_at"] = event_created_at
-    values["updated"] = timezone.now()
-
-    not_older = Q(event_created_at__lte=event_created_at)
-    if values["status"] not in ENDED_STATUSES:
-        not_older &= ~Q(status__in=ENDED_STATUSES)
-    rows = StripeSubscription.objects.filter(not_older, stripe_id=stripe_id)
-
-    updated = update_returning(rows, **values)
-    if updated:
-        return SubscriptionWrite(_saved(stripe_id, updated[0][0], values), True, False)
-    # No row, or a newer one. One INSERT … ON CONFLICT DO NOTHING tells which, without a
-    # savepoint; a concurrent delivery that inserted first is then updated over as usual.
-    row = StripeSubscription(stripe_id=stripe_id, **values)
-    if insert_unless_exists(row) is not None:
-        return SubscriptionWrite(row, True, True)
-    updated = update_returning(rows, **values)
-    if updated:
-        return SubscriptionWrite(_saved(stripe_id, updated[0][0], values), True, False)
-    stored = StripeSubscription.objects.get(stripe_id=stripe_id)
-    return SubscriptionWrite(stored, False, False)
+    return PreparedSubscriptionWrite(obj, event_created_at, status=status).run()
 
 
-def _saved(stripe_id: str, pk: Any, values: dict[str, Any]) -> StripeSubscription:
-    """The row as just written, without reading it back."""
-    row = StripeSubscription(pk=pk, stripe_id=stripe_id, **values)
-    row._state.adding = False
-    row._state.db = router.db_for_write(StripeSubscription)
-    return row
+#: Every column but the key: what a newer event overwrites.
+_UPDATED_FIELDS = [
+    field.name
+    for field in StripeSubscription._meta.concrete_fields
+    if not field.primary_key and field.name != "stripe_id"
+]
+
+
+class PreparedSubscriptionWrite:
+    """:func:`record_subscription` compiled now, sent by :meth:`run` (one statement), so
+    that a caller holding a lock holds it only while the statement runs.
+
+    ``INSERT … ON CONFLICT (stripe_id) DO UPDATE … WHERE`` the stored row is not newer
+    and not ended: a new subscription, a newer event and a stale one each cost one
+    round trip (a stale one a second, to read the row it keeps). On PostgreSQL a
+    concurrent insert of the same subscription waits for the other transaction and
+    then takes the update branch, so no delivery is lost to a race; the conflicting
+    row is locked until the transaction ends even when a stale payload leaves it as
+    it is.
+    """
+
+    def __init__(
+        self, obj: dict[str, Any], event_created_at: datetime, *, status: str | None = None
+    ) -> None:
+        values = subscription_values(obj)
+        if status is not None:
+            values["status"] = status
+        self.row = StripeSubscription(
+            stripe_id=str(obj["id"]), event_created_at=event_created_at, **values
+        )
+        self.statement = PreparedInsert(
+            self.row,
+            unique_fields=["stripe_id"],
+            update_fields=_UPDATED_FIELDS,
+            update_when=_not_older_condition(router.db_for_write(StripeSubscription)),
+        )
+
+    def run(self) -> SubscriptionWrite:
+        """The row as written (its pk set by the statement), or the newer stored one."""
+        if self.statement.run() is not None:
+            return SubscriptionWrite(self.row, True)
+        return SubscriptionWrite(
+            StripeSubscription.objects.get(stripe_id=self.row.stripe_id), False
+        )
+
+
+@cache
+def _not_older_condition(using: str) -> str:
+    """The stored row (``table``) may be overwritten by ``EXCLUDED``: it is not newer, and
+    it has not ended unless the new state has too. Built once per database."""
+    quote = connections[using].ops.quote_name
+    stored = quote(StripeSubscription._meta.db_table)
+    event_time, status = quote("event_created_at"), quote("status")
+    ended = ", ".join(f"'{name}'" for name in ENDED_STATUSES)
+    return (
+        f"{stored}.{event_time} <= EXCLUDED.{event_time} AND "
+        f"(EXCLUDED.{status} IN ({ended}) OR {stored}.{status} NOT IN ({ended}))"
+    )

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.db.models import Subquery
 from django.utils import timezone
 
-from django_stripe_portal.models import PortalSession
-from django_stripe_portal.single_statement import insert_unless_exists, upsert
+from django_stripe_portal import single_statement
+from django_stripe_portal.models import (
+    PortalConfiguration,
+    PortalSession,
+    StripeSubscription,
+    WebhookEvent,
+)
+from django_stripe_portal.single_statement import PreparedInsert, insert_unless_exists, upsert
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FIELDS = ["customer_id", "return_to", "source"]
+FIXED = dt.datetime(2026, 11, 1, 12, 30, 15, 123456, tzinfo=dt.UTC)
 
 
 def _session(**values: Any) -> PortalSession:
@@ -44,3 +54,84 @@ def test_insert_unless_exists_keeps_the_first_row() -> None:
     assert insert_unless_exists(_session(return_to="/first/")) is not None
     assert insert_unless_exists(_session(return_to="/second/")) is None
     assert PortalSession.objects.get().return_to == "/first/"
+
+
+def _comparable(params: list[Any]) -> list[Any]:
+    """psycopg's ``Jsonb`` wrapper has no equality; compare what it wraps."""
+    return [getattr(value, "obj", value) for value in params]
+
+
+def _fresh_statement(row: Any, **options: Any) -> PreparedInsert:
+    single_statement._SQL_OF_PLAIN_INSERTS.clear()
+    return PreparedInsert(row, **options)
+
+
+@pytest.mark.parametrize(
+    ("build", "options"),
+    [
+        (
+            lambda: PortalSession(
+                stripe_id="bps_1", customer_id="cus_1", created_at=FIXED, return_to="/a/"
+            ),
+            {"unique_fields": ["stripe_id"], "update_fields": FIELDS},
+        ),
+        (
+            lambda: WebhookEvent(
+                stripe_id="evt_1",
+                type="customer.updated",
+                created_at=FIXED,
+                payload={"id": "evt_1", "nested": {"list": [1, 2.5, None, "é"]}},
+                status="processed",
+            ),
+            {"returning": ("pk", "portal_session")},
+        ),
+        (
+            lambda: StripeSubscription(
+                stripe_id="sub_1",
+                customer_id="cus_1",
+                status="active",
+                items=[{"id": "si_1", "price": "price_1", "quantity": 2}],
+                cancel_at=FIXED,
+                event_created_at=FIXED,
+                updated=FIXED,
+            ),
+            {"unique_fields": ["stripe_id"], "update_fields": ["status"], "update_when": "1 = 1"},
+        ),
+    ],
+    ids=["portal-session-upsert", "webhook-event", "subscription-conditional-upsert"],
+)
+def test_a_cached_plain_insert_is_what_djangos_compiler_makes(
+    build: Callable[[], Any], options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(timezone, "now", lambda: FIXED)  # auto_now fields alike in both
+    compiled = _fresh_statement(build(), **options)
+    cached = PreparedInsert(build(), **options)
+
+    assert cached.sql == compiled.sql
+    assert _comparable(cached.params) == _comparable(compiled.params)
+    assert cached.run() is not None
+
+
+def test_an_expression_value_is_compiled_every_time() -> None:
+    """A ``Subquery`` changes the SQL text, so such a row never uses or fills the cache."""
+    configuration = PortalConfiguration.objects.create(stripe_id="bpc_1", key="default")
+
+    def session(stripe_id: str, configuration_stripe_id: str) -> PortalSession:
+        return PortalSession(
+            stripe_id=stripe_id,
+            customer_id="cus_1",
+            created_at=FIXED,
+            configuration_id=Subquery(
+                PortalConfiguration.objects.filter(stripe_id=configuration_stripe_id).values("pk")[
+                    :1
+                ]
+            ),
+        )
+
+    single_statement._SQL_OF_PLAIN_INSERTS.clear()
+    first = insert_unless_exists(session("bps_x", "bpc_1"), returning=("pk", "configuration"))
+    second = insert_unless_exists(session("bps_y", "bpc_none"), returning=("pk", "configuration"))
+
+    assert single_statement._SQL_OF_PLAIN_INSERTS == {}
+    assert first is not None and first[1] == configuration.pk
+    assert second is not None and second[1] is None

@@ -15,6 +15,8 @@ import pytest
 import responses
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from django_stripe_portal.models import StripeSubscription
 from django_stripe_portal.subscriptions import record_subscription
@@ -93,6 +95,19 @@ def test_every_page_of_every_status_is_recorded(fake: FakeSubscriptions) -> None
     assert "230 subscription(s): 230 new" in output
 
 
+def test_the_summary_costs_one_query_per_page(fake: FakeSubscriptions) -> None:
+    fake.subscriptions = [stripe_objects.subscription(customer="cus_a") for _ in range(230)]
+    backfill("--customer", "cus_a")
+    fake.subscriptions.append(stripe_objects.subscription(customer="cus_a"))
+
+    with CaptureQueriesContext(connection) as queries:
+        output = backfill("--customer", "cus_a")
+
+    assert "231 subscription(s): 1 new, 230 updated, 0 kept" in output
+    # One upsert per subscription, one lookup of known ids per page of 100.
+    assert len(queries) == 231 + 3
+
+
 @contract.requires_openapi
 def test_list_requests_match_stripes_spec(fake: FakeSubscriptions) -> None:
     fake.subscriptions = [stripe_objects.subscription(customer="cus_a") for _ in range(3)]
@@ -108,8 +123,9 @@ def test_customer_limits_the_backfill(fake: FakeSubscriptions) -> None:
         stripe_objects.subscription(customer="cus_b"),
     ]
 
-    backfill("--customer", "cus_b")
+    output = backfill("--customer", "cus_b")
 
+    assert "1 subscription(s): 1 new, 0 updated, 0 kept" in output
     assert list(StripeSubscription.objects.values_list("customer_id", flat=True)) == ["cus_b"]
 
 
@@ -154,8 +170,9 @@ def test_an_older_row_is_brought_up_to_date(fake: FakeSubscriptions) -> None:
         event_created_at=datetime.now(tz=UTC) - timedelta(days=2),
     )
 
-    backfill()
+    output = backfill()
 
+    assert "1 subscription(s): 0 new, 1 updated, 0 kept" in output
     row = StripeSubscription.objects.get(stripe_id=listed["id"])
     assert row.status == "active"
     assert [(item["price"], item["quantity"]) for item in row.items] == [("price_pro", 3)]

@@ -108,3 +108,44 @@ def test_concurrent_redeliveries_of_a_failed_event_dispatch_it_once_more() -> No
     assert set(codes) <= {200, 409} and codes.count(200) >= 1
     row = WebhookEvent.objects.get(stripe_id=event["id"])
     assert (row.status, row.attempts) == (WebhookEvent.Status.PROCESSED, 2)
+
+
+def test_first_events_of_a_new_subscription_racing_end_with_the_newest_state() -> None:
+    """Twenty different events of one subscription nobody has stored yet, all delivered
+    at once: every insert but one meets the uncommitted row, waits, and takes the
+    update branch of the upsert; whatever the order, the newest event's state stays."""
+    sub_id = so.unique_id("sub")
+    created = 1_790_000_000
+    events = [
+        so.event(
+            "customer.subscription.updated",
+            so.subscription(id=sub_id, items=[("price_pro", quantity)]),
+            previous_attributes={"items": {"data": []}},
+            created=created + quantity,
+        )
+        for quantity in range(1, 21)
+    ]
+    barrier = threading.Barrier(len(events))
+    codes: list[int] = []
+    lock = threading.Lock()
+
+    def deliver(event: dict[str, Any]) -> None:
+        try:
+            barrier.wait()
+            code = post_signed(Client(), event).status_code
+            with lock:
+                codes.append(code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=deliver, args=(event,)) for event in events]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert codes == [200] * len(events)
+    row = StripeSubscription.objects.get(stripe_id=sub_id)
+    assert [item["quantity"] for item in row.items] == [20]
+    assert int(row.event_created_at.timestamp()) == created + 20
+    assert WebhookEvent.objects.filter(status=WebhookEvent.Status.PROCESSED).count() == 20

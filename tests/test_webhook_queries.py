@@ -54,6 +54,17 @@ def test_new_subscription_update_takes_at_most_4_queries(
     assert any("UPDATE" in sql and "stripesubscription" in sql for sql in sqls)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_subscription_never_seen_before_is_written_by_one_statement(
+    client: Client, django_assert_max_num_queries: Any
+) -> None:
+    with django_assert_max_num_queries(4) as captured:
+        assert post_signed(client, _plan_change("sub_new")).status_code == 200
+    writes = [q["sql"] for q in captured.captured_queries if "stripesubscription" in q["sql"]]
+    assert len(writes) == 1 and "ON CONFLICT" in writes[0].upper()
+    assert StripeSubscription.objects.get(stripe_id="sub_new").price_ids == ["price_pro"]
+
+
 @pytest.mark.django_db
 def test_inside_an_outer_transaction_only_the_savepoint_pair_is_added(
     client: Client, django_assert_max_num_queries: Any

@@ -24,9 +24,9 @@ from django.dispatch import Signal
 from django_stripe_portal import signals
 from django_stripe_portal.events import HANDLED_EVENTS, SUBSCRIPTION_EVENTS, ChangeKind
 from django_stripe_portal.models import PortalConfiguration, PortalSession, WebhookEvent
-from django_stripe_portal.subscriptions import record_subscription
+from django_stripe_portal.subscriptions import PreparedSubscriptionWrite
 from django_stripe_portal.webhooks.interpret import Interpretation
-from django_stripe_portal.webhooks.portal_sessions import record_webhook_session
+from django_stripe_portal.webhooks.portal_sessions import PreparedWebhookSession
 
 logger = logging.getLogger("django_stripe_portal.webhooks")
 
@@ -134,24 +134,50 @@ def _configuration_drifted(obj: dict[str, Any]) -> bool:
     return configuration_drifted(obj)
 
 
-def dispatch_event(
+#: A state write compiled ahead of the dispatch transaction.
+PreparedStateWrite = PreparedSubscriptionWrite | PreparedWebhookSession
+
+
+def prepare_state_write(
     row: WebhookEvent, event: dict[str, Any], meaning: Interpretation
+) -> PreparedStateWrite | None:
+    """The row write the event calls for (subscription, portal session), compiled but
+    not sent.
+
+    Built before the dispatch transaction begins, so that the transaction (on SQLite,
+    the database's one write lock) lasts only as long as the statements run.
+    """
+    obj: dict[str, Any] = event["data"]["object"]
+    if row.type in SUBSCRIPTION_EVENTS:
+        return PreparedSubscriptionWrite(obj, row.created_at, status=meaning.subscription_status)
+    if row.type == "billing_portal.session.created":
+        return PreparedWebhookSession(obj, row.created_at)
+    return None
+
+
+def dispatch_event(
+    row: WebhookEvent,
+    event: dict[str, Any],
+    meaning: Interpretation,
+    prepared: PreparedStateWrite | None = None,
 ) -> list[ReceiverFailure]:
     """Write the state the event carries, then send every signal it calls for.
 
-    State writes (subscription, portal session) are not guarded: if one fails the caller
-    rolls the whole dispatch back and keeps the event as ``failed``.
+    ``prepared`` is :func:`prepare_state_write`'s statement when the caller built it
+    ahead. State writes (subscription, portal session) are not guarded: if one fails
+    the caller rolls the whole dispatch back and keeps the event as ``failed``.
     """
     event_type = row.type
     obj: dict[str, Any] = event["data"]["object"]
     failures: list[ReceiverFailure] = []
     domain: list[tuple[str, type[Any], dict[str, Any]]] = []
 
-    if event_type in SUBSCRIPTION_EVENTS:
-        write = record_subscription(obj, row.created_at, status=meaning.subscription_status)
+    state_write = prepared or prepare_state_write(row, event, meaning)
+    if isinstance(state_write, PreparedSubscriptionWrite):
+        write = state_write.run()
         domain.extend(_subscription_signals(meaning, write.subscription, stale=not write.applied))
-    elif event_type == "billing_portal.session.created":
-        session, created = record_webhook_session(obj, row.created_at)
+    elif isinstance(state_write, PreparedWebhookSession):
+        session, created = state_write.run()
         if created:
             domain.append(("portal_session_created", PortalSession, {"portal_session": session}))
     elif event_type in (

@@ -21,12 +21,18 @@ from django.utils import timezone
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.subscriptions import stripe_time
-from django_stripe_portal.webhooks.dispatch import ReceiverFailure, dispatch_event, is_handled
+from django_stripe_portal.webhooks.dispatch import (
+    ReceiverFailure,
+    dispatch_event,
+    is_handled,
+    prepare_state_write,
+)
 from django_stripe_portal.webhooks.interpret import Interpretation, interpret_event
 from django_stripe_portal.webhooks.linking import find_visit, visit_subquery
 from django_stripe_portal.webhooks.store import (
     DONE_STATUSES,
     EventBusy,
+    PreparedInsert,
     insert_unless_exists,
     lock_stored_event,
     stored_status,
@@ -94,14 +100,25 @@ def _store_and_dispatch(
     row: WebhookEvent, event: dict[str, Any], meaning: Interpretation
 ) -> Outcome:
     """Insert and dispatch in one transaction; the insert is the row's outcome written
-    ahead (nobody can see it before commit), corrected only when a receiver fails."""
+    ahead (nobody can see it before commit), corrected only when a receiver fails.
+
+    Both statements are compiled before the transaction begins: on SQLite it holds
+    the one write lock every other delivery waits for.
+    """
     linked: int | None = None
     try:
+        claim = PreparedInsert(row, returning=("pk", "portal_session"))
+        try:
+            state_write = prepare_state_write(row, event, meaning)
+        except Exception:
+            # Prepared again inside the transaction, after the claim, where a failure
+            # is kept on the event row (and redeliveries find it) as before.
+            state_write = None
         with transaction.atomic():
-            inserted = insert_unless_exists(row, returning=("pk", "portal_session"))
+            inserted = claim.run()
             if inserted is not None:
                 linked = row.portal_session_id = inserted[1]
-                failures = dispatch_event(row, event, meaning)
+                failures = dispatch_event(row, event, meaning, state_write)
                 if failures:
                     _mark_failed(row, failures)
                     return Outcome.FAILED

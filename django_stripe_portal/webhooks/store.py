@@ -17,15 +17,15 @@ from __future__ import annotations
 from django.db import DatabaseError
 
 from django_stripe_portal.models import WebhookEvent
-from django_stripe_portal.single_statement import insert_unless_exists, update_returning
+from django_stripe_portal.single_statement import PreparedInsert, insert_unless_exists
 
 __all__ = [
     "DONE_STATUSES",
     "EventBusy",
+    "PreparedInsert",
     "insert_unless_exists",
     "lock_stored_event",
     "stored_status",
-    "update_returning",
 ]
 
 #: SQLSTATE of ``lock_not_available`` (``FOR UPDATE NOWAIT`` on a locked row).

@@ -23,6 +23,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_stripe_portal.client import get_client, request_id_of
 from django_stripe_portal.conf import get_settings
+from django_stripe_portal.models import StripeSubscription
 from django_stripe_portal.subscriptions import record_subscription
 
 PAGE_SIZE = 100
@@ -48,9 +49,17 @@ class Command(BaseCommand):
         self.stdout.write(f"Subscriptions of {scope} in {conf.mode_name} mode:")
         counts: Counter[str] = Counter()
         try:
-            for page_time, subscription in _listed_subscriptions(customer):
-                write = record_subscription(subscription, page_time)
-                counts["created" if write.created else "updated" if write.applied else "kept"] += 1
+            for page_time, page in _listed_pages(customer):
+                # For the summary line only: one query per page of up to PAGE_SIZE.
+                known = set(
+                    StripeSubscription.objects.filter(
+                        stripe_id__in=[subscription["id"] for subscription in page]
+                    ).values_list("stripe_id", flat=True)
+                )
+                for subscription in page:
+                    write = record_subscription(subscription, page_time)
+                    outcome = "updated" if subscription["id"] in known else "created"
+                    counts[outcome if write.applied else "kept"] += 1
         except stripe.StripeError as error:
             raise CommandError(
                 f"Stripe refused the subscription list: {error.user_message or error} "
@@ -65,8 +74,8 @@ class Command(BaseCommand):
         )
 
 
-def _listed_subscriptions(customer: str | None) -> Iterator[tuple[datetime, dict[str, Any]]]:
-    """(time the page was asked for, subscription) for every page of ``GET /v1/subscriptions``."""
+def _listed_pages(customer: str | None) -> Iterator[tuple[datetime, list[dict[str, Any]]]]:
+    """(time asked, its subscriptions) for each non-empty page of ``GET /v1/subscriptions``."""
     client = get_client()
     params: dict[str, Any] = {"status": "all", "limit": PAGE_SIZE}
     if customer:
@@ -75,8 +84,8 @@ def _listed_subscriptions(customer: str | None) -> Iterator[tuple[datetime, dict
         asked_at = datetime.fromtimestamp(math.floor(time.time()), tz=UTC)
         page = client.v1.subscriptions.list(params)  # type: ignore[arg-type]
         subscriptions = [subscription.to_dict() for subscription in page.data]
-        for subscription in subscriptions:
-            yield asked_at, subscription
+        if subscriptions:
+            yield asked_at, subscriptions
         if not page.has_more or not subscriptions:
             return
         params["starting_after"] = subscriptions[-1]["id"]
