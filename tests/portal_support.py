@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,8 @@ class FakePortalApi:
     session_id: str | None = None
     request_id: str = "req_portaltest"
     answered: list[dict[str, Any]] = field(default_factory=list)
+    #: Called with each session before it is answered (a webhook that beats the answer).
+    before_answer: Callable[[dict[str, Any]], None] | None = None
 
     def install(self) -> FakePortalApi:
         self.mock.add_callback(responses.POST, SESSIONS_URL, callback=self.answer)
@@ -46,6 +49,8 @@ class FakePortalApi:
             locale=params.get("locale"),
         )
         self.answered.append(session)
+        if self.before_answer is not None:
+            self.before_answer(session)
         return 200, {"Request-Id": self.request_id}, json.dumps(session)
 
     @property

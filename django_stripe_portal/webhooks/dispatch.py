@@ -24,6 +24,7 @@ from django.dispatch import Signal
 from django_stripe_portal import signals
 from django_stripe_portal.events import HANDLED_EVENTS, SUBSCRIPTION_EVENTS, ChangeKind
 from django_stripe_portal.models import PortalConfiguration, PortalSession, WebhookEvent
+from django_stripe_portal.return_tokens import is_own_return_link
 from django_stripe_portal.subscriptions import PreparedSubscriptionWrite
 from django_stripe_portal.webhooks.interpret import Interpretation
 from django_stripe_portal.webhooks.portal_sessions import PreparedWebhookSession
@@ -178,7 +179,10 @@ def dispatch_event(
         domain.extend(_subscription_signals(meaning, write.subscription, stale=not write.applied))
     elif isinstance(state_write, PreparedWebhookSession):
         session, created = state_write.run()
-        if created:
+        # A session this app opened is announced by the redirect view once it has saved
+        # it (with its user); announcing it here too would send the signal twice when the
+        # webhook arrives first.
+        if created and not is_own_return_link(obj.get("return_url")):
             domain.append(("portal_session_created", PortalSession, {"portal_session": session}))
     elif event_type in (
         "billing_portal.configuration.created",
