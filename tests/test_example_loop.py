@@ -14,6 +14,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,20 @@ def standin(
     running.stop()
 
 
+@contextmanager
+def _then_webhooks(standin: StandIn) -> Iterator[None]:
+    """Run the block with webhooks held, then deliver what it caused and wait for them.
+
+    The in-memory test database is one connection shared with the live server's
+    thread: a webhook handled while this thread writes or reads could see (or roll
+    back) half of its work. Since the stand-in sends ``billing_portal.session.created``
+    on every portal session, that includes each redirect.
+    """
+    with standin.webhooks.held():
+        yield
+    assert standin.webhooks.wait_until_idle()
+
+
 def _stripe(standin: StandIn) -> stripe.StripeClient:
     return stripe.StripeClient(API_KEY, base_addresses={"api": standin.url})
 
@@ -104,14 +119,13 @@ def _portal_post(url: str, form: dict[str, str]) -> tuple[int, str]:
 def subscribed(standin: StandIn) -> tuple[Client, str, str]:
     """A signed-in user whose customer and subscription reached the app by webhook."""
     stripe_client = _stripe(standin)
-    with standin.webhooks.held():  # the in-memory test database is one shared connection
+    with _then_webhooks(standin):
         user = UserFactory()
         customer = stripe_client.v1.customers.create(params={"email": user.email})
         link_customer(user, customer.id)
         subscription = stripe_client.v1.subscriptions.create(
             params={"customer": customer.id, "items": [{"price": "price_demo_basic"}]}
         )
-    assert standin.webhooks.wait_until_idle()
     client = Client()
     client.force_login(user)
     return client, customer.id, subscription.id
@@ -120,10 +134,9 @@ def subscribed(standin: StandIn) -> tuple[Client, str, str]:
 def test_sync_portal_configs_creates_the_example_configuration_in_the_stand_in(
     standin: StandIn,
 ) -> None:
-    with standin.webhooks.held():
+    with _then_webhooks(standin):
         call_command("sync_portal_configs", stdout=io.StringIO())
         call_command("sync_portal_configs", "--check", stdout=io.StringIO())
-    assert standin.webhooks.wait_until_idle()
 
     (stored,) = PortalConfiguration.objects.filter(key="default")
     remote = standin.state.get("configurations", stored.stripe_id)
@@ -151,17 +164,17 @@ def test_cancel_in_the_portal_is_recorded_and_linked_to_the_visit(
     standin: StandIn, subscribed: tuple[Client, str, str]
 ) -> None:
     client, customer_id, subscription_id = subscribed
-    with standin.webhooks.held():
+    with _then_webhooks(standin):
         call_command("sync_portal_configs", stdout=io.StringIO())
-    assert standin.webhooks.wait_until_idle()
-
-    answer = client.post(
-        reverse("stripe_portal:redirect"),
-        {"flow": "subscription_cancel", "subscription": subscription_id},
-    )
+    with _then_webhooks(standin):
+        answer = client.post(
+            reverse("stripe_portal:redirect"),
+            {"flow": "subscription_cancel", "subscription": subscription_id},
+        )
     assert answer.status_code == 303
     portal_url = answer["Location"]
     assert portal_url.startswith(f"{standin.url}/p/session/")
+    # The stand-in's page answers once its webhooks were delivered: no race with this thread.
     status, back = _portal_post(
         portal_url, {"action": "cancel", "subscription": subscription_id, "reason": "unused"}
     )
@@ -192,9 +205,11 @@ def test_every_deep_link_opens_a_session_stripe_would_accept(
     if flow == "subscription_update":
         form["subscription"] = subscription_id
 
-    answer = client.post(reverse("stripe_portal:redirect"), form)
+    with _then_webhooks(standin):
+        answer = client.post(reverse("stripe_portal:redirect"), form)
 
     assert answer.status_code == 303, answer.content
     assert answer["Location"].startswith(f"{standin.url}/p/session/")
     assert PortalSession.objects.get().flow_type == flow
+    assert WebhookEvent.objects.filter(type="billing_portal.session.created").count() == 1
     _assert_requests_fit_stripes_schema(standin)

@@ -215,7 +215,7 @@ def test_configurations_create_update_and_list_like_stripe(
 
 @contract.requires_openapi
 def test_portal_session_is_shaped_like_stripes_and_its_url_opens_the_portal_page(
-    standin: StandIn, client: stripe.StripeClient
+    standin: StandIn, client: stripe.StripeClient, webhook_endpoint: tuple[str, Received]
 ) -> None:
     customer_id, sub_id = _customer_with_subscription(client)
 
@@ -241,6 +241,14 @@ def test_portal_session_is_shaped_like_stripes_and_its_url_opens_the_portal_page
     assert "stand-in" in page
     stored = json.loads((standin.state.path or Path()).read_text())
     assert session.url not in json.dumps(stored), "the session URL is a credential: never kept"
+    standin.webhooks.stop()  # drains the queue
+    (announced,) = [
+        event
+        for event in _verified(webhook_endpoint[1])
+        if event["type"] == "billing_portal.session.created"
+    ]
+    # Delivered like Stripe's (URL included; the app redacts it when it stores the event).
+    assert announced["data"]["object"] == session.to_dict()
 
 
 def test_refusals_are_stripes_error_envelope(standin: StandIn, client: stripe.StripeClient) -> None:
@@ -341,6 +349,7 @@ def test_cancel_with_reason_sends_a_signed_update_then_returns(
     assert types == [
         "customer.created",
         "customer.subscription.created",
+        "billing_portal.session.created",
         "customer.subscription.updated",
     ]
     event = _verified(webhook_endpoint[1])[-1]

@@ -7,8 +7,7 @@ shaped like Stripe's), and a minimal portal page where a customer can cancel,
 switch plan or "update card". Each action changes the stand-in's state and
 delivers a signed webhook, as Stripe would. Never point a production site at it.
 
-Left out on purpose: payments and invoices, sending ``billing_portal.session.created``
-(Stripe sends it; the app handles it, see its tests), session expiry, pausing, Connect.
+Left out on purpose: payments and invoices, session expiry, pausing, Connect.
 """
 
 from stripe_standin.server import StandIn, start_standin

@@ -222,6 +222,7 @@ def create_session(ctx: ApiContext, request: ApiRequest) -> Answer:
         flow_data=params.get("flow_data") or None,
         url_for_secret=ctx.session_url,
     )
+    _event(ctx, request, "billing_portal.session.created", session)
     return 200, session
 
 

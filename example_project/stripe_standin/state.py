@@ -171,8 +171,18 @@ class StandinState:
         return None
 
     def record_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Keep ``event`` (answered by ``GET /v1/events``) and return it to be delivered.
+
+        A portal session's URL is a bearer credential: the delivered event carries it,
+        as Stripe's does, but the kept copy does not, like the kept session itself.
+        """
+        kept = event
+        obj = event["data"]["object"]
+        if obj.get("object") == "billing_portal.session" and obj.get("url"):
+            kept = copy.deepcopy(event)
+            kept["data"]["object"]["url"] = None
         with self.changing():
-            self.data["events"][event["id"]] = event
+            self.data["events"][event["id"]] = kept
         return event
 
     # --- customers and subscriptions ----------------------------------------------
