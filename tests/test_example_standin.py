@@ -184,6 +184,11 @@ def test_configurations_create_update_and_list_like_stripe(
                     "mode": "at_period_end",
                     "cancellation_reason": {"enabled": True, "options": ["too_expensive"]},
                 },
+                "subscription_update": {
+                    "enabled": True,
+                    "default_allowed_updates": ["price"],
+                    "products": [{"product": "prod_demo_basic", "prices": ["price_demo_basic"]}],
+                },
             },
             "metadata": {"managed_by": "tests"},
         }
@@ -202,6 +207,12 @@ def test_configurations_create_update_and_list_like_stripe(
     assert updated.business_profile.headline == "Changed"
     assert updated.active is False
     assert updated.features.invoice_history.enabled is True  # untouched by the update
+    # Stripe fills in what the request left out of each product.
+    assert created.features.subscription_update.products[0].adjustable_quantity.to_dict() == {
+        "enabled": False,
+        "maximum": None,
+        "minimum": 1,
+    }
     assert [config.id for config in listed.data] == [created.id]
 
     standin.webhooks.stop()  # drains the queue

@@ -275,6 +275,18 @@ def payment_method(customer_id: str, last4: str, exp_month: int, exp_year: int) 
     }
 
 
+def portal_product(params: dict[str, Any]) -> dict[str, Any]:
+    """A ``features.subscription_update.products`` entry as Stripe answers it: the
+    quantity setting is always there (not adjustable, minimum 1) unless the request set it."""
+    quantity = {"enabled": False, "maximum": None, "minimum": 1}
+    quantity.update(params.get("adjustable_quantity") or {})
+    return {
+        "adjustable_quantity": quantity,
+        "prices": list(params["prices"]),
+        "product": params["product"],
+    }
+
+
 def configuration_defaults() -> dict[str, Any]:
     """A configuration with every feature off, which create/update params are merged into."""
     return {

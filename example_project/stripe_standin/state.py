@@ -129,11 +129,7 @@ class StandinState:
             enabled=True,
             default_allowed_updates=["price"],
             products=[
-                {
-                    "adjustable_quantity": {"enabled": False, "maximum": None, "minimum": 1},
-                    "prices": [price_id],
-                    "product": product_id,
-                }
+                objects.portal_product({"prices": [price_id], "product": product_id})
                 for product_id, _, _, price_id, _, _ in CATALOGUE
             ],
         )
@@ -397,7 +393,9 @@ class StandinState:
 def _merge(target: dict[str, Any], params: dict[str, Any]) -> None:
     """Deep-merge update params into an object; lists and scalars replace."""
     for key, value in params.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
+        if key == "products" and isinstance(value, list):
+            target[key] = [objects.portal_product(item) for item in value]
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
             _merge(target[key], value)
         else:
             target[key] = copy.deepcopy(value)
