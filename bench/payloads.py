@@ -1,8 +1,8 @@
 """Signed, real-shaped webhook deliveries for the load generator.
 
-The objects come from ``tests/stripe_objects.py`` (Stripe's example objects);
-only the payment method is built here, since the fixtures hold none (the smoke
-test checks it against Stripe's schema).
+The objects come from ``tests/stripe_objects.py`` (Stripe's example objects,
+and a payment method built field by field there; the smoke test checks every
+kind against Stripe's schema).
 """
 
 from __future__ import annotations
@@ -54,54 +54,6 @@ def customer_id(index: int) -> str:
 
 def subscription_id(index: int) -> str:
     return f"sub_bench{index:05d}"
-
-
-def payment_method(*, id: str, customer: str, created: int) -> dict[str, Any]:
-    """A card ``payment_method`` as ``payment_method.attached`` carries it."""
-    return {
-        "id": id,
-        "object": "payment_method",
-        "allow_redisplay": "always",
-        "billing_details": {
-            "address": {
-                "city": None,
-                "country": "DE",
-                "line1": None,
-                "line2": None,
-                "postal_code": "10115",
-                "state": None,
-            },
-            "email": "jenny.rosen@example.com",
-            "name": "Jenny Rosen",
-            "phone": None,
-            "tax_id": None,
-        },
-        "card": {
-            "brand": "visa",
-            "checks": {
-                "address_line1_check": None,
-                "address_postal_code_check": "pass",
-                "cvc_check": "pass",
-            },
-            "country": "US",
-            "display_brand": "visa",
-            "exp_month": 8,
-            "exp_year": 2030,
-            "fingerprint": "Xt5EWLLDS7FJjR1c",
-            "funding": "credit",
-            "generated_from": None,
-            "last4": "4242",
-            "networks": {"available": ["visa"], "preferred": None},
-            "regulated_status": "unregulated",
-            "three_d_secure_usage": {"supported": True},
-            "wallet": None,
-        },
-        "created": created,
-        "customer": customer,
-        "livemode": False,
-        "metadata": {},
-        "type": "card",
-    }
 
 
 def _items_list(sub_id: str, items: list[tuple[str, int]]) -> dict[str, Any]:
@@ -177,7 +129,7 @@ def build_event(kind: str, event_id: str, created: int, rng: random.Random) -> d
             created=created,
         )
     if kind == "payment_method.attached":
-        obj = payment_method(id=f"pm_{event_id[4:]}", customer=cus, created=created)
+        obj = stripe_objects.payment_method(id=f"pm_{event_id[4:]}", customer=cus, created=created)
         return make(kind, obj, id=event_id, created=created)
     raise ValueError(f"unknown kind {kind!r}")
 

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import responses as responses_lib
+
+from tests import contract
 
 STRIPE_API = "https://api.stripe.com"
 
@@ -22,3 +25,31 @@ def _no_network() -> Iterator[responses_lib.RequestsMock]:
 def stripe_mock(_no_network: responses_lib.RequestsMock) -> responses_lib.RequestsMock:
     """The active `responses` mock, to register Stripe answers and read the calls made."""
     return _no_network
+
+
+@pytest.fixture(autouse=True)
+def _accepted_events_fit_stripes_schema(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Every event a test gets past the webhook view's parser is checked against Stripe's
+    schema, ``data.object`` included: the app is tested on payloads Stripe could send.
+
+    Tests that feed malformed or hostile payloads on purpose say so with
+    ``@pytest.mark.off_contract``.
+    """
+    if request.node.get_closest_marker("off_contract") or not contract.available():
+        yield
+        return
+    from django_stripe_portal.views import webhook as webhook_view
+
+    parse_event = webhook_view.parse_event
+    misfits: list[str] = []
+
+    def parse_and_check(body: bytes) -> dict[str, Any]:
+        event = parse_event(body)
+        misfits.extend(contract.misfits_of_event(event))
+        return event
+
+    monkeypatch.setattr(webhook_view, "parse_event", parse_and_check)
+    yield
+    assert not misfits, "events that do not fit Stripe's schema:\n" + "\n".join(misfits)

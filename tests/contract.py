@@ -71,3 +71,35 @@ def event_types() -> list[str]:
     if not available():
         pytest.skip(f"{OPENAPI_DIR} is absent")
     return json.loads((OPENAPI_DIR / "events.json").read_text())["event_types"]  # type: ignore[no-any-return]
+
+
+def misfits_of_event(event: dict[str, Any]) -> list[str]:
+    """How a webhook event and its ``data.object`` depart from Stripe's schema ([] when they fit).
+
+    The event schema leaves ``data.object`` untyped, so the object is checked against the
+    schema its own ``object`` field names (``deleted_…`` for a deleted one).
+    """
+    v = validator()
+    known = _schema_names()
+    checks = [("event", event)]
+    obj = event.get("data", {}).get("object")
+    if isinstance(obj, dict):
+        name = str(obj.get("object"))
+        if obj.get("deleted") is True and f"deleted_{name}" in known:
+            name = f"deleted_{name}"
+        checks.append((name, obj))
+    misfits = []
+    for schema_name, value in checks:
+        if schema_name not in known:
+            misfits.append(f"{event.get('type')}: no schema {schema_name!r} to check it against")
+            continue
+        try:
+            v.validate_object(schema_name, value)
+        except v.StripeSchemaError as error:
+            misfits.append(f"{event.get('type')} ({schema_name}): {error}")
+    return misfits
+
+
+@cache
+def _schema_names() -> frozenset[str]:
+    return frozenset(validator().schema_names())

@@ -117,6 +117,60 @@ def portal_configuration(*, id: str | None = None, **overrides: Any) -> dict[str
     return resource("billing_portal.configuration", id=id or unique_id("bpc"), **overrides)
 
 
+def payment_method(
+    *, id: str | None = None, customer: str | None = "cus_test", created: int | None = None
+) -> dict[str, Any]:
+    """A card ``payment_method`` as ``payment_method.attached`` carries it.
+
+    Stripe's example objects hold none, so it is built here field by field; a contract
+    test checks it against the schema.
+    """
+    return {
+        "id": id or unique_id("pm"),
+        "object": "payment_method",
+        "allow_redisplay": "always",
+        "billing_details": {
+            "address": {
+                "city": None,
+                "country": "DE",
+                "line1": None,
+                "line2": None,
+                "postal_code": "10115",
+                "state": None,
+            },
+            "email": "jenny.rosen@example.com",
+            "name": "Jenny Rosen",
+            "phone": None,
+            "tax_id": None,
+        },
+        "card": {
+            "brand": "visa",
+            "checks": {
+                "address_line1_check": None,
+                "address_postal_code_check": "pass",
+                "cvc_check": "pass",
+            },
+            "country": "US",
+            "display_brand": "visa",
+            "exp_month": 8,
+            "exp_year": 2030,
+            "fingerprint": "Xt5EWLLDS7FJjR1c",
+            "funding": "credit",
+            "generated_from": None,
+            "last4": "4242",
+            "networks": {"available": ["visa"], "preferred": None},
+            "regulated_status": "unregulated",
+            "three_d_secure_usage": {"supported": True},
+            "wallet": None,
+        },
+        "created": created or int(time.time()),
+        "customer": customer,
+        "livemode": False,
+        "metadata": {},
+        "type": "card",
+    }
+
+
 def event(
     event_type: str,
     obj: dict[str, Any],

@@ -115,7 +115,8 @@ def test_python_block_compiles(block: Block) -> None:
 @pytest.mark.parametrize(
     "block", [b for b in PYTHON_BLOCKS if not b.compile_only], ids=lambda block: block.name
 )
-def test_python_block_runs(block: Block) -> None:
+def test_python_block_runs(block: Block, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)  # examples read fixture files by their path in the repository
     namespace: dict[str, object] = {"__name__": "docs_example"}
     exec(compile(block.source, block.name, "exec"), namespace)  # noqa: S102 - our own docs
 

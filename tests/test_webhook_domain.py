@@ -208,14 +208,7 @@ def test_tax_id_created_is_a_details_change(client: Client) -> None:
 @pytest.mark.parametrize("event_type", ["payment_method.attached", "payment_method.detached"])
 def test_payment_method_attached_and_detached(client: Client, event_type: str) -> None:
     attached = event_type.endswith("attached") and not event_type.endswith("detached")
-    pm = {
-        "id": "pm_1",
-        "object": "payment_method",
-        "type": "card",
-        "livemode": False,
-        "customer": "cus_card" if attached else None,
-        "created": 1,
-    }
+    pm = so.payment_method(customer="cus_card" if attached else None)
     previous = None if attached else {"customer": "cus_card"}
     event = so.event(event_type, pm, previous_attributes=previous)
     calls = _post_recording(client, event)

@@ -98,7 +98,7 @@ def test_redelivery_of_a_pending_event_enqueues_again_but_dispatches_once(
 
 def test_unknown_type_ends_ignored(client: Client, task_mode: None) -> None:
     with override_settings(TASKS=IMMEDIATE):
-        post_signed(client, so.event("charge.refunded", {"id": "ch_1", "object": "charge"}))
+        post_signed(client, so.event("customer.created", so.customer(id="cus_unhandled")))
     assert WebhookEvent.objects.get().status == Status.IGNORED
 
 

@@ -236,19 +236,19 @@ def test_database_error_in_one_receiver_does_not_poison_the_others(client: Clien
 
 
 def test_unknown_type_is_stored_ignored(client: Client) -> None:
-    event = so.event("charge.succeeded", {"id": "ch_1", "object": "charge"})
+    event = so.event("customer.created", so.customer(id="cus_unhandled"))
     response = post_signed(client, event)
     assert (response.status_code, response.content) == (200, b"ignored")
     assert WebhookEvent.objects.get().status == Status.IGNORED
 
 
 def test_unknown_type_with_a_per_type_receiver_is_processed(client: Client) -> None:
-    event = so.event("invoice.paid", {"id": "in_1", "object": "invoice"})
+    event = so.event("customer.created", so.customer(id="cus_unhandled"))
     recorder = Recorder()
-    with connected(signals.event_signal("invoice.paid"), recorder):
+    with connected(signals.event_signal("customer.created"), recorder):
         assert post_signed(client, event).status_code == 200
     assert WebhookEvent.objects.get().status == Status.PROCESSED
-    assert recorder.calls[0]["data"] == {"id": "in_1", "object": "invoice"}
+    assert recorder.calls[0]["data"] == event["data"]["object"]
 
 
 def test_on_decorator_receives_its_type_only(client: Client) -> None:
@@ -300,6 +300,7 @@ def test_other_api_version_is_recorded_and_warned_once(
     assert caplog.text.count("API version 2019-01-01") == 1
 
 
+@pytest.mark.off_contract
 def test_signed_event_whose_object_cannot_be_read_is_refused_not_a_500(client: Client) -> None:
     sub = so.subscription()
     del sub["id"]
