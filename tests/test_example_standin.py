@@ -187,7 +187,14 @@ def test_configurations_create_update_and_list_like_stripe(
                 "subscription_update": {
                     "enabled": True,
                     "default_allowed_updates": ["price"],
-                    "products": [{"product": "prod_demo_basic", "prices": ["price_demo_basic"]}],
+                    "products": [
+                        {"product": "prod_demo_basic", "prices": ["price_demo_basic"]},
+                        {
+                            "product": "prod_demo_pro",
+                            "prices": ["price_demo_pro"],
+                            "adjustable_quantity": {"enabled": True, "maximum": 10},
+                        },
+                    ],
                 },
             },
             "metadata": {"managed_by": "tests"},
@@ -208,11 +215,11 @@ def test_configurations_create_update_and_list_like_stripe(
     assert updated.active is False
     assert updated.features.invoice_history.enabled is True  # untouched by the update
     # Stripe fills in what the request left out of each product.
-    assert created.features.subscription_update.products[0].adjustable_quantity.to_dict() == {
-        "enabled": False,
-        "maximum": None,
-        "minimum": 1,
-    }
+    products = created.features.subscription_update.products
+    assert [product.adjustable_quantity.to_dict() for product in products] == [
+        {"enabled": False, "maximum": None, "minimum": 1},
+        {"enabled": True, "maximum": 10, "minimum": 1},
+    ]
     assert [config.id for config in listed.data] == [created.id]
 
     standin.webhooks.stop()  # drains the queue

@@ -278,8 +278,10 @@ def payment_method(customer_id: str, last4: str, exp_month: int, exp_year: int) 
 def portal_product(params: dict[str, Any]) -> dict[str, Any]:
     """A ``features.subscription_update.products`` entry as Stripe answers it: the
     quantity setting is always there (not adjustable, minimum 1) unless the request set it."""
-    quantity = {"enabled": False, "maximum": None, "minimum": 1}
-    quantity.update(params.get("adjustable_quantity") or {})
+    quantity: dict[str, Any] = {"enabled": False, "maximum": None, "minimum": 1}
+    for key, value in (params.get("adjustable_quantity") or {}).items():
+        # Form values arrive as strings; the bounds are integers in Stripe's answer.
+        quantity[key] = int(value) if key in ("minimum", "maximum") and value else value
     return {
         "adjustable_quantity": quantity,
         "prices": list(params["prices"]),

@@ -170,13 +170,14 @@ class StandinState:
         """Keep ``event`` (answered by ``GET /v1/events``) and return it to be delivered.
 
         A portal session's URL is a bearer credential: the delivered event carries it,
-        as Stripe's does, but the kept copy does not, like the kept session itself.
+        as Stripe's does, but the kept copy holds a placeholder (the field is a required
+        string in Stripe's schema), like the kept session itself.
         """
         kept = event
         obj = event["data"]["object"]
         if obj.get("object") == "billing_portal.session" and obj.get("url"):
             kept = copy.deepcopy(event)
-            kept["data"]["object"]["url"] = None
+            kept["data"]["object"]["url"] = "[not kept]"
         with self.changing():
             self.data["events"][event["id"]] = kept
         return event
