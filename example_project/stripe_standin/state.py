@@ -29,6 +29,8 @@ CATALOGUE = (
 
 #: The account's Dashboard default configuration, which sessions use when none is named.
 DASHBOARD_CONFIGURATION_ID = "bpc_standin_dashboard_default"
+#: What the kept state holds for a portal session's URL (a bearer credential).
+URL_NOT_KEPT = "[not kept]"
 
 _CANCELLATION_FIELDS = ("cancel_at", "cancel_at_period_end", "canceled_at", "cancellation_details")
 
@@ -170,14 +172,14 @@ class StandinState:
         """Keep ``event`` (answered by ``GET /v1/events``) and return it to be delivered.
 
         A portal session's URL is a bearer credential: the delivered event carries it,
-        as Stripe's does, but the kept copy holds a placeholder (the field is a required
-        string in Stripe's schema), like the kept session itself.
+        as Stripe's does, but the kept copy holds ``URL_NOT_KEPT`` (the field is a
+        required string in Stripe's schema), like the kept session itself.
         """
         kept = event
         obj = event["data"]["object"]
         if obj.get("object") == "billing_portal.session" and obj.get("url"):
             kept = copy.deepcopy(event)
-            kept["data"]["object"]["url"] = "[not kept]"
+            kept["data"]["object"]["url"] = URL_NOT_KEPT
         with self.changing():
             self.data["events"][event["id"]] = kept
         return event
@@ -303,7 +305,7 @@ class StandinState:
     def create_configuration(self, params: dict[str, Any]) -> dict[str, Any]:
         with self.changing():
             config = objects.configuration_defaults()
-            _merge(config, params)
+            _merge_configuration(config, params)
             config.update(id=new_id("bpc"), created=now(), updated=now())
             self.data["configurations"][config["id"]] = config
         return copy.deepcopy(config)
@@ -317,7 +319,7 @@ class StandinState:
                 )
             if config["is_default"] and params.get("active") is False:
                 raise StandinError("You cannot deactivate the default configuration.")
-            _merge(config, params)
+            _merge_configuration(config, params)
             config["updated"] = now()
         return copy.deepcopy(config)
 
@@ -349,7 +351,7 @@ class StandinState:
                 locale=locale,
                 flow=flow,
             )
-            stored = dict(session, url=None)  # the URL is a bearer credential: not kept
+            stored = dict(session, url=URL_NOT_KEPT)  # the URL is a bearer credential
             self.data["sessions"][session_id] = stored
             self.session_secrets[session_id] = secret
         return session
@@ -391,12 +393,18 @@ class StandinState:
             )
 
 
+def _merge_configuration(config: dict[str, Any], params: dict[str, Any]) -> None:
+    """Merge create/update params into a configuration; each product then carries what
+    Stripe fills in for it."""
+    _merge(config, params)
+    update = config["features"]["subscription_update"]
+    update["products"] = [objects.portal_product(item) for item in update.get("products") or []]
+
+
 def _merge(target: dict[str, Any], params: dict[str, Any]) -> None:
     """Deep-merge update params into an object; lists and scalars replace."""
     for key, value in params.items():
-        if key == "products" and isinstance(value, list):
-            target[key] = [objects.portal_product(item) for item in value]
-        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
             _merge(target[key], value)
         else:
             target[key] = copy.deepcopy(value)
