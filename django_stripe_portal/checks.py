@@ -30,6 +30,7 @@ from django_stripe_portal.conf import (
     get_settings,
 )
 from django_stripe_portal.configurations.schema import validate_configurations
+from django_stripe_portal.portal.guards import GUARD_KEYS, guard_urls
 
 API_KEY_RE = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]+$")
 WEBHOOK_SECRET_RE = re.compile(r"^whsec_[A-Za-z0-9+/=_-]+$")
@@ -177,8 +178,6 @@ def _check_configurations(conf: PortalSettings) -> Iterable[CheckMessage]:
 
 
 def _check_guard_urls(conf: PortalSettings) -> Iterable[CheckMessage]:
-    from django_stripe_portal.guards import GUARD_KEYS, guard_urls
-
     try:
         guard_urls()
     except ImproperlyConfigured as exc:

@@ -7,11 +7,14 @@ SDK elsewhere with other keys.
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 import stripe
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from stripe._base_address import BaseAddresses
 
-from django_stripe_portal.conf import get_settings
+from django_stripe_portal.conf import SETTING_NAME, get_settings
 
 
 @cache
@@ -20,14 +23,20 @@ def get_client() -> stripe.StripeClient:
     conf = get_settings()
     base_addresses: BaseAddresses = {}
     if conf.API_BASE:
-        base_addresses["api"] = str(conf.API_BASE).rstrip("/")
+        base_addresses["api"] = conf.API_BASE.rstrip("/")
     return stripe.StripeClient(
         conf.require_api_key(),
         stripe_version=conf.api_version,
         base_addresses=base_addresses,
-        max_network_retries=int(conf.MAX_NETWORK_RETRIES),
-        http_client=stripe.RequestsClient(timeout=float(conf.API_TIMEOUT)),
+        max_network_retries=conf.MAX_NETWORK_RETRIES,
+        http_client=stripe.RequestsClient(timeout=conf.API_TIMEOUT),
     )
+
+
+@receiver(setting_changed)
+def _rebuild_on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == SETTING_NAME:
+        get_client.cache_clear()
 
 
 def request_id_of(error: BaseException) -> str | None:

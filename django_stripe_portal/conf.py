@@ -1,7 +1,8 @@
 """The one settings object: ``STRIPE_PORTAL`` merged over the defaults.
 
 Read lazily (never at import time) and rebuilt on ``setting_changed`` so that
-``override_settings(STRIPE_PORTAL=…)`` just works in tests.
+``override_settings(STRIPE_PORTAL=…)`` just works in tests. Every key is a typed
+attribute of :class:`PortalSettings`; ``manage.py check`` validates the values.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
 import stripe
 from django.conf import settings as django_settings
@@ -20,12 +21,21 @@ from django.utils.module_loading import import_string
 
 SETTING_NAME = "STRIPE_PORTAL"
 
+#: Seconds between task-mode attempts after a failure: about three days in all, like
+#: Stripe's own retries of a failed delivery.
+DEFAULT_RETRY_DELAYS = (60, 300, 1800, 7200, 21600, 43200, 86400, 100800)
+
 DEFAULTS: dict[str, Any] = {
-    # --- the keys named in DESIGN.md ---
+    # --- Stripe connection ---
     "API_KEY": None,
-    "WEBHOOK_SECRETS": [],
     "API_VERSION": None,  # None: the version the installed stripe package pins
     "API_BASE": None,  # None: Stripe's own address
+    "LIVEMODE": None,  # None: derived from API_KEY
+    # Retries of failed requests (the SDK adds idempotency keys).
+    "MAX_NETWORK_RETRIES": 2,
+    # Seconds a Stripe request may take before the button gives up.
+    "API_TIMEOUT": 20,
+    # --- portal sessions (the button) ---
     "CONFIGURATIONS": {},
     "DEFAULT_CONFIGURATION": None,
     "CUSTOMER_RESOLVER": "django_stripe_portal.customers.linked_customer",
@@ -34,31 +44,46 @@ DEFAULTS: dict[str, Any] = {
     "ALLOWED_RETURN_HOSTS": [],
     "PORTAL_GUARD": None,
     "NO_CUSTOMER_URL": None,
+    # How long the signed return link stays valid, in seconds.
+    "RETURN_TOKEN_MAX_AGE": 7 * 24 * 3600,
+    # A coupon offered in the subscription_cancel flow (Stripe's retention offer), or None.
+    "RETENTION_COUPON": None,
+    # f(request, customer_id, subscription_id) -> coupon id or None; RETENTION_COUPON otherwise.
+    "RETENTION_RESOLVER": None,
+    # Per-status redirects used by django_stripe_portal.guards.subscription_states.
+    "GUARD_URLS": {},
+    # --- Connect ---
+    "ACCOUNT_RESOLVER": None,
+    "ON_BEHALF_OF_RESOLVER": None,
+    "CONNECT_WEBHOOK_SECRETS": [],
+    "CONNECTED_ACCOUNTS": None,
+    # --- webhooks ---
+    "WEBHOOK_SECRETS": [],
     "WEBHOOK_TOLERANCE": 300,
     "WEBHOOK_PROCESSING": "sync",
-    "LIVEMODE": None,  # None: derived from API_KEY
-    # --- extensions ---
-    # Retries of idempotent-safe Stripe requests (the SDK adds idempotency keys).
-    "MAX_NETWORK_RETRIES": 2,
-    # Seconds a Stripe request may take before the button gives up.
-    "API_TIMEOUT": 20,
     # Webhook bodies larger than this are refused before any parsing.
     "WEBHOOK_MAX_BODY_BYTES": 1024 * 1024,
+    "WEBHOOK_RETRY_DELAYS": list(DEFAULT_RETRY_DELAYS),
+    # Seconds after which a pending event no worker holds is taken up again.
+    "WEBHOOK_STUCK_AFTER": 600,
+    # --- access and activity ---
+    # Subscription statuses that count as "active" for the access helpers.
+    "ACTIVE_STATUSES": ["active", "trialing"],
     # A change event counts towards a portal visit up to this many seconds after it began
     # (or until the user came back, whichever is first).
     "VISIT_WINDOW": 3600,
-    # How long the signed return link stays valid, in seconds.
-    "RETURN_TOKEN_MAX_AGE": 7 * 24 * 3600,
-    # Subscription statuses that count as "active" for the access helpers.
-    "ACTIVE_STATUSES": ["active", "trialing"],
-    # A coupon offered in the subscription_cancel flow (Stripe's retention offer), or None.
-    "RETENTION_COUPON": None,
-    # Per-status redirects used by django_stripe_portal.guards.subscription_states.
-    "GUARD_URLS": {},
 }
 
 # Keys whose value is a dotted path to a callable, imported on first use.
-IMPORT_STRINGS = ("CUSTOMER_RESOLVER", "CONFIGURATION_RESOLVER", "PORTAL_GUARD")
+IMPORT_STRINGS = (
+    "CUSTOMER_RESOLVER",
+    "CONFIGURATION_RESOLVER",
+    "PORTAL_GUARD",
+    "RETENTION_RESOLVER",
+    "ACCOUNT_RESOLVER",
+    "ON_BEHALF_OF_RESOLVER",
+    "CONNECTED_ACCOUNTS",
+)
 
 WEBHOOK_PROCESSING_MODES = ("sync", "task")
 LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
@@ -66,57 +91,81 @@ TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
 
 
 class PortalSettings:
-    """Attribute access to the merged settings, e.g. ``portal_settings.API_KEY``."""
+    """The merged settings as typed attributes, e.g. ``get_settings().API_KEY``.
+
+    The types say what a valid setting holds; ``manage.py check`` reports values that
+    do not fit, so code reading them can rely on the types.
+    """
+
+    API_KEY: str | None
+    API_VERSION: str | None
+    API_BASE: str | None
+    LIVEMODE: bool | None
+    MAX_NETWORK_RETRIES: int
+    API_TIMEOUT: float
+    CONFIGURATIONS: dict[str, dict[str, Any]]
+    DEFAULT_CONFIGURATION: str | None
+    CUSTOMER_RESOLVER: str | Callable[..., Any] | None
+    CONFIGURATION_RESOLVER: str | Callable[..., Any] | None
+    RETURN_URL: str
+    ALLOWED_RETURN_HOSTS: list[str]
+    PORTAL_GUARD: str | Callable[..., Any] | None
+    NO_CUSTOMER_URL: str | None
+    RETURN_TOKEN_MAX_AGE: int
+    RETENTION_COUPON: str | None
+    RETENTION_RESOLVER: str | Callable[..., Any] | None
+    GUARD_URLS: dict[str, str]
+    ACCOUNT_RESOLVER: str | Callable[..., Any] | None
+    ON_BEHALF_OF_RESOLVER: str | Callable[..., Any] | None
+    CONNECT_WEBHOOK_SECRETS: list[str]
+    CONNECTED_ACCOUNTS: str | Callable[..., Any] | None
+    WEBHOOK_SECRETS: list[str]
+    WEBHOOK_TOLERANCE: int
+    WEBHOOK_PROCESSING: str
+    WEBHOOK_MAX_BODY_BYTES: int
+    WEBHOOK_RETRY_DELAYS: list[int]
+    WEBHOOK_STUCK_AFTER: int
+    ACTIVE_STATUSES: list[str]
+    VISIT_WINDOW: int
 
     def __init__(self, user_settings: dict[str, Any]) -> None:
         unknown = sorted(set(user_settings) - set(DEFAULTS))
         if unknown:
             raise ImproperlyConfigured(unknown_keys_message(unknown))
-        self._values: dict[str, Any] = {**DEFAULTS, **user_settings}
+        for name, default in DEFAULTS.items():
+            setattr(self, name, user_settings.get(name, default))
         self._imported: dict[str, Callable[..., Any] | None] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.__dict__["_values"][name]
-        except KeyError:
-            raise AttributeError(f"{SETTING_NAME} has no setting {name!r}") from None
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self._values)
 
     @property
     def api_version(self) -> str:
         """The ``Stripe-Version`` sent on every call and expected on webhooks."""
-        return cast(str, self._values["API_VERSION"] or stripe.api_version)
+        return self.API_VERSION or str(stripe.api_version)
 
     @property
     def livemode(self) -> bool:
         """Which Stripe mode this site acts in; events of the other mode are refused."""
-        explicit = self._values["LIVEMODE"]
-        if explicit is not None:
-            return bool(explicit)
-        key = self._values["API_KEY"] or ""
-        return key.startswith(LIVE_KEY_PREFIXES)
+        if self.LIVEMODE is not None:
+            return bool(self.LIVEMODE)
+        return (self.API_KEY or "").startswith(LIVE_KEY_PREFIXES)
 
     @property
     def mode_name(self) -> str:
         return "live" if self.livemode else "test"
 
     def require_api_key(self) -> str:
-        key = self._values["API_KEY"]
-        if not key:
+        if not self.API_KEY:
             raise ImproperlyConfigured(
                 f"You must set {SETTING_NAME}['API_KEY'] to a Stripe secret key "
                 "(sk_test_…, sk_live_…) or restricted key (rk_…)."
             )
-        return cast(str, key)
+        return self.API_KEY
 
     def imported(self, name: str) -> Callable[..., Any] | None:
         """The callable named by a dotted-path setting (``CUSTOMER_RESOLVER`` …), or None."""
         if name not in IMPORT_STRINGS:
             raise KeyError(name)
         if name not in self._imported:
-            path = self._values[name]
+            path = getattr(self, name)
             if path is None:
                 self._imported[name] = None
             elif callable(path):
@@ -142,29 +191,21 @@ def unknown_keys_message(unknown: list[str]) -> str:
     )
 
 
+def user_settings() -> dict[str, Any]:
+    """``settings.STRIPE_PORTAL`` as written (``{}`` when absent)."""
+    value = getattr(django_settings, SETTING_NAME, {}) or {}
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{SETTING_NAME} must be a dict, not {type(value)}.")
+    return value
+
+
 @cache
 def get_settings() -> PortalSettings:
     """The current settings, built once and rebuilt after ``setting_changed``."""
-    user_settings = getattr(django_settings, SETTING_NAME, {}) or {}
-    if not isinstance(user_settings, dict):
-        raise ImproperlyConfigured(f"{SETTING_NAME} must be a dict, not {type(user_settings)}.")
-    return PortalSettings(user_settings)
-
-
-class _LazySettings:
-    """Module-level handle that always reads the current settings."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(get_settings(), name)
-
-
-portal_settings: Any = _LazySettings()
+    return PortalSettings(user_settings())
 
 
 @receiver(setting_changed)
 def _reload_on_setting_changed(*, setting: str, **kwargs: Any) -> None:
     if setting in (SETTING_NAME, "DEBUG"):
         get_settings.cache_clear()
-        from django_stripe_portal import client
-
-        client.get_client.cache_clear()

@@ -1,36 +1,6 @@
-"""Which Stripe customer a signed-in user is: the default resolver and the link writer."""
+"""Public path of the customer lookup (``CUSTOMER_RESOLVER``'s default and ``link_customer``);
+the code lives in :mod:`django_stripe_portal.portal.customers`."""
 
-from __future__ import annotations
+from django_stripe_portal.portal.customers import link_customer, linked_customer
 
-import re
-from typing import Any
-
-from django.http import HttpRequest
-
-from django_stripe_portal.conf import get_settings
-from django_stripe_portal.models import StripeCustomer
-
-CUSTOMER_ID_RE = re.compile(r"^cus_[A-Za-z0-9]+$")
-
-
-def linked_customer(request: HttpRequest) -> str | None:
-    """Default ``CUSTOMER_RESOLVER``: the customer linked to ``request.user``, if any."""
-    user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
-        return None
-    customer_id = (
-        StripeCustomer.objects.filter(user_id=user.pk).values_list("customer_id", flat=True).first()
-    )
-    return customer_id
-
-
-def link_customer(user: Any, customer_id: str, *, livemode: bool | None = None) -> StripeCustomer:
-    """Link ``user`` to ``customer_id`` (replacing an earlier link of that user)."""
-    if not CUSTOMER_ID_RE.match(customer_id or ""):
-        raise ValueError(f"{customer_id!r} is not a Stripe customer id (cus_…).")
-    if livemode is None:
-        livemode = get_settings().livemode
-    link, _ = StripeCustomer.objects.update_or_create(
-        user=user, defaults={"customer_id": customer_id, "livemode": livemode}
-    )
-    return link
+__all__ = ["link_customer", "linked_customer"]

@@ -52,17 +52,6 @@ customer_details_changed = Signal()
 #: Extra: ``configuration``, ``drifted`` (it differs from the declared settings).
 portal_configuration_changed = Signal()
 
-DOMAIN_SIGNALS: dict[str, Signal] = {
-    "subscription_plan_changed": subscription_plan_changed,
-    "subscription_quantity_changed": subscription_quantity_changed,
-    "subscription_cancel_scheduled": subscription_cancel_scheduled,
-    "subscription_reactivated": subscription_reactivated,
-    "subscription_canceled": subscription_canceled,
-    "payment_method_changed": payment_method_changed,
-    "customer_details_changed": customer_details_changed,
-    "portal_configuration_changed": portal_configuration_changed,
-}
-
 _event_signals: dict[str, Signal] = {}
 _event_signals_lock = Lock()
 

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from django_stripe_portal import charts
+from django_stripe_portal.admin import charts
 
 SVG = "{http://www.w3.org/2000/svg}"
 

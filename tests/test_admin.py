@@ -13,7 +13,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from django_stripe_portal import admin as portal_admin
+from django_stripe_portal.admin import events as events_admin
+from django_stripe_portal.admin import records as records_admin
 from django_stripe_portal.events import ChangeKind
 from django_stripe_portal.models import (
     PortalConfiguration,
@@ -227,7 +228,7 @@ def test_view_only_staff_can_read_but_not_change(client: Client) -> None:
 def test_paginator_counts_small_results_exactly() -> None:
     PortalSessionFactory.create_batch(3)
 
-    paginator = portal_admin.EstimatedCountPaginator(PortalSession.objects.order_by("pk"), 2)
+    paginator = records_admin.EstimatedCountPaginator(PortalSession.objects.order_by("pk"), 2)
 
     assert paginator.count == 3
     assert paginator.num_pages == 2
@@ -240,10 +241,10 @@ def test_paginator_uses_the_planner_estimate_for_large_results(
     PortalSessionFactory.create_batch(3)
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {PortalSession._meta.db_table}")
-    monkeypatch.setattr(portal_admin, "EXACT_COUNT_BELOW", 1)
+    monkeypatch.setattr(records_admin, "EXACT_COUNT_BELOW", 1)
 
     with CaptureQueriesContext(connection) as queries:
-        count = portal_admin.EstimatedCountPaginator(PortalSession.objects.order_by("pk"), 2).count
+        count = records_admin.EstimatedCountPaginator(PortalSession.objects.order_by("pk"), 2).count
 
     assert count == 3  # ANALYZE just counted the three rows
     assert [q["sql"].split()[0] for q in queries] == ["EXPLAIN"]
@@ -296,7 +297,7 @@ def test_replay_action_dispatches_the_selected_events_again(admin_client: Client
 def test_replay_action_refuses_a_selection_too_large(
     admin_client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(portal_admin, "MAX_REPLAY", 1)
+    monkeypatch.setattr(events_admin, "MAX_REPLAY", 1)
     events = [_stored_subscription_event(WebhookEvent.Status.FAILED) for _ in range(2)]
 
     response = _replay(admin_client, *events)

@@ -12,8 +12,8 @@ from django.contrib.messages import get_messages
 from django.test import Client, override_settings
 
 from django_stripe_portal.models import PortalSession
-from django_stripe_portal.portal_flows import FLOW_TYPES, LOCALES
-from django_stripe_portal.subscriptions import subscription_items
+from django_stripe_portal.portal.button_form import FLOW_TYPES, LOCALES
+from django_stripe_portal.webhooks.payload import subscription_items
 from tests import contract, stripe_objects
 from tests.factories import StripeSubscriptionFactory
 from tests.portal_support import (

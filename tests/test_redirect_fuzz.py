@@ -10,7 +10,7 @@ from django.test import Client, RequestFactory, override_settings
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from django_stripe_portal.return_urls import safe_return_to
+from django_stripe_portal.portal.return_links import safe_return_to
 from tests.portal_support import FakePortalApi
 
 ALLOWED = {"testserver", "app.example.com"}

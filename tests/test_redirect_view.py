@@ -15,7 +15,7 @@ from django.test import Client, override_settings
 from django.urls import resolve, reverse
 
 from django_stripe_portal.models import PortalSession
-from django_stripe_portal.return_tokens import read_return_key
+from django_stripe_portal.portal.return_links import read_return_key
 from django_stripe_portal.signals import portal_session_created
 from tests.factories import (
     PortalConfigurationFactory,
@@ -384,7 +384,7 @@ def test_unsynced_configuration_is_logged_and_the_account_default_used(
     assert response.status_code == 303
     assert "configuration" not in portal_api.sent()
     assert PortalSession.objects.get().configuration is None
-    [record] = [r for r in caplog.records if r.name == "django_stripe_portal.portal_sessions"]
+    [record] = [r for r in caplog.records if r.name == "django_stripe_portal.portal"]
     assert record.levelno == logging.ERROR
     assert "'default'" in record.getMessage()
     assert "sync_portal_configs" in record.getMessage()
@@ -630,7 +630,7 @@ def test_failing_receiver_is_logged_and_the_user_still_reaches_the_portal(
     assert response.status_code == 303
     assert response["Location"] == portal_api.url
     row = PortalSession.objects.get()
-    [record] = [r for r in caplog.records if r.name == "django_stripe_portal.portal_sessions"]
+    [record] = [r for r in caplog.records if r.name == "django_stripe_portal.portal"]
     assert "broken_receiver" in record.getMessage()
     assert row.stripe_id in record.getMessage()
     assert record.exc_info is not None

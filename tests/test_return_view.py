@@ -12,7 +12,11 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from django_stripe_portal.models import PortalSession
-from django_stripe_portal.return_tokens import new_return_key, read_return_key, sign_return_key
+from django_stripe_portal.portal.return_links import (
+    new_return_key,
+    read_return_key,
+    sign_return_key,
+)
 from django_stripe_portal.signals import portal_session_returned
 from tests.factories import PortalSessionFactory
 from tests.portal_support import (

@@ -17,12 +17,12 @@ from stripe.params import WebhookEndpointUpdateParams
 
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.configurations.schema import params_problems
-from django_stripe_portal.events import HANDLED_EVENTS
-from django_stripe_portal.webhook_endpoints import (
+from django_stripe_portal.endpoint_setup import (
     ENDPOINT_MARKER,
     ENDPOINT_MARKER_VALUE,
     known_event_types,
 )
+from django_stripe_portal.events import HANDLED_EVENTS
 from tests import contract, stripe_objects
 
 API = "https://api.stripe.com/v1/webhook_endpoints"

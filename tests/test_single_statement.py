@@ -10,14 +10,14 @@ import pytest
 from django.db.models import Subquery
 from django.utils import timezone
 
-from django_stripe_portal import single_statement
 from django_stripe_portal.models import (
     PortalConfiguration,
     PortalSession,
     StripeSubscription,
     WebhookEvent,
 )
-from django_stripe_portal.single_statement import PreparedInsert, insert_unless_exists, upsert
+from django_stripe_portal.state import row_writes
+from django_stripe_portal.state.row_writes import PreparedInsert, insert_unless_exists, upsert
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,7 +62,7 @@ def _comparable(params: list[Any]) -> list[Any]:
 
 
 def _fresh_statement(row: Any, **options: Any) -> PreparedInsert:
-    single_statement._SQL_OF_PLAIN_INSERTS.clear()
+    row_writes._SQL_OF_PLAIN_INSERTS.clear()
     return PreparedInsert(row, **options)
 
 
@@ -128,10 +128,10 @@ def test_an_expression_value_is_compiled_every_time() -> None:
             ),
         )
 
-    single_statement._SQL_OF_PLAIN_INSERTS.clear()
+    row_writes._SQL_OF_PLAIN_INSERTS.clear()
     first = insert_unless_exists(session("bps_x", "bpc_1"), returning=("pk", "configuration"))
     second = insert_unless_exists(session("bps_y", "bpc_none"), returning=("pk", "configuration"))
 
-    assert single_statement._SQL_OF_PLAIN_INSERTS == {}
+    assert row_writes._SQL_OF_PLAIN_INSERTS == {}
     assert first is not None and first[1] == configuration.pk
     assert second is not None and second[1] is None

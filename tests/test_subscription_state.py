@@ -12,8 +12,9 @@ from django.test import Client
 
 from django_stripe_portal import signals
 from django_stripe_portal.models import StripeSubscription, WebhookEvent
-from django_stripe_portal.subscriptions import current_period_end, record_subscription
-from django_stripe_portal.webhooks import dispatch, process
+from django_stripe_portal.state.subscriptions import SubscriptionWrite, record_subscription
+from django_stripe_portal.webhooks import process, receive
+from django_stripe_portal.webhooks.payload import current_period_end, subscription_values
 from tests import stripe_objects as so
 from tests.webhook_support import Recorder, connected, post_signed
 
@@ -21,6 +22,11 @@ pytestmark = pytest.mark.django_db
 
 T0 = int(time.time()) - 3600
 SUB = "sub_state"
+
+
+def _record(obj: dict[str, Any], when: dt.datetime) -> SubscriptionWrite:
+    """Record a subscription payload the way a webhook does."""
+    return record_subscription(obj["id"], subscription_values(obj), when)
 
 
 def _sub(**kwargs: Any) -> dict[str, Any]:
@@ -199,19 +205,19 @@ def test_duplicate_delivery_changes_nothing(client: Client) -> None:
 
 def test_record_subscription_reports_stale_writes() -> None:
     when = dt.datetime.fromtimestamp(T0, tz=dt.UTC)
-    first = record_subscription(_sub(status="active"), when)
+    first = _record(_sub(status="active"), when)
     assert first.applied
-    again = record_subscription(_sub(status="past_due"), when + dt.timedelta(seconds=5))
+    again = _record(_sub(status="past_due"), when + dt.timedelta(seconds=5))
     assert (again.applied, again.subscription.pk) == (True, first.subscription.pk)
     assert StripeSubscription.objects.count() == 1
-    stale = record_subscription(_sub(status="trialing"), when)
+    stale = _record(_sub(status="trialing"), when)
     assert (stale.applied, stale.subscription.status) == (False, "past_due")
 
 
 def test_the_returned_row_is_the_stored_row() -> None:
     when = dt.datetime.fromtimestamp(T0, tz=dt.UTC)
     for status in ("active", "past_due"):
-        written = record_subscription(_sub(status=status), when).subscription
+        written = _record(_sub(status=status), when).subscription
         stored = StripeSubscription.objects.get(pk=written.pk)
         assert (written.status, written.updated) == (stored.status, stored.updated)
 
@@ -225,8 +231,8 @@ def test_a_state_write_that_cannot_be_prepared_is_kept_failed_and_retried(
     def cannot_prepare(*args: Any, **kwargs: Any) -> None:
         raise ValueError("cannot prepare")
 
+    monkeypatch.setattr(receive, "prepare_state_write", cannot_prepare)
     monkeypatch.setattr(process, "prepare_state_write", cannot_prepare)
-    monkeypatch.setattr(dispatch, "prepare_state_write", cannot_prepare)
     event = so.event("customer.subscription.updated", _sub(status="active"), created=T0)
 
     assert [post_signed(client, event).status_code for _ in range(2)] == [500, 500]

@@ -19,13 +19,19 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from django_stripe_portal.models import StripeSubscription
-from django_stripe_portal.subscriptions import record_subscription
+from django_stripe_portal.state.subscriptions import SubscriptionWrite, record_subscription
+from django_stripe_portal.webhooks.payload import subscription_values
 from tests import contract, stripe_objects
 from tests.factories import StripeSubscriptionFactory
 
 pytestmark = pytest.mark.django_db
 
 API = "https://api.stripe.com/v1/subscriptions"
+
+
+def _record(obj: dict[str, Any], when: datetime) -> SubscriptionWrite:
+    """Record a subscription payload the way a webhook does."""
+    return record_subscription(obj["id"], subscription_values(obj), when)
 
 
 class FakeSubscriptions:
@@ -149,7 +155,7 @@ def test_a_webhook_processed_during_the_listing_is_not_overwritten(
 
     def webhook_arrives() -> None:
         # customer.subscription.updated, created after the list request was sent.
-        record_subscription(newer, datetime.now(tz=UTC) + timedelta(seconds=1))
+        _record(newer, datetime.now(tz=UTC) + timedelta(seconds=1))
 
     fake.while_serving = webhook_arrives
 

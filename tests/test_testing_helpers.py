@@ -9,9 +9,10 @@ import pytest
 import stripe
 from django.test import Client, override_settings
 
+from django_stripe_portal.exceptions import WebhookRefused
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.testing import make_event, post_event, sign_payload
-from django_stripe_portal.webhooks.verify import WebhookRefused, verify_signature
+from django_stripe_portal.webhooks.verify import verify_signature
 from tests import contract
 from tests import stripe_objects as so
 

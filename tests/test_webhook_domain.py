@@ -106,7 +106,7 @@ def test_cancel_at_period_end_schedules_a_cancellation_with_details(client: Clie
     calls = _post_recording(client, event)
     assert list(calls) == ["subscription_cancel_scheduled"]
     call = calls["subscription_cancel_scheduled"][0]
-    assert call["cancellation_details"] == DETAILS
+    assert call["cancellation_details"] == {**DETAILS, "feedback_option": None}
     assert call["subscription"].cancel_at_period_end is True
     assert call["stale"] is False
     assert _row(event).change_kind == "cancel_scheduled"
@@ -144,7 +144,8 @@ def test_deleted_is_canceled_with_details(client: Client) -> None:
     event = so.event("customer.subscription.deleted", sub)
     calls = _post_recording(client, event)
     assert list(calls) == ["subscription_canceled"]
-    assert calls["subscription_canceled"][0]["cancellation_details"] == DETAILS
+    details = calls["subscription_canceled"][0]["cancellation_details"]
+    assert details == {**DETAILS, "feedback_option": None}
     assert calls["subscription_canceled"][0]["subscription"].status == "canceled"
     assert _row(event).change_kind == "canceled"
 

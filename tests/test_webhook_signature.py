@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import stripe
 
-from django_stripe_portal.webhooks.verify import WebhookRefused, verify_signature
+from django_stripe_portal.exceptions import WebhookRefused
+from django_stripe_portal.webhooks.verify import verify_signature
 
 BODY = b'{"id": "evt_1", "object": "event"}'
 NOW = 1_800_000_000

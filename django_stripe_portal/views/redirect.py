@@ -1,6 +1,6 @@
 """``stripe_portal:redirect``: the billing button's POST target.
 
-Thin: it resolves who is asking, lets ``portal_sessions`` do the work, and turns
+Thin: it resolves who is asking, lets ``django_stripe_portal.portal`` do the work, and turns
 every refusal or Stripe error into a message and a redirect back (or a JSON error
 for single-page apps), never a 500. Under WSGI the view is synchronous; under ASGI
 it is async, the Stripe call runs in a worker thread instead of holding the event
@@ -26,17 +26,21 @@ from django.views.decorators.http import require_POST
 
 from django_stripe_portal.client import request_id_of
 from django_stripe_portal.conf import get_settings
-from django_stripe_portal.portal_flows import PortalRequestError
-from django_stripe_portal.portal_sessions import (
+from django_stripe_portal.exceptions import PortalRequestError
+from django_stripe_portal.portal.customers import resolve_customer
+from django_stripe_portal.portal.guards import guard_redirect
+from django_stripe_portal.portal.return_links import (
+    default_return_url,
+    return_to_or_default,
+    safe_return_to,
+)
+from django_stripe_portal.portal.sessions import (
     PortalSessionPlan,
-    guard_redirect,
     open_portal_session,
     plan_portal_session,
     record_portal_session,
-    resolve_customer,
 )
-from django_stripe_portal.return_urls import default_return_url, safe_return_to
-from django_stripe_portal.views.sync_or_async import SyncOrAsyncView
+from django_stripe_portal.portal.sync_or_async import SyncOrAsyncView
 
 logger = logging.getLogger("django_stripe_portal.views")
 
@@ -102,7 +106,7 @@ def _prepare(request: HttpRequest, user: Any) -> PortalSessionPlan | _Detour:
     detour = guard_redirect(request, customer_id)
     if detour:
         return _Detour(str(resolve_url(detour)))
-    return_to = safe_return_to(request, request.POST.get("return_to")) or default_return_url()
+    return_to = return_to_or_default(request, request.POST.get("return_to"))
     return plan_portal_session(request, user=user, customer_id=customer_id, return_to=return_to)
 
 

@@ -13,9 +13,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from django_stripe_portal.models import PortalSession
-from django_stripe_portal.portal_sessions import send_logged
-from django_stripe_portal.return_tokens import read_return_key
-from django_stripe_portal.return_urls import default_return_url, safe_return_to
+from django_stripe_portal.portal.return_links import (
+    default_return_url,
+    read_return_key,
+    return_to_or_default,
+)
+from django_stripe_portal.portal.sessions import send_logged
 from django_stripe_portal.signals import portal_session_returned
 
 
@@ -38,5 +41,4 @@ def portal_return(request: HttpRequest, token: str) -> HttpResponse:
             portal_session.returned_at = returned_at
             send_logged(portal_session_returned, portal_session=portal_session, event=None, data={})
     # Checked again: the row may predate a change of ALLOWED_RETURN_HOSTS.
-    target = safe_return_to(request, portal_session.return_to) or default_return_url()
-    return HttpResponseRedirect(target)
+    return HttpResponseRedirect(return_to_or_default(request, portal_session.return_to))

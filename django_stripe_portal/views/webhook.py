@@ -15,10 +15,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from django_stripe_portal.conf import get_settings
+from django_stripe_portal.exceptions import WebhookRefused
 from django_stripe_portal.webhooks.interpret import understand_event
 from django_stripe_portal.webhooks.parse import check_mode, parse_event, redact_secrets
-from django_stripe_portal.webhooks.process import Outcome, receive_event
-from django_stripe_portal.webhooks.verify import WebhookRefused, verify_signature
+from django_stripe_portal.webhooks.process import Outcome
+from django_stripe_portal.webhooks.receive import receive_event
+from django_stripe_portal.webhooks.verify import verify_signature
 
 logger = logging.getLogger("django_stripe_portal.webhooks")
 
@@ -31,10 +33,12 @@ _STATUS_CODES = {
     Outcome.FAILED: 500,
     Outcome.BUSY: 409,
     Outcome.MISSING: 500,
+    Outcome.NOT_STORED: 503,
 }
 _MESSAGES = {
     Outcome.FAILED: "a receiver failed; the event is stored as failed and will be retried",
     Outcome.BUSY: "this event is being processed by another delivery; retry later",
+    Outcome.NOT_STORED: "the event could not be stored; retry later",
 }
 
 _warned_api_versions: set[str] = set()

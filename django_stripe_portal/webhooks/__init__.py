@@ -2,10 +2,12 @@
 
 - ``verify``: the ``Stripe-Signature`` check on the raw body;
 - ``parse``: the body as an event dict, the mode check, redaction of the session URL;
+- ``payload``: reading Stripe objects (ids, times, subscription fields), pure;
 - ``interpret``: what the event changed for the customer (pure: no database, no Stripe);
 - ``linking``: the portal visit a change came from;
-- ``store``: exactly-once insert and the row lock, through the database;
-- ``dispatch``: state writes and signals, each receiver in its own savepoint;
-- ``portal_sessions``: sessions seen in ``billing_portal.session.created``;
-- ``process``: the path every delivery, task and replay takes through the above.
+- ``store``: exactly-once storage and the row lock, through the database;
+- ``state_writes``: the subscription or portal-session row an event writes;
+- ``dispatch``: the signals, each receiver in its own savepoint;
+- ``receive``: a delivery stored once, then dispatched (sync) or enqueued (task);
+- ``process``: a stored event dispatched under its row lock (task, replay, redelivery).
 """

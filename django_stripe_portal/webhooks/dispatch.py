@@ -22,12 +22,12 @@ from django.db import connection
 from django.dispatch import Signal
 
 from django_stripe_portal import signals
+from django_stripe_portal.configurations.drift import configuration_drifted
 from django_stripe_portal.events import HANDLED_EVENTS, SUBSCRIPTION_EVENTS, ChangeKind
 from django_stripe_portal.models import PortalConfiguration, PortalSession, WebhookEvent
-from django_stripe_portal.return_tokens import is_own_return_link
-from django_stripe_portal.subscriptions import PreparedSubscriptionWrite
+from django_stripe_portal.portal.return_links import is_own_return_link
 from django_stripe_portal.webhooks.interpret import Interpretation
-from django_stripe_portal.webhooks.portal_sessions import PreparedWebhookSession
+from django_stripe_portal.webhooks.state_writes import StateWritten
 
 logger = logging.getLogger("django_stripe_portal.webhooks")
 
@@ -127,63 +127,29 @@ class _LazySavepoint:
             connection.savepoint_commit(self.sid)
 
 
-def _configuration_drifted(obj: dict[str, Any]) -> bool:
-    try:
-        from django_stripe_portal.configurations.drift import configuration_drifted
-    except ImportError:  # the configurations package is optional for this module
-        return False
-    return configuration_drifted(obj)
-
-
-#: A state write compiled ahead of the dispatch transaction.
-PreparedStateWrite = PreparedSubscriptionWrite | PreparedWebhookSession
-
-
-def prepare_state_write(
-    row: WebhookEvent, event: dict[str, Any], meaning: Interpretation
-) -> PreparedStateWrite | None:
-    """The row write the event calls for (subscription, portal session), compiled but
-    not sent.
-
-    Built before the dispatch transaction begins, so that the transaction (on SQLite,
-    the database's one write lock) lasts only as long as the statements run.
-    """
-    obj: dict[str, Any] = event["data"]["object"]
-    if row.type in SUBSCRIPTION_EVENTS:
-        return PreparedSubscriptionWrite(obj, row.created_at, status=meaning.subscription_status)
-    if row.type == "billing_portal.session.created":
-        return PreparedWebhookSession(obj, row.created_at)
-    return None
-
-
 def dispatch_event(
     row: WebhookEvent,
     event: dict[str, Any],
     meaning: Interpretation,
-    prepared: PreparedStateWrite | None = None,
+    written: StateWritten | None,
 ) -> list[ReceiverFailure]:
-    """Write the state the event carries, then send every signal it calls for.
-
-    ``prepared`` is :func:`prepare_state_write`'s statement when the caller built it
-    ahead. State writes (subscription, portal session) are not guarded: if one fails
-    the caller rolls the whole dispatch back and keeps the event as ``failed``.
-    """
+    """Send every signal the event calls for; ``written`` is what its state write left
+    (``webhooks.state_writes``), already run by the caller in the same transaction."""
     event_type = row.type
     obj: dict[str, Any] = event["data"]["object"]
     failures: list[ReceiverFailure] = []
     domain: list[tuple[str, type[Any], dict[str, Any]]] = []
 
-    state_write = prepared or prepare_state_write(row, event, meaning)
-    if isinstance(state_write, PreparedSubscriptionWrite):
-        write = state_write.run()
-        domain.extend(_subscription_signals(meaning, write.subscription, stale=not write.applied))
-    elif isinstance(state_write, PreparedWebhookSession):
-        session, created = state_write.run()
+    if event_type in SUBSCRIPTION_EVENTS and written is not None:
+        domain.extend(_subscription_signals(meaning, written.row, stale=not written.applied))
+    elif event_type == "billing_portal.session.created" and written is not None:
         # A session this app opened is announced by the redirect view once it has saved
         # it (with its user); announcing it here too would send the signal twice when the
         # webhook arrives first.
-        if created and not is_own_return_link(obj.get("return_url")):
-            domain.append(("portal_session_created", PortalSession, {"portal_session": session}))
+        if written.applied and not is_own_return_link(obj.get("return_url")):
+            domain.append(
+                ("portal_session_created", PortalSession, {"portal_session": written.row})
+            )
     elif event_type in (
         "billing_portal.configuration.created",
         "billing_portal.configuration.updated",
@@ -193,7 +159,7 @@ def dispatch_event(
             (
                 "portal_configuration_changed",
                 WebhookEvent,
-                {"configuration": configuration, "drifted": _configuration_drifted(obj)},
+                {"configuration": configuration, "drifted": configuration_drifted(obj)},
             )
         )
     if ChangeKind.PAYMENT_METHOD_CHANGED in meaning.kinds:

@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django_stripe_portal.events import SUBSCRIPTION_EVENTS, ChangeKind
-from django_stripe_portal.subscriptions import (
+from django_stripe_portal.exceptions import WebhookRefused
+from django_stripe_portal.webhooks.payload import (
+    cancellation_details_of,
     id_of,
     stripe_time,
     subscription_items,
     subscription_values,
 )
-from django_stripe_portal.webhooks.verify import WebhookRefused
 
 #: ``customer.updated`` fields that count as the customer's details (the portal's
 #: ``customer_update.allowed_updates`` plus what Stripe derives from them).
@@ -50,14 +51,6 @@ class Interpretation:
             if kind in self.kinds:
                 return kind.value
         return ""
-
-
-def cancellation_details_of(obj: dict[str, Any]) -> dict[str, Any]:
-    """Stripe's ``reason``, ``feedback`` and ``comment`` (None where unset)."""
-    details = obj.get("cancellation_details")
-    if not isinstance(details, dict):
-        details = {}
-    return {key: details.get(key) for key in ("reason", "feedback", "comment")}
 
 
 def _cancel_scheduled(cancel_at_period_end: Any, cancel_at: Any) -> bool:

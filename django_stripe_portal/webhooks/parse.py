@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django_stripe_portal.webhooks.verify import WebhookRefused
+from django_stripe_portal.exceptions import WebhookRefused
 
 REDACTED = "[redacted]"
 

@@ -1,9 +1,8 @@
-"""From a verified event to a stored, dispatched row: the path every delivery,
-task and replay takes.
+"""Dispatching a stored event under its row lock: the path of every task, replay,
+recovery and redelivery of an event that is not finished.
 
-Sync mode runs insert → state writes → signals → commit in one transaction, so the
-new row is the lock (see ``store``). Task mode stores the row ``pending`` and lets
-a task take the row lock and dispatch.
+``Outcome`` names what happened to one delivery or attempt; the view maps it to a
+status code.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Collection
-from functools import cache
 from typing import Any
 
 from django.db import transaction
@@ -19,33 +17,23 @@ from django.db.models import F
 from django.utils import timezone
 
 from django_stripe_portal.conf import get_settings
+from django_stripe_portal.exceptions import EventBusy
 from django_stripe_portal.models import WebhookEvent
-from django_stripe_portal.subscriptions import stripe_time
-from django_stripe_portal.webhooks.dispatch import (
-    ReceiverFailure,
-    dispatch_event,
-    is_handled,
-    prepare_state_write,
-)
-from django_stripe_portal.webhooks.interpret import Interpretation, interpret_event
-from django_stripe_portal.webhooks.linking import find_visit, visit_subquery
-from django_stripe_portal.webhooks.store import (
-    DONE_STATUSES,
-    EventBusy,
-    PreparedInsert,
-    insert_unless_exists,
-    lock_stored_event,
-    stored_status,
-)
+from django_stripe_portal.webhooks.dispatch import ReceiverFailure, dispatch_event, is_handled
+from django_stripe_portal.webhooks.interpret import interpret_event
+from django_stripe_portal.webhooks.linking import find_visit
+from django_stripe_portal.webhooks.state_writes import prepare_state_write
+from django_stripe_portal.webhooks.store import lock_stored_event
 
 logger = logging.getLogger("django_stripe_portal.webhooks")
 
 Status = WebhookEvent.Status
 UNFINISHED_STATUSES = (Status.PENDING, Status.FAILED)
+_MAX_ERROR_CHARS = 2000
 
 
 class Outcome(enum.Enum):
-    """What happened to one delivery; the view maps it to a status code."""
+    """What happened to one delivery or attempt."""
 
     PROCESSED = "processed"
     IGNORED = "ignored"
@@ -59,131 +47,24 @@ class Outcome(enum.Enum):
     BUSY = "busy"
     #: No stored row by that id (replay of an unknown id).
     MISSING = "missing"
+    #: Processing failed and the event could not even be stored as failed.
+    NOT_STORED = "not stored"
 
 
-def receive_event(event: dict[str, Any], meaning: Interpretation) -> Outcome:
-    """Store a verified, parsed event once and process it as ``WEBHOOK_PROCESSING`` says."""
-    conf = get_settings()
-    if conf.WEBHOOK_PROCESSING == "task":
-        return _store_and_enqueue(_new_row(event, meaning, Status.PENDING, conf.VISIT_WINDOW))
-    status = Status.PROCESSED if is_handled(event["type"]) else Status.IGNORED
-    row = _new_row(event, meaning, status, conf.VISIT_WINDOW)
-    return _store_and_dispatch(row, event, meaning)
+def failure_text(failures: list[ReceiverFailure]) -> str:
+    """What ``last_error`` keeps of the receivers that raised."""
+    return "\n".join(str(failure) for failure in failures)[:_MAX_ERROR_CHARS]
 
 
-def _new_row(
-    event: dict[str, Any], meaning: Interpretation, status: str, window: int
-) -> WebhookEvent:
-    created_at = stripe_time(event["created"])
-    assert created_at is not None
-    row = WebhookEvent(
-        stripe_id=event["id"],
-        type=event["type"],
-        livemode=event["livemode"],
-        api_version=event.get("api_version") or "",
-        account=event.get("account") or "",
-        customer_id=meaning.customer_id,
-        created_at=created_at,
-        payload=event,
-        status=status,
-        attempts=0 if status == Status.PENDING else 1,
-        processed_at=None if status == Status.PENDING else timezone.now(),
-        change_kind=meaning.change_kind,
-    )
-    if meaning.change_kind and meaning.customer_id:
-        # Looked up by the INSERT itself: one statement, one round trip.
-        row.portal_session_id = visit_subquery(meaning.customer_id, created_at, window)
-    return row
-
-
-def _store_and_dispatch(
-    row: WebhookEvent, event: dict[str, Any], meaning: Interpretation
-) -> Outcome:
-    """Insert and dispatch in one transaction; the insert is the row's outcome written
-    ahead (nobody can see it before commit), corrected only when a receiver fails.
-
-    Both statements are compiled before the transaction begins: on SQLite it holds
-    the one write lock every other delivery waits for.
-    """
-    linked: int | None = None
-    try:
-        claim = PreparedInsert(row, returning=("pk", "portal_session"))
-        try:
-            state_write = prepare_state_write(row, event, meaning)
-        except Exception:
-            # Prepared again inside the transaction, after the claim, where a failure
-            # is kept on the event row (and redeliveries find it) as before.
-            state_write = None
-        with transaction.atomic():
-            inserted = claim.run()
-            if inserted is not None:
-                linked = row.portal_session_id = inserted[1]
-                failures = dispatch_event(row, event, meaning, state_write)
-                if failures:
-                    _mark_failed(row, failures)
-                    return Outcome.FAILED
-                return Outcome(row.status)
-    except Exception as exc:
-        logger.exception("Processing Stripe event %s failed; stored as failed", row.stripe_id)
-        return _store_failed_after_rollback(row, linked, exc)
-    # Another delivery stored it first (and, PostgreSQL guarantees, has finished).
-    status = stored_status(row.stripe_id)
-    if status in DONE_STATUSES:
-        return Outcome.DUPLICATE
-    return process_stored_event(row.stripe_id, nowait=True)
-
-
-def _mark_failed(row: WebhookEvent, failures: list[ReceiverFailure]) -> None:
-    row.status = Status.FAILED
-    row.last_error = "\n".join(str(failure) for failure in failures)
-    row.processed_at = None
-    WebhookEvent.objects.filter(pk=row.pk).update(
-        status=row.status, last_error=row.last_error, processed_at=None
-    )
-
-
-def _store_failed_after_rollback(row: WebhookEvent, linked: int | None, exc: Exception) -> Outcome:
-    """Keep the event although its transaction was rolled back (a state write raised)."""
-    row.pk = None
-    row._state.adding = True
-    row.portal_session_id = linked
-    row.status = Status.FAILED
-    row.processed_at = None
-    row.last_error = f"processing → {type(exc).__name__}: {exc}"[:2000]
-    with transaction.atomic():
-        insert_unless_exists(row)
-    return Outcome.FAILED
-
-
-def _store_and_enqueue(row: WebhookEvent) -> Outcome:
-    inserted = insert_unless_exists(row)
-    if inserted is None and stored_status(row.stripe_id) in DONE_STATUSES:
-        return Outcome.DUPLICATE
-    # New, or stored but never finished (pending/failed): hand it to a task (again).
-    # The task takes the row lock, so a double enqueue never double-dispatches.
-    try:
-        _processing_task().enqueue(row.stripe_id)
-    except Exception:
-        logger.exception(
-            "Could not enqueue Stripe event %s; it stays pending and Stripe's retry will "
-            "enqueue it again (or run `manage.py replay_stripe_events --status pending`)",
-            row.stripe_id,
-        )
-        return Outcome.FAILED
-    return Outcome.ENQUEUED
-
-
-@cache
-def _processing_task() -> Any:
-    from django_stripe_portal.tasks import process_webhook_event
-
-    return process_webhook_event
+def error_text(exc: BaseException) -> str:
+    """What ``last_error`` keeps of a state write or lookup that raised."""
+    return f"processing → {type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
 
 
 def process_stored_event(
     stripe_id: str, *, nowait: bool, statuses: Collection[str] = UNFINISHED_STATUSES
 ) -> Outcome:
-    """Dispatch a stored event under its row lock (redelivery, task, replay).
+    """Dispatch a stored event under its row lock (redelivery, task, replay, recovery).
 
     Only a row whose status, read under the lock, is in ``statuses`` is dispatched:
     by default ``pending`` and ``failed``; a replay may name ``processed`` too. Others
@@ -206,7 +87,7 @@ def process_stored_event(
             status=Status.FAILED,
             attempts=F("attempts") + 1,
             processed_at=None,
-            last_error=f"processing → {type(exc).__name__}: {exc}"[:2000],
+            last_error=error_text(exc),
         )
         return Outcome.FAILED
 
@@ -221,10 +102,12 @@ def _dispatch_locked(row: WebhookEvent) -> Outcome:
             meaning.customer_id, row.created_at, get_settings().VISIT_WINDOW
         )
     row.attempts += 1
-    failures = dispatch_event(row, event, meaning)
+    state_write = prepare_state_write(row, event, meaning)
+    written = state_write.run() if state_write is not None else None
+    failures = dispatch_event(row, event, meaning, written)
     if failures:
         row.status = Status.FAILED
-        row.last_error = "\n".join(str(failure) for failure in failures)
+        row.last_error = failure_text(failures)
         row.processed_at = None
     else:
         row.status = Status.PROCESSED if is_handled(row.type) else Status.IGNORED

@@ -16,26 +16,13 @@ from __future__ import annotations
 
 from django.db import DatabaseError
 
+from django_stripe_portal.exceptions import EventBusy
 from django_stripe_portal.models import WebhookEvent
-from django_stripe_portal.single_statement import PreparedInsert, insert_unless_exists
-
-__all__ = [
-    "DONE_STATUSES",
-    "EventBusy",
-    "PreparedInsert",
-    "insert_unless_exists",
-    "lock_stored_event",
-    "stored_status",
-]
 
 #: SQLSTATE of ``lock_not_available`` (``FOR UPDATE NOWAIT`` on a locked row).
 _LOCK_NOT_AVAILABLE = "55P03"
 
 DONE_STATUSES = (WebhookEvent.Status.PROCESSED, WebhookEvent.Status.IGNORED)
-
-
-class EventBusy(Exception):
-    """Another delivery, task or replay holds the event's lock right now."""
 
 
 def stored_status(stripe_id: str) -> str | None:

@@ -14,7 +14,7 @@ import hmac
 import time
 from collections.abc import Sequence
 
-from django.core.exceptions import SuspiciousOperation
+from django_stripe_portal.exceptions import WebhookRefused
 
 SIGNATURE_SCHEME = "v1"
 
@@ -23,16 +23,6 @@ _MIX_UP_HINT = (
     "sign Dashboard deliveries and a Dashboard endpoint's secret does not sign `stripe listen` "
     "deliveries"
 )
-
-
-class WebhookRefused(SuspiciousOperation):
-    """A delivery answered 400: ``reason`` is short and safe to send back, ``detail`` is
-    for the log. Neither ever holds the body or a secret."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.detail = detail or reason
 
 
 def _parse_header(header: str) -> tuple[int, list[str]]:
@@ -73,6 +63,9 @@ def verify_signature(
         )
     if not header:
         raise WebhookRefused("missing Stripe-Signature header")
+    if not header.isascii():
+        # int("²") and hmac.compare_digest("é", …) raise: refuse before either runs.
+        raise WebhookRefused("malformed Stripe-Signature header", "non-ASCII characters")
     timestamp, signatures = _parse_header(header)
 
     signed = b"%d." % timestamp + body

@@ -11,8 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_stripe_portal.client import request_id_of
 from django_stripe_portal.conf import get_settings
-from django_stripe_portal.events import HANDLED_EVENTS
-from django_stripe_portal.webhook_endpoints import (
+from django_stripe_portal.endpoint_setup import (
     EndpointPlan,
     apply_endpoint,
     default_events,
@@ -20,6 +19,7 @@ from django_stripe_portal.webhook_endpoints import (
     plan_endpoint,
     unknown_events,
 )
+from django_stripe_portal.events import HANDLED_EVENTS
 
 
 class Command(BaseCommand):

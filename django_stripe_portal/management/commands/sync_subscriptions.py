@@ -24,7 +24,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_stripe_portal.client import get_client, request_id_of
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.models import StripeSubscription
-from django_stripe_portal.subscriptions import record_subscription
+from django_stripe_portal.state.subscriptions import record_subscription
+from django_stripe_portal.webhooks.payload import subscription_values
 
 PAGE_SIZE = 100
 
@@ -57,7 +58,9 @@ class Command(BaseCommand):
                     ).values_list("stripe_id", flat=True)
                 )
                 for subscription in page:
-                    write = record_subscription(subscription, page_time)
+                    write = record_subscription(
+                        subscription["id"], subscription_values(subscription), page_time
+                    )
                     outcome = "updated" if subscription["id"] in known else "created"
                     counts[outcome if write.applied else "kept"] += 1
         except stripe.StripeError as error:

@@ -1,4 +1,5 @@
-"""The account's webhook endpoint for this app: found by its metadata, created or updated.
+"""Setting up the account's webhook endpoint for this app: found by its metadata, created
+or updated.
 
 Used by ``manage.py setup_stripe_webhook``. Listing and updating endpoints use the
 stripe library's ``webhook_endpoints`` service (``GET /v1/webhook_endpoints``,
@@ -8,11 +9,7 @@ stripe library's ``webhook_endpoints`` service (``GET /v1/webhook_endpoints``,
 from __future__ import annotations
 
 import hashlib
-import logging
-import re
 import typing
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,6 +20,7 @@ from django_stripe_portal.client import get_client
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.configurations.schema import params_problems
 from django_stripe_portal.events import HANDLED_EVENTS
+from django_stripe_portal.log_redaction import signing_secrets_kept_out_of_logs
 
 # metadata[ENDPOINT_MARKER] = ENDPOINT_MARKER_VALUE marks the endpoint this app made.
 ENDPOINT_MARKER = "django_stripe_portal"
@@ -112,7 +110,7 @@ def apply_endpoint(plan: EndpointPlan, client: stripe.StripeClient | None = None
     if plan.action == "create":
         digest = hashlib.sha256(repr(sorted(plan.params.items())).encode()).hexdigest()[:48]
         options: Any = {"idempotency_key": f"django-stripe-portal-webhook-{digest}"}
-        with _signing_secrets_kept_out_of_logs():
+        with signing_secrets_kept_out_of_logs():
             return service.create(plan.params, options).to_dict()  # type: ignore[arg-type]
     assert plan.endpoint is not None
     if plan.action == "unchanged":
@@ -128,27 +126,3 @@ def _assert_valid(params_type: Any, params: dict[str, Any]) -> None:
     problems = params_problems(params_type, params)
     if problems:
         raise ValueError("; ".join(problems))
-
-
-_SIGNING_SECRET_RE = re.compile(r"whsec_[A-Za-z0-9+/=_-]+")
-
-
-class _RedactSigningSecrets(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "whsec_" in message:
-            record.msg = _SIGNING_SECRET_RE.sub("whsec_[redacted]", message)
-            record.args = None
-        return True
-
-
-@contextmanager
-def _signing_secrets_kept_out_of_logs() -> Iterator[None]:
-    """The stripe library logs response bodies at DEBUG; the create answer holds the secret."""
-    logger = logging.getLogger("stripe")
-    redact = _RedactSigningSecrets()
-    logger.addFilter(redact)
-    try:
-        yield
-    finally:
-        logger.removeFilter(redact)

@@ -1,14 +1,14 @@
-"""Create a portal session: build the params, make one Stripe call, save the row, signal.
+"""One click, one portal session: plan the request (database only), make the one Stripe
+call, then save the visit and send ``portal_session_created``.
 
-The three steps are separate functions so that an async view can run the Stripe
-call off the event loop and the database work where Django wants it; ``create_portal_session``
-chains them for synchronous callers.
+The steps are separate functions so that an async view can run the Stripe call off
+the event loop and the database work where Django wants it.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,17 +16,16 @@ import stripe
 from django.dispatch import Signal
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.translation import gettext_lazy as _
 
 from django_stripe_portal.client import get_client
-from django_stripe_portal.conf import get_settings
 from django_stripe_portal.models import PortalConfiguration, PortalSession
-from django_stripe_portal.portal_flows import PortalFlow, PortalRequestError, parse_portal_form
-from django_stripe_portal.return_tokens import new_return_key, sign_return_key
+from django_stripe_portal.portal.button_form import PortalFlow, parse_portal_form
+from django_stripe_portal.portal.configuration import resolve_configuration
+from django_stripe_portal.portal.return_links import new_return_key, sign_return_key
 from django_stripe_portal.signals import portal_session_created
-from django_stripe_portal.single_statement import upsert
+from django_stripe_portal.state.row_writes import upsert
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("django_stripe_portal.portal")
 
 # Every column a redirect-view insert sets; on a conflict with a row stored from the
 # billing_portal.session.created webhook, all of them win (the app knows more).
@@ -62,70 +61,12 @@ class PortalSessionPlan:
         return f"django-stripe-portal-session-{self.return_key}"
 
 
-@dataclass(frozen=True)
-class CreatedPortalSession:
-    """The saved visit and the portal URL, which is for the browser only (never stored)."""
-
-    portal_session: PortalSession
-    url: str = field(repr=False)
-
-
-def resolve_customer(request: HttpRequest) -> str:
-    """The customer from ``CUSTOMER_RESOLVER``; never from anything the user sent."""
-    resolver = get_settings().imported("CUSTOMER_RESOLVER")
-    customer_id = resolver(request) if resolver is not None else None
-    if not customer_id:
-        raise PortalRequestError(
-            _("There is no billing account for you yet."), code="no_customer", status=404
-        )
-    return str(customer_id)
-
-
-def guard_redirect(request: HttpRequest, customer_id: str) -> str | None:
-    """Where ``PORTAL_GUARD`` sends this customer instead of the portal, if anywhere."""
-    guard = get_settings().imported("PORTAL_GUARD")
-    if guard is None:
-        return None
-    target = guard(request, customer_id)
-    return str(target) if target else None
-
-
-def resolve_configuration(request: HttpRequest, customer_id: str) -> PortalConfiguration | None:
-    """The synced configuration for this customer, or None for the account's default.
-
-    A key that was never synced (for the current mode) is logged as an error and the
-    session falls back to the default, so a deploy that forgot ``sync_portal_configs``
-    does not break the billing button.
-    """
-    conf = get_settings()
-    resolver = conf.imported("CONFIGURATION_RESOLVER")
-    key = (resolver(request, customer_id) if resolver is not None else None) or (
-        conf.DEFAULT_CONFIGURATION
-    )
-    if not key:
-        return None
-    configuration = (
-        PortalConfiguration.objects.filter(key=key, livemode=conf.livemode, active=True)
-        .only("pk", "key", "stripe_id")
-        .first()
-    )
-    if configuration is None:
-        logger.error(
-            "Portal configuration %r has no synced %s-mode configuration in Stripe; "
-            "run `manage.py sync_portal_configs`. This session uses the account's default "
-            "configuration instead.",
-            key,
-            conf.mode_name,
-        )
-    return configuration
-
-
 def plan_portal_session(
     request: HttpRequest, *, user: Any, customer_id: str, return_to: str
 ) -> PortalSessionPlan:
     """Check the form, pick the configuration and build the request body (database only).
 
-    ``return_to`` must already be safe (``return_urls.return_to_or_default``).
+    ``return_to`` must already be safe (``return_links.return_to_or_default``).
     """
     return_key = new_return_key()
     return_url = request.build_absolute_uri(
@@ -201,12 +142,3 @@ def send_logged(signal: Signal, **kwargs: Any) -> None:
                 kwargs["portal_session"].stripe_id,
                 exc_info=result,
             )
-
-
-def create_portal_session(
-    request: HttpRequest, *, user: Any, customer_id: str, return_to: str
-) -> CreatedPortalSession:
-    """Plan, open and record a session in one synchronous call."""
-    plan = plan_portal_session(request, user=user, customer_id=customer_id, return_to=return_to)
-    session = open_portal_session(plan)
-    return CreatedPortalSession(record_portal_session(plan, session), session.url)

@@ -14,8 +14,9 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 
 from django_stripe_portal.conf import get_settings
+from django_stripe_portal.exceptions import PortalRequestError
 from django_stripe_portal.models import StripeSubscription
-from django_stripe_portal.subscriptions import ENDED_STATUSES
+from django_stripe_portal.state.subscriptions import ENDED_STATUSES
 
 #: Stripe's ``flow_data.type`` values (POST /v1/billing_portal/sessions).
 FLOW_TYPES = (
@@ -44,16 +45,6 @@ LOCALES = (
 _SUBSCRIPTION_ID_RE = re.compile(r"sub_[A-Za-z0-9]{1,250}")
 # Prices are price_…; legacy plans (usable as prices) may carry custom ids.
 _PRICE_ID_RE = re.compile(r"[A-Za-z0-9_\-]{1,250}")
-
-
-class PortalRequestError(Exception):
-    """The button's form asked for something that cannot be done; ``message`` is for the user."""
-
-    def __init__(self, message: Any, *, code: str, status: int = 400) -> None:
-        super().__init__(str(message))
-        self.message = str(message)
-        self.code = code
-        self.status = status
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Writes in one SQL statement where the ORM would spend several round trips.
+"""Row writes in one SQL statement (insert unless it exists, upsert, conditional upsert)
+where the ORM would spend several round trips.
 
 Every statement the webhook and the redirect paths send is a round trip to the
 database; under load each one waits for the database process to be scheduled, so

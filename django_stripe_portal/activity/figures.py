@@ -35,7 +35,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from django_stripe_portal.conf import portal_settings
+from django_stripe_portal.conf import get_settings
 from django_stripe_portal.events import ChangeKind
 from django_stripe_portal.models import PortalSession, WebhookEvent
 
@@ -184,7 +184,7 @@ def linked_changes(activity_range: ActivityRange) -> QuerySet[WebhookEvent]:
     slack is kept when the window is shorter).
     """
     first, after = activity_range.bounds()
-    slack = dt.timedelta(seconds=max(int(portal_settings.VISIT_WINDOW), _DAY_SECONDS))
+    slack = dt.timedelta(seconds=max(get_settings().VISIT_WINDOW, _DAY_SECONDS))
     changes = WebhookEvent.objects.filter(
         created_at__gte=first,
         created_at__lt=after + slack,

@@ -1,0 +1,50 @@
+"""Which Stripe customer a signed-in user is: ``CUSTOMER_RESOLVER``, its default (the
+user's ``StripeCustomer`` link) and the link writer."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from django_stripe_portal.conf import get_settings
+from django_stripe_portal.exceptions import PortalRequestError
+from django_stripe_portal.models import StripeCustomer
+
+CUSTOMER_ID_RE = re.compile(r"^cus_[A-Za-z0-9]+$")
+
+
+def linked_customer(request: HttpRequest) -> str | None:
+    """Default ``CUSTOMER_RESOLVER``: the customer linked to ``request.user``, if any."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    customer_id = (
+        StripeCustomer.objects.filter(user_id=user.pk).values_list("customer_id", flat=True).first()
+    )
+    return customer_id
+
+
+def link_customer(user: Any, customer_id: str, *, livemode: bool | None = None) -> StripeCustomer:
+    """Link ``user`` to ``customer_id`` (replacing an earlier link of that user)."""
+    if not CUSTOMER_ID_RE.match(customer_id or ""):
+        raise ValueError(f"{customer_id!r} is not a Stripe customer id (cus_…).")
+    if livemode is None:
+        livemode = get_settings().livemode
+    link, _ = StripeCustomer.objects.update_or_create(
+        user=user, defaults={"customer_id": customer_id, "livemode": livemode}
+    )
+    return link
+
+
+def resolve_customer(request: HttpRequest) -> str:
+    """The customer from ``CUSTOMER_RESOLVER``; never from anything the user sent."""
+    resolver = get_settings().imported("CUSTOMER_RESOLVER")
+    customer_id = resolver(request) if resolver is not None else None
+    if not customer_id:
+        raise PortalRequestError(
+            _("There is no billing account for you yet."), code="no_customer", status=404
+        )
+    return str(customer_id)

@@ -1,0 +1,100 @@
+"""Reading Stripe objects: ids of expandable fields, times, subscription fields.
+
+Pure functions of a payload (an event's ``data.object`` or an object the API
+returned): no database, no Stripe call.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+#: The keys of ``cancellation_details`` the app keeps (Stripe's, API 2026-10-28).
+CANCELLATION_DETAIL_KEYS = ("reason", "feedback", "feedback_option", "comment")
+
+
+def stripe_time(value: int | float | None) -> datetime | None:
+    """A Stripe Unix timestamp as an aware UTC datetime (None stays None)."""
+    if value is None:
+        return None
+    return datetime.fromtimestamp(int(value), tz=UTC)
+
+
+def id_of(value: Any) -> str:
+    """An expandable field's id, whether Stripe sent the id or the expanded object."""
+    if isinstance(value, dict):
+        return str(value.get("id") or "")
+    return str(value or "")
+
+
+def subscription_items(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """``[{"id": "si_…", "price": "price_…", "quantity": n}]`` for each item of a payload.
+
+    The item id is kept because the portal's ``subscription_update_confirm`` deep link
+    must name the item it changes.
+    """
+    items = (obj.get("items") or {}).get("data") or []
+    return [
+        {
+            "id": str(item.get("id") or ""),
+            "price": id_of(item.get("price")),
+            "quantity": item.get("quantity"),
+        }
+        for item in items
+        if isinstance(item, dict)
+    ]
+
+
+def current_period_end(obj: dict[str, Any]) -> datetime | None:
+    """Since API 2025-03-31 the period lives on the items; older versions keep it on the
+    subscription. The latest item end is the one access should run to."""
+    ends: list[int] = [
+        int(item["current_period_end"])
+        for item in (obj.get("items") or {}).get("data") or []
+        if isinstance(item, dict) and item.get("current_period_end")
+    ]
+    if ends:
+        return stripe_time(max(ends))
+    return stripe_time(obj.get("current_period_end"))
+
+
+def cancellation_details_of(obj: dict[str, Any]) -> dict[str, Any]:
+    """Stripe's ``reason``, ``feedback``, ``feedback_option`` and ``comment`` (None where
+    unset). ``feedback_option`` is the id of a configuration's custom option, whether
+    Stripe sent the id or the expanded ``billing.feedback_option``."""
+    details = obj.get("cancellation_details")
+    if not isinstance(details, dict):
+        details = {}
+    values = {key: details.get(key) for key in CANCELLATION_DETAIL_KEYS}
+    if values["feedback_option"] is not None:
+        values["feedback_option"] = id_of(values["feedback_option"]) or None
+    return values
+
+
+def pause_collection_of(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """Stripe's ``pause_collection`` (``behavior``, ``resumes_at``), None when not paused."""
+    pause = obj.get("pause_collection")
+    if not isinstance(pause, dict):
+        return None
+    return {"behavior": pause.get("behavior"), "resumes_at": pause.get("resumes_at")}
+
+
+def subscription_values(obj: dict[str, Any]) -> dict[str, Any]:
+    """The ``StripeSubscription`` fields a subscription payload sets."""
+    details = obj.get("cancellation_details") or {}
+    kept = cancellation_details_of(obj)
+    return {
+        "customer_id": id_of(obj.get("customer")),
+        "status": str(obj.get("status") or ""),
+        "items": subscription_items(obj),
+        "cancel_at_period_end": bool(obj.get("cancel_at_period_end")),
+        "cancel_at": stripe_time(obj.get("cancel_at")),
+        "canceled_at": stripe_time(obj.get("canceled_at")),
+        "current_period_end": current_period_end(obj),
+        "cancellation_details": {
+            key: kept[key]
+            for key in CANCELLATION_DETAIL_KEYS
+            if isinstance(details, dict) and key in details
+        },
+        "livemode": bool(obj.get("livemode")),
+    }

@@ -1,0 +1,159 @@
+"""A verified, parsed delivery: stored once, then processed as ``WEBHOOK_PROCESSING`` says.
+
+Sync mode runs insert → state write → signals → commit in one transaction, so the
+new row is the lock (see ``store``). Task mode stores the row ``pending`` and, once
+that commits, enqueues a task that takes the row lock and dispatches.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from django_stripe_portal.conf import get_settings
+from django_stripe_portal.models import WebhookEvent
+from django_stripe_portal.state.row_writes import PreparedInsert, insert_unless_exists
+from django_stripe_portal.tasks import process_webhook_event
+from django_stripe_portal.webhooks.dispatch import dispatch_event, is_handled
+from django_stripe_portal.webhooks.interpret import Interpretation
+from django_stripe_portal.webhooks.linking import visit_subquery
+from django_stripe_portal.webhooks.payload import stripe_time
+from django_stripe_portal.webhooks.process import (
+    Outcome,
+    error_text,
+    failure_text,
+    process_stored_event,
+)
+from django_stripe_portal.webhooks.state_writes import prepare_state_write
+from django_stripe_portal.webhooks.store import DONE_STATUSES, stored_status
+
+logger = logging.getLogger("django_stripe_portal.webhooks")
+
+Status = WebhookEvent.Status
+
+
+def receive_event(event: dict[str, Any], meaning: Interpretation) -> Outcome:
+    """Store a verified, parsed event once and process it as ``WEBHOOK_PROCESSING`` says."""
+    conf = get_settings()
+    if conf.WEBHOOK_PROCESSING == "task":
+        return _store_and_enqueue(_new_row(event, meaning, Status.PENDING, conf.VISIT_WINDOW))
+    status = Status.PROCESSED if is_handled(event["type"]) else Status.IGNORED
+    row = _new_row(event, meaning, status, conf.VISIT_WINDOW)
+    return _store_and_dispatch(row, event, meaning)
+
+
+def _new_row(
+    event: dict[str, Any], meaning: Interpretation, status: str, window: int
+) -> WebhookEvent:
+    created_at = stripe_time(event["created"])
+    assert created_at is not None
+    row = WebhookEvent(
+        stripe_id=event["id"],
+        type=event["type"],
+        livemode=event["livemode"],
+        api_version=event.get("api_version") or "",
+        account=event.get("account") or "",
+        customer_id=meaning.customer_id,
+        created_at=created_at,
+        payload=event,
+        status=status,
+        attempts=0 if status == Status.PENDING else 1,
+        processed_at=None if status == Status.PENDING else timezone.now(),
+        change_kind=meaning.change_kind,
+    )
+    if meaning.change_kind and meaning.customer_id:
+        # Looked up by the INSERT itself: one statement, one round trip.
+        row.portal_session_id = visit_subquery(meaning.customer_id, created_at, window)
+    return row
+
+
+def _store_and_dispatch(
+    row: WebhookEvent, event: dict[str, Any], meaning: Interpretation
+) -> Outcome:
+    """Insert and dispatch in one transaction; the insert is the row's outcome written
+    ahead (nobody can see it before commit), corrected only when a receiver fails.
+
+    Both statements are compiled before the transaction begins: on SQLite it holds
+    the one write lock every other delivery waits for.
+    """
+    linked: int | None = None
+    try:
+        claim = PreparedInsert(row, returning=("pk", "portal_session"))
+        try:
+            state_write = prepare_state_write(row, event, meaning)
+            prepared = True
+        except Exception:
+            # Prepared again inside the transaction, after the claim, where a failure
+            # is kept on the event row (and redeliveries find it) as before.
+            state_write, prepared = None, False
+        with transaction.atomic():
+            inserted = claim.run()
+            if inserted is not None:
+                linked = row.portal_session_id = inserted[1]
+                if not prepared:
+                    state_write = prepare_state_write(row, event, meaning)
+                written = state_write.run() if state_write is not None else None
+                failures = dispatch_event(row, event, meaning, written)
+                if failures:
+                    row.status = Status.FAILED
+                    row.last_error = failure_text(failures)
+                    row.processed_at = None
+                    WebhookEvent.objects.filter(pk=row.pk).update(
+                        status=row.status, last_error=row.last_error, processed_at=None
+                    )
+                    return Outcome.FAILED
+                return Outcome(row.status)
+    except Exception as exc:
+        return _store_failed_after_rollback(row, linked, exc)
+    # Another delivery stored it first (and, PostgreSQL guarantees, has finished).
+    status = stored_status(row.stripe_id)
+    if status in DONE_STATUSES:
+        return Outcome.DUPLICATE
+    return process_stored_event(row.stripe_id, nowait=True)
+
+
+def _store_failed_after_rollback(row: WebhookEvent, linked: int | None, exc: Exception) -> Outcome:
+    """Keep the event although its transaction was rolled back (a state write raised)."""
+    row.pk = None
+    row._state.adding = True
+    row.portal_session_id = linked
+    row.status = Status.FAILED
+    row.processed_at = None
+    row.last_error = error_text(exc)
+    try:
+        with transaction.atomic():
+            insert_unless_exists(row)
+    except Exception:
+        logger.exception(
+            "Processing Stripe event %s failed and it could not be stored either; "
+            "Stripe will deliver it again",
+            row.stripe_id,
+        )
+        return Outcome.NOT_STORED
+    logger.error(
+        "Processing Stripe event %s failed; stored as failed",
+        row.stripe_id,
+        exc_info=(type(exc), exc, exc.__traceback__),
+    )
+    return Outcome.FAILED
+
+
+def _store_and_enqueue(row: WebhookEvent) -> Outcome:
+    inserted = insert_unless_exists(row)
+    if inserted is None and stored_status(row.stripe_id) in DONE_STATUSES:
+        return Outcome.DUPLICATE
+    # New, or stored but never finished (pending/failed): hand it to a task (again).
+    # The task takes the row lock, so a double enqueue never double-dispatches.
+    try:
+        process_webhook_event.enqueue(row.stripe_id)
+    except Exception:
+        logger.exception(
+            "Could not enqueue Stripe event %s; it stays pending and Stripe's retry will "
+            "enqueue it again (or run `manage.py recover_stripe_events`)",
+            row.stripe_id,
+        )
+        return Outcome.FAILED
+    return Outcome.ENQUEUED

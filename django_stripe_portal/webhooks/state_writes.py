@@ -1,0 +1,91 @@
+"""The rows an event writes before any signal is sent: the subscription, or the portal
+session seen in ``billing_portal.session.created``.
+
+Each write is compiled by :func:`prepare_state_write` before the dispatch transaction
+begins (on SQLite that transaction is the database's one write lock) and sent by
+:meth:`PreparedStateWrite.run` inside it, one statement each.
+
+Sessions: the redirect view saves its own (``source="app"``) with an upsert in which
+its values win; this side only ever inserts (``source="webhook"``) and does nothing
+when the row exists, so whichever arrives first, an app row keeps its ``user`` and
+``return_to``. Nothing of the session URL is read: it is a bearer credential.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Subquery
+
+from django_stripe_portal.events import SUBSCRIPTION_EVENTS
+from django_stripe_portal.models import PortalConfiguration, PortalSession, WebhookEvent
+from django_stripe_portal.state.row_writes import PreparedInsert
+from django_stripe_portal.state.subscriptions import PreparedSubscriptionWrite
+from django_stripe_portal.webhooks.interpret import Interpretation
+from django_stripe_portal.webhooks.payload import id_of, stripe_time, subscription_values
+
+
+@dataclass(frozen=True)
+class StateWritten:
+    """What one state write left: the stored row, and whether this event wrote it
+    (False: a newer event had written the subscription, or the session existed)."""
+
+    row: Any
+    applied: bool
+
+
+class _SubscriptionWrite:
+    def __init__(self, obj: dict[str, Any], event_time: datetime, status: str | None) -> None:
+        values = subscription_values(obj)
+        if status is not None:
+            values["status"] = status
+        self.statement = PreparedSubscriptionWrite(str(obj["id"]), values, event_time)
+
+    def run(self) -> StateWritten:
+        write = self.statement.run()
+        return StateWritten(write.subscription, write.applied)
+
+
+class _SessionSeen:
+    def __init__(self, obj: dict[str, Any], event_time: datetime) -> None:
+        flow = obj.get("flow")
+        flow_type = flow.get("type") if isinstance(flow, dict) else None
+        self.row = PortalSession(
+            stripe_id=str(obj["id"]),
+            customer_id=id_of(obj.get("customer")),
+            configuration_id=Subquery(
+                PortalConfiguration.objects.filter(
+                    stripe_id=id_of(obj.get("configuration"))
+                ).values("pk")[:1]
+            ),
+            flow_type=str(flow_type or "")[:40],
+            locale=str(obj.get("locale") or "")[:20],
+            livemode=bool(obj.get("livemode")),
+            created_at=stripe_time(obj.get("created")) or event_time,
+            source=PortalSession.Source.WEBHOOK,
+        )
+        self.statement = PreparedInsert(self.row, returning=("pk", "configuration"))
+
+    def run(self) -> StateWritten:
+        inserted = self.statement.run()
+        if inserted is None:
+            return StateWritten(PortalSession.objects.get(stripe_id=self.row.stripe_id), False)
+        self.row.configuration_id = inserted[1]
+        return StateWritten(self.row, True)
+
+
+PreparedStateWrite = _SubscriptionWrite | _SessionSeen
+
+
+def prepare_state_write(
+    row: WebhookEvent, event: dict[str, Any], meaning: Interpretation
+) -> PreparedStateWrite | None:
+    """The row write the event calls for, compiled but not sent (None: it writes none)."""
+    obj: dict[str, Any] = event["data"]["object"]
+    if row.type in SUBSCRIPTION_EVENTS:
+        return _SubscriptionWrite(obj, row.created_at, meaning.subscription_status)
+    if row.type == "billing_portal.session.created":
+        return _SessionSeen(obj, row.created_at)
+    return None
