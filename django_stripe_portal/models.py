@@ -15,19 +15,34 @@ from django_stripe_portal.events import ChangeKind
 
 
 class StripeCustomer(models.Model):
-    """Links a user to their Stripe customer; read by the default customer resolver."""
+    """Links a user to their Stripe customer, one per account (the platform, or each
+    connected account the user is a customer on); read by the default customer resolver."""
 
-    user = models.OneToOneField(
+    user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
-        related_name="stripe_customer",
+        related_name="stripe_customers",
     )
-    customer_id = models.CharField(max_length=255, unique=True, help_text="cus_…")
+    customer_id = models.CharField(max_length=255, help_text="cus_…")
+    account = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="The connected account (acct_…) this row lives on; empty for the platform",
+    )
     livemode = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         verbose_name = _("Stripe customer")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "account"], name="stripe_portal_customer_user_account"
+            ),
+            models.UniqueConstraint(
+                fields=["account", "customer_id"], name="stripe_portal_customer_id_account"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.customer_id} ({self.user})"
@@ -44,13 +59,20 @@ class PortalConfiguration(models.Model):
     definition_hash = models.CharField(max_length=64, blank=True)
     stripe_data = models.JSONField(default=dict, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
+    account = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="The connected account (acct_…) this row lives on; empty for the platform",
+    )
 
     class Meta:
         verbose_name = _("portal configuration")
         constraints = [
-            # Test mode and live mode hold separate configurations under the same key.
+            # Test mode and live mode, and each account, hold their own configuration
+            # under the same key.
             models.UniqueConstraint(
-                fields=["key", "livemode"], name="stripe_portal_config_key_mode"
+                fields=["key", "livemode", "account"], name="stripe_portal_config_key_mode_acct"
             ),
         ]
 
@@ -89,6 +111,14 @@ class PortalSession(models.Model):
     created_at = models.DateTimeField(help_text="Stripe's creation time")
     returned_at = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.APP)
+    #: The coupon offered in this visit's cancel flow (Stripe's retention offer); "" for none.
+    retention_coupon = models.CharField(max_length=255, blank=True, default="")
+    account = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="The connected account (acct_…) this row lives on; empty for the platform",
+    )
     # Random key the signed return link names: the link is part of the create request,
     # so it cannot carry the bps_ id Stripe has not assigned yet. Empty for webhook-only rows.
     return_key = models.CharField(max_length=64, blank=True, default="", editable=False)
@@ -131,6 +161,17 @@ class StripeSubscription(models.Model):
     canceled_at = models.DateTimeField(null=True, blank=True)
     current_period_end = models.DateTimeField(null=True, blank=True)
     cancellation_details = models.JSONField(default=dict, blank=True)
+    pause_collection = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Stripe's pause_collection (behavior, resumes_at); empty when not paused",
+    )
+    account = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="The connected account (acct_…) this row lives on; empty for the platform",
+    )
     livemode = models.BooleanField(default=False)
     event_created_at = models.DateTimeField(
         help_text="Stripe time of the event that last wrote this row"
@@ -160,6 +201,10 @@ class WebhookEvent(models.Model):
         FAILED = "failed", _("failed")
         IGNORED = "ignored", _("ignored")
 
+    class ReceivedVia(models.TextChoices):
+        WEBHOOK = "webhook", _("webhook delivery")
+        EVENTS_API = "events_api", _("Events API catch-up")
+
     stripe_id = models.CharField(max_length=255, unique=True, help_text="evt_…")
     type = models.CharField(max_length=100)
     livemode = models.BooleanField(default=False)
@@ -175,6 +220,19 @@ class WebhookEvent(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a failed event is tried again (task mode); empty when nothing will",
+    )
+    gave_up_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the last scheduled attempt failed and retries stopped (task mode)",
+    )
+    received_via = models.CharField(
+        max_length=12, choices=ReceivedVia.choices, default=ReceivedVia.WEBHOOK
+    )
     portal_session = models.ForeignKey(
         PortalSession,
         null=True,
@@ -194,6 +252,12 @@ class WebhookEvent(models.Model):
         indexes = [
             models.Index(fields=["type", "-created_at"], name="stripe_portal_evt_type"),
             models.Index(fields=["status", "created_at"], name="stripe_portal_evt_status"),
+            # Recovery: failed events whose next attempt is due (partial: stays small).
+            models.Index(
+                fields=["next_attempt_at"],
+                name="stripe_portal_evt_due",
+                condition=models.Q(next_attempt_at__isnull=False),
+            ),
             models.Index(fields=["created_at"], name="stripe_portal_evt_created"),
             models.Index(fields=["customer_id", "-created_at"], name="stripe_portal_evt_cust"),
             # Activity figures: the changes linked to visits, read by time

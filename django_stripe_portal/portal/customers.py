@@ -21,20 +21,31 @@ def linked_customer(request: HttpRequest) -> str | None:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return None
-    customer_id = (
-        StripeCustomer.objects.filter(user_id=user.pk).values_list("customer_id", flat=True).first()
+    customer_id: str | None = (
+        StripeCustomer.objects.filter(user_id=user.pk, account="")
+        .values_list("customer_id", flat=True)
+        .first()
     )
     return customer_id
 
 
-def link_customer(user: Any, customer_id: str, *, livemode: bool | None = None) -> StripeCustomer:
-    """Link ``user`` to ``customer_id`` (replacing an earlier link of that user)."""
+def link_customer(
+    user: Any,
+    customer_id: str,
+    account: str | None = None,
+    *,
+    livemode: bool | None = None,
+) -> StripeCustomer:
+    """Link ``user`` to ``customer_id`` on ``account`` (None or "": the platform),
+    replacing an earlier link of that user on the same account."""
     if not CUSTOMER_ID_RE.match(customer_id or ""):
         raise ValueError(f"{customer_id!r} is not a Stripe customer id (cus_…).")
     if livemode is None:
         livemode = get_settings().livemode
     link, _ = StripeCustomer.objects.update_or_create(
-        user=user, defaults={"customer_id": customer_id, "livemode": livemode}
+        user=user,
+        account=account or "",
+        defaults={"customer_id": customer_id, "livemode": livemode},
     )
     return link
 
