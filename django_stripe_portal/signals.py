@@ -52,6 +52,10 @@ customer_details_changed = Signal()
 #: Extra: ``configuration``, ``drifted`` (it differs from the declared settings).
 portal_configuration_changed = Signal()
 
+#: Task mode: an event's last scheduled attempt failed and nothing will retry it.
+#: Extra: ``error`` (what ``last_error`` keeps).
+webhook_gave_up = Signal()
+
 _event_signals: dict[str, Signal] = {}
 _event_signals_lock = Lock()
 

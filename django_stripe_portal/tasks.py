@@ -1,18 +1,32 @@
-"""Task mode (``WEBHOOK_PROCESSING = "task"``): the webhook view stores the event and
-answers at once; this task dispatches it under the same row lock as every other path.
+"""Task mode (``WEBHOOK_PROCESSING = "task"``): the entry points of Django's tasks framework.
 
-Uses Django's tasks framework (``django.tasks``, Django ≥ 6.0) or its backport
-(``django_tasks``) on older versions.
+The webhook view stores the event and answers at once; ``process_webhook_event``
+dispatches it under the same row lock as every other path. The row is the truth and
+a task only a nudge: a task that is lost (a worker killed, a broker restarted) leaves
+a ``pending`` or due ``failed`` row that ``manage.py recover_stripe_events`` finds.
+
+Uses ``django.tasks`` (Django ≥ 6.0) or its backport ``django_tasks`` on older
+versions; any backend works (django-tasks-db and django-tasks-rq are tested with real
+workers). Arguments are JSON: the event's ``evt_…`` id only.
 """
 
 from __future__ import annotations
+
+import logging
+from datetime import datetime
+from functools import partial
+
+from django.db import connection, transaction
 
 try:
     from django.tasks import task  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # Django < 6.0: the django-tasks backport
     from django_tasks import task  # type: ignore[no-redef,unused-ignore]
 
-from django_stripe_portal.webhooks.process import process_stored_event
+from django_stripe_portal.models import WebhookEvent
+from django_stripe_portal.webhooks.process import Outcome, process_stored_event
+
+logger = logging.getLogger("django_stripe_portal.webhooks")
 
 
 @task()
@@ -20,6 +34,49 @@ def process_webhook_event(stripe_id: str) -> str:
     """Dispatch one stored event; waits for the lock if a redelivery holds it right now.
 
     Returns the outcome's name (``processed``, ``duplicate``, ``failed`` …), kept in the
-    task result. Receiver failures are recorded on the row, never raised to the backend.
+    task result. Receiver failures are recorded on the row, never raised to the backend;
+    a failure schedules the next attempt (``WEBHOOK_RETRY_DELAYS``).
     """
-    return process_stored_event(stripe_id, nowait=False).value
+    outcome = process_stored_event(stripe_id, nowait=False, only_due=True)
+    if outcome is Outcome.FAILED:
+        schedule_retry(stripe_id)
+    return outcome.value
+
+
+def enqueue_processing(stripe_id: str, run_after: datetime | None = None) -> None:
+    """Enqueue ``process_webhook_event`` once the caller's transaction has committed (at
+    once in autocommit, where an enqueue error reaches the caller; inside a transaction
+    it is logged, and the row stays for the recovery sweep)."""
+    if connection.in_atomic_block:
+        transaction.on_commit(partial(_enqueue, stripe_id, run_after), robust=True)
+    else:
+        _enqueue(stripe_id, run_after)
+
+
+def schedule_retry(stripe_id: str) -> None:
+    """Enqueue the next attempt of a failed event for its ``next_attempt_at``, where the
+    backend can defer a task; otherwise (or if this enqueue is lost) the recovery sweep
+    takes the row up when it is due."""
+    next_attempt_at = (
+        WebhookEvent.objects.filter(stripe_id=stripe_id, status=WebhookEvent.Status.FAILED)
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+    if next_attempt_at is None or not process_webhook_event.get_backend().supports_defer:
+        return
+    try:
+        enqueue_processing(stripe_id, run_after=next_attempt_at)
+    except Exception:
+        logger.exception(
+            "Could not schedule the next attempt of Stripe event %s; "
+            "`manage.py recover_stripe_events` takes it up at %s",
+            stripe_id,
+            next_attempt_at.isoformat(),
+        )
+
+
+def _enqueue(stripe_id: str, run_after: datetime | None) -> None:
+    if run_after is None:
+        process_webhook_event.enqueue(stripe_id)
+    else:
+        process_webhook_event.using(run_after=run_after).enqueue(stripe_id)

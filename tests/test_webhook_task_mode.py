@@ -14,7 +14,8 @@ from django_stripe_portal.tasks import process_webhook_event
 from tests import stripe_objects as so
 from tests.webhook_support import SECRET, Recorder, connected, post_signed
 
-pytestmark = pytest.mark.django_db
+# Autocommit, as the view runs in production: the enqueue happens once the row is committed.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 Status = WebhookEvent.Status
 TASK_MODE = {"API_KEY": "sk_test_x", "WEBHOOK_SECRETS": [SECRET], "WEBHOOK_PROCESSING": "task"}

@@ -13,15 +13,16 @@ from collections.abc import Collection
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.exceptions import EventBusy
 from django_stripe_portal.models import WebhookEvent
+from django_stripe_portal.signals import webhook_gave_up
 from django_stripe_portal.webhooks.dispatch import ReceiverFailure, dispatch_event, is_handled
 from django_stripe_portal.webhooks.interpret import interpret_event
 from django_stripe_portal.webhooks.linking import find_visit
+from django_stripe_portal.webhooks.retries import is_due, plan_retry
 from django_stripe_portal.webhooks.state_writes import prepare_state_write
 from django_stripe_portal.webhooks.store import lock_stored_event
 
@@ -62,14 +63,20 @@ def error_text(exc: BaseException) -> str:
 
 
 def process_stored_event(
-    stripe_id: str, *, nowait: bool, statuses: Collection[str] = UNFINISHED_STATUSES
+    stripe_id: str,
+    *,
+    nowait: bool,
+    statuses: Collection[str] = UNFINISHED_STATUSES,
+    only_due: bool = False,
 ) -> Outcome:
     """Dispatch a stored event under its row lock (redelivery, task, replay, recovery).
 
     Only a row whose status, read under the lock, is in ``statuses`` is dispatched:
     by default ``pending`` and ``failed``; a replay may name ``processed`` too. Others
-    give :attr:`Outcome.DUPLICATE`. With ``nowait`` a row another worker holds gives
-    :attr:`Outcome.BUSY` at once.
+    give :attr:`Outcome.DUPLICATE`. With ``only_due`` (tasks and the recovery sweep) a
+    ``failed`` row is dispatched only once its ``next_attempt_at`` has come, so that a
+    retry never runs ahead of its schedule and a row that gave up stays put. With
+    ``nowait`` a row another worker holds gives :attr:`Outcome.BUSY` at once.
     """
     try:
         with transaction.atomic():
@@ -78,17 +85,23 @@ def process_stored_event(
                 return Outcome.MISSING
             if row.status not in statuses:
                 return Outcome.DUPLICATE
+            if (
+                only_due
+                and row.status == Status.FAILED
+                and not is_due(row.next_attempt_at, timezone.now())
+            ):
+                return Outcome.DUPLICATE
             return _dispatch_locked(row)
     except EventBusy:
         return Outcome.BUSY
     except Exception as exc:
         logger.exception("Processing Stripe event %s failed; stored as failed", stripe_id)
-        WebhookEvent.objects.filter(stripe_id=stripe_id).update(
-            status=Status.FAILED,
-            attempts=F("attempts") + 1,
-            processed_at=None,
-            last_error=error_text(exc),
-        )
+        with transaction.atomic():
+            row = lock_stored_event(stripe_id, nowait=False)
+            if row is not None:
+                row.attempts += 1
+                _mark_failed(row, error_text(exc), ["the state write"])
+                row.save(update_fields=_FAILURE_FIELDS)
         return Outcome.FAILED
 
 
@@ -106,22 +119,63 @@ def _dispatch_locked(row: WebhookEvent) -> Outcome:
     written = state_write.run() if state_write is not None else None
     failures = dispatch_event(row, event, meaning, written)
     if failures:
-        row.status = Status.FAILED
-        row.last_error = failure_text(failures)
-        row.processed_at = None
+        _mark_failed(row, failure_text(failures), [failure.receiver for failure in failures])
     else:
         row.status = Status.PROCESSED if is_handled(row.type) else Status.IGNORED
         row.last_error = ""
         row.processed_at = timezone.now()
-    row.save(
-        update_fields=[
-            "change_kind",
-            "customer_id",
-            "portal_session",
-            "attempts",
-            "status",
-            "last_error",
-            "processed_at",
-        ]
-    )
+        row.next_attempt_at = row.gave_up_at = None
+    row.save(update_fields=["change_kind", "customer_id", "portal_session", *_FAILURE_FIELDS])
     return Outcome(row.status)
+
+
+_FAILURE_FIELDS = [
+    "attempts",
+    "status",
+    "last_error",
+    "processed_at",
+    "next_attempt_at",
+    "gave_up_at",
+]
+
+
+def _mark_failed(row: WebhookEvent, error: str, culprits: list[str]) -> None:
+    """Record a failed attempt on the locked row (saved by the caller). In task mode the
+    next attempt is scheduled, or the event gives up and a person is told."""
+    now = timezone.now()
+    row.status = Status.FAILED
+    row.last_error = error
+    row.processed_at = None
+    if get_settings().WEBHOOK_PROCESSING != "task":
+        row.next_attempt_at = None  # Stripe retries the 500 it got
+        return
+    plan = plan_retry(row.attempts, now)
+    row.next_attempt_at = plan.next_attempt_at
+    if plan.gave_up:
+        row.gave_up_at = now
+        transaction.on_commit(lambda: _announce_gave_up(row, culprits))
+
+
+def _announce_gave_up(row: WebhookEvent, culprits: list[str]) -> None:
+    """The ERROR line a person is paged on, and ``webhook_gave_up`` (once: the row lock
+    lets one attempt only reach the last failure)."""
+    logger.error(
+        "Stripe event %s (%s) gave up after %d attempts; failing: %s. Nothing will retry it: "
+        "fix the cause, then run `manage.py replay_stripe_events --id %s`.",
+        row.stripe_id,
+        row.type,
+        row.attempts,
+        ", ".join(dict.fromkeys(culprits)) or "unknown",
+        row.stripe_id,
+    )
+    data = (row.payload.get("data") or {}).get("object") or {}
+    for receiver, result in webhook_gave_up.send_robust(
+        sender=WebhookEvent, event=row, data=data, error=row.last_error
+    ):
+        if isinstance(result, Exception):
+            logger.error(
+                "Receiver %s of webhook_gave_up failed for %s",
+                getattr(receiver, "__qualname__", receiver),
+                row.stripe_id,
+                exc_info=result,
+            )

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.state.row_writes import PreparedInsert, insert_unless_exists
-from django_stripe_portal.tasks import process_webhook_event
+from django_stripe_portal.tasks import enqueue_processing
 from django_stripe_portal.webhooks.dispatch import dispatch_event, is_handled
 from django_stripe_portal.webhooks.interpret import Interpretation
 from django_stripe_portal.webhooks.linking import visit_subquery
@@ -148,7 +148,7 @@ def _store_and_enqueue(row: WebhookEvent) -> Outcome:
     # New, or stored but never finished (pending/failed): hand it to a task (again).
     # The task takes the row lock, so a double enqueue never double-dispatches.
     try:
-        process_webhook_event.enqueue(row.stripe_id)
+        enqueue_processing(row.stripe_id)
     except Exception:
         logger.exception(
             "Could not enqueue Stripe event %s; it stays pending and Stripe's retry will "

@@ -1,0 +1,73 @@
+"""Figures a monitor reads about webhook processing: what is stuck, waiting, given up.
+
+Read by ``manage.py check_stripe_webhooks`` (text or JSON, exit 1 when a person is
+needed) and shown above the admin's event list. Four indexed queries; never run
+inside Django's system checks, which must not touch the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from django_stripe_portal.conf import get_settings
+from django_stripe_portal.models import WebhookEvent
+
+Status = WebhookEvent.Status
+
+
+@dataclass(frozen=True)
+class WebhookHealth:
+    #: ``pending`` for longer than ``WEBHOOK_STUCK_AFTER``: no worker took them.
+    stuck: int
+    #: ``failed`` with a next attempt scheduled (task mode).
+    awaiting_retry: int
+    #: ``failed`` after the last scheduled attempt: nothing will retry them.
+    given_up: int
+    #: ``failed`` without a schedule: sync mode, where Stripe redelivers.
+    failed_awaiting_stripe: int
+    #: When the newest event (by Stripe's time) was received, if any.
+    last_received_at: datetime | None
+    stuck_after: int
+
+    @property
+    def needs_attention(self) -> bool:
+        """Something a person must look at: work nothing will take up by itself."""
+        return bool(self.stuck or self.given_up)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stuck": self.stuck,
+            "awaiting_retry": self.awaiting_retry,
+            "given_up": self.given_up,
+            "failed_awaiting_stripe": self.failed_awaiting_stripe,
+            "last_received_at": self.last_received_at.isoformat()
+            if self.last_received_at
+            else None,
+            "stuck_after_seconds": self.stuck_after,
+            "needs_attention": self.needs_attention,
+        }
+
+
+def webhook_health(now: datetime | None = None) -> WebhookHealth:
+    now = now or timezone.now()
+    stuck_after = get_settings().WEBHOOK_STUCK_AFTER
+    events = WebhookEvent.objects
+    failed = events.filter(status=Status.FAILED)
+    return WebhookHealth(
+        stuck=events.filter(
+            status=Status.PENDING, received_at__lt=now - timedelta(seconds=stuck_after)
+        ).count(),
+        awaiting_retry=failed.filter(next_attempt_at__isnull=False).count(),
+        given_up=failed.filter(gave_up_at__isnull=False).count(),
+        failed_awaiting_stripe=failed.filter(
+            next_attempt_at__isnull=True, gave_up_at__isnull=True
+        ).count(),
+        last_received_at=events.order_by("-created_at")
+        .values_list("received_at", flat=True)
+        .first(),
+        stuck_after=stuck_after,
+    )
