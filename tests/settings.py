@@ -59,6 +59,10 @@ LOGIN_URL = "/accounts/login/"
 
 # Django's own tasks framework from 6.0 on, the django-tasks backport before.
 _TASKS_PACKAGE = "django.tasks" if django.VERSION >= (6, 0) else "django_tasks"
+if django.VERSION < (6, 0):
+    INSTALLED_APPS.append("django_tasks")
+# The database engine's tables exist in the test database, for the real-worker tests.
+INSTALLED_APPS.append("django_tasks_db")
 TASKS = {"default": {"BACKEND": f"{_TASKS_PACKAGE}.backends.immediate.ImmediateBackend"}}
 
 # Test-mode placeholders: no test reaches Stripe (every call goes through `responses`).

@@ -1,0 +1,58 @@
+"""Receivers that leave a trace another process can read: one line per call in files
+under ``ENGINES_DIR``, so the test counts dispatches across worker processes.
+
+- ``started``/``completed``: ``<evt id> <pid>`` per dispatch; an event whose id is in
+  the file ``block`` waits there (mid-dispatch, row lock held) while that file exists;
+- ``flaky``: events listed there raise on their first two attempts;
+- ``always_failing``: events listed there always raise;
+- ``gave_up``: one line per ``webhook_gave_up``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from django.apps import AppConfig
+
+
+def _directory() -> Path:
+    return Path(os.environ["ENGINES_DIR"])
+
+
+def _listed(name: str, stripe_id: str) -> bool:
+    path = _directory() / name
+    return path.exists() and stripe_id in path.read_text().split()
+
+
+def _note(name: str, stripe_id: str) -> None:
+    with (_directory() / name).open("a") as file:
+        file.write(f"{stripe_id} {os.getpid()}\n")
+
+
+def record_dispatch(sender: Any, event: Any, **kwargs: Any) -> None:
+    _note("started", event.stripe_id)
+    while _listed("block", event.stripe_id):
+        time.sleep(0.01)
+    if _listed("always_failing", event.stripe_id) or (
+        _listed("flaky", event.stripe_id) and event.attempts <= 2
+    ):
+        raise ConnectionError(f"the mail server is down (attempt {event.attempts})")
+    _note("completed", event.stripe_id)
+
+
+def record_gave_up(sender: Any, event: Any, **kwargs: Any) -> None:
+    _note("gave_up", event.stripe_id)
+
+
+class EnginesConfig(AppConfig):
+    name = "tests.engines"
+    label = "engines"
+
+    def ready(self) -> None:
+        from django_stripe_portal.signals import webhook_gave_up, webhook_received
+
+        webhook_received.connect(record_dispatch, weak=False)
+        webhook_gave_up.connect(record_gave_up, weak=False)
