@@ -5,7 +5,8 @@ E001 settings not a dict / unknown keys, E002 API_KEY missing or ill-formed,
 W003 live key with DEBUG=True, W004 no WEBHOOK_SECRETS, E005 WEBHOOK_SECRETS ill-formed,
 E006 dotted path does not import, E007 RETURN_URL cannot become an absolute URL,
 E008 WEBHOOK_PROCESSING unknown, E009 DEFAULT_CONFIGURATION names no declared key,
-E010 a CONFIGURATIONS body Stripe would reject, E011 GUARD_URLS has an unknown key.
+E010 a CONFIGURATIONS body Stripe would reject, E011 GUARD_URLS has an unknown key,
+W020 task mode with a tasks backend that never runs a task.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def check_settings(
     messages += _check_default_configuration(conf)
     messages += _check_configurations(conf)
     messages += _check_guard_urls(conf)
+    messages += _check_task_backend(conf)
     return messages
 
 
@@ -186,4 +188,24 @@ def _check_guard_urls(conf: PortalSettings) -> Iterable[CheckMessage]:
             "E011",
             hint="Keys are subscription statuses (" + ", ".join(GUARD_KEYS[:-2]) + "), "
             "'ended' (every subscription ended) and 'none' (never subscribed).",
+        )
+
+
+#: Tasks backends that accept tasks and never run them.
+_NON_RUNNING_BACKENDS = ("DummyBackend",)
+
+
+def _check_task_backend(conf: PortalSettings) -> Iterable[CheckMessage]:
+    """Read from ``settings.TASKS`` as written: no backend is imported, no query made."""
+    if conf.WEBHOOK_PROCESSING != "task":
+        return
+    tasks = getattr(django_settings, "TASKS", None) or {}
+    backend = str((tasks.get("default") or {}).get("BACKEND", ""))
+    if backend.rsplit(".", 1)[-1] in _NON_RUNNING_BACKENDS:
+        yield _warning(
+            f"{SETTING_NAME}['WEBHOOK_PROCESSING'] is 'task' but TASKS['default'] is "
+            f"{backend}, which never runs a task: every webhook would stay pending.",
+            "W020",
+            hint="Use a backend with a worker, e.g. django_tasks_db.DatabaseBackend "
+            "(manage.py db_worker); see docs/deployment.md, 'Choosing a task engine'.",
         )

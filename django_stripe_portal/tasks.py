@@ -25,6 +25,7 @@ except ImportError:  # Django < 6.0: the django-tasks backport
 
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.webhooks.process import Outcome, process_stored_event
+from django_stripe_portal.webhooks.recovery import recover_events
 
 logger = logging.getLogger("django_stripe_portal.webhooks")
 
@@ -41,6 +42,19 @@ def process_webhook_event(stripe_id: str) -> str:
     if outcome is Outcome.FAILED:
         schedule_retry(stripe_id)
     return outcome.value
+
+
+@task()
+def recover_webhook_events() -> dict[str, int]:
+    """The recovery sweep (``manage.py recover_stripe_events``) as a task, for engines
+    that run periodic work; returns how many events it found and what became of them."""
+    report = recover_events(after_failure=schedule_retry)
+    return {"stuck": len(report.stuck), "due": len(report.due), **report.outcomes}
+
+
+def enqueue_recovery() -> None:
+    """A plain function for schedulers that cannot call a task (RQ's ``rqcron``)."""
+    recover_webhook_events.enqueue()
 
 
 def enqueue_processing(stripe_id: str, run_after: datetime | None = None) -> None:

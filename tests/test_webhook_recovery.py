@@ -201,3 +201,54 @@ def test_several_recoverers_at_once_dispatch_each_event_once(client: Client) -> 
     assert not errors
     assert sorted(calls) == sorted(ids)  # each once
     assert set(WebhookEvent.objects.values_list("status", flat=True)) == {Status.PROCESSED}
+
+
+def test_the_admin_event_list_shows_the_figures_and_filters_by_retry_state(
+    client: Client, admin_client: Client
+) -> None:
+    with _settings(WEBHOOK_RETRY_DELAYS=[], WEBHOOK_STUCK_AFTER=0):
+        [gave_up, pending] = _deliver_pending(client, 2)
+        with connected(signals.webhook_received, Recorder(raises=ValueError("bad"))):
+            process_webhook_event.call(gave_up)
+        url = "/admin/django_stripe_portal/webhookevent/"
+        page = admin_client.get(url).content.decode()
+        only_given_up = admin_client.get(url, {"retries": "gave_up"})
+    assert "1 stuck (pending for over 0 s)" in page
+    assert "1 gave up" in page and "0 awaiting a retry" in page
+    assert "Some events need a person" in page
+    assert [row.stripe_id for row in only_given_up.context["cl"].result_list] == [gave_up]
+
+
+def test_the_sweep_as_a_task_reports_what_it_took_up(client: Client) -> None:
+    from django_stripe_portal.tasks import recover_webhook_events
+
+    with _settings(WEBHOOK_STUCK_AFTER=0):
+        _deliver_pending(client, 2)
+        assert recover_webhook_events.call() == {"stuck": 2, "due": 0, "processed": 2}
+
+
+@pytest.mark.parametrize(
+    ("backend", "warned"),
+    [
+        ("django_tasks.backends.dummy.DummyBackend", True),
+        ("django_tasks_db.DatabaseBackend", False),
+        ("django_tasks_rq.RQBackend", False),
+    ],
+)
+def test_task_mode_with_a_backend_that_never_runs_tasks_is_a_warning(
+    backend: str, warned: bool
+) -> None:
+    from django_stripe_portal.checks import check_settings
+
+    with (
+        override_settings(TASKS={"default": {"BACKEND": backend}}),
+        override_settings(
+            STRIPE_PORTAL={
+                "API_KEY": "sk_test_x",
+                "WEBHOOK_SECRETS": [SECRET],
+                "WEBHOOK_PROCESSING": "task",
+            }
+        ),
+    ):
+        ids = [message.id for message in check_settings()]
+    assert ("stripe_portal.W020" in ids) is warned

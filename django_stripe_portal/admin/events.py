@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -15,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django_stripe_portal.admin.records import ChoicesFilter, StripeRecordAdmin, pretty_json
 from django_stripe_portal.events import HANDLED_EVENTS
 from django_stripe_portal.models import WebhookEvent
+from django_stripe_portal.webhooks.health import webhook_health
 from django_stripe_portal.webhooks.process import Outcome, process_stored_event
 
 #: The replay action dispatches at most this many events in one request; more is a
@@ -27,6 +29,24 @@ class EventTypeFilter(ChoicesFilter):
     parameter_name = "type"
     field_name = "type"
     choices_list = HANDLED_EVENTS
+
+
+class RetryStateFilter(admin.SimpleListFilter):
+    """Task mode's retry schedule: what will be tried again, what gave up."""
+
+    title = _("retries")
+    parameter_name = "retries"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("scheduled", _("next attempt scheduled")), ("gave_up", _("gave up"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        failed = queryset.filter(status=WebhookEvent.Status.FAILED)
+        if self.value() == "scheduled":
+            return failed.filter(next_attempt_at__isnull=False)
+        if self.value() == "gave_up":
+            return failed.filter(gave_up_at__isnull=False)
+        return queryset
 
 
 @admin.register(WebhookEvent)
@@ -43,7 +63,7 @@ class WebhookEventAdmin(StripeRecordAdmin):
         "attempts",
         "visit",
     )
-    list_filter = ("status", EventTypeFilter, "change_kind", "livemode")
+    list_filter = ("status", RetryStateFilter, EventTypeFilter, "change_kind", "livemode")
     ordering = ("-created_at",)
     actions = ("replay_events",)
     fields = (
@@ -59,11 +79,21 @@ class WebhookEventAdmin(StripeRecordAdmin):
         "created_at",
         "received_at",
         "processed_at",
+        "received_via",
         "attempts",
+        "next_attempt_at",
+        "gave_up_at",
         "last_error",
         "payload_formatted",
     )
     readonly_fields = fields
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The list, with the health figures a monitor reads (check_stripe_webhooks) on top."""
+        context = {**(extra_context or {}), "webhook_health": webhook_health()}
+        return super().changelist_view(request, extra_context=context)
 
     @admin.display(description=_("visit"))
     def visit(self, obj: WebhookEvent) -> str:

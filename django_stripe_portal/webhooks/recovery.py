@@ -12,6 +12,7 @@ several recoverers, workers and deliveries at once still dispatch each event onc
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -19,7 +20,6 @@ from django.utils import timezone
 
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.models import WebhookEvent
-from django_stripe_portal.tasks import schedule_retry
 from django_stripe_portal.webhooks.process import Outcome, process_stored_event
 
 Status = WebhookEvent.Status
@@ -58,15 +58,22 @@ def due_events(now: datetime, limit: int) -> list[str]:
     )
 
 
-def recover_events(*, dry_run: bool = False, limit: int = 1000) -> RecoveryReport:
-    """Find stuck and due events and, unless ``dry_run``, dispatch each once here."""
+def recover_events(
+    *,
+    dry_run: bool = False,
+    limit: int = 1000,
+    after_failure: Callable[[str], None] | None = None,
+) -> RecoveryReport:
+    """Find stuck and due events and, unless ``dry_run``, dispatch each once here;
+    ``after_failure`` is called with the id of each that failed again (task mode
+    enqueues its next attempt through it)."""
     now = timezone.now()
     report = RecoveryReport(stuck=stuck_events(now, limit), due=due_events(now, limit))
     if dry_run:
         return report
     for stripe_id in dict.fromkeys(report.stuck + report.due):
         outcome = process_stored_event(stripe_id, nowait=True, only_due=True)
-        if outcome is Outcome.FAILED:
-            schedule_retry(stripe_id)
+        if outcome is Outcome.FAILED and after_failure is not None:
+            after_failure(stripe_id)
         report.outcomes[outcome.value] += 1
     return report

@@ -11,6 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_stripe_portal.conf import get_settings
+from django_stripe_portal.tasks import schedule_retry
 from django_stripe_portal.webhooks.recovery import recover_events
 
 
@@ -34,7 +35,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["limit"] < 1:
             raise CommandError("--limit must be at least 1.")
-        report = recover_events(dry_run=options["dry_run"], limit=options["limit"])
+        report = recover_events(
+            dry_run=options["dry_run"], limit=options["limit"], after_failure=schedule_retry
+        )
         stuck_after = get_settings().WEBHOOK_STUCK_AFTER
         if options["dry_run"]:
             for stripe_id in report.stuck:
