@@ -207,7 +207,7 @@ def test_the_admin_event_list_shows_the_figures_and_filters_by_retry_state(
     client: Client, admin_client: Client
 ) -> None:
     with _settings(WEBHOOK_RETRY_DELAYS=[], WEBHOOK_STUCK_AFTER=0):
-        [gave_up, pending] = _deliver_pending(client, 2)
+        [gave_up, _still_pending] = _deliver_pending(client, 2)
         with connected(signals.webhook_received, Recorder(raises=ValueError("bad"))):
             process_webhook_event.call(gave_up)
         url = "/admin/django_stripe_portal/webhookevent/"
