@@ -16,11 +16,10 @@ from __future__ import annotations
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from django_stripe_portal.events import ACCOUNT_APPLICATION_EVENTS
 from django_stripe_portal.models import WebhookEvent
 
-DEAUTHORIZED = "account.application.deauthorized"
-AUTHORIZED = "account.application.authorized"
-ACCOUNT_APPLICATION_EVENTS = (AUTHORIZED, DEAUTHORIZED)
+AUTHORIZED, DEAUTHORIZED = ACCOUNT_APPLICATION_EVENTS
 
 
 def _deauthorizations_in_force() -> QuerySet[WebhookEvent]:
