@@ -30,7 +30,7 @@ def account_for(account: str | None, request: HttpRequest | None) -> str:
     if account == "" or (isinstance(account, str) and ACCOUNT_ID_RE.fullmatch(account)):
         return account
     raise ValueError(
-        f"account={account!r} is not a connected account id: pass an acct_… id, \"\" for "
+        f'account={account!r} is not a connected account id: pass an acct_… id, "" for '
         "the platform, or leave it out for the account ACCOUNT_RESOLVER names."
     )
 

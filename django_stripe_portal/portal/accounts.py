@@ -55,9 +55,7 @@ def resolve_account(request: HttpRequest | None) -> str:
         return str(memo)
     resolver = get_settings().imported("ACCOUNT_RESOLVER")
     account = (
-        PLATFORM
-        if resolver is None
-        else checked_account_id(resolver(request), "ACCOUNT_RESOLVER")
+        PLATFORM if resolver is None else checked_account_id(resolver(request), "ACCOUNT_RESOLVER")
     )
     setattr(request, _MEMO, account)
     return account

@@ -63,10 +63,11 @@ def parse_portal_form(
     """Check the optional fields; raise ``PortalRequestError`` with a message for the user.
 
     A subscription flow naming a subscription stored for another customer (or on
-    another account than ``account``) is refused here. One not stored locally is passed on: Stripe refuses a subscription of another
-    customer itself (an ``invalid_request_error``), so no portal opens for the wrong
-    account either way. ``subscription_update_confirm`` needs the stored row, for the
-    subscription item id Stripe requires.
+    another account than ``account``) is refused here. One not stored locally is
+    passed on: Stripe refuses a subscription of another customer itself (an
+    ``invalid_request_error``), so no portal opens for the wrong account either way.
+    ``subscription_update_confirm`` needs the stored row, for the subscription item id
+    Stripe requires.
     """
     locale = _field(form, "locale")
     if locale and locale not in LOCALES:

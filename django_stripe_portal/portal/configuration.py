@@ -68,5 +68,7 @@ def payment_methods_only_for_several_subscriptions(
     subscriptions are listed side by side; such customers get a configuration that only
     updates payment methods and shows invoices, and manage plans with you. One query.
     """
-    several = active_subscriptions(customer_id=customer_id, request=request).values_list("pk", flat=True)[:2]
+    several = active_subscriptions(customer_id=customer_id, request=request).values_list(
+        "pk", flat=True
+    )[:2]
     return PAYMENT_METHODS_ONLY if len(several) > 1 else None
