@@ -13,7 +13,6 @@ import re
 from typing import Any
 
 from django.http import HttpRequest
-from stripe import RequestOptions
 
 from django_stripe_portal.conf import SETTING_NAME, get_settings
 from django_stripe_portal.exceptions import AccountResolverError
@@ -82,14 +81,3 @@ def resolve_on_behalf_of(request: HttpRequest, customer_id: str, *, account: str
             setting="ON_BEHALF_OF_RESOLVER",
         )
     return on_behalf_of
-
-
-def request_options(account: str, *, idempotency_key: str | None = None) -> RequestOptions:
-    """Request options that send ``Stripe-Account`` for a connected account and nothing
-    for the platform (plus the idempotency key, if any)."""
-    options: RequestOptions = {}
-    if account:
-        options["stripe_account"] = account
-    if idempotency_key:
-        options["idempotency_key"] = idempotency_key
-    return options

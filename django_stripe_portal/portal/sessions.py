@@ -17,10 +17,9 @@ from django.dispatch import Signal
 from django.http import HttpRequest
 from django.urls import reverse
 
-from django_stripe_portal.client import get_client
+from django_stripe_portal.client import get_client, request_options
 from django_stripe_portal.models import PortalConfiguration, PortalSession
 from django_stripe_portal.portal.accounts import (
-    request_options,
     resolve_account,
     resolve_on_behalf_of,
 )
