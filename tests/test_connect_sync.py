@@ -86,7 +86,7 @@ def test_the_platform_run_sends_no_header_and_keeps_its_rows_apart(
     stripe: FakeConnectConfigurations,
 ) -> None:
     run("--account", A)
-    output, _, error = run()
+    _, _, error = run()
 
     assert error is None
     assert stripe.log[-1][0] is None
