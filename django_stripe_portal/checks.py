@@ -5,7 +5,8 @@ E001 settings not a dict / unknown keys, E002 API_KEY missing or ill-formed,
 W003 live key with DEBUG=True, W004 no WEBHOOK_SECRETS, E005 WEBHOOK_SECRETS ill-formed,
 E006 dotted path does not import, E007 RETURN_URL cannot become an absolute URL,
 E008 WEBHOOK_PROCESSING unknown, E009 DEFAULT_CONFIGURATION names no declared key,
-E010 a CONFIGURATIONS body Stripe would reject, E011 GUARD_URLS has an unknown key.
+E010 a CONFIGURATIONS body Stripe would reject, E011 GUARD_URLS has an unknown key,
+E012 CONNECT_WEBHOOK_SECRETS ill-formed or sharing a secret with WEBHOOK_SECRETS.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def check_settings(
     messages += _check_default_configuration(conf)
     messages += _check_configurations(conf)
     messages += _check_guard_urls(conf)
+    messages += _check_connect_webhook_secrets(conf)
     return messages
 
 
@@ -186,4 +188,34 @@ def _check_guard_urls(conf: PortalSettings) -> Iterable[CheckMessage]:
             "E011",
             hint="Keys are subscription statuses (" + ", ".join(GUARD_KEYS[:-2]) + "), "
             "'ended' (every subscription ended) and 'none' (never subscribed).",
+        )
+
+
+def _check_connect_webhook_secrets(conf: PortalSettings) -> Iterable[CheckMessage]:
+    secrets = conf.CONNECT_WEBHOOK_SECRETS
+    if isinstance(secrets, str) or not isinstance(secrets, list | tuple):
+        yield _error(
+            f"{SETTING_NAME}['CONNECT_WEBHOOK_SECRETS'] must be a list of signing secrets.",
+            "E012",
+            hint="e.g. env.list('STRIPE_CONNECT_WEBHOOK_SECRETS', default=[]).",
+        )
+        return
+    for index, secret in enumerate(secrets):
+        if not isinstance(secret, str) or not WEBHOOK_SECRET_RE.match(secret):
+            yield _error(
+                f"{SETTING_NAME}['CONNECT_WEBHOOK_SECRETS'][{index}] is not a webhook signing "
+                "secret.",
+                "E012",
+                hint="The Connect endpoint's secret starts with whsec_ "
+                "(`manage.py setup_stripe_webhook --connect` prints it).",
+            )
+    platform = conf.WEBHOOK_SECRETS if isinstance(conf.WEBHOOK_SECRETS, list | tuple) else []
+    if set(secrets) & set(platform):
+        yield _error(
+            f"A secret is in both {SETTING_NAME}['WEBHOOK_SECRETS'] and "
+            "['CONNECT_WEBHOOK_SECRETS'].",
+            "E012",
+            hint="Each endpoint has its own secret: the platform endpoint's goes in "
+            "WEBHOOK_SECRETS, the Connect endpoint's in CONNECT_WEBHOOK_SECRETS. Sharing one "
+            "would let either endpoint's events pass for the other's.",
         )

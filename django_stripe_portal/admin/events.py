@@ -12,7 +12,12 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from django_stripe_portal.admin.records import ChoicesFilter, StripeRecordAdmin, pretty_json
+from django_stripe_portal.admin.records import (
+    AccountFilter,
+    ChoicesFilter,
+    StripeRecordAdmin,
+    pretty_json,
+)
 from django_stripe_portal.events import HANDLED_EVENTS
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.webhooks.process import Outcome, process_stored_event
@@ -43,7 +48,7 @@ class WebhookEventAdmin(StripeRecordAdmin):
         "attempts",
         "visit",
     )
-    list_filter = ("status", EventTypeFilter, "change_kind", "livemode")
+    list_filter = ("status", EventTypeFilter, "change_kind", "livemode", AccountFilter)
     ordering = ("-created_at",)
     actions = ("replay_events",)
     fields = (
