@@ -6,7 +6,8 @@ W003 live key with DEBUG=True, W004 no WEBHOOK_SECRETS, E005 WEBHOOK_SECRETS ill
 E006 dotted path does not import, E007 RETURN_URL cannot become an absolute URL,
 E008 WEBHOOK_PROCESSING unknown, E009 DEFAULT_CONFIGURATION names no declared key,
 E010 a CONFIGURATIONS body Stripe would reject, E011 GUARD_URLS has an unknown key,
-E012 CONNECT_WEBHOOK_SECRETS ill-formed or sharing a secret with WEBHOOK_SECRETS.
+E012 CONNECT_WEBHOOK_SECRETS ill-formed, W013 a secret in both WEBHOOK_SECRETS and
+CONNECT_WEBHOOK_SECRETS.
 """
 
 from __future__ import annotations
@@ -211,11 +212,12 @@ def _check_connect_webhook_secrets(conf: PortalSettings) -> Iterable[CheckMessag
             )
     platform = conf.WEBHOOK_SECRETS if isinstance(conf.WEBHOOK_SECRETS, list | tuple) else []
     if set(secrets) & set(platform):
-        yield _error(
+        yield _warning(
             f"A secret is in both {SETTING_NAME}['WEBHOOK_SECRETS'] and "
-            "['CONNECT_WEBHOOK_SECRETS'].",
-            "E012",
-            hint="Each endpoint has its own secret: the platform endpoint's goes in "
-            "WEBHOOK_SECRETS, the Connect endpoint's in CONNECT_WEBHOOK_SECRETS. Sharing one "
-            "would let either endpoint's events pass for the other's.",
+            "['CONNECT_WEBHOOK_SECRETS']: events signed with it are accepted as either "
+            "platform or Connect events.",
+            "W013",
+            hint="Fine for `stripe listen`, whose one secret signs both kinds. In production "
+            "each endpoint has its own secret: the platform endpoint's in WEBHOOK_SECRETS, "
+            "the Connect endpoint's in CONNECT_WEBHOOK_SECRETS.",
         )

@@ -147,20 +147,18 @@ def test_the_admin_filters_by_account(admin_client: Client) -> None:
 
 
 @pytest.mark.parametrize(
-    ("connect_secrets", "fragment"),
+    ("connect_secrets", "check_id", "fragment"),
     [
-        ("whsec_abc", "must be a list"),
-        (["sk_test_nope"], "CONNECT_WEBHOOK_SECRETS'][0]"),
-        (["whsec_tests"], "in both"),
+        ("whsec_abc", "stripe_portal.E012", "must be a list"),
+        (["sk_test_nope"], "stripe_portal.E012", "CONNECT_WEBHOOK_SECRETS'][0]"),
+        (["whsec_tests"], "stripe_portal.W013", "in both"),
     ],
 )
-def test_connect_secrets_are_checked(connect_secrets: Any, fragment: str) -> None:
-    with override_settings(
-        STRIPE_PORTAL={**SETTINGS, "CONNECT_WEBHOOK_SECRETS": connect_secrets}
-    ):
+def test_connect_secrets_are_checked(connect_secrets: Any, check_id: str, fragment: str) -> None:
+    with override_settings(STRIPE_PORTAL={**SETTINGS, "CONNECT_WEBHOOK_SECRETS": connect_secrets}):
         messages = check_settings()
 
-    assert [message.id for message in messages] == ["stripe_portal.E012"]
+    assert [message.id for message in messages] == [check_id]
     assert fragment in messages[0].msg
 
 

@@ -221,3 +221,13 @@ def test_the_template_filter_answers_for_the_requests_account(client: Client) ->
         assert render("{{ user|has_active_subscription }}") == "False"
         assert render("{{ user|has_active_subscription:'' }}") == "False"
     assert render(f"{{{{ user|has_active_subscription:'{MERCHANT}' }}}}") == "True"
+
+
+def test_one_secret_in_both_lists_accepts_both_kinds_as_stripe_listen_needs(
+    client: Client,
+) -> None:
+    # `stripe listen` signs platform and Connect events with its one secret (check W013).
+    with override_settings(STRIPE_PORTAL={**SETTINGS, "CONNECT_WEBHOOK_SECRETS": [SECRET]}):
+        assert post_signed(client, subscription_event(), SECRET).status_code == 200
+        assert post_signed(client, subscription_event(account=None), SECRET).status_code == 200
+    assert sorted(StripeSubscription.objects.values_list("account", flat=True)) == ["", MERCHANT]
