@@ -6,7 +6,8 @@ W003 live key with DEBUG=True, W004 no WEBHOOK_SECRETS, E005 WEBHOOK_SECRETS ill
 E006 dotted path does not import, E007 RETURN_URL cannot become an absolute URL,
 E008 WEBHOOK_PROCESSING unknown, E009 DEFAULT_CONFIGURATION names no declared key,
 E010 a CONFIGURATIONS body Stripe would reject, E011 GUARD_URLS has an unknown key,
-W020 task mode with a tasks backend that never runs a task.
+E012 CONNECT_WEBHOOK_SECRETS ill-formed, W013 a secret in both WEBHOOK_SECRETS and
+CONNECT_WEBHOOK_SECRETS, W020 task mode with a tasks backend that never runs a task.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def check_settings(
     messages += _check_configurations(conf)
     messages += _check_guard_urls(conf)
     messages += _check_task_backend(conf)
+    messages += _check_connect_webhook_secrets(conf)
     return messages
 
 
@@ -208,4 +210,35 @@ def _check_task_backend(conf: PortalSettings) -> Iterable[CheckMessage]:
             "W020",
             hint="Use a backend with a worker, e.g. django_tasks_db.DatabaseBackend "
             "(manage.py db_worker); see docs/deployment.md, 'Choosing a task engine'.",
+        )
+
+
+def _check_connect_webhook_secrets(conf: PortalSettings) -> Iterable[CheckMessage]:
+    secrets = conf.CONNECT_WEBHOOK_SECRETS
+    if isinstance(secrets, str) or not isinstance(secrets, list | tuple):
+        yield _error(
+            f"{SETTING_NAME}['CONNECT_WEBHOOK_SECRETS'] must be a list of signing secrets.",
+            "E012",
+            hint="e.g. env.list('STRIPE_CONNECT_WEBHOOK_SECRETS', default=[]).",
+        )
+        return
+    for index, secret in enumerate(secrets):
+        if not isinstance(secret, str) or not WEBHOOK_SECRET_RE.match(secret):
+            yield _error(
+                f"{SETTING_NAME}['CONNECT_WEBHOOK_SECRETS'][{index}] is not a webhook signing "
+                "secret.",
+                "E012",
+                hint="The Connect endpoint's secret starts with whsec_ "
+                "(`manage.py setup_stripe_webhook --connect` prints it).",
+            )
+    platform = conf.WEBHOOK_SECRETS if isinstance(conf.WEBHOOK_SECRETS, list | tuple) else []
+    if set(secrets) & set(platform):
+        yield _warning(
+            f"A secret is in both {SETTING_NAME}['WEBHOOK_SECRETS'] and "
+            "['CONNECT_WEBHOOK_SECRETS']: events signed with it are accepted as either "
+            "platform or Connect events.",
+            "W013",
+            hint="Fine for `stripe listen`, whose one secret signs both kinds. In production "
+            "each endpoint has its own secret: the platform endpoint's in WEBHOOK_SECRETS, "
+            "the Connect endpoint's in CONNECT_WEBHOOK_SECRETS.",
         )

@@ -44,3 +44,14 @@ def request_id_of(error: BaseException) -> str | None:
     if isinstance(error, stripe.StripeError):
         return error.request_id
     return None
+
+
+def request_options(account: str, *, idempotency_key: str | None = None) -> stripe.RequestOptions:
+    """Request options that send ``Stripe-Account`` for a connected account (Connect) and
+    nothing for the platform (``""``), plus the idempotency key, if any."""
+    options: stripe.RequestOptions = {}
+    if account:
+        options["stripe_account"] = account
+    if idempotency_key:
+        options["idempotency_key"] = idempotency_key
+    return options

@@ -19,13 +19,17 @@ from stripe.params import WebhookEndpointCreateParams, WebhookEndpointUpdatePara
 from django_stripe_portal.client import get_client
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.configurations.schema import params_problems
-from django_stripe_portal.events import HANDLED_EVENTS
+from django_stripe_portal.events import CONNECT_ENDPOINT_EVENTS, HANDLED_EVENTS
 from django_stripe_portal.log_redaction import signing_secrets_kept_out_of_logs
 
-# metadata[ENDPOINT_MARKER] = ENDPOINT_MARKER_VALUE marks the endpoint this app made.
+# metadata[ENDPOINT_MARKER] = ENDPOINT_MARKER_VALUE marks the endpoint this app made;
+# CONNECT_ENDPOINT_MARKER_VALUE its Connect endpoint (connect=true: events of connected
+# accounts), which Stripe's endpoint object cannot tell apart otherwise.
 ENDPOINT_MARKER = "django_stripe_portal"
 ENDPOINT_MARKER_VALUE = "webhook_endpoint"
+CONNECT_ENDPOINT_MARKER_VALUE = "connect_webhook_endpoint"
 DESCRIPTION = "django-stripe-portal: customer portal events"
+CONNECT_DESCRIPTION = "django-stripe-portal: customer portal events of connected accounts"
 
 
 @dataclass
@@ -59,29 +63,41 @@ def unknown_events(events: list[str]) -> list[str]:
     return [event for event in events if event not in known]
 
 
-def find_own_endpoint(client: stripe.StripeClient | None = None) -> dict[str, Any] | None:
-    """The endpoint this app created before (newest first if there are several), or None."""
+def find_own_endpoint(
+    client: stripe.StripeClient | None = None, *, connect: bool = False
+) -> dict[str, Any] | None:
+    """The endpoint (with ``connect``: the Connect endpoint) this app created before,
+    the newest if there are several, or None."""
     client = client or get_client()
     page = client.v1.webhook_endpoints.list({"limit": 100})
     listed = [endpoint.to_dict() for endpoint in page.auto_paging_iter()]
+    marker = CONNECT_ENDPOINT_MARKER_VALUE if connect else ENDPOINT_MARKER_VALUE
     ours = [
         endpoint
         for endpoint in listed
-        if (endpoint.get("metadata") or {}).get(ENDPOINT_MARKER) == ENDPOINT_MARKER_VALUE
+        if (endpoint.get("metadata") or {}).get(ENDPOINT_MARKER) == marker
     ]
     return max(ours, key=lambda endpoint: endpoint.get("created") or 0) if ours else None
 
 
-def plan_endpoint(url: str, events: list[str], existing: dict[str, Any] | None) -> EndpointPlan:
+def plan_endpoint(
+    url: str, events: list[str], existing: dict[str, Any] | None, *, connect: bool = False
+) -> EndpointPlan:
+    """The one request that makes the endpoint what this app needs. A Connect endpoint
+    (``connect``) is created with ``connect=true``, which Stripe cannot change later."""
     api_version = get_settings().api_version
     desired: dict[str, Any] = {
         "url": url,
         "enabled_events": sorted(events),
-        "description": DESCRIPTION,
-        "metadata": {ENDPOINT_MARKER: ENDPOINT_MARKER_VALUE},
+        "description": CONNECT_DESCRIPTION if connect else DESCRIPTION,
+        "metadata": {
+            ENDPOINT_MARKER: CONNECT_ENDPOINT_MARKER_VALUE if connect else ENDPOINT_MARKER_VALUE
+        },
     }
     if existing is None:
         params = {**desired, "api_version": api_version}
+        if connect:
+            params["connect"] = True
         _assert_valid(WebhookEndpointCreateParams, params)
         return EndpointPlan("create", params)
     changes: dict[str, tuple[Any, Any]] = {}
@@ -118,8 +134,8 @@ def apply_endpoint(plan: EndpointPlan, client: stripe.StripeClient | None = None
     return service.update(plan.endpoint["id"], plan.params).to_dict()  # type: ignore[arg-type]
 
 
-def default_events() -> list[str]:
-    return sorted(HANDLED_EVENTS)
+def default_events(*, connect: bool = False) -> list[str]:
+    return sorted(CONNECT_ENDPOINT_EVENTS if connect else HANDLED_EVENTS)
 
 
 def _assert_valid(params_type: Any, params: dict[str, Any]) -> None:

@@ -1,6 +1,7 @@
 """The event types this app acts on, and the kinds of change a portal visit can make.
 
-``HANDLED_EVENTS`` is what ``setup_stripe_webhook`` subscribes the endpoint to;
+``HANDLED_EVENTS`` is what ``setup_stripe_webhook`` subscribes the endpoint to
+(``CONNECT_ENDPOINT_EVENTS`` the Connect endpoint);
 every name is one of Stripe's (checked against the API's event list in tests).
 """
 
@@ -37,6 +38,14 @@ HANDLED_EVENTS: tuple[str, ...] = (
     *CUSTOMER_EVENTS,
     *PAYMENT_METHOD_EVENTS,
 )
+#: A connected account connecting to or disconnecting from the platform (Connect
+#: endpoints only): see ``django_stripe_portal.state.accounts``.
+ACCOUNT_APPLICATION_EVENTS = (
+    "account.application.authorized",
+    "account.application.deauthorized",
+)
+#: What ``setup_stripe_webhook --connect`` subscribes the Connect endpoint to.
+CONNECT_ENDPOINT_EVENTS: tuple[str, ...] = (*HANDLED_EVENTS, *ACCOUNT_APPLICATION_EVENTS)
 
 
 class ChangeKind(models.TextChoices):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
 
 
 class WebhookRefused(SuspiciousOperation):
@@ -34,3 +34,12 @@ class PortalRequestError(Exception):
 
 class EventBusy(Exception):
     """Another delivery, task or replay holds the event's lock right now."""
+
+
+class AccountResolverError(ImproperlyConfigured):
+    """``ACCOUNT_RESOLVER`` or ``ON_BEHALF_OF_RESOLVER`` answered something that is not an
+    account id: a bug in the host project, reported before any request is sent."""
+
+    def __init__(self, message: str, *, setting: str) -> None:
+        super().__init__(message)
+        self.setting = setting

@@ -117,12 +117,19 @@ def main() -> None:
 
     if offline and "sync_portal_configs" in get_commands():
         call_command("sync_portal_configs")
+        call_command("sync_portal_configs", all_accounts=True)  # the merchant's (Connect)
     call_command("seed_demo", no_subscription=not offline)
 
     print(
         f"\n  Demo ready: {site}/\n"
         f"  Log in as demo / demo-password (customer) or admin / admin-password (admin:"
         f" {site}/admin/)\n"
+        + (
+            "  or shopper / shopper-password (a merchant's customer, billed on the merchant's"
+            " connected account)\n"
+            if offline
+            else ""
+        )
         + (
             f"  Stripe stand-in (offline, not Stripe): {standin.url}\n"
             if standin

@@ -261,6 +261,7 @@ def test_report_as_dict_is_the_documented_layout(history: dict[str, PortalSessio
         "end": "2026-11-03",
         "time_zone": "UTC",
         "configuration": "default",
+        "account": None,
     }
     assert data["summary"] == {
         "visits": 4,

@@ -85,6 +85,7 @@ def test_json_is_the_documented_layout(visits: list[PortalSession]) -> None:
         "end": today.isoformat(),
         "time_zone": "UTC",
         "configuration": None,
+        "account": None,
     }
     assert data["summary"] == {
         "visits": 3,

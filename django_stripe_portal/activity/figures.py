@@ -54,11 +54,13 @@ _DAY_SECONDS = 24 * 3600
 @dataclass(frozen=True)
 class ActivityRange:
     """Days ``start`` to ``end`` (both included) in ``TIME_ZONE``, optionally one
-    configuration (its key in ``STRIPE_PORTAL['CONFIGURATIONS']``)."""
+    configuration (its key in ``STRIPE_PORTAL['CONFIGURATIONS']``) and one account
+    (``"acct_…"``, ``""`` for the platform; None: every account)."""
 
     start: dt.date
     end: dt.date
     configuration: str | None = None
+    account: str | None = None
 
     def __post_init__(self) -> None:
         if self.end < self.start:
@@ -66,13 +68,18 @@ class ActivityRange:
 
     @classmethod
     def last_days(
-        cls, days: int, configuration: str | None = None, today: dt.date | None = None
+        cls,
+        days: int,
+        configuration: str | None = None,
+        today: dt.date | None = None,
+        account: str | None = None,
     ) -> ActivityRange:
         """The ``days`` days up to and including today (in ``TIME_ZONE``)."""
         if days < 1:
             raise ValueError(f"days must be at least 1, not {days}.")
         end = today or timezone.localdate(timezone=timezone.get_default_timezone())
-        return cls(start=end - dt.timedelta(days=days - 1), end=end, configuration=configuration)
+        start = end - dt.timedelta(days=days - 1)
+        return cls(start=start, end=end, configuration=configuration, account=account)
 
     @property
     def days(self) -> list[dt.date]:
@@ -150,6 +157,7 @@ class ActivityReport:
                 "end": self.range.end.isoformat(),
                 "time_zone": str(timezone.get_default_timezone()),
                 "configuration": self.range.configuration,
+                "account": self.range.account,
             },
             "summary": summary,
             "per_day": [
@@ -171,6 +179,8 @@ def visits_in(activity_range: ActivityRange) -> QuerySet[PortalSession]:
     visits = PortalSession.objects.filter(created_at__gte=first, created_at__lt=after)
     if activity_range.configuration is not None:
         visits = visits.filter(configuration__key=activity_range.configuration)
+    if activity_range.account is not None:
+        visits = visits.filter(account=activity_range.account)
     return visits
 
 
@@ -194,6 +204,8 @@ def linked_changes(activity_range: ActivityRange) -> QuerySet[WebhookEvent]:
     ).exclude(change_kind="")
     if activity_range.configuration is not None:
         changes = changes.filter(portal_session__configuration__key=activity_range.configuration)
+    if activity_range.account is not None:
+        changes = changes.filter(portal_session__account=activity_range.account)
     return changes
 
 

@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from django_stripe_portal.admin.records import ReadOnly, pretty_json
+from django_stripe_portal.admin.records import AccountFilter, ReadOnly, pretty_json
 from django_stripe_portal.models import PortalConfiguration
 
 
@@ -14,8 +14,8 @@ from django_stripe_portal.models import PortalConfiguration
 class PortalConfigurationAdmin(ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
     """Written by ``sync_portal_configs``: edit the settings and sync instead."""
 
-    list_display = ("key", "stripe_id", "livemode", "active", "is_default", "synced_at")
-    list_filter = ("livemode", "active", "is_default")
+    list_display = ("key", "stripe_id", "account", "livemode", "active", "is_default", "synced_at")
+    list_filter = ("livemode", "active", "is_default", AccountFilter)
     search_fields = ("key", "=stripe_id")
     fields = (
         "key",

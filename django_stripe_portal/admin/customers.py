@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from django_stripe_portal.admin.records import AccountFilter
 from django_stripe_portal.models import StripeCustomer
 
 
@@ -11,8 +12,8 @@ from django_stripe_portal.models import StripeCustomer
 class StripeCustomerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """The user ↔ customer links the default resolver reads: ours to edit."""
 
-    list_display = ("customer_id", "user", "livemode", "created")
-    list_filter = ("livemode",)
+    list_display = ("customer_id", "user", "account", "livemode", "created")
+    list_filter = ("livemode", AccountFilter)
     list_select_related = ("user",)
     search_fields = ("=customer_id", "user__username", "user__email")
     raw_id_fields = ("user",)

@@ -13,7 +13,12 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from django_stripe_portal.admin.records import ChoicesFilter, StripeRecordAdmin, pretty_json
+from django_stripe_portal.admin.records import (
+    AccountFilter,
+    ChoicesFilter,
+    StripeRecordAdmin,
+    pretty_json,
+)
 from django_stripe_portal.events import HANDLED_EVENTS
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.webhooks.health import webhook_health
@@ -63,7 +68,14 @@ class WebhookEventAdmin(StripeRecordAdmin):
         "attempts",
         "visit",
     )
-    list_filter = ("status", RetryStateFilter, EventTypeFilter, "change_kind", "livemode")
+    list_filter = (
+        "status",
+        RetryStateFilter,
+        EventTypeFilter,
+        "change_kind",
+        "livemode",
+        AccountFilter,
+    )
     ordering = ("-created_at",)
     actions = ("replay_events",)
     fields = (

@@ -21,6 +21,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
+from django_stripe_portal.portal.accounts import ACCOUNT_ID_RE
+
 #: Below this many estimated rows the paginator counts exactly.
 EXACT_COUNT_BELOW = 10_000
 
@@ -104,3 +106,37 @@ class ChoicesFilter(admin.SimpleListFilter):
         if value is None:
             return queryset
         return queryset.filter(**{self.field_name: value})
+
+
+class AccountFilter(admin.SimpleListFilter):
+    """By Stripe account (Connect): the platform, any connected account, or one of them
+    through ``?account=acct_…`` in the address (also how the filter links to itself).
+
+    The choices are fixed: with thousands of connected accounts, listing them would mean
+    a scan of the table the page is about.
+    """
+
+    title = _("Stripe account")
+    parameter_name = "account"
+    PLATFORM = "platform"
+    CONNECTED = "connected"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        choices: list[tuple[str, Any]] = [
+            (self.PLATFORM, _("Platform")),
+            (self.CONNECTED, _("Any connected account")),
+        ]
+        value = self.value()
+        if value and ACCOUNT_ID_RE.fullmatch(value):
+            choices.append((value, value))
+        return choices
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value is None:
+            return queryset
+        if value == self.PLATFORM:
+            return queryset.filter(account="")
+        if value == self.CONNECTED:
+            return queryset.exclude(account="")
+        return queryset.filter(account=value)

@@ -11,7 +11,12 @@ from django.urls import URLPattern, path
 from django.utils.translation import gettext_lazy as _
 
 from django_stripe_portal.admin.activity_page import activity_view
-from django_stripe_portal.admin.records import ChoicesFilter, ReadOnly, StripeRecordAdmin
+from django_stripe_portal.admin.records import (
+    AccountFilter,
+    ChoicesFilter,
+    ReadOnly,
+    StripeRecordAdmin,
+)
 from django_stripe_portal.models import PortalSession, WebhookEvent
 from django_stripe_portal.portal.button_form import FLOW_TYPES
 
@@ -78,7 +83,14 @@ class PortalSessionAdmin(StripeRecordAdmin):
         "livemode",
     )
     list_select_related = ("configuration",)
-    list_filter = (ReturnedFilter, "source", "livemode", FlowTypeFilter, "configuration")
+    list_filter = (
+        ReturnedFilter,
+        "source",
+        "livemode",
+        FlowTypeFilter,
+        "configuration",
+        AccountFilter,
+    )
     ordering = ("-created_at",)
     fields = (
         "stripe_id",

@@ -6,7 +6,12 @@ from django.contrib import admin
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from django_stripe_portal.admin.records import ChoicesFilter, StripeRecordAdmin, pretty_json
+from django_stripe_portal.admin.records import (
+    AccountFilter,
+    ChoicesFilter,
+    StripeRecordAdmin,
+    pretty_json,
+)
 from django_stripe_portal.models import StripeSubscription
 
 _SUBSCRIPTION_STATUSES = (
@@ -41,7 +46,7 @@ class StripeSubscriptionAdmin(StripeRecordAdmin):
         "livemode",
         "event_created_at",
     )
-    list_filter = (SubscriptionStatusFilter, "cancel_at_period_end", "livemode")
+    list_filter = (SubscriptionStatusFilter, "cancel_at_period_end", "livemode", AccountFilter)
     ordering = ("-event_created_at",)
     fields = (
         "stripe_id",

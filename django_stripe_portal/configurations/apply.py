@@ -18,7 +18,7 @@ import stripe
 from django.db import transaction
 from django.utils import timezone
 
-from django_stripe_portal.client import get_client
+from django_stripe_portal.client import get_client, request_options
 from django_stripe_portal.configurations.declare import definition_hash, marker_of, with_marker
 from django_stripe_portal.configurations.diff import FieldChange, compare
 from django_stripe_portal.configurations.schema import (
@@ -70,10 +70,15 @@ class SyncError(Exception):
         )
 
 
-def list_configurations(client: stripe.StripeClient | None = None) -> list[dict[str, Any]]:
-    """Every portal configuration of the account, all pages (100 per request)."""
+def list_configurations(
+    client: stripe.StripeClient | None = None, *, account: str = ""
+) -> list[dict[str, Any]]:
+    """Every portal configuration of the account (``account``: a connected one, through
+    ``Stripe-Account``; ``""``: the platform), all pages (100 per request)."""
     client = client or get_client()
-    page = client.v1.billing_portal.configurations.list({"limit": LIST_PAGE_SIZE})
+    page = client.v1.billing_portal.configurations.list(
+        {"limit": LIST_PAGE_SIZE}, request_options(account)
+    )
     return [configuration.to_dict() for configuration in page.auto_paging_iter()]
 
 
@@ -84,12 +89,15 @@ def plan(
     livemode: bool,
     prune: bool = False,
     only: str | None = None,
+    account: str = "",
 ) -> list[Step]:
-    """The steps that make ``existing`` (Stripe's list) match ``declarations``."""
+    """The steps that make ``existing`` (Stripe's list of ``account``) match ``declarations``."""
     listed = [dict(obj) for obj in existing]
     by_id = {str(obj["id"]): obj for obj in listed}
     stored_ids = dict(
-        PortalConfiguration.objects.filter(livemode=livemode).values_list("key", "stripe_id")
+        PortalConfiguration.objects.filter(livemode=livemode, account=account).values_list(
+            "key", "stripe_id"
+        )
     )
     steps: list[Step] = []
     for key, body in declarations.items():
@@ -127,16 +135,17 @@ def apply(
     *,
     livemode: bool,
     client: stripe.StripeClient | None = None,
+    account: str = "",
 ) -> list[Step]:
-    """Run the writes in order, storing each result as soon as Stripe has it."""
+    """Run the writes in order on ``account``, storing each result as soon as Stripe has it."""
     client = client or get_client()
     done: list[Step] = []
     for index, step in enumerate(steps):
         try:
-            result = _write(client, step, livemode)
+            result = _write(client, step, livemode, account)
         except stripe.StripeError as error:
             raise SyncError(step, error, done, steps[index + 1 :]) from error
-        _store(step, result, livemode)
+        _store(step, result, livemode, account)
         done.append(step)
     return done
 
@@ -208,9 +217,11 @@ def _add_required(params: dict[str, Any], rule: Any, declared: Any, actual: Any)
             _add_required(value, child, declared.get(name), actual.get(name))
 
 
-def _write(client: stripe.StripeClient, step: Step, livemode: bool) -> dict[str, Any]:
+def _write(client: stripe.StripeClient, step: Step, livemode: bool, account: str) -> dict[str, Any]:
     service = client.v1.billing_portal.configurations
-    options: Any = {"idempotency_key": _idempotency_key(step, livemode)}
+    options: Any = request_options(
+        account, idempotency_key=_idempotency_key(step, livemode, account)
+    )
     if step.action is Action.CREATE:
         created = service.create(wire_params(step.params, update=False), options)  # type: ignore[arg-type]
         return created.to_dict()
@@ -219,29 +230,33 @@ def _write(client: stripe.StripeClient, step: Step, livemode: bool) -> dict[str,
     return updated.to_dict()
 
 
-def _idempotency_key(step: Step, livemode: bool) -> str:
+def _idempotency_key(step: Step, livemode: bool, account: str = "") -> str:
     """Same run retried → same key (Stripe replays the first answer, no duplicate);
-    a new declaration, or Stripe's object changed since (``updated``) → a new key."""
+    a new declaration, or Stripe's object changed since (``updated``) → a new key.
+    Each account has its own keys: the same declaration created on two accounts is two
+    requests, not one replayed."""
     observed = (
         ""
         if step.stripe_object is None
         else f"{step.stripe_id}@{step.stripe_object.get('updated')}"
     )
     parts = [step.action.value, step.key, "live" if livemode else "test", observed]
+    if account:
+        parts.append(account)
     parts.append(definition_hash(step.params))
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
     return f"django-stripe-portal-{step.action.value}-{digest[:48]}"
 
 
-def store_unchanged(steps: Iterable[Step], *, livemode: bool) -> None:
+def store_unchanged(steps: Iterable[Step], *, livemode: bool, account: str = "") -> None:
     """Refresh the stored copy for keys that needed no write (no API call)."""
     for step in steps:
         if step.action is Action.UNCHANGED and step.stripe_object is not None:
-            _store(step, step.stripe_object, livemode)
+            _store(step, step.stripe_object, livemode, account)
 
 
-def _store(step: Step, stripe_object: dict[str, Any], livemode: bool) -> None:
-    """Record what Stripe now holds for this key, in this mode only."""
+def _store(step: Step, stripe_object: dict[str, Any], livemode: bool, account: str) -> None:
+    """Record what Stripe now holds for this key, in this mode and on this account only."""
     values = {
         "stripe_id": stripe_object["id"],
         "stripe_data": stripe_object,
@@ -252,11 +267,11 @@ def _store(step: Step, stripe_object: dict[str, Any], livemode: bool) -> None:
     with transaction.atomic():
         if step.action is Action.PRUNE:
             PortalConfiguration.objects.filter(
-                stripe_id=stripe_object["id"], livemode=livemode
+                stripe_id=stripe_object["id"], livemode=livemode, account=account
             ).update(**values)
             return
         values["definition_hash"] = definition_hash(step.declaration)
-        rows = PortalConfiguration.objects.select_for_update()
+        rows = PortalConfiguration.objects.select_for_update().filter(account=account)
         row = rows.filter(key=step.key, livemode=livemode).first()
         holder = rows.filter(stripe_id=stripe_object["id"]).exclude(key=step.key).first()
         if holder is not None:
@@ -267,7 +282,7 @@ def _store(step: Step, stripe_object: dict[str, Any], livemode: bool) -> None:
             row = holder
             row.key, row.livemode = step.key, livemode
         if row is None:
-            row = PortalConfiguration(key=step.key, livemode=livemode)
+            row = PortalConfiguration(key=step.key, livemode=livemode, account=account)
         for name, value in values.items():
             setattr(row, name, value)
         row.save()

@@ -58,15 +58,16 @@ class PortalFlow:
 
 
 def parse_portal_form(
-    form: Mapping[str, Any], *, customer_id: str, flow_return_url: str
+    form: Mapping[str, Any], *, customer_id: str, flow_return_url: str, account: str = ""
 ) -> PortalFlow:
     """Check the optional fields; raise ``PortalRequestError`` with a message for the user.
 
-    A subscription flow naming a subscription stored for another customer is refused
-    here. One not stored locally is passed on: Stripe refuses a subscription of another
-    customer itself (an ``invalid_request_error``), so no portal opens for the wrong
-    account either way. ``subscription_update_confirm`` needs the stored row, for the
-    subscription item id Stripe requires.
+    A subscription flow naming a subscription stored for another customer (or on
+    another account than ``account``) is refused here. One not stored locally is
+    passed on: Stripe refuses a subscription of another customer itself (an
+    ``invalid_request_error``), so no portal opens for the wrong account either way.
+    ``subscription_update_confirm`` needs the stored row, for the subscription item id
+    Stripe requires.
     """
     locale = _field(form, "locale")
     if locale and locale not in LOCALES:
@@ -87,7 +88,7 @@ def parse_portal_form(
                 _("Choose a subscription to manage."), code="invalid_subscription"
             )
         stored = _stored_subscription(subscription_id)
-        if stored is not None and stored.customer_id != customer_id:
+        if stored is not None and (stored.customer_id, stored.account) != (customer_id, account):
             raise PortalRequestError(
                 _("That subscription does not belong to your account."),
                 code="foreign_subscription",
@@ -117,7 +118,7 @@ def _field(form: Mapping[str, Any], name: str) -> str:
 def _stored_subscription(subscription_id: str) -> StripeSubscription | None:
     return (
         StripeSubscription.objects.filter(stripe_id=subscription_id)
-        .only("customer_id", "items", "status")
+        .only("customer_id", "account", "items", "status")
         .first()
     )
 

@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from django_stripe_portal.access import active_subscriptions
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.models import PortalConfiguration
+from django_stripe_portal.portal.accounts import resolve_account
 
 logger = logging.getLogger("django_stripe_portal.portal")
 
@@ -23,7 +24,8 @@ PAYMENT_METHODS_ONLY = "payment_methods_only"
 
 
 def resolve_configuration(request: HttpRequest, customer_id: str) -> PortalConfiguration | None:
-    """The synced configuration for this customer, or None for the account's default.
+    """The synced configuration for this customer on the request's account (its own
+    ``bpc_…`` there), or None for that account's default.
 
     A key that was never synced (for the current mode) is logged as an error and the
     session falls back to the default, so a deploy that forgot ``sync_portal_configs``
@@ -36,18 +38,23 @@ def resolve_configuration(request: HttpRequest, customer_id: str) -> PortalConfi
     )
     if not key:
         return None
+    account = resolve_account(request)
     configuration = (
-        PortalConfiguration.objects.filter(key=key, livemode=conf.livemode, active=True)
+        PortalConfiguration.objects.filter(
+            key=key, livemode=conf.livemode, account=account, active=True
+        )
         .only("pk", "key", "stripe_id")
         .first()
     )
     if configuration is None:
         logger.error(
-            "Portal configuration %r has no synced %s-mode configuration in Stripe; "
-            "run `manage.py sync_portal_configs`. This session uses the account's default "
+            "Portal configuration %r has no synced %s-mode configuration on %s; "
+            "run `manage.py sync_portal_configs%s`. This session uses the account's default "
             "configuration instead.",
             key,
             conf.mode_name,
+            f"the connected account {account}" if account else "the platform",
+            f" --account {account}" if account else "",
         )
     return configuration
 
@@ -61,5 +68,7 @@ def payment_methods_only_for_several_subscriptions(
     subscriptions are listed side by side; such customers get a configuration that only
     updates payment methods and shows invoices, and manage plans with you. One query.
     """
-    several = active_subscriptions(customer_id=customer_id).values_list("pk", flat=True)[:2]
+    several = active_subscriptions(customer_id=customer_id, request=request).values_list(
+        "pk", flat=True
+    )[:2]
     return PAYMENT_METHODS_ONLY if len(several) > 1 else None

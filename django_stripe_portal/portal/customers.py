@@ -1,5 +1,5 @@
 """Which Stripe customer a signed-in user is: ``CUSTOMER_RESOLVER``, its default (the
-user's ``StripeCustomer`` link) and the link writer."""
+user's ``StripeCustomer`` link on the request's account) and the link writer."""
 
 from __future__ import annotations
 
@@ -12,17 +12,19 @@ from django.utils.translation import gettext_lazy as _
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.exceptions import PortalRequestError
 from django_stripe_portal.models import StripeCustomer
+from django_stripe_portal.portal.accounts import ACCOUNT_ID_RE, resolve_account
 
 CUSTOMER_ID_RE = re.compile(r"^cus_[A-Za-z0-9]+$")
 
 
 def linked_customer(request: HttpRequest) -> str | None:
-    """Default ``CUSTOMER_RESOLVER``: the customer linked to ``request.user``, if any."""
+    """Default ``CUSTOMER_RESOLVER``: the customer linked to ``request.user`` on the
+    request's account (``ACCOUNT_RESOLVER``; the platform without one), if any."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return None
     customer_id: str | None = (
-        StripeCustomer.objects.filter(user_id=user.pk, account="")
+        StripeCustomer.objects.filter(user_id=user.pk, account=resolve_account(request))
         .values_list("customer_id", flat=True)
         .first()
     )
@@ -40,6 +42,11 @@ def link_customer(
     replacing an earlier link of that user on the same account."""
     if not CUSTOMER_ID_RE.match(customer_id or ""):
         raise ValueError(f"{customer_id!r} is not a Stripe customer id (cus_…).")
+    if account and not ACCOUNT_ID_RE.fullmatch(account):
+        raise ValueError(
+            f"account={account!r} is not a connected account id (acct_…); "
+            "pass None for the platform."
+        )
     if livemode is None:
         livemode = get_settings().livemode
     link, _ = StripeCustomer.objects.update_or_create(

@@ -20,6 +20,7 @@ from django.http import HttpRequest
 
 from django_stripe_portal.conf import SETTING_NAME, get_settings
 from django_stripe_portal.models import StripeSubscription
+from django_stripe_portal.portal.accounts import resolve_account
 from django_stripe_portal.state.subscriptions import ENDED_STATUSES
 
 #: Live statuses in the order they are looked at: the most urgent first.
@@ -46,13 +47,16 @@ def guard_urls() -> dict[str, str]:
 
 
 def subscription_states(request: HttpRequest, customer_id: str) -> str | None:
-    """Where to send ``customer_id`` instead of the portal, by their subscriptions' states."""
+    """Where to send ``customer_id`` instead of the portal, by their subscriptions' states
+    on the request's account (``ACCOUNT_RESOLVER``)."""
     urls = guard_urls()
     if not urls:
         return None
     statuses = set(
         StripeSubscription.objects.filter(
-            customer_id=customer_id, livemode=get_settings().livemode
+            customer_id=customer_id,
+            livemode=get_settings().livemode,
+            account=resolve_account(request),
         ).values_list("status", flat=True)
     )
     if not statuses:

@@ -17,8 +17,12 @@ from django.dispatch import Signal
 from django.http import HttpRequest
 from django.urls import reverse
 
-from django_stripe_portal.client import get_client
+from django_stripe_portal.client import get_client, request_options
 from django_stripe_portal.models import PortalConfiguration, PortalSession
+from django_stripe_portal.portal.accounts import (
+    resolve_account,
+    resolve_on_behalf_of,
+)
 from django_stripe_portal.portal.button_form import PortalFlow, parse_portal_form
 from django_stripe_portal.portal.configuration import resolve_configuration
 from django_stripe_portal.portal.return_links import new_return_key, sign_return_key
@@ -40,6 +44,7 @@ _UPSERT_FIELDS = (
     "created_at",
     "source",
     "return_key",
+    "account",
 )
 
 
@@ -54,6 +59,9 @@ class PortalSessionPlan:
     return_to: str
     return_key: str
     params: dict[str, Any]
+    #: The connected account the customer lives on (sent as ``Stripe-Account``); "" for
+    #: the platform.
+    account: str = ""
 
     @property
     def idempotency_key(self) -> str:
@@ -66,17 +74,27 @@ def plan_portal_session(
 ) -> PortalSessionPlan:
     """Check the form, pick the configuration and build the request body (database only).
 
+    With ``ACCOUNT_RESOLVER`` naming a connected account, the configuration is the one
+    synced on that account and the session is created there (``Stripe-Account``);
+    ``ON_BEHALF_OF_RESOLVER`` adds ``on_behalf_of`` for a platform customer.
+
     ``return_to`` must already be safe (``return_links.return_to_or_default``).
     """
+    account = resolve_account(request)
+    on_behalf_of = resolve_on_behalf_of(request, customer_id, account=account)
     return_key = new_return_key()
     return_url = request.build_absolute_uri(
         reverse("stripe_portal:return", args=[sign_return_key(return_key)])
     )
-    flow = parse_portal_form(request.POST, customer_id=customer_id, flow_return_url=return_url)
+    flow = parse_portal_form(
+        request.POST, customer_id=customer_id, flow_return_url=return_url, account=account
+    )
     configuration = resolve_configuration(request, customer_id)
     params: dict[str, Any] = {"customer": customer_id, "return_url": return_url}
     if configuration is not None:
         params["configuration"] = configuration.stripe_id
+    if on_behalf_of:
+        params["on_behalf_of"] = on_behalf_of
     if flow.flow_data:
         params["flow_data"] = flow.flow_data
     if flow.locale:
@@ -89,6 +107,7 @@ def plan_portal_session(
         return_to=return_to,
         return_key=return_key,
         params=params,
+        account=account,
     )
 
 
@@ -96,7 +115,7 @@ def open_portal_session(plan: PortalSessionPlan) -> stripe.billing_portal.Sessio
     """The one Stripe call of a click (raises ``stripe.StripeError``); touches no database."""
     return get_client().v1.billing_portal.sessions.create(
         plan.params,  # type: ignore[arg-type]  # checked against Stripe's spec in tests
-        options={"idempotency_key": plan.idempotency_key},
+        options=request_options(plan.account, idempotency_key=plan.idempotency_key),
     )
 
 
@@ -120,6 +139,7 @@ def record_portal_session(
         created_at=datetime.fromtimestamp(int(session.created), tz=UTC),
         source=PortalSession.Source.APP,
         return_key=plan.return_key,
+        account=plan.account,
     )
     upsert(row, unique_fields=["stripe_id"], update_fields=list(_UPSERT_FIELDS))
     data = session.to_dict()

@@ -1,4 +1,4 @@
-"""Subscription state, never moved backwards by a late event.
+"""Subscription state, never moved backwards by a late event, nor to another account.
 
 Stripe does not promise delivery order, so every write is conditional on the
 event being at least as new as the one that last wrote the row, and an ended
@@ -74,23 +74,49 @@ class PreparedSubscriptionWrite:
         )
 
     def run(self) -> SubscriptionWrite:
-        """The row as written (its pk set by the statement), or the newer stored one."""
+        """The row as written (its pk set by the statement), or the newer stored one.
+
+        Raises :class:`SubscriptionAccountMismatch` when the stored row belongs to another
+        account: the statement left it alone, and the event must not pass for it.
+        """
         if self.statement.run() is not None:
             return SubscriptionWrite(self.row, True)
-        return SubscriptionWrite(
-            StripeSubscription.objects.get(stripe_id=self.row.stripe_id), False
+        stored = StripeSubscription.objects.get(stripe_id=self.row.stripe_id)
+        if stored.account != self.row.account:
+            raise SubscriptionAccountMismatch(stored, self.row.account)
+        return SubscriptionWrite(stored, False)
+
+
+class SubscriptionAccountMismatch(Exception):
+    """An event of one account names a subscription stored under another one.
+
+    Stripe's ids are unique across accounts, so this is no Stripe event of that
+    subscription: the row is kept as it is and the event is stored as failed, for a
+    person to look at (never silently moved to another account).
+    """
+
+    def __init__(self, stored: StripeSubscription, account: str) -> None:
+        def name(value: str) -> str:
+            return f"the connected account {value}" if value else "the platform"
+
+        super().__init__(
+            f"subscription {stored.stripe_id} is stored for {name(stored.account)}, but this "
+            f"event comes from {name(account)}; the stored row was left unchanged"
         )
 
 
 @cache
 def _not_older_condition(using: str) -> str:
-    """The stored row (``table``) may be overwritten by ``EXCLUDED``: it is not newer, and
-    it has not ended unless the new state has too. Built once per database."""
+    """The stored row (``table``) may be overwritten by ``EXCLUDED``: it is of the same
+    account, it is not newer, and it has not ended unless the new state has too. Built
+    once per database."""
     quote = connections[using].ops.quote_name
     stored = quote(StripeSubscription._meta.db_table)
     event_time, status = quote("event_created_at"), quote("status")
+    account = quote("account")
     ended = ", ".join(f"'{name}'" for name in ENDED_STATUSES)
     return (
+        f"{stored}.{account} = EXCLUDED.{account} AND "
         f"{stored}.{event_time} <= EXCLUDED.{event_time} AND "
         f"(EXCLUDED.{status} IN ({ended}) OR {stored}.{status} NOT IN ({ended}))"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
@@ -59,14 +60,24 @@ _MEMO = "_stripe_portal_has_active_subscription"
 
 
 @register.filter(name="has_active_subscription")
-def has_active_subscription_filter(user: Any) -> bool:
+def has_active_subscription_filter(user_or_request: Any, account: Any = None) -> bool:
     """``{{ request.user|has_active_subscription }}``: False for anonymous users; else one
-    query, remembered on that user object so a page that asks in several places pays once."""
+    query, remembered on that user object (per account) so a page that asks in several
+    places pays once.
+
+    The account is the argument (``"acct_…"``, ``""`` for the platform, or a request:
+    ``ACCOUNT_RESOLVER``'s answer for it); without one, applied to ``request`` it is the
+    request's account, applied to a user the platform.
+    """
+    request = user_or_request if isinstance(user_or_request, HttpRequest) else None
+    user = getattr(request, "user", None) if request is not None else user_or_request
+    if isinstance(account, HttpRequest):
+        request, account = account, None
     if not getattr(user, "is_authenticated", False):
         return False
-    try:
-        return bool(getattr(user, _MEMO))
-    except AttributeError:
-        answer = access.has_active_subscription(user=user)
-        setattr(user, _MEMO, answer)
-        return answer
+    account = access.account_for(account, request)
+    memo: dict[str, bool] = getattr(user, _MEMO, None) or {}
+    if account not in memo:
+        memo[account] = access.has_active_subscription(user=user, account=account)
+        setattr(user, _MEMO, memo)
+    return memo[account]

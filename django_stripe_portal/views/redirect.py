@@ -26,7 +26,8 @@ from django.views.decorators.http import require_POST
 
 from django_stripe_portal.client import request_id_of
 from django_stripe_portal.conf import get_settings
-from django_stripe_portal.exceptions import PortalRequestError
+from django_stripe_portal.exceptions import AccountResolverError, PortalRequestError
+from django_stripe_portal.portal.accounts import resolve_account
 from django_stripe_portal.portal.customers import resolve_customer
 from django_stripe_portal.portal.guards import guard_redirect
 from django_stripe_portal.portal.return_links import (
@@ -41,6 +42,7 @@ from django_stripe_portal.portal.sessions import (
     record_portal_session,
 )
 from django_stripe_portal.portal.sync_or_async import SyncOrAsyncView
+from django_stripe_portal.state.accounts import is_deauthorized
 
 logger = logging.getLogger("django_stripe_portal.views")
 
@@ -59,6 +61,15 @@ def _decide(request: HttpRequest, user: Any) -> HttpResponse | PortalSessionPlan
         prepared = _prepare(request, user)
     except PortalRequestError as refusal:
         return _refused(request, refusal, wants_json=wants_json)
+    except AccountResolverError as error:
+        # The host's resolver is wrong: say so in the log, not to the user, and send nothing.
+        logger.error("No portal session: %s", error)
+        unavailable = PortalRequestError(
+            _("Billing is unavailable right now. Please try again in a moment."),
+            code="account_resolver_error",
+            status=500,
+        )
+        return _refused(request, unavailable, wants_json=wants_json)
     if isinstance(prepared, _Detour):
         return _send_to(prepared.url, wants_json=wants_json)
     return prepared
@@ -102,6 +113,13 @@ portal_redirect = SyncOrAsyncView(_as_view(_portal_redirect_sync), _as_view(_por
 
 
 def _prepare(request: HttpRequest, user: Any) -> PortalSessionPlan | _Detour:
+    account = resolve_account(request)
+    if is_deauthorized(account):
+        raise PortalRequestError(
+            _("Billing for this account is no longer available here."),
+            code="account_disconnected",
+            status=409,
+        )
     customer_id = resolve_customer(request)
     detour = guard_redirect(request, customer_id)
     if detour:

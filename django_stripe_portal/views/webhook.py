@@ -20,7 +20,12 @@ from django_stripe_portal.webhooks.interpret import understand_event
 from django_stripe_portal.webhooks.parse import check_mode, parse_event, redact_secrets
 from django_stripe_portal.webhooks.process import Outcome
 from django_stripe_portal.webhooks.receive import receive_event
-from django_stripe_portal.webhooks.verify import verify_signature
+from django_stripe_portal.webhooks.verify import (
+    CONNECT_ENDPOINT,
+    PLATFORM_ENDPOINT,
+    check_signing_endpoint,
+    verify_signature_of_endpoints,
+)
 
 logger = logging.getLogger("django_stripe_portal.webhooks")
 
@@ -85,13 +90,17 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
     conf = get_settings()
     try:
         body = _read_body(request, conf.WEBHOOK_MAX_BODY_BYTES)
-        verify_signature(
+        _, signed_by = verify_signature_of_endpoints(
             body,
             request.META.get("HTTP_STRIPE_SIGNATURE"),
-            conf.WEBHOOK_SECRETS,
+            {
+                PLATFORM_ENDPOINT: conf.WEBHOOK_SECRETS,
+                CONNECT_ENDPOINT: conf.CONNECT_WEBHOOK_SECRETS,
+            },
             conf.WEBHOOK_TOLERANCE,
         )
         event = parse_event(body)
+        check_signing_endpoint(event, signed_by)
         check_mode(event, conf.livemode)
         meaning = understand_event(event)
     except WebhookRefused as refusal:

@@ -23,7 +23,12 @@ from django.dispatch import Signal
 
 from django_stripe_portal import signals
 from django_stripe_portal.configurations.drift import configuration_drifted
-from django_stripe_portal.events import HANDLED_EVENTS, SUBSCRIPTION_EVENTS, ChangeKind
+from django_stripe_portal.events import (
+    ACCOUNT_APPLICATION_EVENTS,
+    HANDLED_EVENTS,
+    SUBSCRIPTION_EVENTS,
+    ChangeKind,
+)
 from django_stripe_portal.models import PortalConfiguration, PortalSession, WebhookEvent
 from django_stripe_portal.portal.return_links import is_own_return_link
 from django_stripe_portal.webhooks.interpret import Interpretation
@@ -48,7 +53,7 @@ class ReceiverFailure:
 
 def is_handled(event_type: str) -> bool:
     """False for types the app does not act on and no per-type receiver listens to."""
-    if event_type in HANDLED_EVENTS:
+    if event_type in HANDLED_EVENTS or event_type in ACCOUNT_APPLICATION_EVENTS:
         return True
     per_type = signals.connected_event_signal(event_type)
     return per_type is not None and per_type.has_listeners(WebhookEvent)

@@ -9,6 +9,9 @@ Sessions: the redirect view saves its own (``source="app"``) with an upsert in w
 its values win; this side only ever inserts (``source="webhook"``) and does nothing
 when the row exists, so whichever arrives first, an app row keeps its ``user`` and
 ``return_to``. Nothing of the session URL is read: it is a bearer credential.
+
+Every row written carries the event's ``account`` (``""``: the platform), so a
+connected account's customer is never stored as a platform customer.
 """
 
 from __future__ import annotations
@@ -37,8 +40,11 @@ class StateWritten:
 
 
 class _SubscriptionWrite:
-    def __init__(self, obj: dict[str, Any], event_time: datetime, status: str | None) -> None:
+    def __init__(
+        self, obj: dict[str, Any], event_time: datetime, status: str | None, account: str
+    ) -> None:
         values = subscription_values(obj)
+        values["account"] = account
         if status is not None:
             values["status"] = status
         self.statement = PreparedSubscriptionWrite(str(obj["id"]), values, event_time)
@@ -49,7 +55,7 @@ class _SubscriptionWrite:
 
 
 class _SessionSeen:
-    def __init__(self, obj: dict[str, Any], event_time: datetime) -> None:
+    def __init__(self, obj: dict[str, Any], event_time: datetime, account: str) -> None:
         flow = obj.get("flow")
         flow_type = flow.get("type") if isinstance(flow, dict) else None
         self.row = PortalSession(
@@ -57,7 +63,7 @@ class _SessionSeen:
             customer_id=id_of(obj.get("customer")),
             configuration_id=Subquery(
                 PortalConfiguration.objects.filter(
-                    stripe_id=id_of(obj.get("configuration"))
+                    stripe_id=id_of(obj.get("configuration")), account=account
                 ).values("pk")[:1]
             ),
             flow_type=str(flow_type or "")[:40],
@@ -65,6 +71,7 @@ class _SessionSeen:
             livemode=bool(obj.get("livemode")),
             created_at=stripe_time(obj.get("created")) or event_time,
             source=PortalSession.Source.WEBHOOK,
+            account=account,
         )
         self.statement = PreparedInsert(self.row, returning=("pk", "configuration"))
 
@@ -85,7 +92,7 @@ def prepare_state_write(
     """The row write the event calls for, compiled but not sent (None: it writes none)."""
     obj: dict[str, Any] = event["data"]["object"]
     if row.type in SUBSCRIPTION_EVENTS:
-        return _SubscriptionWrite(obj, row.created_at, meaning.subscription_status)
+        return _SubscriptionWrite(obj, row.created_at, meaning.subscription_status, row.account)
     if row.type == "billing_portal.session.created":
-        return _SessionSeen(obj, row.created_at)
+        return _SessionSeen(obj, row.created_at, row.account)
     return None

@@ -97,18 +97,28 @@ STRIPE_STANDIN_URL = env.str("STRIPE_STANDIN_URL", default="http://127.0.0.1:121
 #: key, and the webhook secret is shared with the stand-in only.
 OFFLINE_API_KEY = "sk_test_offlinedemo"
 OFFLINE_WEBHOOK_SECRET = "whsec_offlinedemo"
+#: The stand-in signs its connected account's events as a Connect endpoint would.
+OFFLINE_CONNECT_WEBHOOK_SECRET = "whsec_offlinedemoconnect"
+#: The stand-in's connected account ("Ada's Bakery", stripe_standin/accounts.py).
+OFFLINE_MERCHANT_ACCOUNT = "acct_1StandinBakery01"
 
 #: Offline catalogue (see stripe_standin/state.py): price → plan name.
 _OFFLINE_PLAN_NAMES = {"price_demo_basic": "Basic", "price_demo_pro": "Pro"}
 
 if STRIPE_OFFLINE:
     _api_key, _webhook_secrets = OFFLINE_API_KEY, [OFFLINE_WEBHOOK_SECRET]
+    _connect_secrets = [OFFLINE_CONNECT_WEBHOOK_SECRET]
+    DEMO_MERCHANT_ACCOUNT = env.str("DEMO_MERCHANT_ACCOUNT", default=OFFLINE_MERCHANT_ACCOUNT)
     _api_base: str | None = STRIPE_STANDIN_URL
     _products: dict[str, list[str]] = OFFLINE_PRODUCTS
     PLAN_NAMES: dict[str, str] = _OFFLINE_PLAN_NAMES
 else:
     _api_key = env.str("STRIPE_SECRET_KEY")
     _webhook_secrets = env.list("STRIPE_WEBHOOK_SECRETS", default=[])
+    # Connect (optional): a connected account of the test platform, and the Connect
+    # endpoint's secret (`stripe listen --forward-connect-to …` prints one).
+    _connect_secrets = env.list("STRIPE_CONNECT_WEBHOOK_SECRETS", default=[])
+    DEMO_MERCHANT_ACCOUNT = env.str("DEMO_MERCHANT_ACCOUNT", default="")
     _api_base = None
     # e.g. PORTAL_PRODUCTS=prod_A=price_1;price_2,prod_B=price_3
     _products = {
@@ -129,7 +139,12 @@ STRIPE_PORTAL = {
     "DEFAULT_CONFIGURATION": "default",
     "RETURN_URL": "account",
     "NO_CUSTOMER_URL": "/account/?no-customer=1",
+    # Connect: "a merchant's customer" is billed on the merchant's account.
+    "ACCOUNT_RESOLVER": "demo.connect.merchant_of_request",
+    "CONNECTED_ACCOUNTS": "demo.connect.merchant_accounts",
+    "CONNECT_WEBHOOK_SECRETS": _connect_secrets,
 }
+DEMO_MERCHANT_NAME = env.str("DEMO_MERCHANT_NAME", default="Ada's Bakery")
 
 LOGGING = {
     "version": 1,

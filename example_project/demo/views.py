@@ -23,6 +23,7 @@ from django.views.decorators.http import require_http_methods
 from django_stripe_portal.client import get_client, request_id_of
 from django_stripe_portal.customers import link_customer, linked_customer
 from django_stripe_portal.models import PortalSession, StripeSubscription
+from django_stripe_portal.portal.accounts import resolve_account
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +63,10 @@ def signup(request: HttpRequest) -> HttpResponse:
 @login_required
 def account(request: HttpRequest) -> HttpResponse:
     customer_id = linked_customer(request)
+    account = resolve_account(request)  # a merchant's customer: the merchant's account
     subscriptions = list(
         StripeSubscription.objects.filter(
-            customer_id=customer_id, status__in=_CURRENT_STATUSES
+            customer_id=customer_id, account=account, status__in=_CURRENT_STATUSES
         ).order_by("-event_created_at")
         if customer_id
         else []
@@ -89,6 +91,8 @@ def account(request: HttpRequest) -> HttpResponse:
         "demo/account.html",
         {
             "customer_id": customer_id,
+            "merchant_account": account,
+            "merchant_name": settings.DEMO_MERCHANT_NAME if account else "",
             "plans": plans,
             "visits": visits,
             "no_customer": "no-customer" in request.GET,

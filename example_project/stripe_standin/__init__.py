@@ -7,7 +7,10 @@ shaped like Stripe's), and a minimal portal page where a customer can cancel,
 switch plan or "update card". Each action changes the stand-in's state and
 delivers a signed webhook, as Stripe would. Never point a production site at it.
 
-Left out on purpose: payments and invoices, session expiry, pausing, Connect.
+Connect: ``Stripe-Account`` is honoured for one connected account (see
+``stripe_standin.accounts``), its events signed with the Connect endpoint's secret.
+
+Left out on purpose: payments and invoices, session expiry, pausing.
 """
 
 from stripe_standin.server import StandIn, start_standin

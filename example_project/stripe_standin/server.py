@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from stripe_standin import api, objects
+from stripe_standin.accounts import acting_as, refusal_for
 from stripe_standin.forms import decode_form
 from stripe_standin.portal_page import PageAnswer, PortalPage
 from stripe_standin.state import StandinState
@@ -35,6 +36,8 @@ class RecordedRequest:
     path: str
     body: str
     stripe_version: str | None
+    #: The ``Stripe-Account`` header (Connect), None when the request had none.
+    stripe_account: str | None = None
 
 
 class StandIn:
@@ -48,9 +51,12 @@ class StandIn:
         webhook_url: str | None,
         webhook_secret: str,
         state_path: Path | None,
+        connect_webhook_secret: str | None = None,
     ) -> None:
         self.state = StandinState(state_path)
-        self.webhooks = WebhookSender(webhook_url, webhook_secret)
+        self.webhooks = WebhookSender(
+            webhook_url, webhook_secret, connect_secret=connect_webhook_secret
+        )
         self.portal = PortalPage(self.state, self.webhooks.send)
         self.requests: list[RecordedRequest] = []
         self._idempotent: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -83,24 +89,42 @@ class StandIn:
                 "Invalid API Key provided. The offline stand-in accepts any test-mode key "
                 "(sk_test_…)."
             )
+        account = headers.get("stripe-account")
         with self._lock:
-            self.requests.append(RecordedRequest(method, path, body, headers.get("stripe-version")))
+            self.requests.append(
+                RecordedRequest(method, path, body, headers.get("stripe-version"), account)
+            )
+        refusal = refusal_for(account)
+        if refusal:
+            return 403, objects.error_body(refusal)
         split = urlsplit(path)
         params = decode_form(split.query if method == "GET" else body)
         idempotency_key = headers.get("idempotency-key")
+        # Stripe keeps idempotency keys per account.
+        replay_key = f"{account or ''}:{idempotency_key}"
         if method == "POST" and idempotency_key:
             with self._lock:
-                if idempotency_key in self._idempotent:
-                    return self._idempotent[idempotency_key]
+                if replay_key in self._idempotent:
+                    return self._idempotent[replay_key]
         request = api.ApiRequest(
             method, split.path.rstrip("/"), params, objects.new_id("req"), idempotency_key
         )
         context = api.ApiContext(self.state, self.webhooks.send, self.session_url)
-        answer = api.dispatch(context, request)
+        with acting_as(account or ""):
+            answer = api.dispatch(context, request)
         if method == "POST" and idempotency_key:
             with self._lock:
-                self._idempotent[idempotency_key] = answer
+                self._idempotent[replay_key] = answer
         return answer
+
+    def portal_answer(self, method: str, secret: str, body: str) -> PageAnswer:
+        """The portal page acts as the account its session was created on."""
+        session = self.state.session_by_secret(secret)
+        account = self.state.account_of(session["id"]) if session else ""
+        with acting_as(account):
+            if method == "POST":
+                return self.portal.act(secret, dict(parse_qsl(body, keep_blank_values=True)))
+            return self.portal.show(secret)
 
 
 def start_standin(
@@ -110,10 +134,17 @@ def start_standin(
     webhook_url: str | None = None,
     webhook_secret: str = "whsec_offlinedemo",  # noqa: S107 - the offline demo's fake secret
     state_path: Path | None = None,
+    connect_webhook_secret: str = "whsec_offlinedemoconnect",  # noqa: S107 - also fake
 ) -> StandIn:
-    """Start a stand-in in a background thread (``port=0``: any free port)."""
+    """Start a stand-in in a background thread (``port=0``: any free port). Events of the
+    connected account are signed with ``connect_webhook_secret``, as a Connect endpoint's."""
     return StandIn(
-        host, port, webhook_url=webhook_url, webhook_secret=webhook_secret, state_path=state_path
+        host,
+        port,
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
+        state_path=state_path,
+        connect_webhook_secret=connect_webhook_secret,
     ).start()
 
 
@@ -150,11 +181,7 @@ def _handler_for(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 self._send_json(status, payload)
             elif path.startswith("/p/session/"):
                 secret = path.removeprefix("/p/session/").strip("/")
-                if method == "POST":
-                    form = dict(parse_qsl(body, keep_blank_values=True))
-                    self._send_page(standin.portal.act(secret, form))
-                else:
-                    self._send_page(standin.portal.show(secret))
+                self._send_page(standin.portal_answer(method, secret, body))
             elif path == "/":
                 self._send_json(200, {"stand_in": "Stripe API stand-in for the offline demo"})
             else:

@@ -17,6 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from stripe_standin import objects
+from stripe_standin.accounts import (
+    CONNECTED_ACCOUNTS,
+    PLATFORM,
+    SCOPED_COLLECTIONS,
+    acting_account,
+    acting_as,
+)
 from stripe_standin.objects import new_id, now
 
 MONTH = 30 * 86400
@@ -67,10 +74,13 @@ class StandinState:
         self.data: dict[str, dict[str, Any]] = {name: {} for name in _COLLECTIONS}
         #: session id → the secret in its URL (the URL itself is built by the server).
         self.session_secrets: dict[str, str] = {}
+        #: object id → the connected account it belongs to (absent: the platform).
+        self.owners: dict[str, str] = {}
         if path is not None and path.is_file():
             stored = json.loads(path.read_text())
             self.data.update(stored["data"])
             self.session_secrets = stored.get("session_secrets", {})
+            self.owners = stored.get("owners", {})
         self._ensure_catalogue()
 
     # --- persistence ---------------------------------------------------------------
@@ -88,7 +98,9 @@ class StandinState:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(
-            json.dumps({"data": self.data, "session_secrets": self.session_secrets})
+            json.dumps(
+                {"data": self.data, "session_secrets": self.session_secrets, "owners": self.owners}
+            )
         )
         temporary.replace(self.path)
 
@@ -112,8 +124,32 @@ class StandinState:
                 self.data["configurations"][DASHBOARD_CONFIGURATION_ID] = (
                     self._dashboard_configuration()
                 )
+            for account in CONNECTED_ACCOUNTS:
+                # Each connected account has its own Dashboard default.
+                config_id = f"{DASHBOARD_CONFIGURATION_ID}_{account.removeprefix('acct_')}"
+                if config_id not in self.data["configurations"]:
+                    with acting_as(account):
+                        self._keep("configurations", self._dashboard_configuration(config_id))
 
-    def _dashboard_configuration(self) -> dict[str, Any]:
+    def _keep(self, collection: str, obj: dict[str, Any]) -> None:
+        """Store a new object as belonging to the account the request acts as."""
+        self.data[collection][obj["id"]] = obj
+        account = acting_account()
+        if account != PLATFORM:
+            self.owners[obj["id"]] = account
+
+    def _visible(self, collection: str, object_id: str) -> bool:
+        """Whether the acting account sees this object (the catalogue: always)."""
+        if collection not in SCOPED_COLLECTIONS:
+            return True
+        return self.owners.get(object_id, PLATFORM) == acting_account()
+
+    def account_of(self, object_id: str) -> str:
+        return self.owners.get(object_id, PLATFORM)
+
+    def _dashboard_configuration(
+        self, config_id: str = DASHBOARD_CONFIGURATION_ID
+    ) -> dict[str, Any]:
         """What a newly saved Dashboard portal setting looks like: the common features on."""
         config = objects.configuration_defaults()
         features = config["features"]
@@ -135,7 +171,7 @@ class StandinState:
                 for product_id, _, _, price_id, _, _ in CATALOGUE
             ],
         )
-        config.update(id=DASHBOARD_CONFIGURATION_ID, is_default=True)
+        config.update(id=config_id, is_default=True)
         return config
 
     # --- reading -------------------------------------------------------------------
@@ -143,6 +179,8 @@ class StandinState:
     def get(self, collection: str, object_id: str, *, param: str = "id") -> dict[str, Any]:
         with self.lock:
             found = self.data[collection].get(object_id)
+            if found is not None and not self._visible(collection, object_id):
+                found = None  # another account's object: Stripe says it does not exist
             if found is None:
                 kind = collection.rstrip("s").replace("_", " ")
                 # Stripe answers 404 for the object in the URL, 400 for one named by a parameter.
@@ -157,7 +195,11 @@ class StandinState:
     def all(self, collection: str) -> list[dict[str, Any]]:
         """Newest first, as Stripe lists."""
         with self.lock:
-            rows = [copy.deepcopy(row) for row in self.data[collection].values()]
+            rows = [
+                copy.deepcopy(row)
+                for row_id, row in self.data[collection].items()
+                if self._visible(collection, row_id)
+            ]
         return sorted(rows, key=lambda row: row.get("created", 0), reverse=True)
 
     def session_by_secret(self, secret: str) -> dict[str, Any] | None:
@@ -175,13 +217,15 @@ class StandinState:
         as Stripe's does, but the kept copy holds ``URL_NOT_KEPT`` (the field is a
         required string in Stripe's schema), like the kept session itself.
         """
+        if acting_account() != PLATFORM:
+            event["account"] = acting_account()  # a Connect event
         kept = event
         obj = event["data"]["object"]
         if obj.get("object") == "billing_portal.session" and obj.get("url"):
             kept = copy.deepcopy(event)
             kept["data"]["object"]["url"] = URL_NOT_KEPT
         with self.changing():
-            self.data["events"][event["id"]] = kept
+            self._keep("events", kept)
         return event
 
     # --- customers and subscriptions ----------------------------------------------
@@ -189,7 +233,7 @@ class StandinState:
     def create_customer(self, *, email: str | None, name: str | None) -> dict[str, Any]:
         with self.changing():
             created = objects.customer(new_id("cus"), email=email, name=name)
-            self.data["customers"][created["id"]] = created
+            self._keep("customers", created)
         return copy.deepcopy(created)
 
     def create_subscription(self, customer_id: str, items: list[tuple[str, int]]) -> dict[str, Any]:
@@ -215,12 +259,13 @@ class StandinState:
                 started=started,
                 default_payment_method=customer["invoice_settings"]["default_payment_method"],
             )
-            self.data["subscriptions"][sub_id] = created
+            self._keep("subscriptions", created)
         return copy.deepcopy(created)
 
     def _live_subscription(self, customer_id: str, subscription_id: str) -> dict[str, Any]:
         sub = self.data["subscriptions"].get(subscription_id)
-        if sub is None or sub["customer"] != customer_id:
+        visible = self._visible("subscriptions", subscription_id)
+        if sub is None or not visible or sub["customer"] != customer_id:
             raise StandinError(f"No such subscription: '{subscription_id}'", status=404)
         if sub["status"] not in LIVE_STATUSES:
             raise StandinError("This subscription has already ended.")
@@ -288,10 +333,10 @@ class StandinState:
         ``customer.updated`` (its ``invoice_settings.default_payment_method``)."""
         with self.changing():
             customer = self.data["customers"].get(customer_id)
-            if customer is None:
+            if customer is None or not self._visible("customers", customer_id):
                 raise StandinError(f"No such customer: '{customer_id}'", status=404)
             card = objects.payment_method(customer_id, last4, exp_month, exp_year)
-            self.data["payment_methods"][card["id"]] = card
+            self._keep("payment_methods", card)
             previous = {
                 "invoice_settings": {
                     "default_payment_method": customer["invoice_settings"]["default_payment_method"]
@@ -307,13 +352,13 @@ class StandinState:
             config = objects.configuration_defaults()
             _merge_configuration(config, params)
             config.update(id=new_id("bpc"), created=now(), updated=now())
-            self.data["configurations"][config["id"]] = config
+            self._keep("configurations", config)
         return copy.deepcopy(config)
 
     def update_configuration(self, config_id: str, params: dict[str, Any]) -> dict[str, Any]:
         with self.changing():
             config = self.data["configurations"].get(config_id)
-            if config is None:
+            if config is None or not self._visible("configurations", config_id):
                 raise StandinError(
                     f"No such configuration: '{config_id}'", status=404, code="resource_missing"
                 )
@@ -352,7 +397,7 @@ class StandinState:
                 flow=flow,
             )
             stored = dict(session, url=URL_NOT_KEPT)  # the URL is a bearer credential
-            self.data["sessions"][session_id] = stored
+            self._keep("sessions", stored)
             self.session_secrets[session_id] = secret
         return session
 
@@ -364,8 +409,8 @@ class StandinState:
                     f"The configuration '{configuration_id}' is not active.", param="configuration"
                 )
             return config
-        for config in self.data["configurations"].values():
-            if config["is_default"]:
+        for config_id, config in self.data["configurations"].items():
+            if config["is_default"] and self._visible("configurations", config_id):
                 return copy.deepcopy(config)
         raise StandinError("No default portal configuration.")
 

@@ -43,11 +43,21 @@ class Delivery:
 
 
 class WebhookSender:
-    """Delivers each event once to ``url`` (if set), signed with ``secret``."""
+    """Delivers each event once to ``url`` (if set), signed with ``secret``, or with
+    ``connect_secret`` when it is a connected account's (it carries ``account``), as the
+    platform's Connect endpoint signs those."""
 
-    def __init__(self, url: str | None, secret: str, timeout: float = 15) -> None:
+    def __init__(
+        self,
+        url: str | None,
+        secret: str,
+        timeout: float = 15,
+        *,
+        connect_secret: str | None = None,
+    ) -> None:
         self.url = url
         self.secret = secret
+        self.connect_secret = connect_secret
         self.timeout = timeout
         self._queue: queue.Queue[Delivery | None] = queue.Queue()
         self._gate = threading.Event()
@@ -97,10 +107,18 @@ class WebhookSender:
 
     def _deliver(self, delivery: Delivery) -> None:
         payload = json.dumps(delivery.event, indent=2).encode()
+        secret = self.secret
+        if delivery.event.get("account"):
+            if not self.connect_secret:
+                logger.warning(
+                    "stand-in: no Connect secret; not delivering %s", delivery.event["id"]
+                )
+                return
+            secret = self.connect_secret
         for delay in (0, *RETRY_DELAYS):
             time.sleep(delay)
             delivery.attempts += 1
-            delivery.status = self._post(payload)
+            delivery.status = self._post(payload, secret)
             if delivery.status is not None and 200 <= delivery.status < 300:
                 return
         logger.warning(
@@ -110,7 +128,7 @@ class WebhookSender:
             delivery.status,
         )
 
-    def _post(self, payload: bytes) -> int | None:
+    def _post(self, payload: bytes, secret: str) -> int | None:
         assert self.url
         request = urllib.request.Request(
             self.url,
@@ -119,7 +137,7 @@ class WebhookSender:
             headers={
                 "Content-Type": "application/json; charset=utf-8",
                 "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks) stand-in",
-                "Stripe-Signature": signature_header(payload, self.secret),
+                "Stripe-Signature": signature_header(payload, secret),
             },
         )
         try:

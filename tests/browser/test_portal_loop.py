@@ -159,3 +159,60 @@ def test_sign_up_then_update_the_card(demo: RunningDemo, browser: Any, artifacts
         customer_id,
     )
     assert [row["type"] for row in kinds] == ["customer.updated", "payment_method.attached"]
+
+
+def test_a_merchants_customer_uses_the_portal_on_the_merchants_account(
+    demo: RunningDemo, browser: Any, artifacts: Path
+) -> None:
+    """Connect: the shopper's customer lives on the merchant's connected account; the
+    session, its configuration and the webhooks all come from that account."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    _log_in(page, demo, "shopper", "shopper-password")
+    expect(page).to_have_url(f"{demo.url}/account/")
+    expect(page.locator("#merchant")).to_contain_text("acct_1StandinBakery01")
+    expect(page.locator(".plan-name")).to_have_text("Basic")
+    expect(page.locator("#access")).to_have_text("on")
+
+    page.get_by_role("button", name="Manage billing").click()
+    expect(page).to_have_url(re.compile(r"^http://127\.0\.0\.1:\d+/p/session/"))
+    page.screenshot(path=artifacts / "07-merchant-portal.png", full_page=True)
+    page.select_option("#price", "price_demo_pro")
+    page.get_by_role("button", name="Switch plan").click()  # then back through the return link
+
+    expect(page).to_have_url(f"{demo.url}/account/")
+    expect(page.locator(".plan-name")).to_have_text("Pro")
+    page.screenshot(path=artifacts / "08-merchant-account-after-switch.png", full_page=True)
+    context.close()
+
+    merchant = "acct_1StandinBakery01"
+    (visit,) = _rows(
+        demo.database,
+        "SELECT id, account, returned_at, configuration_id FROM django_stripe_portal_portalsession",
+    )
+    assert visit["account"] == merchant and visit["returned_at"] is not None
+    (configuration,) = _rows(
+        demo.database,
+        "SELECT account FROM django_stripe_portal_portalconfiguration WHERE id = ?",
+        visit["configuration_id"],
+    )
+    assert configuration["account"] == merchant  # the merchant's own synced configuration
+    linked = _rows(
+        demo.database,
+        "SELECT type, account, change_kind FROM django_stripe_portal_webhookevent"
+        " WHERE portal_session_id = ?",
+        visit["id"],
+    )
+    assert [(row["type"], row["account"], row["change_kind"]) for row in linked] == [
+        ("customer.subscription.updated", merchant, "plan_changed")
+    ]
+    accounts = _rows(
+        demo.database,
+        "SELECT s.account FROM django_stripe_portal_stripesubscription s"
+        " JOIN django_stripe_portal_stripecustomer c ON c.customer_id = s.customer_id"
+        " JOIN auth_user u ON u.id = c.user_id WHERE u.username = 'shopper'",
+    )
+    assert [row["account"] for row in accounts] == [merchant]

@@ -14,8 +14,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_stripe_portal import activity
 from django_stripe_portal.models import PortalConfiguration
+from django_stripe_portal.portal.accounts import ACCOUNT_ID_RE
 
 FORMATS = ("table", "csv", "json")
+#: What ``--account`` takes for the platform's own customers (account "").
+PLATFORM_NAME = "platform"
 
 
 class Command(BaseCommand):
@@ -35,6 +38,12 @@ class Command(BaseCommand):
             help="only visits made with this configuration (its key in CONFIGURATIONS)",
         )
         parser.add_argument(
+            "--account",
+            metavar="ACCT",
+            help="only visits on this connected account (acct_…), or 'platform' for the "
+            "platform's own customers (default: every account)",
+        )
+        parser.add_argument(
             "--customer",
             metavar="CUS_ID",
             help="also list this customer's visits in the range, with their changes",
@@ -48,8 +57,9 @@ class Command(BaseCommand):
                 f"No portal configuration with key {key!r} has been synced "
                 f"(known: {', '.join(known) or 'none'})."
             )
+        account = _checked_account(options["account"])
         try:
-            activity_range = activity.ActivityRange.last_days(options["days"], key)
+            activity_range = activity.ActivityRange.last_days(options["days"], key, account=account)
         except ValueError as exc:
             raise CommandError(f"--days: {exc}") from exc
         report = activity.activity_report(activity_range)
@@ -102,6 +112,8 @@ class Command(BaseCommand):
         data = report.as_dict()
         period = data["range"]
         scope = period["configuration"] or "all configurations"
+        if period["account"] is not None:
+            scope += ", " + (period["account"] or "the platform")
         write = self.stdout.write
         write(
             f"Portal activity {period['start']} to {period['end']} "
@@ -136,6 +148,18 @@ class Command(BaseCommand):
                 returned = "yes" if visit["returned_at"] else "no"
                 visits.append((visit["visit"], visit["created_at"], returned, changes))
             write(_table(("Visit", "Started", "Came back", "Changes"), visits))
+
+
+def _checked_account(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if value == PLATFORM_NAME:
+        return ""
+    if not ACCOUNT_ID_RE.fullmatch(value):
+        raise CommandError(
+            f"--account {value!r}: give a connected account id (acct_…) or {PLATFORM_NAME!r}."
+        )
+    return value
 
 
 def _history_entry(entry: activity.VisitHistory) -> dict[str, Any]:

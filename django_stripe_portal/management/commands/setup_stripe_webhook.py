@@ -1,4 +1,5 @@
-"""``manage.py setup_stripe_webhook``: the account's webhook endpoint for this app."""
+"""``manage.py setup_stripe_webhook``: the account's webhook endpoint for this app, or with
+``--connect`` its Connect endpoint (events of connected accounts)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from django_stripe_portal.endpoint_setup import (
     plan_endpoint,
     unknown_events,
 )
-from django_stripe_portal.events import HANDLED_EVENTS
+from django_stripe_portal.events import CONNECT_ENDPOINT_EVENTS, HANDLED_EVENTS
 
 
 class Command(BaseCommand):
@@ -41,17 +42,23 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="Show the request; send nothing."
         )
+        parser.add_argument(
+            "--connect",
+            action="store_true",
+            help="The Connect endpoint instead (connect=true): events of connected accounts, "
+            "signed with a secret for CONNECT_WEBHOOK_SECRETS.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         conf = get_settings()
+        connect = bool(options["connect"])
         url = self._checked_url(options["url"])
-        events = self._checked_events(options["events"])
-        self.stdout.write(
-            f"Webhook endpoint in {conf.mode_name} mode, API version {conf.api_version}:"
-        )
+        events = self._checked_events(options["events"], connect=connect)
+        kind = "Connect webhook endpoint" if connect else "Webhook endpoint"
+        self.stdout.write(f"{kind} in {conf.mode_name} mode, API version {conf.api_version}:")
         try:
-            existing = find_own_endpoint()
-            plan = plan_endpoint(url, events, existing)
+            existing = find_own_endpoint(connect=connect)
+            plan = plan_endpoint(url, events, existing, connect=connect)
         except stripe.StripeError as error:
             raise CommandError(self._stripe_failure("list webhook endpoints", error)) from error
         except ValueError as error:
@@ -65,7 +72,7 @@ class Command(BaseCommand):
             raise CommandError(self._stripe_failure(plan.action, error)) from error
         self.stdout.write(self.style.SUCCESS(f"Endpoint {endpoint['id']} {plan.action}d."))
         if plan.action == "create":
-            self._print_secret(str(endpoint.get("secret") or ""))
+            self._print_secret(str(endpoint.get("secret") or ""), connect=connect)
 
     def _checked_url(self, url: str) -> str:
         parts = urlsplit(url)
@@ -76,16 +83,17 @@ class Command(BaseCommand):
             )
         return url
 
-    def _checked_events(self, given: list[str] | None) -> list[str]:
+    def _checked_events(self, given: list[str] | None, *, connect: bool) -> list[str]:
         if not given:
-            return default_events()
+            return default_events(connect=connect)
         events = sorted(
             {name.strip() for item in given for name in item.split(",") if name.strip()}
         )
         unknown = unknown_events(events)
         if unknown:
             raise CommandError(f"Not Stripe event types: {', '.join(unknown)}.")
-        ignored = [event for event in events if event not in HANDLED_EVENTS and event != "*"]
+        handled = CONNECT_ENDPOINT_EVENTS if connect else HANDLED_EVENTS
+        ignored = [event for event in events if event not in handled and event != "*"]
         if ignored:
             self.stderr.write(
                 f"Note: this app does not act on {', '.join(ignored)}; "
@@ -116,13 +124,18 @@ class Command(BaseCommand):
                 )
             )
 
-    def _print_secret(self, secret: str) -> None:
+    def _print_secret(self, secret: str, *, connect: bool) -> None:
+        setting, variable = (
+            ("CONNECT_WEBHOOK_SECRETS", "STRIPE_CONNECT_WEBHOOK_SECRETS")
+            if connect
+            else ("WEBHOOK_SECRETS", "STRIPE_WEBHOOK_SECRETS")
+        )
         # Printed once to the terminal on purpose; never logged.
         self.stdout.write(
             "\nSigning secret (shown once; Stripe will not show it here again):\n"
             f"    {secret}\n"
-            "Add it to STRIPE_PORTAL['WEBHOOK_SECRETS'], e.g. through the environment:\n"
-            "    STRIPE_WEBHOOK_SECRETS=<the secret>   # read with env.list(...)\n"
+            f"Add it to STRIPE_PORTAL['{setting}'], e.g. through the environment:\n"
+            f"    {variable}=<the secret>   # read with env.list(...)\n"
             "Keep the previous secret in the list until no delivery uses it any more."
         )
 

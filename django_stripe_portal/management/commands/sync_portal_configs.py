@@ -1,4 +1,6 @@
-"""``manage.py sync_portal_configs``: make Stripe's portal configurations match settings."""
+"""``manage.py sync_portal_configs``: make Stripe's portal configurations match settings,
+on the platform or (Connect) on each connected account named by ``--account`` or
+``CONNECTED_ACCOUNTS`` (``--all-accounts``), one account's failure not stopping the others."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from django_stripe_portal.configurations.apply import (
 )
 from django_stripe_portal.configurations.declare import declared_configurations
 from django_stripe_portal.configurations.schema import validate_configurations
+from django_stripe_portal.portal.accounts import ACCOUNT_ID_RE
 
 # Exit codes: 1 = --check found a difference; 2 = invalid settings or a Stripe error.
 EXIT_DRIFT = 1
@@ -48,6 +51,19 @@ class Command(BaseCommand):
             help="Deactivate configurations this app created whose key is no longer declared.",
         )
         parser.add_argument("--only", metavar="KEY", help="Limit the run to one key.")
+        accounts = parser.add_mutually_exclusive_group()
+        accounts.add_argument(
+            "--account",
+            action="append",
+            metavar="ACCT",
+            help="Apply the configurations on this connected account (acct_…) instead of the "
+            "platform, through Stripe-Account; repeat for several.",
+        )
+        accounts.add_argument(
+            "--all-accounts",
+            action="store_true",
+            help="Apply them on every account STRIPE_PORTAL['CONNECTED_ACCOUNTS'] returns.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         conf = get_settings()
@@ -66,23 +82,87 @@ class Command(BaseCommand):
                 f"(declared: {', '.join(sorted(declarations)) or 'none'}).",
                 returncode=EXIT_ERROR,
             )
+        accounts = self._accounts(options)
+        if accounts is None:
+            self._sync_account("", declarations, options)
+            return
+        failures: dict[str, CommandError] = {}
+        for account in accounts:
+            try:
+                self._sync_account(account, declarations, options)
+            except CommandError as error:
+                # Permissions revoked, account disconnected …: the next account still runs.
+                failures[account] = error
+                self.stderr.write(self.style.ERROR(f"  {account}: {error}"))
+            self.stdout.write("")
+        self._print_accounts_summary(accounts, failures)
+        if failures:
+            worst = max(error.returncode for error in failures.values())
+            raise CommandError(
+                f"{len(failures)} of {len(accounts)} account(s) not done: " + ", ".join(failures),
+                returncode=worst,
+            )
+
+    def _accounts(self, options: dict[str, Any]) -> list[str] | None:
+        """The connected accounts to run on, in order and once each; None: the platform."""
+        if options["all_accounts"]:
+            source = get_settings().imported("CONNECTED_ACCOUNTS")
+            if source is None:
+                raise CommandError(
+                    "--all-accounts needs STRIPE_PORTAL['CONNECTED_ACCOUNTS']: a dotted path to "
+                    "a function returning the acct_… ids of the accounts to manage.",
+                    returncode=EXIT_ERROR,
+                )
+            given = list(source())
+            setting = "CONNECTED_ACCOUNTS"
+        elif options["account"]:
+            given, setting = list(options["account"]), "--account"
+        else:
+            return None
+        accounts: list[str] = []
+        for value in given:
+            if not (isinstance(value, str) and ACCOUNT_ID_RE.fullmatch(value)):
+                raise CommandError(
+                    f"{setting}: {value!r} is not a connected account id (acct_…). "
+                    "Nothing was sent.",
+                    returncode=EXIT_ERROR,
+                )
+            if value not in accounts:
+                accounts.append(value)
+        if not accounts:
+            self.stdout.write("No connected accounts to sync (CONNECTED_ACCOUNTS is empty).")
+        return accounts
+
+    def _sync_account(
+        self, account: str, declarations: dict[str, Any], options: dict[str, Any]
+    ) -> None:
+        """One account's run (``""``: the platform); a CommandError says why it stopped."""
+        conf = get_settings()
+        only = options["only"]
         write = not (options["dry_run"] or options["check"])
+        where = f" on {account}" if account else ""
         self.stdout.write(
-            f"Portal configurations in {conf.mode_name} mode"
+            f"Portal configurations{where} in {conf.mode_name} mode"
             + ("" if write else " (nothing will be written)")
             + ":"
         )
         try:
-            existing = list_configurations()
+            existing = list_configurations(account=account)
         except stripe.StripeError as error:
             raise CommandError(
-                f"Could not list Stripe's portal configurations: {error.user_message or error} "
-                f"(request id {request_id_of(error) or 'none'}). Nothing was changed.",
+                f"Could not list Stripe's portal configurations{where}: "
+                f"{error.user_message or error} (request id {request_id_of(error) or 'none'})."
+                f"{_access_hint(error, account)} Nothing was changed.",
                 returncode=EXIT_ERROR,
             ) from error
         self._refuse_other_mode(existing, conf.livemode)
         steps = plan(
-            declarations, existing, livemode=conf.livemode, prune=options["prune"], only=only
+            declarations,
+            existing,
+            livemode=conf.livemode,
+            prune=options["prune"],
+            only=only,
+            account=account,
         )
         if only is not None and not steps:
             raise CommandError(
@@ -112,9 +192,9 @@ class Command(BaseCommand):
             return
         if not write:
             return
-        store_unchanged(steps, livemode=conf.livemode)
+        store_unchanged(steps, livemode=conf.livemode, account=account)
         try:
-            apply(pending, livemode=conf.livemode)
+            apply(pending, livemode=conf.livemode, account=account)
         except SyncError as error:
             raise CommandError(
                 self._partial_failure(error, steps), returncode=EXIT_ERROR
@@ -152,6 +232,20 @@ class Command(BaseCommand):
         ]
         self.stdout.write(("Applying: " if done else "Would: ") + ", ".join(parts) + ".")
 
+    def _print_accounts_summary(
+        self, accounts: list[str], failures: dict[str, CommandError]
+    ) -> None:
+        drifted = [acct for acct, error in failures.items() if error.returncode == EXIT_DRIFT]
+        failed = [acct for acct in failures if acct not in drifted]
+        done = len(accounts) - len(failures)
+        parts = [f"{done} done"] + ([f"{len(drifted)} differ"] if drifted else [])
+        self.stdout.write(f"Accounts: {', '.join(parts)}, {len(failed)} failed.")
+        for account in drifted:
+            self.stdout.write(self.style.WARNING(f"  {account}: differs from the declaration"))
+        for account in failed:
+            first_line = str(failures[account]).splitlines()[0]
+            self.stdout.write(self.style.ERROR(f"  {account}: failed: {first_line}"))
+
     def _partial_failure(self, error: SyncError, steps: list[Step]) -> str:
         done = [step.key for step in error.done] + [
             step.key for step in steps if step.action is Action.UNCHANGED
@@ -164,3 +258,13 @@ class Command(BaseCommand):
             "The database holds what Stripe holds for the keys done; run the command again "
             "to finish (it picks up where this run stopped)."
         )
+
+
+def _access_hint(error: stripe.StripeError, account: str) -> str:
+    """What a refusal on a connected account usually means."""
+    if account and isinstance(error, stripe.PermissionError | stripe.AuthenticationError):
+        return (
+            f" The platform may have lost access to {account} (the account disconnected, or "
+            "the API key lacks Connect permissions); remove it from CONNECTED_ACCOUNTS if so."
+        )
+    return ""
