@@ -20,6 +20,7 @@ from django_stripe_portal.endpoint_setup import (
     unknown_events,
 )
 from django_stripe_portal.events import HANDLED_EVENTS
+from django_stripe_portal.management.options import listed
 
 
 class Command(BaseCommand):
@@ -45,7 +46,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         conf = get_settings()
         url = self._checked_url(options["url"])
-        events = self._checked_events(options["events"])
+        events = self._checked_events(listed(options["events"]))
         self.stdout.write(
             f"Webhook endpoint in {conf.mode_name} mode, API version {conf.api_version}:"
         )
@@ -76,7 +77,7 @@ class Command(BaseCommand):
             )
         return url
 
-    def _checked_events(self, given: list[str] | None) -> list[str]:
+    def _checked_events(self, given: list[str]) -> list[str]:
         if not given:
             return default_events()
         events = sorted(
