@@ -5,7 +5,8 @@ E001 settings not a dict / unknown keys, E002 API_KEY missing or ill-formed,
 W003 live key with DEBUG=True, W004 no WEBHOOK_SECRETS, E005 WEBHOOK_SECRETS ill-formed,
 E006 dotted path does not import, E007 RETURN_URL cannot become an absolute URL,
 E008 WEBHOOK_PROCESSING unknown, E009 DEFAULT_CONFIGURATION names no declared key,
-E010 a CONFIGURATIONS body Stripe would reject, E011 GUARD_URLS has an unknown key.
+E010 a CONFIGURATIONS body Stripe would reject, E011 GUARD_URLS has an unknown key,
+W013 the stripe SDK prints response bodies (portal session URLs) to stderr.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from django_stripe_portal.conf import (
     get_settings,
 )
 from django_stripe_portal.configurations.schema import validate_configurations
+from django_stripe_portal.log_redaction import sdk_prints_response_bodies
 from django_stripe_portal.portal.guards import GUARD_KEYS, guard_urls
 
 API_KEY_RE = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]+$")
@@ -187,3 +189,22 @@ def _check_guard_urls(conf: PortalSettings) -> Iterable[CheckMessage]:
             hint="Keys are subscription statuses (" + ", ".join(GUARD_KEYS[:-2]) + "), "
             "'ended' (every subscription ended) and 'none' (never subscribed).",
         )
+
+
+@register(Tags.security)
+def check_sdk_console_logging(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """The SDK's own stderr printing bypasses ``logging`` and so the URL-redacting filter."""
+    if not sdk_prints_response_bodies():
+        return []
+    return [
+        _warning(
+            "The stripe SDK prints every API response body to stderr (STRIPE_LOG=debug or "
+            "stripe.log = 'debug'), portal session URLs and new webhook signing secrets "
+            "included: that output bypasses logging, so the app cannot redact it.",
+            "W013",
+            hint="Unset STRIPE_LOG and stripe.log. To see the SDK's debug lines, set the "
+            "'stripe' logger to DEBUG in LOGGING instead: those lines are redacted.",
+        )
+    ]
