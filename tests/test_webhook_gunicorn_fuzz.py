@@ -74,6 +74,44 @@ def _valid_event() -> str:
     return json.dumps(event)
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        "t=²,v1=00".encode(),  # UTF-8 bytes: Django reads "t=Â²,v1=00"
+        "t=1,v1=é".encode(),
+        b"t=\xb2,v1=00",  # one latin-1 byte: Django reads "t=²,v1=00"
+        b"t=1,v1=\xe9" + b"0" * 63,
+    ],
+)
+def test_the_non_ascii_headers_the_fuzz_found_are_400s(
+    server: tuple[int, Path], header: bytes
+) -> None:
+    port, _ = server
+    status, answer = _deliver(port, _valid_event().encode(), header)
+    assert (status, answer) == (400, b"malformed Stripe-Signature header")
+    assert not WebhookEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("where", "fragment", "reason"),
+    [
+        ("metadata", "1e400", b"number out of range"),
+        ("id", '"evt_\\ud800"', b"lone surrogate in a string"),
+        ("type", '"customer.updated\\udc00"', b"lone surrogate in a string"),
+        ("customer", '"cus_\\ud800"', b"lone surrogate in a string"),
+        ("metadata", "[" * 950 + "]" * 950, b"nesting too deep"),
+        ("metadata", '{"a": ' * 5000 + "1" + "}" * 5000, b"nesting too deep"),
+    ],
+)
+def test_the_signed_bodies_the_fuzz_found_are_400s(
+    server: tuple[int, Path], where: str, fragment: str, reason: bytes
+) -> None:
+    port, _ = server
+    body, header = _signed(hostile_event_body(where, fragment))
+    assert _deliver(port, body, header) == (400, reason)
+    assert not WebhookEvent.objects.exists()
+
+
 # Header values that HTTP can carry: no CR, LF or NUL.
 _header_bytes = (
     (non_ascii_header_texts | header_texts)
