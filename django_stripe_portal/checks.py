@@ -7,7 +7,8 @@ E006 dotted path does not import, E007 RETURN_URL cannot become an absolute URL,
 E008 WEBHOOK_PROCESSING unknown, E009 DEFAULT_CONFIGURATION names no declared key,
 E010 a CONFIGURATIONS body Stripe would reject, E011 GUARD_URLS has an unknown key,
 E012 CONNECT_WEBHOOK_SECRETS ill-formed, W013 a secret in both WEBHOOK_SECRETS and
-CONNECT_WEBHOOK_SECRETS, W020 task mode with a tasks backend that never runs a task.
+CONNECT_WEBHOOK_SECRETS, W014 the stripe SDK prints response bodies (portal session URLs)
+to stderr, W020 task mode with a tasks backend that never runs a task.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from django_stripe_portal.conf import (
     get_settings,
 )
 from django_stripe_portal.configurations.schema import validate_configurations
+from django_stripe_portal.log_redaction import sdk_prints_response_bodies
 from django_stripe_portal.portal.guards import GUARD_KEYS, guard_urls
 
 API_KEY_RE = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]+$")
@@ -242,3 +244,22 @@ def _check_connect_webhook_secrets(conf: PortalSettings) -> Iterable[CheckMessag
             "each endpoint has its own secret: the platform endpoint's in WEBHOOK_SECRETS, "
             "the Connect endpoint's in CONNECT_WEBHOOK_SECRETS.",
         )
+
+
+@register(Tags.security)
+def check_sdk_console_logging(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """The SDK's own stderr printing bypasses ``logging`` and so the URL-redacting filter."""
+    if not sdk_prints_response_bodies():
+        return []
+    return [
+        _warning(
+            "The stripe SDK prints every API response body to stderr (STRIPE_LOG=debug or "
+            "stripe.log = 'debug'), portal session URLs and new webhook signing secrets "
+            "included: that output bypasses logging, so the app cannot redact it.",
+            "W014",
+            hint="Unset STRIPE_LOG and stripe.log. To see the SDK's debug lines, set the "
+            "'stripe' logger to DEBUG in LOGGING instead: those lines are redacted.",
+        )
+    ]

@@ -4,14 +4,21 @@ always, webhook signing secrets while an endpoint is created.
 The SDK logs every response body at DEBUG; a portal session body carries the session
 URL, which lets whoever holds it into the customer's billing account, and an endpoint
 create answer carries the signing secret.
+
+What no filter can reach: with ``STRIPE_LOG=debug`` (or ``stripe.log = "debug"``) the
+SDK also prints those lines to stderr itself, past ``logging``; the system check
+``stripe_portal.W014`` says so (see :func:`sdk_prints_response_bodies`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+import stripe
 
 REDACTED = "[redacted]"
 
@@ -80,3 +87,15 @@ def signing_secrets_kept_out_of_logs(logger_name: str = "stripe") -> Iterator[No
         yield
     finally:
         logger.removeFilter(redact)
+
+
+def sdk_prints_response_bodies() -> bool:
+    """True when the ``stripe`` SDK prints response bodies to stderr, around ``logging``.
+
+    Mirrors ``stripe._util._console_log_level``: ``stripe.log`` if it is ``"debug"`` or
+    ``"info"``, else the ``STRIPE_LOG`` environment variable; only ``"debug"`` prints bodies.
+    """
+    level = getattr(stripe, "log", None)
+    if level not in ("debug", "info"):
+        level = os.environ.get("STRIPE_LOG")
+    return level == "debug"

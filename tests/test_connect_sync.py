@@ -82,6 +82,14 @@ def test_idempotency_keys_differ_per_account(stripe: FakeConnectConfigurations) 
     assert all(keys) and keys[0] != keys[1]
 
 
+def test_one_account_given_as_a_string_from_code(stripe: FakeConnectConfigurations) -> None:
+    """``call_command(..., account="acct_…")``, as code calls it, syncs that one account."""
+    call_command("sync_portal_configs", account=B, stdout=StringIO())
+
+    assert {header for header, _, _ in stripe.log} == {B}
+    assert PortalConfiguration.objects.get(key="default").account == B
+
+
 def test_the_platform_run_sends_no_header_and_keeps_its_rows_apart(
     stripe: FakeConnectConfigurations,
 ) -> None:

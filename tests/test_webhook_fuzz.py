@@ -15,6 +15,13 @@ from hypothesis import strategies as st
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.testing import sign_payload
 from tests import stripe_objects as so
+from tests.hostile_json import (
+    HOSTILE_SPOTS,
+    header_texts,
+    hostile_event_body,
+    hostile_fragments,
+    non_ascii_header_texts,
+)
 from tests.webhook_support import SECRET, post_raw
 
 # Malformed and hostile payloads on purpose: none of them is something Stripe would send.
@@ -32,15 +39,6 @@ json_values = st.recursive(
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
     ),
     max_leaves=12,
-)
-
-header_texts = st.one_of(
-    st.text(max_size=120),
-    st.builds(
-        lambda t, sigs: ",".join([f"t={t}", *(f"v1={s}" for s in sigs)]),
-        st.one_of(st.integers(), st.text(max_size=12)),
-        st.lists(st.text(alphabet="0123456789abcdef", max_size=64), max_size=3),
-    ),
 )
 
 
@@ -160,3 +158,33 @@ def test_signed_events_with_odd_objects_never_cause_a_500(
     assert response.status_code in (200, 400), response.content
     stored = WebhookEvent.objects.filter(stripe_id=event["id"]).exists()
     assert stored == (response.status_code == 200)
+
+
+# What the fuzz run against gunicorn found (3,000 requests, 251 answered 500): non-ASCII
+# signature headers, floats that overflow, lone surrogates and deep nesting.
+
+
+@FUZZ
+@given(header=non_ascii_header_texts)
+def test_non_ascii_signature_headers_are_refused(client: Client, header: str) -> None:
+    body = json.dumps(so.event("customer.updated", so.customer()))
+    before = WebhookEvent.objects.count()
+    response = post_raw(client, body, header)
+    assert response.status_code == 400
+    assert WebhookEvent.objects.count() == before
+
+
+@FUZZ
+@given(
+    where=st.sampled_from(HOSTILE_SPOTS),
+    fragment=hostile_fragments,
+)
+def test_signed_hostile_json_is_refused_or_kept_never_a_500(
+    client: Client, where: str, fragment: str
+) -> None:
+    body = hostile_event_body(where, fragment)
+    before = WebhookEvent.objects.count()
+    response = post_raw(client, body, sign_payload(body, SECRET))
+    assert response.status_code in (200, 400), response.content
+    stored = WebhookEvent.objects.count() - before
+    assert stored == (1 if response.status_code == 200 else 0), response.content

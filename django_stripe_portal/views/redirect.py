@@ -9,14 +9,17 @@ loop, and the database work runs where Django's ORM wants it (``sync_to_async``)
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import stripe
 from asgiref.sync import sync_to_async
 from django.apps import apps
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_not_required, login_required
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import resolve_url
@@ -102,14 +105,60 @@ async def _portal_redirect_async(request: HttpRequest) -> HttpResponse:
     return _send_to(session.url, wants_json=_wants_json(request))
 
 
-def _as_view(view: Any) -> Any:
+def _not_signed_in() -> JsonResponse:
+    """A single-page app's fetch follows a redirect to the login page and gets HTML it
+    cannot use; a 401 with the login URL lets it send the user there itself."""
+    return JsonResponse(
+        {
+            "error": {
+                "code": "not_authenticated",
+                "message": _("Sign in to manage your billing."),
+                "login_url": resolve_url(settings.LOGIN_URL),
+            }
+        },
+        status=401,
+    )
+
+
+def _json_401_when_signed_out_sync(
+    view: Callable[..., HttpResponse],
+) -> Callable[..., HttpResponse]:
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if _wants_json(request) and not request.user.is_authenticated:
+            return _not_signed_in()
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _json_401_when_signed_out_async(
+    view: Callable[..., Awaitable[HttpResponse]],
+) -> Callable[..., Awaitable[HttpResponse]]:
+    @functools.wraps(view)
+    async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if _wants_json(request) and not (await request.auser()).is_authenticated:
+            return _not_signed_in()
+        return await view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _as_view(view: Any, json_401: Callable[[Any], Any]) -> Any:
     # Not atomic: no transaction may be held open across the Stripe call (and an async
-    # view under ATOMIC_REQUESTS would be refused by Django).
-    return transaction.non_atomic_requests(require_POST(login_required(view)))
+    # view under ATOMIC_REQUESTS would be refused by Django). login_not_required: the
+    # view answers signed-out users itself (JSON 401, else login_required's redirect),
+    # also under LoginRequiredMiddleware, which would redirect JSON clients too.
+    return transaction.non_atomic_requests(
+        require_POST(login_not_required(json_401(login_required(view))))
+    )
 
 
 #: Open the Stripe customer portal for the signed-in user's customer.
-portal_redirect = SyncOrAsyncView(_as_view(_portal_redirect_sync), _as_view(_portal_redirect_async))
+portal_redirect = SyncOrAsyncView(
+    _as_view(_portal_redirect_sync, _json_401_when_signed_out_sync),
+    _as_view(_portal_redirect_async, _json_401_when_signed_out_async),
+)
 
 
 def _prepare(request: HttpRequest, user: Any) -> PortalSessionPlan | _Detour:

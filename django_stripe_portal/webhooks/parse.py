@@ -1,23 +1,65 @@
-"""Turn a verified body into the event dict, refusing anything that is not a Stripe event."""
+"""Turn a verified body into the event dict, refusing anything that is not a Stripe event.
+
+Also refused, with a reason, is valid JSON that PostgreSQL cannot store or Python
+cannot walk: a 500 would make Stripe retry a delivery that can never succeed.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import re
+from array import array
+from itertools import accumulate
 from typing import Any
 
 from django_stripe_portal.exceptions import WebhookRefused
 
 REDACTED = "[redacted]"
 
+#: Deeper than any Stripe object (about ten levels), far below Python's recursion limit,
+#: which the JSON decoder, the NUL scrub and the database adapter all recurse against.
+MAX_NESTING = 100
+
+
+def _refuse_constant(name: str) -> Any:
+    """``NaN``/``Infinity`` are not JSON (Python accepts them; PostgreSQL does not)."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    """``1e400`` is valid JSON but becomes ``inf``, which PostgreSQL's ``json`` refuses."""
+    value = float(text)
+    if math.isinf(value):
+        raise WebhookRefused("number out of range", f"{text[:40]} overflows a double")
+    return value
+
+
+# Built once: ``json.loads`` with keyword arguments builds a new decoder on every call.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
 
 def parse_event(body: bytes) -> dict[str, Any]:
     """The event as a dict, after checking the envelope fields the app relies on."""
     try:
-        event = json.loads(body, parse_constant=_refuse_constant)
+        # Strict UTF-8: json.loads(bytes) lets UTF-8-encoded lone surrogates through.
+        event = _DECODER.decode(body.decode("utf-8"))
+    except RecursionError:
+        raise WebhookRefused(
+            "nesting too deep", f"deeper than Python's recursion limit (MAX_NESTING={MAX_NESTING})"
+        ) from None
     except (ValueError, UnicodeDecodeError):
         raise WebhookRefused("body is not JSON") from None
-    if b"\\u0000" in body:
-        event = _without_nul(event)
+    # Cheap tests on the raw bytes first (C speed), so that a normal event is never walked.
+    if len(body.translate(None, _NOT_OPENING)) > MAX_NESTING and not _shallow_at_a_glance(body):
+        _refuse_deep_nesting(event)
+    if b"\\" in body:  # escapes are rare: one memchr spares the two searches below
+        if (b"\\ud" in body or b"\\uD" in body) and _has_lone_surrogate_escape(body):
+            raise WebhookRefused(
+                "lone surrogate in a string", "a \\ud800-\\udfff escape without its pair"
+            )
+        if b"\\u0000" in body:
+            event = _without_nul(event)
     if not isinstance(event, dict) or event.get("object") != "event":
         raise WebhookRefused("body is not a Stripe event", "no object=event envelope")
     event_id = event.get("id")
@@ -44,9 +86,59 @@ def parse_event(body: bytes) -> dict[str, Any]:
     return event
 
 
-def _refuse_constant(name: str) -> Any:
-    """``NaN``/``Infinity`` are not JSON (Python accepts them; PostgreSQL does not)."""
-    raise ValueError(f"{name} is not JSON")
+_OPEN_CLOSE = bytes.maketrans(b"{[}]", b"\x01\x01\xff\xff")
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"{[}]")))
+_NOT_OPENING = bytes(sorted(set(range(256)) - set(b"{[")))
+
+
+def _shallow_at_a_glance(body: bytes) -> bool:
+    """True when the raw body's brackets, strings included, nest at most
+    :data:`MAX_NESTING` deep and balance, the top level open until the end (C speed).
+
+    Brackets inside strings could be arranged to hide depth from this count, but only
+    a body signed with the endpoint's secret gets here, and Stripe's nest about ten
+    deep; a body that fails the glance is walked exactly."""
+    steps = array("b", body.translate(_OPEN_CLOSE, _NOT_BRACKETS))
+    depths = list(accumulate(steps))
+    return depths[-1] == 0 and max(depths) <= MAX_NESTING and min(depths[:-1]) >= 1
+
+
+def _refuse_deep_nesting(event: Any) -> None:
+    """Refuse JSON nested deeper than :data:`MAX_NESTING`, walked without recursion."""
+    stack: list[tuple[Any, int]] = [(event, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise WebhookRefused("nesting too deep", f"more than MAX_NESTING={MAX_NESTING} levels")
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+
+
+_BACKSLASH = ord("\\")
+_SURROGATE_ESCAPE_RE = re.compile(rb"\\u[dD]([89abAB]|[c-fC-F])[0-9a-fA-F]{2}")
+
+
+def _has_lone_surrogate_escape(body: bytes) -> bool:
+    """A ``\\ud800``-``\\udbff`` escape not followed by a ``\\udc00``-``\\udfff`` one, or one
+    of the latter alone: PostgreSQL's ``text`` and ``jsonb`` cannot hold it. (Raw
+    UTF-8-encoded surrogates are refused by the strict decode.)"""
+    pending_high_end = -1
+    for match in _SURROGATE_ESCAPE_RE.finditer(body):
+        start = preceding = match.start()
+        while preceding and body[preceding - 1] == _BACKSLASH:
+            preceding -= 1
+        if (start - preceding) % 2:
+            continue  # "\\\\ud800": an escaped backslash, then the letters "ud800"
+        is_high = match.group(1) in b"89abAB"
+        if pending_high_end >= 0:
+            if is_high or start != pending_high_end:
+                return True
+            pending_high_end = -1
+        elif is_high:
+            pending_high_end = match.end()
+        else:
+            return True
+    return pending_high_end >= 0
 
 
 def _without_nul(value: Any) -> Any:

@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from django_stripe_portal.management.options import checked_choices, listed
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.webhooks.process import UNFINISHED_STATUSES, Outcome, process_stored_event
 
@@ -64,23 +65,22 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        statuses: list[str] = options["status"] or (
-            list(Status.values) if options["id"] else list(UNFINISHED_STATUSES)
+        ids, types = listed(options["id"]), listed(options["type"])
+        statuses = checked_choices("--status", listed(options["status"]), Status.values) or (
+            list(Status.values) if ids else list(UNFINISHED_STATUSES)
         )
         events = WebhookEvent.objects.filter(status__in=statuses)
-        if options["type"]:
-            events = events.filter(type__in=options["type"])
+        if types:
+            events = events.filter(type__in=types)
         if options["since"]:
             try:
                 events = events.filter(created_at__gte=_since(options["since"]))
             except ValueError as exc:
                 raise CommandError(f"--since: {exc}") from exc
-        if options["id"]:
-            events = events.filter(stripe_id__in=options["id"])
-            missing = set(options["id"]) - set(
-                WebhookEvent.objects.filter(stripe_id__in=options["id"]).values_list(
-                    "stripe_id", flat=True
-                )
+        if ids:
+            events = events.filter(stripe_id__in=ids)
+            missing = set(ids) - set(
+                WebhookEvent.objects.filter(stripe_id__in=ids).values_list("stripe_id", flat=True)
             )
             if missing:
                 raise CommandError(f"No stored event with id {', '.join(sorted(missing))}.")

@@ -21,6 +21,7 @@ from django_stripe_portal.endpoint_setup import (
     unknown_events,
 )
 from django_stripe_portal.events import CONNECT_ENDPOINT_EVENTS, HANDLED_EVENTS
+from django_stripe_portal.management.options import listed
 
 
 class Command(BaseCommand):
@@ -53,7 +54,7 @@ class Command(BaseCommand):
         conf = get_settings()
         connect = bool(options["connect"])
         url = self._checked_url(options["url"])
-        events = self._checked_events(options["events"], connect=connect)
+        events = self._checked_events(listed(options["events"]), connect=connect)
         kind = "Connect webhook endpoint" if connect else "Webhook endpoint"
         self.stdout.write(f"{kind} in {conf.mode_name} mode, API version {conf.api_version}:")
         try:
@@ -83,7 +84,7 @@ class Command(BaseCommand):
             )
         return url
 
-    def _checked_events(self, given: list[str] | None, *, connect: bool) -> list[str]:
+    def _checked_events(self, given: list[str], *, connect: bool) -> list[str]:
         if not given:
             return default_events(connect=connect)
         events = sorted(

@@ -23,6 +23,7 @@ from django_stripe_portal.configurations.apply import (
 )
 from django_stripe_portal.configurations.declare import declared_configurations
 from django_stripe_portal.configurations.schema import validate_configurations
+from django_stripe_portal.management.options import listed
 from django_stripe_portal.portal.accounts import ACCOUNT_ID_RE
 
 # Exit codes: 1 = --check found a difference; 2 = invalid settings or a Stripe error.
@@ -116,7 +117,7 @@ class Command(BaseCommand):
             given = list(source())
             setting = "CONNECTED_ACCOUNTS"
         elif options["account"]:
-            given, setting = list(options["account"]), "--account"
+            given, setting = listed(options["account"]), "--account"
         else:
             return None
         accounts: list[str] = []
