@@ -122,7 +122,7 @@ class Command(BaseCommand):
             "\nSigning secret (shown once; Stripe will not show it here again):\n"
             f"    {secret}\n"
             "Add it to STRIPE_PORTAL['WEBHOOK_SECRETS'], e.g. through the environment:\n"
-            "    STRIPE_WEBHOOK_SECRETS=<the secret>   # read with env.list(...)\n"
+            "    STRIPE_WEBHOOK_SECRETS=<the secret>   # several: separated by spaces\n"
             "Keep the previous secret in the list until no delivery uses it any more."
         )
 
