@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import stripe
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from django_stripe_portal.client import request_id_of
+from django_stripe_portal.client import stripe_error_text
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.endpoint_setup import (
     EndpointPlan,
@@ -127,7 +127,12 @@ class Command(BaseCommand):
         )
 
     def _stripe_failure(self, doing: str, error: stripe.StripeError) -> str:
+        if not isinstance(error, stripe.APIConnectionError):
+            return f"Stripe refused to {doing}: {stripe_error_text(error)}."
+        if doing.startswith("list"):
+            return f"Could not {doing}: {stripe_error_text(error)}; nothing was changed."
         return (
-            f"Stripe refused to {doing}: {error.user_message or error} "
-            f"(request id {request_id_of(error) or 'none'})."
+            f"Could not {doing} the endpoint: {stripe_error_text(error)}. Stripe may have "
+            "received the request: run the command again (it finds its endpoint and changes "
+            "only what differs)."
         )
