@@ -8,11 +8,17 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from django_stripe_portal.admin.records import ChoicesFilter, StripeRecordAdmin, pretty_json
+from django_stripe_portal import labels
+from django_stripe_portal.admin.records import (
+    ChoicesFilter,
+    StripeRecordAdmin,
+    pretty_json,
+    short_datetime,
+)
 from django_stripe_portal.events import HANDLED_EVENTS
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.webhooks.process import Outcome, process_stored_event
@@ -29,22 +35,20 @@ class EventTypeFilter(ChoicesFilter):
     choices_list = HANDLED_EVENTS
 
 
+def _breakable(event_type: str) -> SafeString:
+    """``customer.subscription.updated`` may wrap after a dot, never inside a word."""
+    return format_html_join(mark_safe(".<wbr>"), "{}", ((part,) for part in event_type.split(".")))
+
+
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(StripeRecordAdmin):
     """Every verified event as received, with its processing state."""
 
-    list_display = (
-        "stripe_id",
-        "type",
-        "status",
-        "change_kind",
-        "customer_id",
-        "created_at",
-        "attempts",
-        "visit",
-    )
+    # The columns that fit a 1280 px window beside the filters; the rest is on the event.
+    list_display = ("created", "event", "status", "customer_id", "visit")
+    list_display_links = ("created",)
     list_filter = ("status", EventTypeFilter, "change_kind", "livemode")
-    ordering = ("-created_at",)
+    ordering = ("-created_at", "-pk")
     actions = ("replay_events",)
     fields = (
         "stripe_id",
@@ -64,6 +68,22 @@ class WebhookEventAdmin(StripeRecordAdmin):
         "payload_formatted",
     )
     readonly_fields = fields
+
+    @admin.display(description=_("created"), ordering="created_at")
+    def created(self, obj: WebhookEvent) -> str:
+        return short_datetime(obj.created_at)
+
+    @admin.display(description=_("event"), ordering="type")
+    def event(self, obj: WebhookEvent) -> SafeString:
+        """Stripe's type, and under it what the event changed for the customer, in words."""
+        change = labels.change_kind_label(obj.change_kind)
+        if not change:
+            return format_html('<code class="event-type">{}</code>', _breakable(obj.type))
+        return format_html(
+            '<code class="event-type">{}</code><br><span class="change">{}</span>',
+            _breakable(obj.type),
+            change,
+        )
 
     @admin.display(description=_("visit"))
     def visit(self, obj: WebhookEvent) -> str:
