@@ -204,7 +204,7 @@ def test_lists_show_words_with_the_ids_for_developers(admin_client: Client) -> N
 
     assert '<span title="payment_method_update">card update</span>' in sessions
     assert '<span title="past_due">past due</span>' in subscriptions
-    assert "at period end" in subscriptions
+    assert "cancels " in subscriptions
     assert "customer.<wbr>subscription.<wbr>updated" in events
     assert '<span class="change">cancellation scheduled</span>' in events
 

@@ -165,7 +165,7 @@ def test_bad_input_shows_the_error_and_no_figures_of_another_range(
 
     assert response.status_code == 200
     assert message in html
-    assert "No figures: the range above cannot be shown." in html
+    assert "No figures for this range. Change it above and press “Show”:" in html
     assert response.context["report"] is None
     assert 'id="activity-summary"' not in html
     assert 'role="img"' not in html

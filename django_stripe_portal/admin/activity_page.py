@@ -24,7 +24,7 @@ from django_stripe_portal.models import PortalConfiguration
 #: The activity page refuses longer ranges (a year of weeks on the chart).
 MAX_ACTIVITY_DAYS = 366
 #: The visits chart's width in px: the page's content width beside the admin's sidebar.
-CHART_WIDTH = 900
+CHART_WIDTH = 840
 
 _DATE_WIDGET = forms.DateInput(
     format="%Y-%m-%d",
@@ -94,7 +94,7 @@ def _figures(activity_range: activity.ActivityRange, customer_id: str) -> dict[s
         "outcomes_chart": charts.bar_chart(
             [(str(row.label), row.visits) for row in report.outcomes],
             title=str(_("Visits by what they ended in")),
-            width=CHART_WIDTH // 2 + 120,
+            width=CHART_WIDTH,
         ),
         "reasons": [
             (labels.feedback_label(reason.feedback), reason.feedback, reason.cancellations)

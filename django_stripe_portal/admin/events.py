@@ -34,6 +34,9 @@ class EventTypeFilter(ChoicesFilter):
     field_name = "type"
     choices_list = HANDLED_EVENTS
 
+    def label_of(self, value: str) -> str:
+        return _breakable(value)
+
 
 def _breakable(event_type: str) -> SafeString:
     """``customer.subscription.updated`` may wrap after a dot, never inside a word."""
@@ -45,7 +48,8 @@ class WebhookEventAdmin(StripeRecordAdmin):
     """Every verified event as received, with its processing state."""
 
     # The columns that fit a 1280 px window beside the filters; the rest is on the event.
-    list_display = ("created", "event", "status", "customer_id", "visit")
+    # Customers are found by searching their id; each row's visit link leads to them.
+    list_display = ("created", "event", "processing", "visit")
     list_display_links = ("created",)
     list_filter = ("status", EventTypeFilter, "change_kind", "livemode")
     ordering = ("-created_at", "-pk")
@@ -84,6 +88,17 @@ class WebhookEventAdmin(StripeRecordAdmin):
             _breakable(obj.type),
             change,
         )
+
+    @admin.display(description=_("status"), ordering="status")
+    def processing(self, obj: WebhookEvent) -> str:
+        """The status in words, with the attempts when there was more than one."""
+        status = str(obj.get_status_display())
+        if obj.attempts > 1:
+            return str(_("%(status)s, %(attempts)d attempts")) % {
+                "status": status,
+                "attempts": obj.attempts,
+            }
+        return status
 
     @admin.display(description=_("visit"))
     def visit(self, obj: WebhookEvent) -> str:

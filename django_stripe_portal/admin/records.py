@@ -99,6 +99,10 @@ class StripeRecordAdmin(ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
 
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+
+    class Media:
+        css = {"all": ("django_stripe_portal/admin/lists.css",)}
+
     list_per_page = 50
     #: Searched by exact match (indexed), one term at a time, any of these fields.
     exact_search_fields: tuple[str, ...] = ("stripe_id", "customer_id")

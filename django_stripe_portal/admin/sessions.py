@@ -95,7 +95,7 @@ class PortalSessionAdmin(StripeRecordAdmin):
     """Portal visits, each with the changes linked to it; also serves the activity page."""
 
     # The columns that fit a 1280 px window beside the filters; the rest is on the visit.
-    list_display = ("opened", "customer_id", "opened_for", "came_back", "configuration")
+    list_display = ("opened", "customer_id", "opened_for", "came_back")
     list_display_links = ("opened",)
     list_select_related = ("configuration",)
     list_filter = (ReturnedFilter, "source", "livemode", FlowTypeFilter, "configuration")
@@ -110,8 +110,8 @@ class PortalSessionAdmin(StripeRecordAdmin):
         "return_to",
         "livemode",
         "source",
-        "created_at",
-        "returned_at",
+        "opened",
+        "returned",
     )
     readonly_fields = fields
     inlines = (LinkedChangeInline,)
@@ -119,6 +119,10 @@ class PortalSessionAdmin(StripeRecordAdmin):
     @admin.display(description=_("opened"), ordering="created_at")
     def opened(self, obj: PortalSession) -> str:
         return short_datetime(obj.created_at)
+
+    @admin.display(description=_("came back"))
+    def returned(self, obj: PortalSession) -> str:
+        return short_datetime(obj.returned_at)
 
     @admin.display(description=_("opened for"), ordering="flow_type")
     def opened_for(self, obj: PortalSession) -> SafeString:

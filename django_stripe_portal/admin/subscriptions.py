@@ -44,7 +44,7 @@ class StripeSubscriptionAdmin(StripeRecordAdmin):
     """Subscription state as the webhooks last told it."""
 
     # The columns that fit a 1280 px window beside the filters; the rest is on the page.
-    list_display = ("customer_id", "state", "period_ends", "cancels", "last_event")
+    list_display = ("customer_id", "state", "next_date", "last_event")
     list_display_links = ("customer_id",)
     list_filter = (SubscriptionStatusFilter, "cancel_at_period_end", "livemode")
     ordering = ("-event_created_at", "-pk")
@@ -68,18 +68,19 @@ class StripeSubscriptionAdmin(StripeRecordAdmin):
     def state(self, obj: StripeSubscription) -> SafeString:
         return identifier(obj.status, labels.status_label(obj.status))
 
-    @admin.display(description=_("period ends"), ordering="current_period_end")
-    def period_ends(self, obj: StripeSubscription) -> str:
-        return short_date(obj.current_period_end)
-
-    @admin.display(description=_("cancels"))
-    def cancels(self, obj: StripeSubscription) -> str:
-        """When a scheduled cancellation takes effect, in one column for both of Stripe's
-        ways of scheduling it (``cancel_at_period_end``, ``cancel_at``)."""
+    @admin.display(description=_("renews or ends"), ordering="current_period_end")
+    def next_date(self, obj: StripeSubscription) -> str:
+        """What happens next and when, in one column for Stripe's several fields: a
+        renewal, a scheduled cancellation (``cancel_at`` or at the period's end), or the
+        end it already had."""
+        if obj.status in ("canceled", "incomplete_expired"):
+            return str(_("ended %(date)s")) % {"date": short_date(obj.canceled_at)}
         if obj.cancel_at is not None:
-            return short_date(obj.cancel_at)
+            return str(_("cancels %(date)s")) % {"date": short_date(obj.cancel_at)}
         if obj.cancel_at_period_end:
-            return str(_("at period end"))
+            return str(_("cancels %(date)s")) % {"date": short_date(obj.current_period_end)}
+        if obj.current_period_end is not None:
+            return str(_("renews %(date)s")) % {"date": short_date(obj.current_period_end)}
         return "-"
 
     @admin.display(description=_("last event"), ordering="event_created_at")
