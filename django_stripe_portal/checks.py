@@ -33,6 +33,7 @@ from django_stripe_portal.conf import (
 )
 from django_stripe_portal.configurations.schema import validate_configurations
 from django_stripe_portal.portal.guards import GUARD_KEYS, checked_guard_urls
+from django_stripe_portal.tasks import HAS_TASKS_FRAMEWORK, MISSING_TASKS_FRAMEWORK
 
 API_KEY_RE = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]+$")
 WEBHOOK_SECRET_RE = re.compile(r"^whsec_[A-Za-z0-9+/=_-]+$")
@@ -167,6 +168,8 @@ def _check_return_url(conf: PortalSettings) -> Iterable[CheckMessage]:
 
 
 def _check_processing(conf: PortalSettings) -> Iterable[CheckMessage]:
+    if conf.WEBHOOK_PROCESSING == "task" and not HAS_TASKS_FRAMEWORK:
+        yield _error(MISSING_TASKS_FRAMEWORK, "E008")
     if conf.WEBHOOK_PROCESSING not in WEBHOOK_PROCESSING_MODES:
         yield _error(
             f"{SETTING_NAME}['WEBHOOK_PROCESSING'] = {conf.WEBHOOK_PROCESSING!r} is not one of "

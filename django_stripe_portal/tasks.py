@@ -7,12 +7,48 @@ Uses Django's tasks framework (``django.tasks``, Django ≥ 6.0) or its backport
 
 from __future__ import annotations
 
-try:
-    from django.tasks import task  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # Django < 6.0: the django-tasks backport
-    from django_tasks import task  # type: ignore[no-redef,unused-ignore]
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
 
 from django_stripe_portal.webhooks.process import process_stored_event
+
+#: What to install when task mode is asked for and no tasks framework is there.
+MISSING_TASKS_FRAMEWORK = (
+    "STRIPE_PORTAL['WEBHOOK_PROCESSING'] = 'task' needs Django's tasks framework: "
+    "Django 6.0 or later, or on Django 5.2 the backport "
+    "(pip install \"django-stripe-portal[tasks]\")."
+)
+
+
+class _NoTasksFramework:
+    """Stands in for the task on Django 5.2 without the backport: importing the app
+    works ("sync" mode needs no framework); enqueueing says what to install."""
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self.func = func
+
+    def enqueue(self, *args: Any, **kwargs: Any) -> Any:
+        raise ImproperlyConfigured(MISSING_TASKS_FRAMEWORK)
+
+
+def _without_framework(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+    return _NoTasksFramework
+
+
+try:
+    from django.tasks import task  # type: ignore[import-not-found,unused-ignore]
+
+    HAS_TASKS_FRAMEWORK = True
+except ImportError:  # Django < 6.0: the django-tasks backport, when installed
+    try:
+        from django_tasks import task  # type: ignore[no-redef,unused-ignore]
+
+        HAS_TASKS_FRAMEWORK = True
+    except ImportError:
+        task = _without_framework  # type: ignore[assignment,unused-ignore]
+        HAS_TASKS_FRAMEWORK = False
 
 
 @task()

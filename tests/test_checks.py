@@ -166,3 +166,42 @@ def test_an_unknown_key_does_not_hide_the_other_errors() -> None:
 def test_guard_urls_are_checked_beside_an_unknown_key() -> None:
     messages = run_checks(TYPO=1, GUARD_URLS={"overdue": "/pay/"})
     assert [m.id for m in messages] == ["stripe_portal.E001", "stripe_portal.E011"]
+
+
+def test_task_mode_without_a_tasks_framework_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django_stripe_portal import checks
+
+    monkeypatch.setattr(checks, "HAS_TASKS_FRAMEWORK", False)
+    (message,) = run_checks(WEBHOOK_PROCESSING="task")
+    assert message.id == "stripe_portal.E008"
+    assert message.msg == (
+        "STRIPE_PORTAL['WEBHOOK_PROCESSING'] = 'task' needs Django's tasks framework: "
+        "Django 6.0 or later, or on Django 5.2 the backport "
+        '(pip install "django-stripe-portal[tasks]").'
+    )
+    assert run_checks() == []  # "sync" needs no framework
+
+
+def test_the_app_imports_without_a_tasks_framework(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Django 5.2 without the backport: a plain `pip install` must not break the URLs."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    import django_stripe_portal
+
+    monkeypatch.setitem(sys.modules, "django_tasks", None)  # None: "cannot be imported"
+    monkeypatch.setitem(sys.modules, "django.tasks", None)
+    path = Path(django_stripe_portal.__file__).parent / "tasks.py"
+    spec = importlib.util.spec_from_file_location("tasks_without_framework", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    assert module.HAS_TASKS_FRAMEWORK is False
+    with pytest.raises(ImproperlyConfigured, match=r"django-stripe-portal\[tasks\]"):
+        module.process_webhook_event.enqueue("evt_1")
