@@ -18,7 +18,7 @@ from django_stripe_portal.webhooks.process import process_stored_event
 MISSING_TASKS_FRAMEWORK = (
     "STRIPE_PORTAL['WEBHOOK_PROCESSING'] = 'task' needs Django's tasks framework: "
     "Django 6.0 or later, or on Django 5.2 the backport "
-    "(pip install \"django-stripe-portal[tasks]\")."
+    '(pip install "django-stripe-portal[tasks]").'
 )
 
 

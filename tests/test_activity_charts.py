@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import xml.etree.ElementTree as ET
 
@@ -101,7 +102,7 @@ def test_x_labels_never_overlap(count: int) -> None:
         left = {"start": 0.0, "middle": width / 2, "end": width}[anchor]
         boxes.append((float(x) - left, float(x) - left + width))
     assert boxes
-    assert all(a[1] + charts._LABEL_GAP_PX <= b[0] + 0.01 for a, b in zip(boxes, boxes[1:]))
+    assert all(a[1] + charts._LABEL_GAP_PX <= b[0] + 0.01 for a, b in itertools.pairwise(boxes))
 
 
 def test_end_labels_hang_inwards() -> None:

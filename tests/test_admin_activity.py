@@ -217,7 +217,7 @@ def test_a_long_range_is_charted_by_week(admin_client: Client) -> None:
     assert response.context["weekly"] is True
     assert "<title>Visits and unique customers per week</title>" in html
     assert len(response.context["periods"]) == 27  # 2026-01-01 is a Thursday
-    assert "<td>2026-03-02 – 2026-03-08</td><td class=\"number\">1</td>" in html
+    assert '<td>2026-03-02 \u2013 2026-03-08</td><td class="number">1</td>' in html
     assert "The same figures, week by week" in html
 
 

@@ -95,7 +95,9 @@ def test_sync_without_network_says_to_run_again(refused: str) -> None:
 
 
 def test_setup_stripe_webhook_without_network(refused: str) -> None:
-    message = _error_of("setup_stripe_webhook", "--url", "https://shop.example.com/billing/webhook/")
+    message = _error_of(
+        "setup_stripe_webhook", "--url", "https://shop.example.com/billing/webhook/"
+    )
     assert message == (
         f"Could not list webhook endpoints: could not reach Stripe at {refused} "
         "(the connection was refused); nothing was changed."

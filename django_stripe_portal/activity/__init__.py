@@ -28,6 +28,7 @@ from django_stripe_portal.activity.weekly import WEEKLY_AFTER_DAYS, WeekActivity
 __all__ = [
     "NO_CHANGE",
     "REPORT_VERSION",
+    "WEEKLY_AFTER_DAYS",
     "ActivityRange",
     "ActivityReport",
     "ActivitySummary",
@@ -35,7 +36,6 @@ __all__ = [
     "OutcomeCount",
     "ReasonCount",
     "VisitHistory",
-    "WEEKLY_AFTER_DAYS",
     "WeekActivity",
     "activity_report",
     "activity_summary",

@@ -204,9 +204,7 @@ def visits_per_day(activity_range: ActivityRange) -> list[DayActivity]:
     return [DayActivity(day, *by_day.get(day, (0, 0))) for day in activity_range.days]
 
 
-def counts_by_period(
-    activity_range: ActivityRange, period: Func
-) -> dict[dt.date, tuple[int, int]]:
+def counts_by_period(activity_range: ActivityRange, period: Func) -> dict[dt.date, tuple[int, int]]:
     """(visits, distinct customers) of the range's visits per value of ``period`` (a
     ``Trunc…`` of ``created_at``), keyed by the period's first day.
 

@@ -123,7 +123,8 @@ class StripeRecordAdmin(ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 def with_id(words: str, value: str) -> SafeString:
-    """Words for people, then the identifier for developers: ``plan change`` ``subscription_update``."""
+    """Words for people, then the identifier for developers (``plan change``, then
+    ``subscription_update``)."""
     if not value or words == value:
         return format_html("{}", words or "-")
     return format_html('{} <code class="stripe-id">{}</code>', words, value)

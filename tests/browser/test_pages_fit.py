@@ -62,7 +62,7 @@ _SPLIT_WORDS = """(selector) => {
     let lines = 0, last = -100;
     for (const top of tops) { if (top - last > 6) { lines += 1; last = top; } }
     const clipped = cell.scrollWidth > cell.clientWidth + 1;
-    if (lines > breaks || clipped) split.push(text + ` lines=${lines} breaks=${breaks} sw=${cell.scrollWidth} cw=${cell.clientWidth}`);
+    if (lines > breaks || clipped) split.push(`${text} (${lines} lines, ${cell.scrollWidth} px)`);
   }
   return split;
 }"""
@@ -98,9 +98,7 @@ def _through_the_portal(page: Any, button: str, act: Any) -> None:
     act(page)
 
 
-def test_pages_fit_1280_and_read_as_words(
-    demo: RunningDemo, browser: Any, artifacts: Path
-) -> None:
+def test_pages_fit_1280_and_read_as_words(demo: RunningDemo, browser: Any, artifacts: Path) -> None:
     from playwright.sync_api import expect
 
     customer = browser.new_context(viewport={"width": WIDTH, "height": 900})
@@ -220,9 +218,7 @@ def test_pages_fit_1280_and_read_as_words(
 
     today = dt.datetime.now(tz=dt.UTC).date()
     admin.goto(f"{activity}?start={today - dt.timedelta(days=119)}&end={today}")
-    expect(admin.locator("#visits-per-day h2")).to_have_text(
-        "Visits and unique customers per week"
-    )
+    expect(admin.locator("#visits-per-day h2")).to_have_text("Visits and unique customers per week")
     admin.screenshot(path=artifacts / "1280-activity-weekly.png", full_page=True)
     _assert_activity_page(admin, "activity page, by week")
 
