@@ -360,3 +360,19 @@ def test_replay_action_needs_the_change_permission(client: Client) -> None:
     assert "replay_events" not in listing
     event.refresh_from_db()
     assert event.attempts == 1
+
+
+def test_sessions_filter_by_configuration_key(admin_client: Client) -> None:
+    default = PortalConfigurationFactory(key="default")
+    annual = PortalConfigurationFactory(key="annual")
+    kept = PortalSessionFactory(configuration=annual)
+    PortalSessionFactory(configuration=default)
+
+    html = admin_client.get(admin_url("portalsession", "changelist")).content.decode()
+    filtered = admin_client.get(
+        admin_url("portalsession", "changelist"), {"configuration": str(annual.pk)}
+    )
+
+    assert f'<a href="?configuration={annual.pk}">annual</a>' in html
+    assert default.stripe_id not in html  # the filter names keys, not bpc_… ids
+    assert [s.pk for s in filtered.context["cl"].result_list] == [kept.pk]

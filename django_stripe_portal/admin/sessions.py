@@ -21,7 +21,7 @@ from django_stripe_portal.admin.records import (
     short_datetime,
     with_id,
 )
-from django_stripe_portal.models import PortalSession, WebhookEvent
+from django_stripe_portal.models import PortalConfiguration, PortalSession, WebhookEvent
 from django_stripe_portal.portal.button_form import FLOW_TYPES
 
 
@@ -33,6 +33,24 @@ class FlowTypeFilter(ChoicesFilter):
 
     def label_of(self, value: str) -> str:
         return labels.flow_label(value)
+
+
+class ConfigurationFilter(admin.SimpleListFilter):
+    """By the configuration's key: its ``bpc_…`` id is for developers (and too long for
+    the filter column). The configurations table is a handful of rows."""
+
+    title = _("configuration")
+    parameter_name = "configuration"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        rows = PortalConfiguration.objects.order_by("key", "pk").values_list("pk", "key")
+        return [(str(pk), key) for pk, key in rows]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(configuration_id=int(value))
+        return queryset
 
 
 class ReturnedFilter(admin.SimpleListFilter):
@@ -98,7 +116,7 @@ class PortalSessionAdmin(StripeRecordAdmin):
     list_display = ("opened", "customer_id", "opened_for", "came_back")
     list_display_links = ("opened",)
     list_select_related = ("configuration",)
-    list_filter = (ReturnedFilter, "source", "livemode", FlowTypeFilter, "configuration")
+    list_filter = (ReturnedFilter, "source", "livemode", FlowTypeFilter, ConfigurationFilter)
     ordering = ("-created_at", "-pk")
     fields = (
         "stripe_id",
