@@ -1,11 +1,15 @@
 from __future__ import annotations
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.utils.translation import gettext_lazy as _
+
+#: The admin index with the way to the "Portal activity" page on it.
+ADMIN_INDEX_TEMPLATE = "admin/django_stripe_portal/index.html"
 
 
 class StripePortalConfig(AppConfig):
-    """Registers the system checks and the app's own signal receivers."""
+    """Registers the system checks and the app's own signal receivers, and puts the
+    "Portal activity" page on the admin index."""
 
     name = "django_stripe_portal"
     label = "django_stripe_portal"
@@ -17,3 +21,15 @@ class StripePortalConfig(AppConfig):
         from django_stripe_portal import checks, conf, log_redaction  # noqa: F401
 
         log_redaction.install()  # portal session URLs never reach the logs
+        _link_activity_from_the_admin_index()
+
+
+def _link_activity_from_the_admin_index() -> None:
+    """The default admin site's index shows the "Portal activity" page first, unless the
+    project chose its own index template (docs/admin.md says what to include in it)."""
+    if not apps.is_installed("django.contrib.admin"):
+        return
+    from django.contrib import admin
+
+    if admin.site.index_template is None:
+        admin.site.index_template = ADMIN_INDEX_TEMPLATE

@@ -30,11 +30,14 @@ from django_stripe_portal.conf import (
     SETTING_NAME,
     WEBHOOK_PROCESSING_MODES,
     PortalSettings,
-    get_settings,
+    unknown_keys,
+    unknown_keys_message,
+    user_settings,
 )
 from django_stripe_portal.configurations.schema import validate_configurations
 from django_stripe_portal.log_redaction import sdk_prints_response_bodies
-from django_stripe_portal.portal.guards import GUARD_KEYS, guard_urls
+from django_stripe_portal.portal.guards import GUARD_KEYS, checked_guard_urls
+from django_stripe_portal.tasks import HAS_TASKS_FRAMEWORK, MISSING_TASKS_FRAMEWORK
 
 API_KEY_RE = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]+$")
 WEBHOOK_SECRET_RE = re.compile(r"^whsec_[A-Za-z0-9+/=_-]+$")
@@ -53,10 +56,15 @@ def check_settings(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
     try:
-        conf = get_settings()
+        written = user_settings()
     except ImproperlyConfigured as exc:
         return [_error(str(exc), "E001")]
     messages: list[CheckMessage] = []
+    unknown = unknown_keys(written)
+    if unknown:
+        messages.append(_error(unknown_keys_message(unknown), "E001"))
+    # The known keys are checked even beside an unknown one: every problem at once.
+    conf = PortalSettings(written, ignore_unknown=True)
     messages += _check_api_key(conf)
     messages += _check_webhook_secrets(conf)
     messages += _check_import_strings(conf)
@@ -76,7 +84,8 @@ def _check_api_key(conf: PortalSettings) -> Iterable[CheckMessage]:
         yield _error(
             f"{SETTING_NAME}['API_KEY'] is not set.",
             "E002",
-            hint="Set it to your Stripe secret key, e.g. env.str('STRIPE_SECRET_KEY').",
+            hint="Set it to your Stripe secret key, e.g. os.environ.get('STRIPE_SECRET_KEY') "
+            "with STRIPE_SECRET_KEY=sk_test_… in the environment.",
         )
         return
     if not isinstance(key, str) or not API_KEY_RE.match(key):
@@ -101,7 +110,8 @@ def _check_webhook_secrets(conf: PortalSettings) -> Iterable[CheckMessage]:
         yield _error(
             f"{SETTING_NAME}['WEBHOOK_SECRETS'] must be a list of signing secrets.",
             "E005",
-            hint="e.g. env.list('STRIPE_WEBHOOK_SECRETS').",
+            hint="e.g. os.environ.get('STRIPE_WEBHOOK_SECRETS', '').split() "
+            "(several secrets separated by spaces).",
         )
         return
     if not secrets:
@@ -140,19 +150,32 @@ def _check_return_url(conf: PortalSettings) -> Iterable[CheckMessage]:
         parts = urlsplit(value)
         if parts.scheme in ("http", "https") and parts.netloc:
             return
-        try:
-            reverse(value)
-            return
-        except NoReverseMatch:
-            pass
+        if not parts.scheme and not value.startswith("//") and "/" not in value:
+            # Neither a path nor a URL: read as a URL name, which must reverse.
+            try:
+                reverse(value)
+                return
+            except NoReverseMatch:
+                yield _error(
+                    f"{SETTING_NAME}['RETURN_URL'] = {value!r}: no URL pattern is named "
+                    f"{value!r} (or it needs arguments), so it cannot become the URL "
+                    "users come back to.",
+                    "E007",
+                    hint=f"Add name={value!r} to the path() of the page users should come "
+                    "back to, or set RETURN_URL to a path of your site such as '/'.",
+                )
+                return
     yield _error(
         f"{SETTING_NAME}['RETURN_URL'] = {value!r} cannot become an absolute URL.",
         "E007",
-        hint="Use a path ('/account/'), a URL name ('account'), or an absolute https:// URL.",
+        hint="Use a path that starts with a single '/' (e.g. '/'), the name of one of your "
+        "URL patterns, or an absolute https:// URL.",
     )
 
 
 def _check_processing(conf: PortalSettings) -> Iterable[CheckMessage]:
+    if conf.WEBHOOK_PROCESSING == "task" and not HAS_TASKS_FRAMEWORK:
+        yield _error(MISSING_TASKS_FRAMEWORK, "E008")
     if conf.WEBHOOK_PROCESSING not in WEBHOOK_PROCESSING_MODES:
         yield _error(
             f"{SETTING_NAME}['WEBHOOK_PROCESSING'] = {conf.WEBHOOK_PROCESSING!r} is not one of "
@@ -185,7 +208,7 @@ def _check_configurations(conf: PortalSettings) -> Iterable[CheckMessage]:
 
 def _check_guard_urls(conf: PortalSettings) -> Iterable[CheckMessage]:
     try:
-        guard_urls()
+        checked_guard_urls(conf.GUARD_URLS)
     except ImproperlyConfigured as exc:
         yield _error(
             str(exc),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import stripe
 from django.core.signals import setting_changed
@@ -55,3 +56,32 @@ def request_options(account: str, *, idempotency_key: str | None = None) -> stri
     if idempotency_key:
         options["idempotency_key"] = idempotency_key
     return options
+
+
+def api_host() -> str:
+    """The host the client sends requests to (``API_BASE``'s, else Stripe's)."""
+    base = get_settings().API_BASE or stripe.DEFAULT_API_BASE
+    return urlsplit(base).netloc or base
+
+
+def unreachable_reason(error: stripe.APIConnectionError) -> str:
+    """Why no answer came, in a few words, from the HTTP library's exception text."""
+    cause = f"{type(error.__cause__).__name__} {error.__cause__} {error}"
+    if "NameResolution" in cause or "resolve" in cause or "getaddrinfo" in cause:
+        return "its name does not resolve: no network, or no DNS"
+    if "Timeout" in cause or "timed out" in cause:
+        return "no answer in time"
+    if "refused" in cause:
+        return "the connection was refused"
+    if "SSL" in cause or "certificate" in cause:
+        return "the TLS connection failed"
+    return "no connection"
+
+
+def stripe_error_text(error: stripe.StripeError) -> str:
+    """One line for a command's error: for an unreachable API, the host and why (not the
+    SDK's multi-line boilerplate); else Stripe's message and the request id."""
+    if isinstance(error, stripe.APIConnectionError):
+        return f"could not reach Stripe at {api_host()} ({unreachable_reason(error)})"
+    message = " ".join(str(error.user_message or error).split())
+    return f"{message} (request id {request_id_of(error) or 'none'})"

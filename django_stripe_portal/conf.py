@@ -128,9 +128,11 @@ class PortalSettings:
     ACTIVE_STATUSES: list[str]
     VISIT_WINDOW: int
 
-    def __init__(self, user_settings: dict[str, Any]) -> None:
-        unknown = sorted(set(user_settings) - set(DEFAULTS))
-        if unknown:
+    def __init__(self, user_settings: dict[str, Any], *, ignore_unknown: bool = False) -> None:
+        """``ignore_unknown``: for the system checks, which report unknown keys (E001)
+        and still check every known one."""
+        unknown = unknown_keys(user_settings)
+        if unknown and not ignore_unknown:
             raise ImproperlyConfigured(unknown_keys_message(unknown))
         for name, default in DEFAULTS.items():
             setattr(self, name, user_settings.get(name, default))
@@ -178,6 +180,11 @@ class PortalSettings:
                         f"{SETTING_NAME}['{name}'] = {path!r} cannot be imported: {exc}"
                     ) from exc
         return self._imported[name]
+
+
+def unknown_keys(user_settings: dict[str, Any]) -> list[str]:
+    """The keys of ``user_settings`` this app does not know, sorted."""
+    return sorted(set(user_settings) - set(DEFAULTS))
 
 
 def unknown_keys_message(unknown: list[str]) -> str:

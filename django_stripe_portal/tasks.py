@@ -13,21 +13,64 @@ workers). Arguments are JSON: the event's ``evt_…`` id only.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from functools import partial
+from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
-
-try:
-    from django.tasks import task  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # Django < 6.0: the django-tasks backport
-    from django_tasks import task  # type: ignore[no-redef,unused-ignore]
 
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.webhooks.process import Outcome, process_stored_event
 from django_stripe_portal.webhooks.recovery import recover_events
 
 logger = logging.getLogger("django_stripe_portal.webhooks")
+
+#: What to install when task mode is asked for and no tasks framework is there.
+MISSING_TASKS_FRAMEWORK = (
+    "STRIPE_PORTAL['WEBHOOK_PROCESSING'] = 'task' needs Django's tasks framework: "
+    "Django 6.0 or later, or on Django 5.2 the backport "
+    '(pip install "django-stripe-portal[tasks]").'
+)
+
+
+class _NoTasksFramework:
+    """Stands in for the task on Django 5.2 without the backport: importing the app
+    works ("sync" mode needs no framework); enqueueing says what to install."""
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self.func = func
+
+    def enqueue(self, *args: Any, **kwargs: Any) -> Any:
+        raise ImproperlyConfigured(MISSING_TASKS_FRAMEWORK)
+
+    def using(self, **kwargs: Any) -> Any:
+        raise ImproperlyConfigured(MISSING_TASKS_FRAMEWORK)
+
+    def get_backend(self) -> Any:
+        raise ImproperlyConfigured(MISSING_TASKS_FRAMEWORK)
+
+    def call(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func(*args, **kwargs)
+
+
+def _without_framework(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+    return _NoTasksFramework
+
+
+try:
+    from django.tasks import task  # type: ignore[import-not-found,unused-ignore]
+
+    HAS_TASKS_FRAMEWORK = True
+except ImportError:  # Django < 6.0: the django-tasks backport, when installed
+    try:
+        from django_tasks import task  # type: ignore[no-redef,unused-ignore]
+
+        HAS_TASKS_FRAMEWORK = True
+    except ImportError:
+        task = _without_framework  # type: ignore[assignment,unused-ignore]
+        HAS_TASKS_FRAMEWORK = False
 
 
 @task()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import xml.etree.ElementTree as ET
 
@@ -70,17 +71,38 @@ def test_text_is_escaped() -> None:
 
 
 @pytest.mark.parametrize(
-    ("count", "indexes"),
+    ("count", "step", "indexes"),
     [
-        (0, []),
-        (1, [0]),
-        (7, [0, 1, 2, 3, 4, 5, 6]),
-        (30, [0, 4, 8, 12, 16, 20, 24, 29]),
-        (31, [0, 4, 8, 12, 16, 20, 24, 28, 30]),
+        (0, 100.0, []),
+        (1, 100.0, [0]),
+        (7, 120.0, [0, 1, 2, 3, 4, 5, 6]),
+        # 30 days on the page's chart: ISO dates ~72 px wide, 27 px apart.
+        (30, 27.0, [0, 5, 9, 13, 17, 21, 29]),
+        # 27 weeks: the last label never lands on its neighbour.
+        (27, 30.4, [0, 4, 7, 10, 13, 16, 19, 22, 26]),
+        (2, 50.0, [1]),
     ],
 )
-def test_x_labels_are_spaced_and_the_last_day_is_labelled(count: int, indexes: list[int]) -> None:
-    assert charts._labelled(count) == indexes
+def test_x_labels_are_spaced_and_the_last_is_labelled(
+    count: int, step: float, indexes: list[int]
+) -> None:
+    assert charts._labelled(count, step, 72.0) == indexes
+
+
+@pytest.mark.parametrize("count", [2, 5, 14, 27, 30, 31, 53, 60])
+def test_x_labels_never_overlap(count: int) -> None:
+    """Every written label's box, end labels hanging inwards, apart from the next."""
+    labels = [f"2026-01-{day:02d}" for day in range(count)]
+    svg = charts.line_chart(labels, [charts.Series("v", [1] * count)], title="t", width=840)
+    boxes = []
+    for x, anchor, text in re.findall(
+        r'<text x="([\d.]+)" y="\d+" text-anchor="(\w+)"[^>]*>(2026-[^<]+)<', svg
+    ):
+        width = len(text) * charts._CHAR_PX
+        left = {"start": 0.0, "middle": width / 2, "end": width}[anchor]
+        boxes.append((float(x) - left, float(x) - left + width))
+    assert boxes
+    assert all(a[1] + charts._LABEL_GAP_PX <= b[0] + 0.01 for a, b in itertools.pairwise(boxes))
 
 
 def test_end_labels_hang_inwards() -> None:

@@ -163,8 +163,50 @@ def test_portal_session_page_lists_its_linked_changes(admin_client: Client) -> N
 
     assert "changes made during this visit" in html.lower()
     assert cancel.stripe_id in html
-    assert "too_expensive" in html
+    assert '<span title="too_expensive">too expensive</span>' in html
+    assert "cancellation scheduled" in html
     assert unrelated.stripe_id not in html
+
+
+def test_feedback_shows_on_cancellations_only(admin_client: Client) -> None:
+    """A plan change carries the subscription's earlier cancellation_details along: the
+    session page must not present them as this change's feedback."""
+    session = PortalSessionFactory(flow_type="subscription_update")
+    subscription = stripe_objects.subscription(
+        customer=session.customer_id,
+        cancellation_details={"reason": None, "feedback": "too_expensive", "comment": None},
+    )
+    payload = stripe_objects.event("customer.subscription.updated", subscription)
+    WebhookEventFactory(
+        stripe_id=payload["id"],
+        payload=payload,
+        portal_session=session,
+        change_kind=ChangeKind.PLAN_CHANGED,
+        customer_id=subscription["customer"],
+    )
+
+    html = admin_client.get(admin_url("portalsession", "change", session.pk)).content.decode()
+
+    assert "plan changed" in html
+    assert "too expensive" not in html
+    assert "too_expensive" not in html
+    assert 'plan change <code class="stripe-id">subscription_update</code>' in html
+
+
+def test_lists_show_words_with_the_ids_for_developers(admin_client: Client) -> None:
+    PortalSessionFactory(flow_type="payment_method_update")
+    StripeSubscriptionFactory(status="past_due", cancel_at_period_end=True)
+    cancel_event(None, "unused")
+
+    sessions = admin_client.get(admin_url("portalsession", "changelist")).content.decode()
+    subscriptions = admin_client.get(admin_url("stripesubscription", "changelist")).content.decode()
+    events = admin_client.get(admin_url("webhookevent", "changelist")).content.decode()
+
+    assert '<span title="payment_method_update">card update</span>' in sessions
+    assert '<span title="past_due">past due</span>' in subscriptions
+    assert "cancels " in subscriptions
+    assert "customer.<wbr>subscription.<wbr>updated" in events
+    assert '<span class="change">cancellation scheduled</span>' in events
 
 
 def test_webhook_event_list_links_the_visit_without_joining(admin_client: Client) -> None:
@@ -322,3 +364,19 @@ def test_replay_action_needs_the_change_permission(client: Client) -> None:
     assert "replay_events" not in listing
     event.refresh_from_db()
     assert event.attempts == 1
+
+
+def test_sessions_filter_by_configuration_key(admin_client: Client) -> None:
+    default = PortalConfigurationFactory(key="default")
+    annual = PortalConfigurationFactory(key="annual")
+    kept = PortalSessionFactory(configuration=annual)
+    PortalSessionFactory(configuration=default)
+
+    html = admin_client.get(admin_url("portalsession", "changelist")).content.decode()
+    filtered = admin_client.get(
+        admin_url("portalsession", "changelist"), {"configuration": str(annual.pk)}
+    )
+
+    assert f'<a href="?configuration={annual.pk}">annual</a>' in html
+    assert default.stripe_id not in html  # the filter names keys, not bpc_… ids
+    assert [s.pk for s in filtered.context["cl"].result_list] == [kept.pk]

@@ -117,11 +117,16 @@ def test_figures_charts_and_tables(admin_client: Client, visits: list[PortalSess
     assert "<script" not in html.split('id="content-main"')[1]
     assert not re.search(r'(src|href)="https?://', html)
     # The same figures in tables beside the charts.
-    per_day = re.findall(r'<td>(\w{3} \d+ Nov 2026)</td><td class="number">(\d+)</td>', html)
-    assert per_day == [("Sun 1 Nov 2026", "2"), ("Mon 2 Nov 2026", "0"), ("Tue 3 Nov 2026", "1")]
+    per_day = re.findall(r'<td>(2026-11-\d\d)</td><td class="number">(\d+)</td>', html)
+    assert per_day == [("2026-11-01", "2"), ("2026-11-02", "0"), ("2026-11-03", "1")]
     assert '<td>Cancellation scheduled</td><td class="number">1</td>' in html
     assert '<td>No change</td><td class="number">2</td>' in html
-    assert '<code>too_expensive</code></td><td class="number">1</td>' in html
+    assert '<span title="too_expensive">Too expensive</span></td><td class="number">1</td>' in html
+    # One date format on the page: the range, the inputs and the chart's axis.
+    assert "From 2026-11-01 to 2026-11-03" in html
+    assert 'value="2026-11-01"' in html
+    assert ">2026-11-01</text>" in html
+    assert not re.search(r"Nov\.? \d|\d+/\d+/\d{4}", html)
     assert "33&nbsp;%" in html  # return rate: 1 of 3
 
 
@@ -151,14 +156,19 @@ def test_configuration_filter(admin_client: Client, visits: list[PortalSession])
         ({"configuration": "unknown"}, "Select a valid choice."),
     ],
 )
-def test_bad_input_shows_an_error_and_the_default_range(
+def test_bad_input_shows_the_error_and_no_figures_of_another_range(
     admin_client: Client, params: dict[str, str], message: str
 ) -> None:
+    PortalSessionFactory()  # a visit the default range would count
     response = admin_client.get(URL, params)
+    html = response.content.decode()
 
     assert response.status_code == 200
-    assert message in response.content.decode()
-    assert len(response.context["report"].per_day) == 30
+    assert message in html
+    assert "No figures for this range. Change it above and press “Show”:" in html
+    assert response.context["report"] is None
+    assert 'id="activity-summary"' not in html
+    assert 'role="img"' not in html
 
 
 def test_customer_history(admin_client: Client, visits: list[PortalSession]) -> None:
@@ -166,9 +176,9 @@ def test_customer_history(admin_client: Client, visits: list[PortalSession]) -> 
     html = response.content.decode()
 
     history = response.context["history"]
-    assert [entry.visit.pk for entry in history] == [visits[1].pk, visits[0].pk]
+    assert [entry.visit.pk for entry, _ in history] == [visits[1].pk, visits[0].pk]
     assert "Visits of cus_a" in html
-    assert "cancellation scheduled (<code>too_expensive</code>)" in html
+    assert "cancellation scheduled (too expensive)" in html
     assert visits[2].stripe_id not in html
 
 
@@ -197,3 +207,27 @@ def test_the_session_list_links_to_the_page(admin_client: Client) -> None:
     changelist = reverse("admin:django_stripe_portal_portalsession_changelist")
 
     assert f'href="{URL}"' in admin_client.get(changelist).content.decode()
+
+
+def test_a_long_range_is_charted_by_week(admin_client: Client) -> None:
+    PortalSessionFactory(created_at=dt.datetime(2026, 3, 4, 12, tzinfo=dt.UTC))
+    response = admin_client.get(URL, {"start": "2026-01-01", "end": "2026-06-30"})
+    html = response.content.decode()
+
+    assert response.context["weekly"] is True
+    assert "<title>Visits and unique customers per week</title>" in html
+    assert len(response.context["periods"]) == 27  # 2026-01-01 is a Thursday
+    assert '<td>2026-03-02 \u2013 2026-03-08</td><td class="number">1</td>' in html
+    assert "The same figures, week by week" in html
+
+
+def test_the_admin_index_links_to_the_page(admin_client: Client, client: Client) -> None:
+    index = reverse("admin:index")
+
+    html = admin_client.get(index).content.decode()
+    assert f'href="{URL}"' in html
+    assert html.index(f'href="{URL}"') < html.index("app-django_stripe_portal")
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_webhookevent"))
+    client.force_login(staff)
+    assert f'href="{URL}"' not in client.get(index).content.decode()

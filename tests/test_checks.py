@@ -55,7 +55,7 @@ def test_good_settings_pass() -> None:
             {"RETURN_URL": "account-page"},
             "stripe_portal.E007",
             Error,
-            "cannot become an absolute URL",
+            "no URL pattern is named 'account-page'",
         ),
         (
             {"RETURN_URL": "//evil.example/"},
@@ -117,3 +117,91 @@ def test_checks_run_through_manage_py_check() -> None:
     with override_settings(STRIPE_PORTAL={**GOOD, "API_KEY": "pk_live_nope"}):
         with pytest.raises(SystemCheckError, match=r"stripe_portal\.E002"):
             call_command("check")
+
+
+def test_a_return_url_name_that_does_not_reverse_names_the_cause_and_the_fix() -> None:
+    """The quickstart's ``"RETURN_URL": "account"`` in a project without such a URL."""
+    (message,) = run_checks(RETURN_URL="billing-home")
+    assert message.id == "stripe_portal.E007"
+    assert message.msg == (
+        "STRIPE_PORTAL['RETURN_URL'] = 'billing-home': no URL pattern is named "
+        "'billing-home' (or it needs arguments), so it cannot become the URL users come back to."
+    )
+    assert message.hint == (
+        "Add name='billing-home' to the path() of the page users should come back to, "
+        "or set RETURN_URL to a path of your site such as '/'."
+    )
+
+
+def test_a_return_url_that_is_no_path_nor_url_says_what_to_write() -> None:
+    (message,) = run_checks(RETURN_URL="ftp://x.example/")
+    assert message.msg == (
+        "STRIPE_PORTAL['RETURN_URL'] = 'ftp://x.example/' cannot become an absolute URL."
+    )
+    assert message.hint == (
+        "Use a path that starts with a single '/' (e.g. '/'), the name of one of your "
+        "URL patterns, or an absolute https:// URL."
+    )
+
+
+def test_an_unknown_key_does_not_hide_the_other_errors() -> None:
+    """E001 and the configuration errors (E010) and the rest are reported together."""
+    bad_body = {"features": {"invoice_history": {}}}
+    messages = run_checks(
+        WEBHOOK_SECRET=["whsec_a"], CONFIGURATIONS={"default": bad_body}, RETURN_URL="nowhere"
+    )
+    assert [m.id for m in messages] == [
+        "stripe_portal.E001",
+        "stripe_portal.E007",
+        "stripe_portal.E010",
+    ]
+    assert messages[0].msg.startswith(
+        "Unknown key(s) in STRIPE_PORTAL: 'WEBHOOK_SECRET' (did you mean 'WEBHOOK_SECRETS'?)."
+    )
+    assert messages[2].msg == (
+        "STRIPE_PORTAL: CONFIGURATIONS['default'].features.invoice_history.enabled: is required"
+    )
+
+
+def test_guard_urls_are_checked_beside_an_unknown_key() -> None:
+    messages = run_checks(TYPO=1, GUARD_URLS={"overdue": "/pay/"})
+    assert [m.id for m in messages] == ["stripe_portal.E001", "stripe_portal.E011"]
+
+
+def test_task_mode_without_a_tasks_framework_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django_stripe_portal import checks
+
+    monkeypatch.setattr(checks, "HAS_TASKS_FRAMEWORK", False)
+    (message,) = run_checks(WEBHOOK_PROCESSING="task")
+    assert message.id == "stripe_portal.E008"
+    assert message.msg == (
+        "STRIPE_PORTAL['WEBHOOK_PROCESSING'] = 'task' needs Django's tasks framework: "
+        "Django 6.0 or later, or on Django 5.2 the backport "
+        '(pip install "django-stripe-portal[tasks]").'
+    )
+    assert run_checks() == []  # "sync" needs no framework
+
+
+def test_the_app_imports_without_a_tasks_framework(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Django 5.2 without the backport: a plain `pip install` must not break the URLs."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    import django_stripe_portal
+
+    monkeypatch.setitem(sys.modules, "django_tasks", None)  # None: "cannot be imported"
+    monkeypatch.setitem(sys.modules, "django.tasks", None)
+    path = Path(django_stripe_portal.__file__).parent / "tasks.py"
+    spec = importlib.util.spec_from_file_location("tasks_without_framework", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    assert module.HAS_TASKS_FRAMEWORK is False
+    with pytest.raises(ImproperlyConfigured, match=r"django-stripe-portal\[tasks\]"):
+        module.process_webhook_event.enqueue("evt_1")

@@ -63,18 +63,31 @@ def extract_blocks(path: Path, text: str) -> list[Block]:
             index += 1
         if index >= len(lines):
             raise AssertionError(f"{path}:{start + 1}: code block is never closed")
-        before = next((line.strip() for line in reversed(lines[:start]) if line.strip()), "")
         blocks.append(
             Block(
                 path,
                 start + 1,
                 opening["lang"],
                 textwrap.dedent("\n".join(body)) + "\n",
-                before == COMPILE_ONLY,
+                COMPILE_ONLY in _markers_before(lines, start),
             )
         )
         index += 1
     return blocks
+
+
+def _markers_before(lines: list[str], start: int) -> list[str]:
+    """The ``<!-- … -->`` lines right above line ``start`` (blank lines skipped), nearest
+    first: a block may carry several markers (``docs-test:``, ``quickstart:``)."""
+    markers: list[str] = []
+    for line in reversed(lines[:start]):
+        text = line.strip()
+        if not text:
+            continue
+        if not (text.startswith("<!--") and text.endswith("-->")):
+            break
+        markers.append(text)
+    return markers
 
 
 def _all_blocks(*langs: str) -> list[Block]:
@@ -138,11 +151,12 @@ def test_docs_have_runnable_examples() -> None:
 
 def test_extractor_reads_markers_indentation_and_languages() -> None:
     text = (
-        "Intro\n\n<!-- docs-test: compile-only -->\n```python\nX = env.str('A')\n```\n\n"
+        "Intro\n\n<!-- docs-test: compile-only -->\n<!-- quickstart: x -->\n```python\n"
+        "X = env.str('A')\n```\n\n"
         "1. step\n\n    ```python\n    y = 1\n    ```\n\n```sh\nmake demo\n```\n"
     )
     first, second, shell = extract_blocks(Path("x.md"), text)
-    assert (first.compile_only, first.source, first.line) == (True, "X = env.str('A')\n", 4)
+    assert (first.compile_only, first.source, first.line) == (True, "X = env.str('A')\n", 5)
     assert (second.compile_only, second.source) == (False, "y = 1\n")
     assert shell.lang == "sh"
     with pytest.raises(AssertionError, match="never closed"):

@@ -6,10 +6,15 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import override_settings
 from django.utils import timezone
 
 from django_stripe_portal.events import ChangeKind
@@ -18,6 +23,8 @@ from tests import stripe_objects
 from tests.factories import PortalConfigurationFactory, PortalSessionFactory, WebhookEventFactory
 
 pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def day_at(days_ago: int, hour: int) -> dt.datetime:
@@ -159,9 +166,60 @@ def test_empty_database() -> None:
     ("args", "message"),
     [
         (("--days", "0"), "--days: days must be at least 1, not 0."),
-        (("--configuration", "nope"), "No portal configuration with key 'nope'"),
     ],
 )
 def test_bad_arguments_are_clear_errors(args: tuple[str, ...], message: str) -> None:
     with pytest.raises(CommandError, match=message):
         run(*args)
+
+
+def test_a_declared_configuration_not_synced_yet_says_to_sync() -> None:
+    """Right after declaring "default" in settings, before any sync."""
+    portal = {"API_KEY": "sk_test_tests", "CONFIGURATIONS": {"default": {"features": {}}}}
+    with override_settings(STRIPE_PORTAL=portal), pytest.raises(CommandError) as raised:
+        run("--configuration", "default")
+    assert str(raised.value) == (
+        "--configuration 'default': the configuration is declared but has not been synced to "
+        "Stripe yet, so no visit used it. Run `manage.py sync_portal_configs` first."
+    )
+
+
+def test_an_unknown_configuration_lists_the_declared_and_synced_keys() -> None:
+    PortalConfigurationFactory(key="annual")
+    with pytest.raises(CommandError) as raised:
+        run("--configuration", "nope")
+    assert str(raised.value) == (
+        "--configuration 'nope': no such key in STRIPE_PORTAL['CONFIGURATIONS'] "
+        "(declared: none; synced: annual)."
+    )
+
+
+@pytest.mark.slow
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
+    """``portal_activity --format csv | head``: the reader closes the pipe first."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": str(ROOT),
+    }
+    manage = [sys.executable, "-m", "django"]
+    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=ROOT)
+    reader, writer = os.pipe()
+    os.close(reader)  # `head` already gone: every write fails with EPIPE
+    try:
+        done = subprocess.run(
+            [*manage, "portal_activity", "--format", "csv", "--days", "365"],
+            env=env,
+            cwd=ROOT,
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(writer)
+    assert "Traceback" not in done.stderr
+    assert "BrokenPipeError" not in done.stderr
+    assert done.stderr == ""
+    assert done.returncode == 1

@@ -35,6 +35,14 @@ def test_click_under_asgi(async_client: AsyncClient, portal_api: FakePortalApi) 
     assert (row.return_to, row.source) == ("/account/", PortalSession.Source.APP)
 
 
+def test_get_under_asgi_goes_back(async_client: AsyncClient, portal_api: FakePortalApi) -> None:
+    response = async_to_sync(async_client.get)(PORTAL)
+
+    assert response.status_code == 303
+    assert response["Location"] == "/"
+    assert portal_api.calls == []
+
+
 def test_json_under_asgi(async_client: AsyncClient, portal_api: FakePortalApi) -> None:
     response = async_to_sync(async_client.post)(PORTAL, headers={"Accept": "application/json"})
 

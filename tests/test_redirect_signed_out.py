@@ -84,9 +84,12 @@ def test_a_signed_in_json_client_still_gets_the_portal_url(
     assert response.json() == {"url": portal_api.url}
 
 
-def test_a_signed_out_get_is_still_405(anonymous: Client | AsyncClient) -> None:
+def test_a_signed_out_json_get_is_told_to_sign_in_too(anonymous: Client | AsyncClient) -> None:
+    """A GET opens nothing (a signed-in one is sent to RETURN_URL); signed out, a JSON
+    client still learns that it must sign in first."""
     if isinstance(anonymous, AsyncClient):
         response = async_to_sync(anonymous.get)(PORTAL, headers=JSON)
     else:
         response = anonymous.get(PORTAL, headers=JSON)
-    assert response.status_code == 405
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"

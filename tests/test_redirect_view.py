@@ -127,9 +127,29 @@ def test_customer_in_the_form_is_ignored(signed_in: Client, portal_api: FakePort
     assert PortalSession.objects.get().customer_id == CUSTOMER_ID
 
 
-def test_get_is_not_allowed(signed_in: Client, portal_api: FakePortalApi) -> None:
-    assert signed_in.get(PORTAL).status_code == 405
+def test_a_get_goes_back_to_the_return_url_and_opens_nothing(
+    signed_in: Client, portal_api: FakePortalApi
+) -> None:
+    """A bookmarked or reloaded button URL: somewhere useful, never a portal session."""
+    with override_settings(STRIPE_PORTAL={**TEST_SETTINGS, "RETURN_URL": "account"}):
+        response = signed_in.get(PORTAL)
+    assert response.status_code == 303
+    assert response["Location"] == "/account/"
+    assert signed_in.head(PORTAL).status_code == 303
     assert portal_api.calls == []
+    assert not PortalSession.objects.exists()
+
+
+def test_other_methods_are_not_allowed(signed_in: Client, portal_api: FakePortalApi) -> None:
+    assert signed_in.put(PORTAL).status_code == 405
+    assert signed_in.delete(PORTAL).status_code == 405
+    assert portal_api.calls == []
+
+
+def test_an_anonymous_get_goes_to_login(client: Client, portal_api: FakePortalApi) -> None:
+    response = client.get(PORTAL)
+    assert response.status_code == 302
+    assert response["Location"] == f"/accounts/login/?next={PORTAL}"
 
 
 def test_anonymous_user_goes_to_login(client: Client, portal_api: FakePortalApi) -> None:

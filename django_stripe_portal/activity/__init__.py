@@ -23,10 +23,12 @@ from django_stripe_portal.activity.figures import (
     visits_in,
     visits_per_day,
 )
+from django_stripe_portal.activity.weekly import WEEKLY_AFTER_DAYS, WeekActivity, visits_per_week
 
 __all__ = [
     "NO_CHANGE",
     "REPORT_VERSION",
+    "WEEKLY_AFTER_DAYS",
     "ActivityRange",
     "ActivityReport",
     "ActivitySummary",
@@ -34,6 +36,7 @@ __all__ = [
     "OutcomeCount",
     "ReasonCount",
     "VisitHistory",
+    "WeekActivity",
     "activity_report",
     "activity_summary",
     "cancellation_reasons",
@@ -42,4 +45,5 @@ __all__ = [
     "visit_outcomes",
     "visits_in",
     "visits_per_day",
+    "visits_per_week",
 ]

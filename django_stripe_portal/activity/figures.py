@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.db import connections
-from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.db.models import Count, F, Func, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -210,37 +210,47 @@ def linked_changes(activity_range: ActivityRange) -> QuerySet[WebhookEvent]:
 
 
 def visits_per_day(activity_range: ActivityRange) -> list[DayActivity]:
-    """Visits and distinct customers for every day of the range (zeros included).
+    """Visits and distinct customers for every day of the range (zeros included)."""
+    tz = timezone.get_default_timezone()
+    by_day = counts_by_period(activity_range, TruncDate("created_at", tzinfo=tz))
+    return [DayActivity(day, *by_day.get(day, (0, 0))) for day in activity_range.days]
 
-    Distinct customers are counted by grouping (day, customer) first and counting the
+
+def counts_by_period(activity_range: ActivityRange, period: Func) -> dict[dt.date, tuple[int, int]]:
+    """(visits, distinct customers) of the range's visits per value of ``period`` (a
+    ``Trunc…`` of ``created_at``), keyed by the period's first day.
+
+    Distinct customers are counted by grouping (period, customer) first and counting the
     groups, rather than with ``COUNT(DISTINCT …)``: PostgreSQL hashes a ``GROUP BY``
     but sorts for ``COUNT(DISTINCT …)``, and sorting text under a non-C collation is
     what made this query slow at scale. Django cannot group over a subquery, so the
     outer query is written here around the ORM's inner one.
     """
-    tz = timezone.get_default_timezone()
     per_customer = (
         visits_in(activity_range)
-        .annotate(day=TruncDate("created_at", tzinfo=tz))
-        .values("day", "customer_id")
+        .annotate(period=period)
+        .values("period", "customer_id")
         .annotate(visits=Count("pk"))
         .order_by()
     )
     inner_sql, params = per_customer.query.sql_with_params()
     sql = (
-        "SELECT per_customer.day, SUM(per_customer.visits), COUNT(*) "  # noqa: S608
-        f"FROM ({inner_sql}) per_customer GROUP BY per_customer.day"
+        "SELECT per_customer.period, SUM(per_customer.visits), COUNT(*) "  # noqa: S608
+        f"FROM ({inner_sql}) per_customer GROUP BY per_customer.period"
     )
     with connections[per_customer.db].cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    by_day = {_as_date(day): (int(visits), int(customers)) for day, visits, customers in rows}
-    return [DayActivity(day, *by_day.get(day, (0, 0))) for day in activity_range.days]
+    return {_as_date(first): (int(visits), int(customers)) for first, visits, customers in rows}
 
 
-def _as_date(value: dt.date | str) -> dt.date:
-    """A date from the database: SQLite hands raw SQL a string."""
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+def _as_date(value: dt.date | dt.datetime | str) -> dt.date:
+    """A date from raw SQL: SQLite hands back a string, a week's start may be a datetime."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(value[:10])
 
 
 def _change_counts(activity_range: ActivityRange) -> dict[str, int]:

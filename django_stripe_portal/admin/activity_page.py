@@ -4,6 +4,8 @@ chosen range, as charts (``admin.charts``) and tables."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -12,63 +14,134 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
-from django_stripe_portal import activity
+from django_stripe_portal import activity, labels
 from django_stripe_portal.admin import charts
+from django_stripe_portal.admin.records import short_date
 from django_stripe_portal.models import PortalConfiguration
 
-#: The activity page refuses longer ranges (one point per day on the chart).
+#: The activity page refuses longer ranges (a year of weeks on the chart).
 MAX_ACTIVITY_DAYS = 366
+#: The visits chart's width in px: the page's content width beside the admin's sidebar.
+CHART_WIDTH = 840
+
+_DATE_WIDGET = forms.DateInput(
+    format="%Y-%m-%d",
+    attrs={"placeholder": "YYYY-MM-DD", "size": 10, "pattern": r"\d{4}-\d{2}-\d{2}"},
+)
 
 
 def activity_view(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> HttpResponse:
     """The "Portal activity" page: the figures of ``django_stripe_portal.activity``
-    for a chosen range, as tables and inline SVG charts."""
+    for a chosen range, a chart first and the same figures in tables below it.
+
+    A range that does not validate shows its error and no figures: a report of some
+    other range under it would be read as the answer."""
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
     form = ActivityRangeForm(request.GET or None)
-    if form.is_valid():
-        activity_range = form.activity_range()
-        customer_id = form.cleaned_data["customer"]
-    else:
-        activity_range = activity.ActivityRange.last_days(30)
-        customer_id = ""
-    report = activity.activity_report(activity_range)
-    context = {
+    context: dict[str, Any] = {
         **model_admin.admin_site.each_context(request),
         "title": _("Portal activity"),
         "opts": model_admin.model._meta,
         "form": form,
-        "report": report,
         "time_zone": str(timezone.get_default_timezone()),
+        "report": None,
+    }
+    if not form.is_bound or form.is_valid():
+        activity_range = (
+            form.activity_range() if form.is_bound else activity.ActivityRange.last_days(30)
+        )
+        customer_id = form.cleaned_data["customer"] if form.is_bound else ""
+        context.update(_figures(activity_range, customer_id))
+    return TemplateResponse(request, "admin/django_stripe_portal/portal_activity.html", context)
+
+
+def _figures(activity_range: activity.ActivityRange, customer_id: str) -> dict[str, Any]:
+    report = activity.activity_report(activity_range)
+    weekly = activity.weekly.is_long(activity_range)
+    periods = (
+        [
+            _Period(week.start, week.end, week.visits, week.unique_customers)
+            for week in activity.visits_per_week(activity_range)
+        ]
+        if weekly
+        else [_Period(d.day, d.day, d.visits, d.unique_customers) for d in report.per_day]
+    )
+    chart_title = (
+        _("Visits and unique customers per week")
+        if weekly
+        else _("Visits and unique customers per day")
+    )
+    return {
+        "report": report,
+        "weekly": weekly,
+        "periods": periods,
+        "chart_title": chart_title,
         "visits_chart": charts.line_chart(
-            [date_format(day.day, "M j") for day in report.per_day],
+            [short_date(period.start) for period in periods],
             [
-                charts.Series(str(_("visits")), [day.visits for day in report.per_day]),
+                charts.Series(str(_("visits")), [period.visits for period in periods]),
                 charts.Series(
-                    str(_("unique customers")),
-                    [day.unique_customers for day in report.per_day],
+                    str(_("unique customers")), [period.unique_customers for period in periods]
                 ),
             ],
-            title=str(_("Visits and unique customers per day")),
+            title=str(chart_title),
+            width=CHART_WIDTH,
+            height=320,
         ),
         "outcomes_chart": charts.bar_chart(
             [(str(row.label), row.visits) for row in report.outcomes],
             title=str(_("Visits by what they ended in")),
+            width=CHART_WIDTH,
         ),
+        "reasons": [
+            (labels.feedback_label(reason.feedback), reason.feedback, reason.cancellations)
+            for reason in report.cancellation_reasons
+        ],
         "customer_id": customer_id,
-        "history": activity.customer_history(customer_id, activity_range) if customer_id else None,
+        "history": (
+            [
+                (entry, _change_words(entry.changes))
+                for entry in activity.customer_history(customer_id, activity_range)
+            ]
+            if customer_id
+            else None
+        ),
     }
-    return TemplateResponse(request, "admin/django_stripe_portal/portal_activity.html", context)
+
+
+@dataclass(frozen=True)
+class _Period:
+    """One row of the chart and its table: a day, or a week (cut to the range)."""
+
+    start: dt.date
+    end: dt.date
+    visits: int
+    unique_customers: int
+
+
+def _change_words(changes: Sequence[Any]) -> list[str]:
+    """What one visit changed, in words, each once; a cancellation with its feedback."""
+    words: list[str] = []
+    for change in changes:
+        text = labels.change_kind_label(change.change_kind)
+        feedback = getattr(change, "feedback", None)
+        if feedback and change.change_kind in labels.CANCELLATION_KINDS:
+            text = f"{text} ({labels.feedback_label(feedback)})"
+        if text and text not in words:
+            words.append(text)
+    return words
 
 
 class ActivityRangeForm(forms.Form):
     """The range, configuration and (optionally) customer the activity page shows."""
 
-    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    # Text, not type="date": the browser would show its locale's format (11/05/2026) on a
+    # page whose dates are all 2026-11-05.
+    start = forms.DateField(required=False, input_formats=["%Y-%m-%d"], widget=_DATE_WIDGET)
+    end = forms.DateField(required=False, input_formats=["%Y-%m-%d"], widget=_DATE_WIDGET)
     configuration = forms.ChoiceField(required=False)
     customer = forms.CharField(
         required=False, max_length=255, help_text=_("A customer id (cus_…) to list its visits.")

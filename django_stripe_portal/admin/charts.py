@@ -18,7 +18,7 @@ from django.utils.safestring import SafeString, mark_safe
 #: Colours readable on the admin's light and dark themes.
 SERIES_COLOURS = ("#2f7fb8", "#e08a00", "#3d9a4d", "#b4456b")
 
-_FONT = 'font-family="system-ui, sans-serif" font-size="11"'
+_FONT = 'font-family="system-ui, sans-serif" font-size="12"'
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,9 @@ def line_chart(
 
     parts = [_open_svg(width, height, title)]
     parts += _y_axis(ticks, y_at, left, width - right)
-    for index in _labelled(len(labels)):
+    step = plot_w / (len(labels) - 1) if len(labels) > 1 else plot_w
+    widest = max((len(label) for label in labels), default=0) * _CHAR_PX
+    for index in _labelled(len(labels), step, widest):
         # The end labels hang inwards so that they are not cut at the edges.
         anchor = "start" if index == 0 else "end" if index == len(labels) - 1 else "middle"
         parts.append(
@@ -124,18 +126,30 @@ def bar_chart(
     return mark_safe("".join(parts))  # noqa: S308  (every text part is escaped above)
 
 
-def _labelled(count: int, most: int = 8) -> list[int]:
-    """Indexes of the x labels to write: evenly spaced, the last one always, none
-    crowding it."""
+#: Roughly the width of one character of the charts' 12 px labels, and the least room
+#: kept between two labels.
+_CHAR_PX = 7.2
+_LABEL_GAP_PX = 12.0
+
+
+def _labelled(count: int, step_px: float, label_px: float) -> list[int]:
+    """Indexes of the x labels to write, ``step_px`` apart per index, each about
+    ``label_px`` wide: evenly spaced, the first and the last always, none overlapping.
+
+    The end labels hang inwards (anchored at their point), so their neighbours need
+    one and a half label widths of room instead of one."""
     if count <= 1:
         return list(range(count))
-    every = max(1, math.ceil(count / most))
-    shown = list(range(0, count, every))
-    if shown[-1] != count - 1:
-        if count - 1 - shown[-1] < every / 2 and len(shown) > 1:
-            shown.pop()
-        shown.append(count - 1)
-    return shown
+    last = count - 1
+    if step_px * last < 2 * label_px + _LABEL_GAP_PX:
+        return [last]
+    every = max(1, math.ceil((label_px + _LABEL_GAP_PX) / step_px))
+    beside_end = 1.5 * label_px + _LABEL_GAP_PX
+    first_inner = max(every, math.ceil(beside_end / step_px))
+    inner = [index for index in range(first_inner, last, every)]
+    while inner and (last - inner[-1]) * step_px < beside_end:
+        inner.pop()
+    return [0, *inner, last]
 
 
 def _open_svg(width: int, height: int, title: str) -> str:

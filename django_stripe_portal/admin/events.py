@@ -9,15 +9,17 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from django_stripe_portal import labels
 from django_stripe_portal.admin.records import (
     AccountFilter,
     ChoicesFilter,
     StripeRecordAdmin,
     pretty_json,
+    short_datetime,
 )
 from django_stripe_portal.events import HANDLED_EVENTS
 from django_stripe_portal.models import WebhookEvent
@@ -34,6 +36,14 @@ class EventTypeFilter(ChoicesFilter):
     parameter_name = "type"
     field_name = "type"
     choices_list = HANDLED_EVENTS
+
+    def label_of(self, value: str) -> str:
+        return _breakable(value)
+
+
+def _breakable(event_type: str) -> SafeString:
+    """``customer.subscription.updated`` may wrap after a dot, never inside a word."""
+    return format_html_join(mark_safe(".<wbr>"), "{}", ((part,) for part in event_type.split(".")))
 
 
 class RetryStateFilter(admin.SimpleListFilter):
@@ -58,16 +68,10 @@ class RetryStateFilter(admin.SimpleListFilter):
 class WebhookEventAdmin(StripeRecordAdmin):
     """Every verified event as received, with its processing state."""
 
-    list_display = (
-        "stripe_id",
-        "type",
-        "status",
-        "change_kind",
-        "customer_id",
-        "created_at",
-        "attempts",
-        "visit",
-    )
+    # The columns that fit a 1280 px window beside the filters; the rest is on the event.
+    # Customers are found by searching their id; each row's visit link leads to them.
+    list_display = ("created", "event", "processing", "visit")
+    list_display_links = ("created",)
     list_filter = (
         "status",
         RetryStateFilter,
@@ -76,7 +80,7 @@ class WebhookEventAdmin(StripeRecordAdmin):
         "livemode",
         AccountFilter,
     )
-    ordering = ("-created_at",)
+    ordering = ("-created_at", "-pk")
     actions = ("replay_events",)
     fields = (
         "stripe_id",
@@ -106,6 +110,33 @@ class WebhookEventAdmin(StripeRecordAdmin):
         """The list, with the health figures a monitor reads (check_stripe_webhooks) on top."""
         context = {**(extra_context or {}), "webhook_health": webhook_health()}
         return super().changelist_view(request, extra_context=context)
+
+    @admin.display(description=_("created"), ordering="created_at")
+    def created(self, obj: WebhookEvent) -> str:
+        return short_datetime(obj.created_at)
+
+    @admin.display(description=_("event"), ordering="type")
+    def event(self, obj: WebhookEvent) -> SafeString:
+        """Stripe's type, and under it what the event changed for the customer, in words."""
+        change = labels.change_kind_label(obj.change_kind)
+        if not change:
+            return format_html('<code class="event-type">{}</code>', _breakable(obj.type))
+        return format_html(
+            '<code class="event-type">{}</code><br><span class="change">{}</span>',
+            _breakable(obj.type),
+            change,
+        )
+
+    @admin.display(description=_("status"), ordering="status")
+    def processing(self, obj: WebhookEvent) -> str:
+        """The status in words, with the attempts when there was more than one."""
+        status = str(obj.get_status_display())
+        if obj.attempts > 1:
+            return str(_("%(status)s, %(attempts)d attempts")) % {
+                "status": status,
+                "attempts": obj.attempts,
+            }
+        return status
 
     @admin.display(description=_("visit"))
     def visit(self, obj: WebhookEvent) -> str:

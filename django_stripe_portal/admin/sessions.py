@@ -8,24 +8,50 @@ from django.contrib import admin
 from django.db.models import F, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
+from django_stripe_portal import labels
 from django_stripe_portal.admin.activity_page import activity_view
 from django_stripe_portal.admin.records import (
     AccountFilter,
     ChoicesFilter,
     ReadOnly,
     StripeRecordAdmin,
+    identifier,
+    short_datetime,
+    with_id,
 )
-from django_stripe_portal.models import PortalSession, WebhookEvent
+from django_stripe_portal.models import PortalConfiguration, PortalSession, WebhookEvent
 from django_stripe_portal.portal.button_form import FLOW_TYPES
 
 
 class FlowTypeFilter(ChoicesFilter):
-    title = _("flow")
+    title = _("opened for")
     parameter_name = "flow_type"
     field_name = "flow_type"
     choices_list = FLOW_TYPES
+
+    def label_of(self, value: str) -> str:
+        return labels.flow_label(value)
+
+
+class ConfigurationFilter(admin.SimpleListFilter):
+    """By the configuration's key: its ``bpc_…`` id is for developers (and too long for
+    the filter column). The configurations table is a handful of rows."""
+
+    title = _("configuration")
+    parameter_name = "configuration"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        rows = PortalConfiguration.objects.order_by("key", "pk").values_list("pk", "key")
+        return [(str(pk), key) for pk, key in rows]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(configuration_id=int(value))
+        return queryset
 
 
 class ReturnedFilter(admin.SimpleListFilter):
@@ -48,7 +74,7 @@ class LinkedChangeInline(ReadOnly, admin.TabularInline):  # type: ignore[type-ar
     fk_name = "portal_session"
     verbose_name = _("linked change")
     verbose_name_plural = _("changes made during this visit")
-    fields = ("stripe_id", "type", "change_kind", "created_at", "cancellation_feedback")
+    fields = ("change", "cancellation_feedback", "when", "type", "stripe_id")
     readonly_fields = fields
     extra = 0
     max_num = 0
@@ -63,50 +89,78 @@ class LinkedChangeInline(ReadOnly, admin.TabularInline):  # type: ignore[type-ar
             .order_by("created_at", "pk")
         )
 
+    @admin.display(description=_("change"))
+    def change(self, obj: WebhookEvent) -> str:
+        return labels.change_kind_label(obj.change_kind) or "-"
+
     @admin.display(description=_("cancellation feedback"))
-    def cancellation_feedback(self, obj: WebhookEvent) -> str:
-        return str(getattr(obj, "feedback", None) or "")
+    def cancellation_feedback(self, obj: WebhookEvent) -> SafeString | str:
+        """Only a cancellation has one: a plan change carries the subscription's old
+        ``cancellation_details`` along, which says nothing about this change."""
+        feedback = getattr(obj, "feedback", None)
+        if obj.change_kind not in labels.CANCELLATION_KINDS:
+            return ""
+        if not feedback:
+            return str(_("no reason given"))
+        return identifier(str(feedback), labels.feedback_label(feedback))
+
+    @admin.display(description=_("when"))
+    def when(self, obj: WebhookEvent) -> str:
+        return short_datetime(obj.created_at)
 
 
 @admin.register(PortalSession)
 class PortalSessionAdmin(StripeRecordAdmin):
     """Portal visits, each with the changes linked to it; also serves the activity page."""
 
-    list_display = (
-        "stripe_id",
-        "customer_id",
-        "created_at",
-        "returned_at",
-        "configuration",
-        "flow_type",
-        "source",
-        "livemode",
-    )
+    # The columns that fit a 1280 px window beside the filters; the rest is on the visit.
+    list_display = ("opened", "customer_id", "opened_for", "came_back")
+    list_display_links = ("opened",)
     list_select_related = ("configuration",)
     list_filter = (
         ReturnedFilter,
         "source",
         "livemode",
         FlowTypeFilter,
-        "configuration",
+        ConfigurationFilter,
         AccountFilter,
     )
-    ordering = ("-created_at",)
+    ordering = ("-created_at", "-pk")
     fields = (
         "stripe_id",
         "customer_id",
         "user",
         "configuration",
-        "flow_type",
+        "opened_for_and_flow",
         "locale",
         "return_to",
         "livemode",
         "source",
-        "created_at",
-        "returned_at",
+        "opened",
+        "returned",
     )
     readonly_fields = fields
     inlines = (LinkedChangeInline,)
+
+    @admin.display(description=_("opened"), ordering="created_at")
+    def opened(self, obj: PortalSession) -> str:
+        return short_datetime(obj.created_at)
+
+    @admin.display(description=_("came back"))
+    def returned(self, obj: PortalSession) -> str:
+        return short_datetime(obj.returned_at)
+
+    @admin.display(description=_("opened for"), ordering="flow_type")
+    def opened_for(self, obj: PortalSession) -> SafeString:
+        return identifier(obj.flow_type or "", labels.flow_label(obj.flow_type))
+
+    @admin.display(description=_("opened for"))
+    def opened_for_and_flow(self, obj: PortalSession) -> SafeString:
+        return with_id(labels.flow_label(obj.flow_type), obj.flow_type)
+
+    @admin.display(description=_("came back"), boolean=True, ordering="returned_at")
+    def came_back(self, obj: PortalSession) -> bool:
+        return obj.returned_at is not None
 
     def get_urls(self) -> list[URLPattern]:
         activity_view = self.admin_site.admin_view(self.activity_view)

@@ -18,7 +18,7 @@ import stripe
 from django.db import transaction
 from django.utils import timezone
 
-from django_stripe_portal.client import get_client, request_options
+from django_stripe_portal.client import get_client, request_options, stripe_error_text
 from django_stripe_portal.configurations.declare import definition_hash, marker_of, with_marker
 from django_stripe_portal.configurations.diff import FieldChange, compare
 from django_stripe_portal.configurations.schema import (
@@ -63,10 +63,8 @@ class SyncError(Exception):
 
     def __init__(self, failed: Step, error: stripe.StripeError, done: list[Step], left: list[Step]):
         self.failed, self.error, self.done, self.left = failed, error, done, left
-        request_id = error.request_id or "none"
         super().__init__(
-            f"Stripe refused {failed.action.value} of {failed.key!r}: {error.user_message or error}"
-            f" (request id {request_id})"
+            f"Stripe refused {failed.action.value} of {failed.key!r}: {stripe_error_text(error)}"
         )
 
 

@@ -32,7 +32,12 @@ GUARD_KEYS = (*LIVE_STATUS_ORDER, ALL_ENDED, NO_SUBSCRIPTION)
 
 def guard_urls() -> dict[str, str]:
     """``GUARD_URLS`` checked: a typo must not silently let everyone through."""
-    urls = get_settings().GUARD_URLS or {}
+    return checked_guard_urls(get_settings().GUARD_URLS)
+
+
+def checked_guard_urls(value: object) -> dict[str, str]:
+    """``value`` as a ``GUARD_URLS`` dict, or ``ImproperlyConfigured`` saying what is wrong."""
+    urls = value or {}
     if not isinstance(urls, dict):
         raise ImproperlyConfigured(
             f"{SETTING_NAME}['GUARD_URLS'] must be a dict of status -> URL, not {type(urls)}."

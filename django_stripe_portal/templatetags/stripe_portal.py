@@ -1,4 +1,5 @@
-"""``{% load stripe_portal %}``: the billing button and the subscription filter."""
+"""``{% load stripe_portal %}``: the billing button, the subscription filter, and words
+for Stripe's identifiers (``{{ visit.flow_type|flow_label }}``, ``…|feedback_label``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from django_stripe_portal import access
+from django_stripe_portal import access, labels
 
 register = template.Library()
 
@@ -81,3 +82,17 @@ def has_active_subscription_filter(user_or_request: Any, account: Any = None) ->
         memo[account] = access.has_active_subscription(user=user, account=account)
         setattr(user, _MEMO, memo)
     return memo[account]
+
+
+register.filter("feedback_label", labels.feedback_label)
+register.filter("cancellation_reason_label", labels.cancellation_reason_label)
+register.filter("flow_label", labels.flow_label)
+register.filter("status_label", labels.status_label)
+register.filter("change_kind_label", labels.change_kind_label)
+
+
+@register.filter(name="change_labels")
+def change_labels(events: Any) -> list[str]:
+    """``{{ visit.events.all|change_labels|join:", " }}``: what a visit changed, in words,
+    each kind once (one card update is two events but one change)."""
+    return labels.distinct_change_labels(getattr(event, "change_kind", "") for event in events)

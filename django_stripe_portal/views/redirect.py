@@ -25,7 +25,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from django_stripe_portal.client import request_id_of
 from django_stripe_portal.conf import get_settings
@@ -78,7 +78,18 @@ def _decide(request: HttpRequest, user: Any) -> HttpResponse | PortalSessionPlan
     return prepared
 
 
+def _not_a_post(request: HttpRequest) -> HttpResponse | None:
+    """A GET of the button's URL (a bookmark, a reload, a link shared by mistake) opens
+    nothing: only the POST form may create a session. Back to ``RETURN_URL``, where the
+    button is, rather than the browser's bare "405" page."""
+    if request.method == "POST":
+        return None
+    return HttpResponseRedirect(default_return_url(), status=303)
+
+
 def _portal_redirect_sync(request: HttpRequest) -> HttpResponse:
+    if (elsewhere := _not_a_post(request)) is not None:
+        return elsewhere
     decided = _decide(request, request.user)
     if isinstance(decided, HttpResponse):
         return decided
@@ -91,6 +102,8 @@ def _portal_redirect_sync(request: HttpRequest) -> HttpResponse:
 
 
 async def _portal_redirect_async(request: HttpRequest) -> HttpResponse:
+    if (elsewhere := _not_a_post(request)) is not None:
+        return elsewhere
     user = await request.auser()
     request.user = user  # the sync code below must not load the user a second time
     decided = await sync_to_async(_decide)(request, user)
@@ -148,10 +161,10 @@ def _as_view(view: Any, json_401: Callable[[Any], Any]) -> Any:
     # Not atomic: no transaction may be held open across the Stripe call (and an async
     # view under ATOMIC_REQUESTS would be refused by Django). login_not_required: the
     # view answers signed-out users itself (JSON 401, else login_required's redirect),
-    # also under LoginRequiredMiddleware, which would redirect JSON clients too.
-    return transaction.non_atomic_requests(
-        require_POST(login_not_required(json_401(login_required(view))))
-    )
+    # also under LoginRequiredMiddleware, which would redirect JSON clients too. A GET
+    # (a bookmarked or reloaded button URL) opens nothing: it is sent to RETURN_URL.
+    only = require_http_methods(["POST", "GET", "HEAD"])
+    return transaction.non_atomic_requests(only(login_not_required(json_401(login_required(view)))))
 
 
 #: Open the Stripe customer portal for the signed-in user's customer.

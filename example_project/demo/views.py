@@ -16,13 +16,14 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
+from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from django_stripe_portal.client import get_client, request_id_of
 from django_stripe_portal.customers import link_customer, linked_customer
-from django_stripe_portal.models import PortalSession, StripeSubscription
+from django_stripe_portal.models import PortalSession, StripeSubscription, WebhookEvent
 from django_stripe_portal.portal.accounts import resolve_account
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def account(request: HttpRequest) -> HttpResponse:
     subscriptions = list(
         StripeSubscription.objects.filter(
             customer_id=customer_id, account=account, status__in=_CURRENT_STATUSES
-        ).order_by("-event_created_at")
+        ).order_by("-event_created_at", "-pk")
         if customer_id
         else []
     )
@@ -81,10 +82,12 @@ def account(request: HttpRequest) -> HttpResponse:
         }
         for sub in subscriptions
     ]
+    # Newest first; Stripe's times are whole seconds, so the row order breaks ties.
+    changes = WebhookEvent.objects.exclude(change_kind="").defer("payload")
     visits = (
         PortalSession.objects.filter(user=request.user)
-        .prefetch_related("events")
-        .order_by("-created_at")[:5]
+        .prefetch_related(Prefetch("events", queryset=changes.order_by("created_at", "pk")))
+        .order_by("-created_at", "-pk")[:5]
     )
     return render(
         request,

@@ -66,7 +66,7 @@ def test_cancel_in_the_portal_and_come_back(
 
     expect(page).to_have_url(f"{demo.url}/account/")
     expect(page.locator(".cancel-scheduled")).to_be_visible()
-    expect(page.locator(".cancel-reason")).to_have_text("too_expensive")
+    expect(page.locator(".cancel-reason")).to_have_text("too expensive")
     expect(page.locator("#visits tr")).to_have_count(2)  # header + the one visit
     page.screenshot(path=artifacts / "03-account-after-cancel.png", full_page=True)
     customer.close()
@@ -107,7 +107,7 @@ def test_cancel_in_the_portal_and_come_back(
     expect(summary.locator("div", has_text="Came back to the app").locator("dd")).to_have_text("1")
     outcome = admin_page.locator("#outcomes tbody tr", has_text="ancellation scheduled")
     expect(outcome.locator("td.number")).to_have_text("1")
-    reason = admin_page.locator("#cancellation-reasons tbody tr", has_text="too_expensive")
+    reason = admin_page.locator("#cancellation-reasons tbody tr", has_text="Too expensive")
     expect(reason.locator("td.number")).to_have_text("1")
     admin_page.screenshot(path=artifacts / "04-activity.png", full_page=True)
 

@@ -13,6 +13,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_stripe_portal import activity
+from django_stripe_portal.conf import SETTING_NAME, get_settings
+from django_stripe_portal.management.closed_pipe import stop_quietly_when_the_reader_goes
 from django_stripe_portal.models import PortalConfiguration
 from django_stripe_portal.portal.accounts import ACCOUNT_ID_RE
 
@@ -52,11 +54,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         key = options["configuration"]
         if key is not None and not PortalConfiguration.objects.filter(key=key).exists():
-            known = sorted(set(PortalConfiguration.objects.values_list("key", flat=True)))
-            raise CommandError(
-                f"No portal configuration with key {key!r} has been synced "
-                f"(known: {', '.join(known) or 'none'})."
-            )
+            raise CommandError(_unsynced_configuration(key))
         account = _checked_account(options["account"])
         try:
             activity_range = activity.ActivityRange.last_days(options["days"], key, account=account)
@@ -68,12 +66,13 @@ class Command(BaseCommand):
             if options["customer"]
             else None
         )
-        if options["format"] == "json":
-            self._write_json(report, history)
-        elif options["format"] == "csv":
-            self._write_csv(report, history)
-        else:
-            self._write_table(report, history)
+        with stop_quietly_when_the_reader_goes():
+            if options["format"] == "json":
+                self._write_json(report, history)
+            elif options["format"] == "csv":
+                self._write_csv(report, history)
+            else:
+                self._write_table(report, history)
 
     def _write_json(
         self, report: activity.ActivityReport, history: list[activity.VisitHistory] | None
@@ -160,6 +159,21 @@ def _checked_account(value: str | None) -> str | None:
             f"--account {value!r}: give a connected account id (acct_…) or {PLATFORM_NAME!r}."
         )
     return value
+
+
+def _unsynced_configuration(key: str) -> str:
+    """Why ``--configuration KEY`` finds no configuration, and what to run."""
+    declared = sorted(get_settings().CONFIGURATIONS or {})
+    synced = sorted(set(PortalConfiguration.objects.values_list("key", flat=True)))
+    if key in declared:
+        return (
+            f"--configuration {key!r}: the configuration is declared but has not been synced "
+            "to Stripe yet, so no visit used it. Run `manage.py sync_portal_configs` first."
+        )
+    return (
+        f"--configuration {key!r}: no such key in {SETTING_NAME}['CONFIGURATIONS'] "
+        f"(declared: {', '.join(declared) or 'none'}; synced: {', '.join(synced) or 'none'})."
+    )
 
 
 def _history_entry(entry: activity.VisitHistory) -> dict[str, Any]:

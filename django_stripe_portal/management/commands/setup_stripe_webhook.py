@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import stripe
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from django_stripe_portal.client import request_id_of
+from django_stripe_portal.client import stripe_error_text
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.endpoint_setup import (
     EndpointPlan,
@@ -136,12 +136,17 @@ class Command(BaseCommand):
             "\nSigning secret (shown once; Stripe will not show it here again):\n"
             f"    {secret}\n"
             f"Add it to STRIPE_PORTAL['{setting}'], e.g. through the environment:\n"
-            f"    {variable}=<the secret>   # read with env.list(...)\n"
+            f"    {variable}=<the secret>   # several: separated by spaces\n"
             "Keep the previous secret in the list until no delivery uses it any more."
         )
 
     def _stripe_failure(self, doing: str, error: stripe.StripeError) -> str:
+        if not isinstance(error, stripe.APIConnectionError):
+            return f"Stripe refused to {doing}: {stripe_error_text(error)}."
+        if doing.startswith("list"):
+            return f"Could not {doing}: {stripe_error_text(error)}; nothing was changed."
         return (
-            f"Stripe refused to {doing}: {error.user_message or error} "
-            f"(request id {request_id_of(error) or 'none'})."
+            f"Could not {doing} the endpoint: {stripe_error_text(error)}. Stripe may have "
+            "received the request: run the command again (it finds its endpoint and changes "
+            "only what differs)."
         )

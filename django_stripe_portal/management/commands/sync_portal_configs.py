@@ -9,7 +9,7 @@ from typing import Any
 import stripe
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from django_stripe_portal.client import request_id_of
+from django_stripe_portal.client import api_host, stripe_error_text, unreachable_reason
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.configurations.apply import (
     Action,
@@ -149,11 +149,22 @@ class Command(BaseCommand):
         )
         try:
             existing = list_configurations(account=account)
+        except stripe.APIConnectionError as error:
+            flag = "--check" if options["check"] else "--dry-run"
+            needs = (
+                f" {flag} still reads the configurations from Stripe, so it needs the network too."
+                if not write
+                else " Run the command again once Stripe can be reached."
+            )
+            raise CommandError(
+                f"Could not reach Stripe at {api_host()} ({unreachable_reason(error)}); "
+                f"nothing was changed.{needs}",
+                returncode=EXIT_ERROR,
+            ) from error
         except stripe.StripeError as error:
             raise CommandError(
                 f"Could not list Stripe's portal configurations{where}: "
-                f"{error.user_message or error} (request id {request_id_of(error) or 'none'})."
-                f"{_access_hint(error, account)} Nothing was changed.",
+                f"{stripe_error_text(error)}.{_access_hint(error, account)} Nothing was changed.",
                 returncode=EXIT_ERROR,
             ) from error
         self._refuse_other_mode(existing, conf.livemode)

@@ -21,7 +21,7 @@ from typing import Any
 import stripe
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from django_stripe_portal.client import get_client, request_id_of
+from django_stripe_portal.client import get_client, stripe_error_text
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.models import StripeSubscription
 from django_stripe_portal.state.subscriptions import record_subscription
@@ -64,9 +64,13 @@ class Command(BaseCommand):
                     outcome = "updated" if subscription["id"] in known else "created"
                     counts[outcome if write.applied else "kept"] += 1
         except stripe.StripeError as error:
+            what = (
+                "Could not list the subscriptions"
+                if isinstance(error, stripe.APIConnectionError)
+                else "Stripe refused the subscription list"
+            )
             raise CommandError(
-                f"Stripe refused the subscription list: {error.user_message or error} "
-                f"(request id {request_id_of(error) or 'none'}). "
+                f"{what}: {stripe_error_text(error)}. "
                 f"{sum(counts.values())} subscription(s) were recorded before; "
                 "running the command again is safe."
             ) from error

@@ -1,0 +1,48 @@
+"""The activity of a long range, week by week: a chart of a year's days is a smear, of
+its weeks a shape. Weeks start on Monday (ISO), in ``TIME_ZONE``; the first and last
+week are cut to the range, so every visit counts once and only in the range."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models.functions import TruncWeek
+from django.utils import timezone
+
+from django_stripe_portal.activity.figures import ActivityRange, counts_by_period
+
+#: Ranges longer than this many days are charted by week.
+WEEKLY_AFTER_DAYS = 60
+
+
+@dataclass(frozen=True)
+class WeekActivity:
+    start: dt.date  # the Monday, or the range's first day for a cut first week
+    end: dt.date  # the Sunday, or the range's last day
+    visits: int
+    unique_customers: int  # distinct over the week, not a sum of the days
+
+
+def is_long(activity_range: ActivityRange) -> bool:
+    return len(activity_range.days) > WEEKLY_AFTER_DAYS
+
+
+def visits_per_week(activity_range: ActivityRange) -> list[WeekActivity]:
+    """Visits and distinct customers for every week the range touches (zeros included)."""
+    tz = timezone.get_default_timezone()
+    by_monday = counts_by_period(activity_range, TruncWeek("created_at", tzinfo=tz))
+    monday = activity_range.start - dt.timedelta(days=activity_range.start.weekday())
+    weeks = []
+    while monday <= activity_range.end:
+        visits, customers = by_monday.get(monday, (0, 0))
+        weeks.append(
+            WeekActivity(
+                start=max(monday, activity_range.start),
+                end=min(monday + dt.timedelta(days=6), activity_range.end),
+                visits=visits,
+                unique_customers=customers,
+            )
+        )
+        monday += dt.timedelta(days=7)
+    return weeks
