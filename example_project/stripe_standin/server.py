@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from stripe_standin import api, objects
+from stripe_standin import api, events_api, objects
 from stripe_standin.forms import decode_form
 from stripe_standin.portal_page import PageAnswer, PortalPage
 from stripe_standin.state import StandinState
@@ -50,7 +50,11 @@ class StandIn:
         state_path: Path | None,
     ) -> None:
         self.state = StandinState(state_path)
-        self.webhooks = WebhookSender(webhook_url, webhook_secret)
+        self.webhooks = WebhookSender(
+            webhook_url,
+            webhook_secret,
+            on_delivered=lambda event_id: events_api.mark_delivered(self.state, event_id),
+        )
         self.portal = PortalPage(self.state, self.webhooks.send)
         self.requests: list[RecordedRequest] = []
         self._idempotent: dict[str, tuple[int, dict[str, Any]]] = {}

@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,10 +45,19 @@ class Delivery:
 class WebhookSender:
     """Delivers each event once to ``url`` (if set), signed with ``secret``."""
 
-    def __init__(self, url: str | None, secret: str, timeout: float = 15) -> None:
+    def __init__(
+        self,
+        url: str | None,
+        secret: str,
+        timeout: float = 15,
+        on_delivered: Callable[[str], object] | None = None,
+    ) -> None:
         self.url = url
         self.secret = secret
         self.timeout = timeout
+        #: Called with the event id once the endpoint answered 2xx (the Events API's
+        #: ``delivery_success``).
+        self.on_delivered = on_delivered
         self._queue: queue.Queue[Delivery | None] = queue.Queue()
         self._gate = threading.Event()
         self._gate.set()
@@ -102,6 +111,8 @@ class WebhookSender:
             delivery.attempts += 1
             delivery.status = self._post(payload)
             if delivery.status is not None and 200 <= delivery.status < 300:
+                if self.on_delivered is not None:
+                    self.on_delivered(delivery.event["id"])
                 return
         logger.warning(
             "stand-in: gave up delivering %s %s (last answer: %s)",
