@@ -71,6 +71,13 @@ def _stub_events(count: int, seed: int) -> tuple[list[int], list[str], list[str]
 
 
 def serve(port: int, count: int, seed: int, validate: bool) -> None:
+    server = make_stub(port, count, seed, validate)
+    print(f"stub listening on {port}", flush=True)
+    server.serve_forever()
+
+
+def make_stub(port: int, count: int, seed: int, validate: bool) -> ThreadingHTTPServer:
+    """The Events API stub, not started (``/__stats``: requests, invalid, listed)."""
     created, ids, event_types, bodies = _stub_events(count, seed)
     newest_first = list(range(count))[::-1]
     place = {ids[index]: rank for rank, index in enumerate(newest_first)}
@@ -142,8 +149,7 @@ def serve(port: int, count: int, seed: int, validate: bool) -> None:
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
-    print(f"stub listening on {port}", flush=True)
-    server.serve_forever()
+    return server
 
 
 # ---------------------------------------------------------------- one engine (--measure)
@@ -311,12 +317,21 @@ def bench(
     finally:
         stub.terminate()
         stub.wait()
-    destination = OUT if smoke else BENCH
-    destination.mkdir(parents=True, exist_ok=True)
-    (destination / "catchup_results.json").write_text(
-        json.dumps({"date": time.strftime("%Y-%m-%d"), "results": results}, indent=1) + "\n"
-    )
+    _save(OUT if smoke else BENCH, results)
     return results, problems
+
+
+def _save(destination: Path, results: list[dict[str, Any]]) -> None:
+    """Into ``catchup_results.json``, replacing the engines measured, keeping the others."""
+    destination.mkdir(parents=True, exist_ok=True)
+    path = destination / "catchup_results.json"
+    kept = json.loads(path.read_text()).get("results", []) if path.exists() else []
+    measured = {result["engine"] for result in results}
+    date = time.strftime("%Y-%m-%d")
+    merged = [r for r in kept if r["engine"] not in measured] + [
+        {**result, "date": date} for result in results
+    ]
+    path.write_text(json.dumps({"results": merged}, indent=1) + "\n")
 
 
 def run_part(engine: str, *, smoke: bool) -> bool:
