@@ -229,7 +229,10 @@ def run_engine(engine: str, count: int, *, stub_port: int, pg_database: str, kee
     env = dict(os.environ, BENCH_DB=engine, BENCH_STRIPE_API=f"http://127.0.0.1:{stub_port}")
     env.pop("DATABASE_URL", None)
     if engine == "postgres":
-        _pg(f'DROP DATABASE IF EXISTS "{pg_database}" WITH (FORCE)', f'CREATE DATABASE "{pg_database}"')
+        _pg(
+            f'DROP DATABASE IF EXISTS "{pg_database}" WITH (FORCE)',
+            f'CREATE DATABASE "{pg_database}"',
+        )
         env["BENCH_DB_NAME"] = pg_database
     else:
         OUT.mkdir(parents=True, exist_ok=True)
