@@ -19,10 +19,12 @@ import responses
 from django.core.management import CommandError, call_command
 from django.dispatch import Signal
 from django.test import Client, override_settings
+from django.urls import reverse
 
 from django_stripe_portal import signals
 from django_stripe_portal.events import HANDLED_EVENTS
 from django_stripe_portal.models import PortalSession, StripeSubscription, WebhookEvent
+from django_stripe_portal.webhooks import catch_up
 from tests import contract
 from tests import stripe_objects as so
 from tests.fake_stripe_events import URL, FakeStripeEvents
@@ -395,3 +397,36 @@ def test_since_and_hours_exclude_each_other() -> None:
         fetch(since="2026-01-01", hours=3)
     with pytest.raises(CommandError, match="YYYY-MM-DD"):
         fetch("--since", "yesterday")
+
+
+def test_long_runs_print_progress_on_stderr(
+    stripe_events: FakeStripeEvents, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(catch_up, "PROGRESS_EVERY", 100)
+    monkeypatch.setattr(catch_up, "PROGRESS_SECONDS", 3600)  # by count only, however slow
+    for _ in range(230):
+        stripe_events.create("customer.updated", so.customer(), delivered=False)
+    err = StringIO()
+    call_command("fetch_stripe_events", "--hours", "1", stdout=StringIO(), stderr=err)
+    lines = err.getvalue().splitlines()
+    assert "listed 100 event(s) so far, 100 of them not stored yet" in lines
+    assert "listed 200 event(s) so far, 200 of them not stored yet" in lines
+    assert "received 100 of 230 event(s): 100 new, 0 failed" in lines
+    assert "received 200 of 230 event(s): 200 new, 0 failed" in lines
+
+
+def test_the_admin_filters_events_by_how_they_came(
+    stripe_events: FakeStripeEvents, admin_client: Client
+) -> None:
+    delivered = stripe_events.create("customer.updated", so.customer(id="cus_d"))
+    assert post_signed(Client(), delivered).status_code == 200
+    fetched = stripe_events.create("customer.updated", so.customer(id="cus_f"), delivered=False)
+    fetch("--hours", "1")
+    page = admin_client.get(
+        reverse("admin:django_stripe_portal_webhookevent_changelist"),
+        {"received_via__exact": "events_api"},
+    )
+    assert page.status_code == 200
+    content = page.content.decode()
+    assert fetched["id"] in content and delivered["id"] not in content
+    assert "Events API catch-up" in content

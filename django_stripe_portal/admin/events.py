@@ -43,7 +43,7 @@ class WebhookEventAdmin(StripeRecordAdmin):
         "attempts",
         "visit",
     )
-    list_filter = ("status", EventTypeFilter, "change_kind", "livemode")
+    list_filter = ("status", EventTypeFilter, "change_kind", "received_via", "livemode")
     ordering = ("-created_at",)
     actions = ("replay_events",)
     fields = (
@@ -58,6 +58,7 @@ class WebhookEventAdmin(StripeRecordAdmin):
         "account",
         "created_at",
         "received_at",
+        "received_via",
         "processed_at",
         "attempts",
         "last_error",
