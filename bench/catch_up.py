@@ -172,7 +172,8 @@ def measure(count: int) -> dict[str, Any]:
     if connection.vendor == "sqlite":
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA journal_mode=WAL")
-    call_command("migrate", verbosity=0, interactive=False)
+    call_command("migrate", run_syncdb=True, verbosity=0, interactive=False)
+    floor_seconds = _floor(count)
     runs = []
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for _ in range(2):
@@ -193,12 +194,47 @@ def measure(count: int) -> dict[str, Any]:
     return {
         "engine": connection.vendor,
         "events": count,
+        "floor": {
+            "seconds": round(floor_seconds, 3),
+            "events_per_second": round(count / floor_seconds, 1),
+        },
+        "first_run_over_floor": round(floor_seconds / runs[0]["seconds"], 2),
         "first_run": runs[0],
         "second_run": runs[1],
         "peak_rss_growth_mb": round((rss_after - rss_before) / 1024, 1),
         "stored": stored,
         "received_via": via,
     }
+
+
+def _floor(count: int) -> float:
+    """The least any catch-up must do: list every page (the same client, the same
+    pages), then insert each event once, oldest first, one statement in autocommit each
+    (as the webhook bench's floor does)."""
+    from benchproject.floor import _insert_sql
+    from django.db import connection
+
+    from django_stripe_portal.client import get_client
+
+    started = time.perf_counter()
+    client = get_client()
+    events: list[str] = []
+    params: dict[str, Any] = {"limit": 100, "created": {"gte": int(time.time()) - 86400}}
+    while True:
+        page = client.raw_request("get", "/v1/events", **params).data
+        events += [json.dumps(event) for event in page["data"]]
+        if not page["has_more"]:
+            break
+        params["starting_after"] = page["data"][-1]["id"]
+    sql = _insert_sql(connection.vendor)
+    with connection.cursor() as cursor:
+        for body in reversed(events):
+            event = json.loads(body)
+            cursor.execute(sql, [event["id"], event["type"], body])
+    seconds = time.perf_counter() - started
+    if len(events) != count:
+        raise RuntimeError(f"the floor listed {len(events)} events, not {count}")
+    return seconds
 
 
 # ---------------------------------------------------------------- the runner
@@ -273,14 +309,18 @@ def problems_of(result: dict[str, Any]) -> list[str]:
 
 def markdown(results: list[dict[str, Any]]) -> str:
     lines = [
-        "| database | events | first run (all new) | second run (all stored) | peak RSS growth |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| database | events | floor (list + one insert each) | fetch_stripe_events, all new "
+        "| / floor | again, all stored | peak RSS growth |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for result in results:
         first, second = result["first_run"], result["second_run"]
+        floor = result["floor"]
         lines.append(
             f"| {result['engine']} | {result['events']:,} | "
+            f"{floor['events_per_second']:,.0f} events/s ({floor['seconds']:.1f} s) | "
             f"{first['events_per_second']:,.0f} events/s ({first['seconds']:.1f} s) | "
+            f"{result['first_run_over_floor']:.2f} | "
             f"{second['events_per_second']:,.0f} events/s ({second['seconds']:.1f} s) | "
             f"{result['peak_rss_growth_mb']:.0f} MB |"
         )
