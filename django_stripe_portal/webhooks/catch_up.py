@@ -13,20 +13,22 @@ live deliveries of the same events, dispatches nothing twice: the store-once ins
 decides which of the two receives a given event.
 
 Stripe lists newest first. To process oldest first, the listing is read to the end
-before anything is received; only the events not stored yet are kept, as compact
-JSON bytes (a few KB each: 10,000 missing events hold some tens of MB).
+before anything is received. Only the events not stored yet are kept, as compact JSON
+in an anonymous temporary file (a few KB each on disk), with about a hundred bytes per
+event in memory to sort them: memory stays flat however long the outage was.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 from django.db.models import Max
 from django.utils import timezone
@@ -82,7 +84,9 @@ class _Listed(NamedTuple):
     order: int
     stripe_id: str
     type: str
-    body: bytes
+    #: Where its JSON is in the spool file.
+    offset: int
+    length: int
 
 
 @dataclass
@@ -173,19 +177,32 @@ def catch_up(
     unless the whole listing was read."""
     conf = get_settings()
     result = CatchUpResult()
-    missing = _missing_events(get_client(), window, types, undelivered, result, _Progress(progress))
-    if dry_run:
-        result.to_receive = [(item.stripe_id, item.type, item.created) for item in missing]
-        return result
-    meter = _Progress(progress)
+    with tempfile.TemporaryFile() as spool:
+        missing = _missing_events(
+            get_client(), window, types, undelivered, result, _Progress(progress), spool
+        )
+        if dry_run:
+            result.to_receive = [(item.stripe_id, item.type, item.created) for item in missing]
+            return result
+        _receive_all(missing, spool, conf.livemode, result, _Progress(progress))
+    return result
+
+
+def _receive_all(
+    missing: list[_Listed],
+    spool: IO[bytes],
+    livemode: bool,
+    result: CatchUpResult,
+    meter: _Progress,
+) -> None:
     for done, item in enumerate(missing, 1):
-        _receive_one(item, conf.livemode, result)
+        spool.seek(item.offset)
+        _receive_one(item, spool.read(item.length), livemode, result)
         if meter.due(done):
             meter.write(
                 f"received {done:,} of {len(missing):,} event(s): "
                 f"{result.new:,} new, {result.failed:,} failed"
             )
-    return result
 
 
 def _missing_events(
@@ -195,8 +212,9 @@ def _missing_events(
     undelivered: bool,
     result: CatchUpResult,
     meter: _Progress,
+    spool: IO[bytes],
 ) -> list[_Listed]:
-    """Every listed event not stored yet, oldest first."""
+    """Every listed event not stored yet, oldest first, its JSON written to ``spool``."""
     pinned = get_settings().api_version
     missing: list[_Listed] = []
     seen: set[str] = set()
@@ -229,9 +247,11 @@ def _missing_events(
                         -position,
                         str(event["id"]),
                         str(event.get("type")),
-                        body,
+                        spool.tell(),
+                        len(body),
                     )
                 )
+                spool.write(body)
             if meter.due(result.listed):
                 meter.write(
                     f"listed {result.listed:,} event(s) so far, "
@@ -272,9 +292,9 @@ def _pages(client: StripeClient, params: EventListParams) -> Iterator[list[dict[
         params["starting_after"] = str(events[-1]["id"])
 
 
-def _receive_one(item: _Listed, livemode: bool, result: CatchUpResult) -> None:
+def _receive_one(item: _Listed, body: bytes, livemode: bool, result: CatchUpResult) -> None:
     try:
-        event, meaning = accept_event(item.body, livemode)
+        event, meaning = accept_event(body, livemode)
         outcome = receive_event(event, meaning, received_via=WebhookEvent.ReceivedVia.EVENTS_API)
     except WebhookRefused as refusal:
         reason = refusal.reason if refusal.detail == refusal.reason else str(refusal)
