@@ -1256,7 +1256,7 @@ def _write_readme_results(markdown: str) -> None:
 # ---------------------------------------------------------------- main
 
 
-PARTS = ("webhooks", "growth", "redirect", "memory")
+PARTS = ("webhooks", "growth", "redirect", "memory", "catchup")
 
 
 def main() -> int:
@@ -1328,6 +1328,10 @@ def main() -> int:
                             run.redirect(dbs, stub_port)
                         elif part == "memory" and engine == memory_engine:
                             run.memory(dbs)
+                        elif part == "catchup":  # its own module, stub and database
+                            import catch_up
+
+                            run.check(catch_up.run_part(engine, smoke=args.smoke), "catchup")
                     except BenchBroken as exc:
                         run.check(False, f"{part}/{engine}: {exc}")
     finally:

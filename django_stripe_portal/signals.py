@@ -76,6 +76,12 @@ def connected_event_signal(event_type: str) -> Signal | None:
     return _event_signals.get(event_type)
 
 
+def event_types_with_receivers() -> list[str]:
+    """The event types something connected a per-type receiver to (with :func:`on` or
+    :func:`event_signal`): ``fetch_stripe_events`` lists those too, beside the app's own."""
+    return sorted(name for name, signal in list(_event_signals.items()) if signal.receivers)
+
+
 def on(event_type: str, **connect_kwargs: Any) -> Callable[[ReceiverT], ReceiverT]:
     """Connect the decorated function to one event type::
 

@@ -31,8 +31,9 @@ def stripe_mock(_no_network: responses_lib.RequestsMock) -> responses_lib.Reques
 def _accepted_events_fit_stripes_schema(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
-    """Every event a test gets past the webhook view's parser is checked against Stripe's
-    schema, ``data.object`` included: the app is tested on payloads Stripe could send.
+    """Every event a test gets past the parser (a delivery to the webhook view or an event
+    ``fetch_stripe_events`` listed) is checked against Stripe's schema, ``data.object``
+    included: the app is tested on payloads Stripe could send.
 
     Tests that feed malformed or hostile payloads on purpose say so with
     ``@pytest.mark.off_contract``.
@@ -40,9 +41,9 @@ def _accepted_events_fit_stripes_schema(
     if request.node.get_closest_marker("off_contract") or not contract.available():
         yield
         return
-    from django_stripe_portal.views import webhook as webhook_view
+    from django_stripe_portal.webhooks import accept
 
-    parse_event = webhook_view.parse_event
+    parse_event = accept.parse_event
     misfits: list[str] = []
 
     def parse_and_check(body: bytes) -> dict[str, Any]:
@@ -50,6 +51,6 @@ def _accepted_events_fit_stripes_schema(
         misfits.extend(contract.misfits_of_event(event))
         return event
 
-    monkeypatch.setattr(webhook_view, "parse_event", parse_and_check)
+    monkeypatch.setattr(accept, "parse_event", parse_and_check)
     yield
     assert not misfits, "events that do not fit Stripe's schema:\n" + "\n".join(misfits)

@@ -35,6 +35,8 @@ COVERED = {
     ("setup_stripe_webhook", "events"): "test_setup_takes_events_as_one_string",
     ("sync_portal_configs", "account"): "tests/test_connect_sync.py::"
     "test_one_account_given_as_a_string_from_code",
+    ("fetch_stripe_events", "type"): "tests/test_fetch_stripe_events.py::"
+    "test_type_option_lists_only_those_types",
 }
 
 

@@ -77,6 +77,7 @@ class WebhookEventAdmin(StripeRecordAdmin):
         RetryStateFilter,
         EventTypeFilter,
         "change_kind",
+        "received_via",
         "livemode",
         AccountFilter,
     )

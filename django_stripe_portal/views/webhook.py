@@ -1,4 +1,5 @@
-"""``stripe_portal:webhook``: verify → parse → store once → dispatch, then answer.
+"""``stripe_portal:webhook``: verify → accept (parse, mode, meaning, redaction) → store once
+→ dispatch, then answer.
 
 Thin on purpose: every decision lives in ``django_stripe_portal.webhooks``.
 """
@@ -16,14 +17,12 @@ from django.views.decorators.http import require_POST
 
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.exceptions import WebhookRefused
-from django_stripe_portal.webhooks.interpret import understand_event
-from django_stripe_portal.webhooks.parse import check_mode, parse_event, redact_secrets
+from django_stripe_portal.webhooks.accept import accept_event
 from django_stripe_portal.webhooks.process import Outcome
 from django_stripe_portal.webhooks.receive import receive_event
 from django_stripe_portal.webhooks.verify import (
     CONNECT_ENDPOINT,
     PLATFORM_ENDPOINT,
-    check_signing_endpoint,
     verify_signature_of_endpoints,
 )
 
@@ -99,10 +98,7 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
             },
             conf.WEBHOOK_TOLERANCE,
         )
-        event = parse_event(body)
-        check_signing_endpoint(event, signed_by)
-        check_mode(event, conf.livemode)
-        meaning = understand_event(event)
+        event, meaning = accept_event(body, conf.livemode, signed_by=signed_by)
     except WebhookRefused as refusal:
         logger.warning(
             "Stripe webhook refused (400): %s",
@@ -114,7 +110,6 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         return HttpResponse(refusal.reason, status=400, content_type="text/plain")
 
     _warn_on_api_version(event.get("api_version"), conf.api_version)
-    redact_secrets(event)
     outcome = receive_event(event, meaning)
     return HttpResponse(
         _MESSAGES.get(outcome, outcome.value),

@@ -3,11 +3,15 @@
 - ``verify``: the ``Stripe-Signature`` check on the raw body;
 - ``parse``: the body as an event dict, the mode check, redaction of the session URL;
 - ``payload``: reading Stripe objects (ids, times, subscription fields), pure;
+- ``accept``: parse → mode check → interpret → redact, the steps a delivery and a listed
+  event share;
 - ``interpret``: what the event changed for the customer (pure: no database, no Stripe);
 - ``linking``: the portal visit a change came from;
 - ``store``: exactly-once storage and the row lock, through the database;
 - ``state_writes``: the subscription or portal-session row an event writes;
 - ``dispatch``: the signals, each receiver in its own savepoint;
 - ``receive``: a delivery stored once, then dispatched (sync) or enqueued (task);
-- ``process``: a stored event dispatched under its row lock (task, replay, redelivery).
+- ``process``: a stored event dispatched under its row lock (task, replay, redelivery);
+- ``catch_up``: events Stripe's Events API lists that were never delivered, received as
+  deliveries (``manage.py fetch_stripe_events``).
 """

@@ -35,18 +35,27 @@ logger = logging.getLogger("django_stripe_portal.webhooks")
 Status = WebhookEvent.Status
 
 
-def receive_event(event: dict[str, Any], meaning: Interpretation) -> Outcome:
-    """Store a verified, parsed event once and process it as ``WEBHOOK_PROCESSING`` says."""
+def receive_event(
+    event: dict[str, Any],
+    meaning: Interpretation,
+    *,
+    received_via: str = WebhookEvent.ReceivedVia.WEBHOOK,
+) -> Outcome:
+    """Store an accepted event once and process it as ``WEBHOOK_PROCESSING`` says.
+
+    ``received_via`` records how it came: a delivery, or the Events API (catch-up).
+    """
     conf = get_settings()
     if conf.WEBHOOK_PROCESSING == "task":
-        return _store_and_enqueue(_new_row(event, meaning, Status.PENDING, conf.VISIT_WINDOW))
+        row = _new_row(event, meaning, Status.PENDING, conf.VISIT_WINDOW, received_via)
+        return _store_and_enqueue(row)
     status = Status.PROCESSED if is_handled(event["type"]) else Status.IGNORED
-    row = _new_row(event, meaning, status, conf.VISIT_WINDOW)
+    row = _new_row(event, meaning, status, conf.VISIT_WINDOW, received_via)
     return _store_and_dispatch(row, event, meaning)
 
 
 def _new_row(
-    event: dict[str, Any], meaning: Interpretation, status: str, window: int
+    event: dict[str, Any], meaning: Interpretation, status: str, window: int, received_via: str
 ) -> WebhookEvent:
     created_at = stripe_time(event["created"])
     assert created_at is not None
@@ -63,6 +72,7 @@ def _new_row(
         attempts=0 if status == Status.PENDING else 1,
         processed_at=None if status == Status.PENDING else timezone.now(),
         change_kind=meaning.change_kind,
+        received_via=received_via,
     )
     if meaning.change_kind and meaning.customer_id:
         # Looked up by the INSERT itself: one statement, one round trip.

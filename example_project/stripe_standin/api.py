@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from stripe_standin import objects
+from stripe_standin import events_api, objects
 from stripe_standin.forms import as_int, typed
 from stripe_standin.state import StandinError, StandinState
 
@@ -227,10 +227,7 @@ def create_session(ctx: ApiContext, request: ApiRequest) -> Answer:
 
 
 def list_events(ctx: ApiContext, request: ApiRequest) -> Answer:
-    rows = ctx.state.all("events")
-    if request.params.get("type"):
-        rows = [row for row in rows if row["type"] == request.params["type"]]
-    return 200, _paginate("/v1/events", rows, request.params)
+    return 200, events_api.list_events(ctx.state, request.params)
 
 
 def _without_expand(params: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from stripe_standin import api, objects
+from stripe_standin import api, events_api, objects
 from stripe_standin.accounts import acting_as, refusal_for
 from stripe_standin.forms import decode_form
 from stripe_standin.portal_page import PageAnswer, PortalPage
@@ -55,7 +55,10 @@ class StandIn:
     ) -> None:
         self.state = StandinState(state_path)
         self.webhooks = WebhookSender(
-            webhook_url, webhook_secret, connect_secret=connect_webhook_secret
+            webhook_url,
+            webhook_secret,
+            connect_secret=connect_webhook_secret,
+            on_delivered=lambda event_id: events_api.mark_delivered(self.state, event_id),
         )
         self.portal = PortalPage(self.state, self.webhooks.send)
         self.requests: list[RecordedRequest] = []

@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,11 +54,15 @@ class WebhookSender:
         timeout: float = 15,
         *,
         connect_secret: str | None = None,
+        on_delivered: Callable[[str], object] | None = None,
     ) -> None:
         self.url = url
         self.secret = secret
         self.connect_secret = connect_secret
         self.timeout = timeout
+        #: Called with the event id once the endpoint answered 2xx (the Events API's
+        #: ``delivery_success``).
+        self.on_delivered = on_delivered
         self._queue: queue.Queue[Delivery | None] = queue.Queue()
         self._gate = threading.Event()
         self._gate.set()
@@ -120,6 +124,8 @@ class WebhookSender:
             delivery.attempts += 1
             delivery.status = self._post(payload, secret)
             if delivery.status is not None and 200 <= delivery.status < 300:
+                if self.on_delivered is not None:
+                    self.on_delivered(delivery.event["id"])
                 return
         logger.warning(
             "stand-in: gave up delivering %s %s (last answer: %s)",

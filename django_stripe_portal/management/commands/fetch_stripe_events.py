@@ -1,0 +1,162 @@
+"""``manage.py fetch_stripe_events``: receive the events Stripe's Events API holds that
+the webhook endpoint never got (an outage, a disabled endpoint, a rotated secret).
+
+The work is ``django_stripe_portal.webhooks.catch_up``; this command reads the
+options and prints what happened. Safe to run again and beside live deliveries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import stripe
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from django_stripe_portal.client import request_id_of
+from django_stripe_portal.conf import get_settings
+from django_stripe_portal.management.options import listed
+from django_stripe_portal.webhooks.catch_up import (
+    CatchUpResult,
+    WindowRefused,
+    catch_up,
+    catch_up_types,
+    catch_up_window,
+)
+
+
+def _since(value: str) -> dt.datetime:
+    """``YYYY-MM-DD`` (midnight) or ``YYYY-MM-DDTHH:MM``, in ``TIME_ZONE`` unless it says."""
+    try:
+        moment = parse_datetime(value)
+        day = parse_date(value) if moment is None else None
+    except ValueError:
+        moment = day = None
+    if moment is None and day is not None:
+        moment = dt.datetime.combine(day, dt.time.min)
+    if moment is None:
+        raise CommandError(f"--since {value!r}: write a date, YYYY-MM-DD or YYYY-MM-DDTHH:MM.")
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment
+
+
+def _utc(moment: dt.datetime) -> str:
+    return f"{moment.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _stripe_refusal(error: stripe.StripeError) -> str:
+    """One line: what Stripe said and its request id, without the SDK's boilerplate."""
+    if isinstance(error, stripe.APIConnectionError):
+        found = re.search(r"\(Network error: (.*)\)", str(error.user_message or ""), re.S)
+        detail = found.group(1).strip() if found else type(error).__name__
+        what = (
+            f"Could not reach Stripe to list events ({detail}) after "
+            f"STRIPE_PORTAL['MAX_NETWORK_RETRIES']={get_settings().MAX_NETWORK_RETRIES} retries."
+        )
+    else:
+        what = f"Stripe refused the event list: {error.user_message or type(error).__name__}"
+        what = f"{what.rstrip('.')} (request id {request_id_of(error) or 'none'})."
+    return f"{what} Nothing was stored; running the command again is safe."
+
+
+class Command(BaseCommand):
+    help = (
+        "Receive the events Stripe's Events API lists (the last 30 days at most) that were "
+        "never delivered to this site: stored and dispatched once, oldest first, with the "
+        "same state writes and signals as a delivery. Stored events are left alone."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        window = parser.add_mutually_exclusive_group()
+        window.add_argument(
+            "--since",
+            metavar="DATE",
+            help="events created at or after DATE (YYYY-MM-DD or YYYY-MM-DDTHH:MM, in "
+            "TIME_ZONE); default: the newest stored event minus one hour",
+        )
+        window.add_argument(
+            "--hours",
+            type=float,
+            metavar="N",
+            help="events created in the last N hours (at most 720: Stripe keeps 30 days)",
+        )
+        parser.add_argument(
+            "--type",
+            action="append",
+            metavar="T",
+            help="only events of this type (repeatable; default: the types the app handles "
+            "and those a receiver was connected to with signals.on())",
+        )
+        parser.add_argument(
+            "--undelivered",
+            action="store_true",
+            help="only events whose delivery to some endpoint did not succeed "
+            "(delivery_success=false)",
+        )
+        parser.add_argument("--dry-run", action="store_true", help="list and count, store nothing")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["since"] is not None and options["hours"] is not None:
+            raise CommandError("Give --since or --hours, not both.")
+        types_asked = listed(options["type"])
+        try:
+            window = catch_up_window(
+                since=_since(options["since"]) if options["since"] is not None else None,
+                hours=float(options["hours"]) if options["hours"] is not None else None,
+            )
+            types = catch_up_types(types_asked)
+        except WindowRefused as exc:
+            raise CommandError(str(exc)) from exc
+
+        conf = get_settings()
+        self.stdout.write(
+            f"Listing {conf.mode_name}-mode Stripe events created since {_utc(window.start)} "
+            f"({window.reason}), {len(types)} type(s)"
+            f"{', undelivered only' if options['undelivered'] else ''}"
+            f"{' (dry run: nothing is stored)' if options['dry_run'] else ''}."
+        )
+        try:
+            result = catch_up(
+                window,
+                types,
+                undelivered=options["undelivered"],
+                dry_run=options["dry_run"],
+                progress=self.stderr.write,
+            )
+        except stripe.StripeError as error:
+            raise CommandError(_stripe_refusal(error)) from error
+        self._report(result, dry_run=options["dry_run"])
+
+    def _report(self, result: CatchUpResult, *, dry_run: bool) -> None:
+        for version, count in sorted(result.other_api_versions.items()):
+            self.stderr.write(
+                f"Note: {count:,} listed event(s) carry API version {version}, not "
+                f"STRIPE_PORTAL['API_VERSION'] ({get_settings().api_version}): the Events API "
+                "renders an event in the account's version of its day, a delivery in the "
+                "endpoint's."
+            )
+        if dry_run:
+            for stripe_id, event_type, created in result.to_receive:
+                moment = dt.datetime.fromtimestamp(created, tz=dt.UTC)
+                self.stdout.write(f"{stripe_id} {event_type} {_utc(moment)}")
+            self.stdout.write(
+                f"Listed {result.listed:,} event(s): {len(result.to_receive):,} not stored yet "
+                f"(would be received), {result.already_stored:,} already stored."
+            )
+            return
+        for stripe_id, event_type, reason in result.failures:
+            self.stderr.write(f"{stripe_id} {event_type}: {reason}")
+        self.stdout.write(
+            f"Listed {result.listed:,} event(s): {result.new:,} new, "
+            f"{result.already_stored:,} already stored, {result.failed:,} failed."
+        )
+        if result.failed:
+            raise CommandError(
+                f"{result.failed:,} event(s) failed. Those stored as failed are retried by "
+                "`manage.py replay_stripe_events --status failed` (this command leaves stored "
+                "events alone); refused ones were not stored and are listed above."
+            )

@@ -1,0 +1,343 @@
+"""Catch-up from Stripe's Events API: events the webhook endpoint never got, received late.
+
+An outage longer than Stripe's retries (about three days), an endpoint Stripe
+disabled or a signing secret the site did not have yet loses deliveries, not
+events: ``GET /v1/events`` keeps them for 30 days. :func:`catch_up` lists the
+window, keeps the events not stored yet and feeds them, oldest first, through
+the same steps as a delivery (``accept_event`` → ``receive_event``, with
+``received_via="events_api"``): the same state writes and signals, once. An event
+read with the API key needs no signature check.
+
+Stored events (whatever their status) are left alone, so a run repeated, or beside
+live deliveries of the same events, dispatches nothing twice: the store-once insert
+decides which of the two receives a given event.
+
+Stripe lists newest first. To process oldest first, the listing is read to the end
+before anything is received. Only the events not stored yet are kept, as compact JSON
+in an anonymous temporary file (a few KB each on disk), with about a hundred bytes per
+event in memory to sort them: memory stays flat however long the outage was.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import IO, Any, NamedTuple
+
+from django.db.models import Max
+from django.utils import timezone
+from stripe import StripeClient
+from stripe.params import EventListParams
+
+from django_stripe_portal import signals
+from django_stripe_portal.client import get_client
+from django_stripe_portal.conf import get_settings
+from django_stripe_portal.events import HANDLED_EVENTS
+from django_stripe_portal.exceptions import WebhookRefused
+from django_stripe_portal.models import WebhookEvent
+from django_stripe_portal.webhooks.accept import accept_event
+from django_stripe_portal.webhooks.process import Outcome
+from django_stripe_portal.webhooks.receive import receive_event
+
+logger = logging.getLogger("django_stripe_portal.webhooks")
+
+#: How far back ``GET /v1/events`` reaches.
+RETENTION = timedelta(days=30)
+#: The default window starts this long before the newest stored event: events created
+#: around then may have been missed while later ones arrived (Stripe does not deliver
+#: in order, and a delivery retried for hours carries its original ``created``).
+SAFETY_OVERLAP = timedelta(hours=1)
+#: Stripe's most per page.
+PAGE_SIZE = 100
+#: ``types`` takes "an array of up to 20 strings": more types are listed in several runs.
+MAX_TYPES_PER_LISTING = 20
+#: A progress line at most this often (events), or when this many seconds passed.
+PROGRESS_EVERY = 1000
+PROGRESS_SECONDS = 5.0
+
+_NEW = {Outcome.PROCESSED, Outcome.IGNORED, Outcome.ENQUEUED}
+#: BUSY: a live delivery holds the row right now, so it is stored and being processed.
+_ALREADY_STORED = {Outcome.DUPLICATE, Outcome.BUSY}
+
+
+class WindowRefused(ValueError):
+    """The asked window cannot be listed (beyond Stripe's 30 days, say); says what to ask."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where the listing starts (``created[gte]``) and why there."""
+
+    start: datetime
+    reason: str
+
+
+class _Listed(NamedTuple):
+    created: int
+    #: Minus the place in Stripe's newest-first listing: ascending sorts ties oldest first.
+    order: int
+    stripe_id: str
+    type: str
+    #: Where its JSON is in the spool file.
+    offset: int
+    length: int
+
+
+@dataclass
+class CatchUpResult:
+    """What a run found and did; ``to_receive`` lists (id, type, created) of a dry run."""
+
+    listed: int = 0
+    new: int = 0
+    already_stored: int = 0
+    failed: int = 0
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+    to_receive: list[tuple[str, str, int]] = field(default_factory=list)
+    #: API versions other than ``STRIPE_PORTAL['API_VERSION']`` among the listed events.
+    other_api_versions: Counter[str] = field(default_factory=Counter)
+
+
+def catch_up_window(
+    *, since: datetime | None = None, hours: float | None = None, now: datetime | None = None
+) -> Window:
+    """The start of the listing: ``since``, ``hours`` ago, or by default the newest stored
+    event minus :data:`SAFETY_OVERLAP` (at most Stripe's 30 days back).
+
+    Raises :class:`WindowRefused` for a window Stripe cannot list.
+    """
+    now = now or timezone.now()
+    oldest = now - RETENTION
+    limit_hours = int(RETENTION.total_seconds() // 3600)
+    if hours is not None:
+        if not hours > 0:
+            raise WindowRefused(f"--hours {hours:g}: give a number of hours above 0.")
+        start, asked = now - timedelta(hours=hours), f"--hours {hours:g}"
+    elif since is not None:
+        start, asked = since, f"--since {since.isoformat()}"
+    else:
+        newest = WebhookEvent.objects.aggregate(newest=Max("created_at"))["newest"]
+        if newest is None:
+            return Window(oldest, "no event is stored yet: Stripe's whole 30 days")
+        start = newest - SAFETY_OVERLAP
+        if start < oldest:
+            return Window(
+                oldest,
+                f"the newest stored event is from {newest:%Y-%m-%d %H:%M} UTC, older than "
+                "Stripe keeps events: its whole 30 days (anything older is gone from the "
+                "Events API; `manage.py sync_subscriptions` restores subscription state)",
+            )
+        return Window(
+            start,
+            f"the newest stored event ({newest:%Y-%m-%d %H:%M} UTC) minus "
+            f"{SAFETY_OVERLAP.total_seconds() / 3600:g} hour of overlap",
+        )
+    if start < oldest:
+        reach = (now - start).total_seconds() / 86400
+        raise WindowRefused(
+            f"{asked} reaches back {reach:.1f} days, but Stripe's Events API keeps events "
+            f"for 30 days only ({limit_hours} hours). Ask for at most --hours {limit_hours} "
+            f"or --since {(oldest + timedelta(days=1)):%Y-%m-%d}; for older changes, "
+            "`manage.py sync_subscriptions` restores subscription state (without signals)."
+        )
+    if start > now:
+        raise WindowRefused(f"{asked} is in the future: nothing to list yet.")
+    return Window(start, asked)
+
+
+def catch_up_types(only: Sequence[str] = ()) -> list[str]:
+    """The event types to list: ``only``, or those the app handles plus any a host
+    connected a per-type receiver to with ``signals.on()``."""
+    if only:
+        wildcards = [name for name in only if "*" in name]
+        if wildcards:
+            raise WindowRefused(
+                f"--type {wildcards[0]}: the Events API filters by exact event names "
+                "(customer.subscription.updated), not wildcards."
+            )
+        return list(dict.fromkeys(only))
+    return sorted({*HANDLED_EVENTS, *signals.event_types_with_receivers()})
+
+
+def catch_up(
+    window: Window,
+    types: Sequence[str],
+    *,
+    undelivered: bool = False,
+    dry_run: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> CatchUpResult:
+    """List ``types`` since ``window.start`` and receive every event not stored yet,
+    oldest first. Stripe errors (``stripe.StripeError``) propagate: nothing is received
+    unless the whole listing was read."""
+    conf = get_settings()
+    result = CatchUpResult()
+    with tempfile.TemporaryFile() as spool:
+        missing = _missing_events(
+            get_client(), window, types, undelivered, result, _Progress(progress), spool
+        )
+        if dry_run:
+            result.to_receive = [(item.stripe_id, item.type, item.created) for item in missing]
+            return result
+        _receive_all(missing, spool, conf.livemode, result, _Progress(progress))
+    return result
+
+
+def _receive_all(
+    missing: list[_Listed],
+    spool: IO[bytes],
+    livemode: bool,
+    result: CatchUpResult,
+    meter: _Progress,
+) -> None:
+    for done, item in enumerate(missing, 1):
+        spool.seek(item.offset)
+        _receive_one(item, spool.read(item.length), livemode, result)
+        if meter.due(done):
+            meter.write(
+                f"received {done:,} of {len(missing):,} event(s): "
+                f"{result.new:,} new, {result.failed:,} failed"
+            )
+
+
+def _missing_events(
+    client: StripeClient,
+    window: Window,
+    types: Sequence[str],
+    undelivered: bool,
+    result: CatchUpResult,
+    meter: _Progress,
+    spool: IO[bytes],
+) -> list[_Listed]:
+    """Every listed event not stored yet, oldest first, its JSON written to ``spool``."""
+    pinned = get_settings().api_version
+    missing: list[_Listed] = []
+    seen: set[str] = set()
+    for chunk_start in range(0, max(len(types), 1), MAX_TYPES_PER_LISTING):
+        chunk = list(types[chunk_start : chunk_start + MAX_TYPES_PER_LISTING])
+        position = 0
+        for page in _pages(client, _list_params(window, chunk, undelivered)):
+            page = [event for event in page if event.get("id") not in seen]
+            ids = [str(event.get("id")) for event in page]
+            seen.update(ids)
+            stored = set(
+                WebhookEvent.objects.filter(stripe_id__in=ids).values_list("stripe_id", flat=True)
+            )
+            for event in page:
+                position += 1
+                result.listed += 1
+                version = event.get("api_version")
+                if version and version != pinned:
+                    result.other_api_versions[str(version)] += 1
+                if event["id"] in stored:
+                    result.already_stored += 1
+                    continue
+                # ensure_ascii: a lone surrogate stays an escape, refused by parse_event
+                # as it would be in a delivery, instead of failing to encode here.
+                body = json.dumps(event, separators=(",", ":")).encode()
+                created = event.get("created")
+                missing.append(
+                    _Listed(
+                        created if isinstance(created, int) else 0,
+                        -position,
+                        str(event["id"]),
+                        str(event.get("type")),
+                        spool.tell(),
+                        len(body),
+                    )
+                )
+                spool.write(body)
+            if meter.due(result.listed):
+                meter.write(
+                    f"listed {result.listed:,} event(s) so far, "
+                    f"{len(missing):,} of them not stored yet"
+                )
+    missing.sort()
+    return missing
+
+
+def _list_params(window: Window, types: list[str], undelivered: bool) -> EventListParams:
+    params: EventListParams = {
+        "limit": PAGE_SIZE,
+        "created": {"gte": int(window.start.timestamp())},
+    }
+    if types:
+        params["types"] = types
+    if undelivered:
+        params["delivery_success"] = False
+    return params
+
+
+def _pages(client: StripeClient, params: EventListParams) -> Iterator[list[dict[str, Any]]]:
+    """The events of each page, as the JSON Stripe sent.
+
+    ``raw_request`` (the client's retries, version and errors all the same) rather than
+    ``v1.events.list``: building the SDK's objects for each nested field was nine tenths
+    of the listing's time, and a listed event must be what a delivery of it carries
+    anyway, not the SDK's rendering of it.
+    """
+    while True:
+        response = client.raw_request("get", "/v1/events", **params)
+        page = response.data if isinstance(response.data, dict) else {}
+        events: list[dict[str, Any]] = list(page.get("data") or [])
+        if events:
+            yield events
+        if not page.get("has_more") or not events:
+            return
+        params["starting_after"] = str(events[-1]["id"])
+
+
+def _receive_one(item: _Listed, body: bytes, livemode: bool, result: CatchUpResult) -> None:
+    try:
+        event, meaning = accept_event(body, livemode)
+        outcome = receive_event(event, meaning, received_via=WebhookEvent.ReceivedVia.EVENTS_API)
+    except WebhookRefused as refusal:
+        reason = refusal.reason if refusal.detail == refusal.reason else str(refusal)
+        _record_failure(result, item, f"refused: {reason}")
+        return
+    except Exception as exc:
+        logger.exception("Receiving Stripe event %s from the Events API failed", item.stripe_id)
+        _record_failure(result, item, f"{type(exc).__name__}: {exc}")
+        return
+    if outcome in _NEW:
+        result.new += 1
+    elif outcome in _ALREADY_STORED:
+        result.already_stored += 1
+    else:
+        _record_failure(
+            result, item, f"{outcome.value}: see the event's last error in the admin and the log"
+        )
+
+
+def _record_failure(result: CatchUpResult, item: _Listed, reason: str) -> None:
+    result.failed += 1
+    result.failures.append((item.stripe_id, item.type, reason))
+    logger.error("Catch-up of Stripe event %s (%s) failed: %s", item.stripe_id, item.type, reason)
+
+
+class _Progress:
+    """Says when a progress line is due: every :data:`PROGRESS_EVERY` events or
+    :data:`PROGRESS_SECONDS` seconds, whichever comes first."""
+
+    def __init__(self, write: Callable[[str], None] | None) -> None:
+        self._write = write
+        self.last_count = 0
+        self.last_time = time.monotonic()
+
+    def due(self, count: int) -> bool:
+        if self._write is None:
+            return False
+        now = time.monotonic()
+        if count - self.last_count >= PROGRESS_EVERY or now - self.last_time >= PROGRESS_SECONDS:
+            self.last_count, self.last_time = count, now
+            return True
+        return False
+
+    def write(self, message: str) -> None:
+        if self._write is not None:
+            self._write(message)

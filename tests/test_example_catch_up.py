@@ -1,0 +1,98 @@
+"""The demo's catch-up: the stand-in's ``GET /v1/events`` lists what the site missed while
+it was down, and ``fetch_stripe_events`` receives it, through real HTTP."""
+
+from __future__ import annotations
+
+import io
+import sys
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+import stripe
+from django.core.management import call_command
+from django.test import override_settings
+
+from django_stripe_portal import signals
+from django_stripe_portal.models import StripeSubscription, WebhookEvent
+from tests import contract
+from tests.webhook_support import Recorder, connected
+
+EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "example_project"
+if str(EXAMPLE_DIR) not in sys.path:
+    sys.path.insert(0, str(EXAMPLE_DIR))
+
+from stripe_standin import StandIn, start_standin  # noqa: E402
+
+SECRET = "whsec_tests"
+API_KEY = "sk_test_offlinedemo"
+
+pytestmark = [pytest.mark.django_db(transaction=True), contract.requires_openapi]
+
+
+@pytest.fixture
+def standin(
+    live_server: Any, stripe_mock: responses.RequestsMock, tmp_path: Path
+) -> Iterator[StandIn]:
+    running = start_standin(
+        port=0,
+        webhook_url=f"{live_server.url}/billing/webhook/",
+        webhook_secret=SECRET,
+        state_path=tmp_path / "standin.json",
+    )
+    stripe_mock.add_passthru(running.url)
+    portal = {
+        "API_KEY": API_KEY,
+        "WEBHOOK_SECRETS": [SECRET],
+        "API_BASE": running.url,
+        "MAX_NETWORK_RETRIES": 0,
+    }
+    with override_settings(STRIPE_PORTAL=portal):
+        yield running
+    running.stop()
+
+
+def _subscribe(client: stripe.StripeClient, email: str) -> str:
+    customer = client.v1.customers.create(params={"email": email})
+    subscription = client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": "price_demo_basic"}]}
+    )
+    return str(subscription.id)
+
+
+def _fetch(*args: str) -> str:
+    out = io.StringIO()
+    call_command("fetch_stripe_events", *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def test_what_the_site_missed_while_down_is_fetched_from_the_standin(standin: StandIn) -> None:
+    client = stripe.StripeClient(API_KEY, base_addresses={"api": standin.url})
+    with standin.webhooks.held():  # the in-memory database is shared with the live server
+        delivered = _subscribe(client, "up@example.com")
+    assert standin.webhooks.wait_until_idle()
+    assert StripeSubscription.objects.filter(stripe_id=delivered).exists()
+
+    address, standin.webhooks.url = standin.webhooks.url, None  # the site is down
+    missed = [_subscribe(client, f"down{n}@example.com") for n in range(3)]
+    standin.webhooks.url = address
+
+    created = Recorder()
+    with connected(signals.webhook_received, created):
+        output = _fetch("--hours", "1", "--undelivered")
+    assert "Listed 3 event(s): 3 new, 0 already stored, 0 failed." in output
+    assert {call["event"].type for call in created.calls} == {"customer.subscription.created"}
+    assert set(StripeSubscription.objects.values_list("stripe_id", flat=True)) == {
+        delivered,
+        *missed,
+    }
+    assert WebhookEvent.objects.filter(received_via="events_api").count() == 3
+
+    assert "0 new, 4 already stored" in _fetch("--hours", "1")
+    lists = [r for r in standin.requests if urllib.parse.urlsplit(r.path).path == "/v1/events"]
+    assert len(lists) == 2
+    for request in lists:
+        contract.validate_request(request.method, request.path, request.body)
