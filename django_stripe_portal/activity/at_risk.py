@@ -70,6 +70,11 @@ class RiskSignal:
     def label(self) -> str:
         return str(AT_RISK_REASONS[self.reason])
 
+    @property
+    def visit_links(self) -> list[tuple[int, str]]:
+        """``(row id, bps_…)`` of each visit, for links to the admin."""
+        return list(zip(self.visit_pks, self.visits, strict=True))
+
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"reason": self.reason, "at": self.at.isoformat()}
         if self.subscription_id:
