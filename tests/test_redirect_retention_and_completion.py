@@ -110,7 +110,7 @@ def test_a_resolver_returning_something_else_says_what_to_return(
     settings = {**TEST_SETTINGS, "RETENTION_RESOLVER": f"{__name__}.bad_resolver"}
     with (
         override_settings(STRIPE_PORTAL=settings),
-        pytest.raises(ImproperlyConfigured, match="RETENTION_RESOLVER.*coupon id"),
+        pytest.raises(ImproperlyConfigured, match=r"RETENTION_RESOLVER.*coupon id"),
     ):
         _cancel(signed_in)
     assert portal_api.calls == []

@@ -74,8 +74,11 @@ def visit_subquery(
     With ``offered_coupon`` (a rare discount event) only a visit that offered that coupon
     counts; that query is built each time."""
     if offered_coupon:
-        visits = _visit_queryset(customer_id, event_created_at, window_seconds)
-        return Subquery(visits.filter(retention_coupon=offered_coupon))
+        visits = PortalSession.objects.filter(
+            visit_filter(customer_id, event_created_at, window_seconds),
+            retention_coupon=offered_coupon,
+        )
+        return Subquery(visits.order_by("-created_at", "-pk").values("pk")[:1])
     alias = router.db_for_read(PortalSession)
     sql = _visit_sql(alias)
     if sql is None:
