@@ -136,24 +136,22 @@ def customers_at_risk(days: int = 30, *, now: dt.datetime | None = None) -> list
 
 
 def _subscription_signals() -> Iterable[tuple[str, RiskSignal]]:
-    rows = (
-        StripeSubscription.objects.exclude(status__in=ENDED_STATUSES)
-        .filter(
-            Q(cancel_at_period_end=True)
-            | Q(cancel_at__isnull=False)
-            | Q(status__in=PAYMENT_TROUBLE_STATUSES)
-        )
-        .values(
-            "pk",
-            "stripe_id",
-            "customer_id",
-            "status",
-            "cancel_at_period_end",
-            "cancel_at",
-            "canceled_at",
-            "current_period_end",
-            "event_created_at",
-        )
+    # The condition of the partial index stripe_portal_sub_at_risk, in the same form.
+    at_risk = (
+        Q(cancel_at_period_end=True)
+        | Q(cancel_at__isnull=False)
+        | Q(status__in=PAYMENT_TROUBLE_STATUSES)
+    ) & ~Q(status__in=ENDED_STATUSES)
+    rows = StripeSubscription.objects.filter(at_risk).values(
+        "pk",
+        "stripe_id",
+        "customer_id",
+        "status",
+        "cancel_at_period_end",
+        "cancel_at",
+        "canceled_at",
+        "current_period_end",
+        "event_created_at",
     )
     for row in rows:
         if row["cancel_at_period_end"] or row["cancel_at"] is not None:

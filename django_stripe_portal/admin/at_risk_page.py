@@ -10,13 +10,14 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from django_stripe_portal import activity
 from django_stripe_portal.models import StripeSubscription
 
 #: The page lists at most this many customers (newest signal first) and says so.
-MAX_ROWS = 500
+MAX_ROWS = 100
 
 
 class AtRiskForm(forms.Form):
@@ -51,5 +52,13 @@ def at_risk_view(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> Ht
         "total": len(customers),
         "truncated": len(customers) > MAX_ROWS,
         "reasons": activity.AT_RISK_REASONS,
+        # Reversed once, not once per row: "…/0/change/" with the row's id in place of 0.
+        "visit_url": _change_url_prefix(model_admin, "portalsession"),
+        "subscription_url": _change_url_prefix(model_admin, "stripesubscription"),
     }
     return TemplateResponse(request, "admin/django_stripe_portal/customers_at_risk.html", context)
+
+
+def _change_url_prefix(model_admin: admin.ModelAdmin[Any], model_name: str) -> str:
+    name = f"{model_admin.admin_site.name}:django_stripe_portal_{model_name}_change"
+    return reverse(name, args=[0]).removesuffix("0/change/")
