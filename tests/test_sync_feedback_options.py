@@ -61,9 +61,7 @@ def _sync(*args: str) -> str:
 
 def test_declared_feedback_options_pass_the_checks() -> None:
     with _settings(WITH_OPTIONS):
-        errors = [
-            m for m in checks.run_checks() if m.id and m.id.startswith("stripe_portal")
-        ]
+        errors = [m for m in checks.run_checks() if m.id and m.id.startswith("stripe_portal")]
     assert [m for m in errors if m.level >= checks.ERROR] == []
 
 
