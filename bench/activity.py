@@ -5,10 +5,12 @@
 
 With a PostgreSQL ``DATABASE_URL`` it creates its own database (``bench_activity``;
 ``bench_activity_smoke`` for ``--smoke``),
-bulk-loads synthetic portal sessions and webhook events with ``COPY``, runs
-``VACUUM ANALYZE``, then times the 30-day summary (``activity.activity_report``), the
-"Portal activity" admin page and the admin lists (Django's test client, as a
-superuser), and prints ``EXPLAIN (ANALYZE, BUFFERS)`` of the main queries. The
+bulk-loads synthetic portal sessions, webhook events and one subscription per
+customer with ``COPY``, runs ``VACUUM ANALYZE``, then times the 30-day summary
+(``activity.activity_report``), the customers at risk (``activity.customers_at_risk``),
+the "Portal activity" and "Customers at risk" admin pages and the admin lists
+(Django's test client, as a superuser), and prints ``EXPLAIN (ANALYZE, BUFFERS)`` of
+the main queries. The
 database is dropped at the end unless ``--keep``. Without a PostgreSQL
 ``DATABASE_URL`` only ``--smoke`` runs, on an in-memory SQLite database with
 ``bulk_create`` (the timings then say nothing about scale).
@@ -43,10 +45,25 @@ VISIT_CHANGES = {
     "quantity_changed": 10,
     "paused": 2,
     "resumed": 1,
+    "retention_accepted": 2,
     "payment_method_changed": 30,
     "customer_details_changed": 12,
 }
 FEEDBACK = ("too_expensive", "unused", "switched_service", "missing_features", "other", None)
+FEEDBACK_OPTIONS = ("bfo_bench_setup", "bfo_bench_team", "bfo_bench_season", None, None)
+# The button's deep links, with how often each starts a visit ("": the portal's home).
+FLOWS = {"": 70, "subscription_cancel": 12, "payment_method_update": 10, "subscription_update": 8}
+RETENTION_COUPONS = ("WINBACK20", "WINBACK50", "")
+# A subscription per customer, by status; a share of the live ones will cancel.
+SUBSCRIPTION_STATUSES = {
+    "active": 84,
+    "trialing": 3,
+    "past_due": 3,
+    "unpaid": 1,
+    "incomplete": 1,
+    "canceled": 8,
+}
+CANCEL_SCHEDULED_SHARE = 0.06
 # Share of events linked to a visit (the rest: renewals, Dashboard changes, session.created).
 LINKED_SHARE = 0.3
 
@@ -62,7 +79,7 @@ def main() -> int:
         print("bench/activity.py needs a PostgreSQL DATABASE_URL (or --smoke for SQLite).")
         return 2
     admin_url = url
-    database = SMOKE_DATABASE if args.smoke else BENCH_DATABASE
+    database = args.database or (SMOKE_DATABASE if args.smoke else BENCH_DATABASE)
     if postgres and args.reuse:
         os.environ["DATABASE_URL"] = _server_url(admin_url, database)
     elif postgres:
@@ -94,6 +111,11 @@ def _parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--smoke", action="store_true", help="tiny counts: does it run at all")
     parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument(
+        "--database",
+        help=f"name of the PostgreSQL database to create (default {BENCH_DATABASE}; "
+        f"{SMOKE_DATABASE} for --smoke); it is dropped first",
+    )
     return parser.parse_args()
 
 
@@ -152,12 +174,27 @@ def _run(args: argparse.Namespace, postgres: bool) -> None:
 
 
 def _load(args: argparse.Namespace, postgres: bool) -> None:
-    from django_stripe_portal.models import PortalConfiguration, PortalSession, WebhookEvent
+    from django_stripe_portal.models import (
+        PortalConfiguration,
+        PortalSession,
+        StripeSubscription,
+        WebhookEvent,
+    )
 
     rng = random.Random(args.seed)
     now = dt.datetime.now(dt.UTC)
+    options = [
+        {"id": option, "object": "billing.feedback_option", "description": f"{option} reason"}
+        for option in FEEDBACK_OPTIONS[:2]  # the third is unknown: shown by its id
+        if option
+    ]
+    stripe_data = {
+        "features": {"subscription_cancel": {"cancellation_reason": {"feedback_options": options}}}
+    }
     configurations = [
-        PortalConfiguration.objects.create(key=key, stripe_id=f"bpc_bench_{key}", synced_at=now)
+        PortalConfiguration.objects.create(
+            key=key, stripe_id=f"bpc_bench_{key}", synced_at=now, stripe_data=stripe_data
+        )
         for key in CONFIGURATION_KEYS
     ]
     config_ids = [c.pk for c in configurations] + [None]
@@ -168,12 +205,18 @@ def _load(args: argparse.Namespace, postgres: bool) -> None:
     session_offsets = sorted(rng.random() * span for _ in range(args.sessions))
     session_customers = [f"cus_bench{rng.randrange(customers):07d}" for _ in session_offsets]
 
+    flows, flow_weights = list(FLOWS), list(FLOWS.values())
+
     def sessions() -> Iterator[dict[str, Any]]:
         for index, offset in enumerate(session_offsets):
             number = index + 1
             created = start + dt.timedelta(seconds=offset)
             returned = rng.random() < 0.45
+            flow = rng.choices(flows, flow_weights)[0]
+            coupon = rng.choice(RETENTION_COUPONS) if flow == "subscription_cancel" else ""
             yield {
+                "flow_type": flow,
+                "retention_coupon": coupon,
                 "id": number,
                 "stripe_id": f"bps_bench{number:08d}",
                 "customer_id": session_customers[index],
@@ -216,6 +259,7 @@ def _load(args: argparse.Namespace, postgres: bool) -> None:
                 obj["cancellation_details"] = {
                     "reason": "cancellation_requested",
                     "feedback": rng.choice(FEEDBACK),
+                    "feedback_option": rng.choice(FEEDBACK_OPTIONS),
                     "comment": None,
                 }
             yield {
@@ -239,9 +283,32 @@ def _load(args: argparse.Namespace, postgres: bool) -> None:
                 "change_kind": kind,
             }
 
+    statuses, status_weights = list(SUBSCRIPTION_STATUSES), list(SUBSCRIPTION_STATUSES.values())
+
+    def subscriptions() -> Iterator[dict[str, Any]]:
+        for number in range(customers):
+            status = rng.choices(statuses, status_weights)[0]
+            written = now - dt.timedelta(seconds=rng.random() * span)
+            period_end = now + dt.timedelta(days=rng.randrange(1, 31))
+            scheduled = status != "canceled" and rng.random() < CANCEL_SCHEDULED_SHARE
+            yield {
+                "id": number + 1,
+                "stripe_id": f"sub_benchc{number:07d}",
+                "customer_id": f"cus_bench{number:07d}",
+                "status": status,
+                "items": [{"id": f"si_bench{number:07d}", "price": "price_basic", "quantity": 1}],
+                "cancel_at_period_end": scheduled,
+                "canceled_at": written if scheduled or status == "canceled" else None,
+                "current_period_end": period_end,
+                "cancellation_details": {},
+                "event_created_at": written,
+                "updated": written,
+            }
+
     writer = _copy_rows if postgres else _bulk_create_rows
     writer(PortalSession, sessions())
     writer(WebhookEvent, events())
+    writer(StripeSubscription, subscriptions())
 
 
 def _event_type(kind: str) -> str:
@@ -249,6 +316,8 @@ def _event_type(kind: str) -> str:
         return "customer.subscription.deleted"
     if kind == "payment_method_changed":
         return "payment_method.attached"
+    if kind == "retention_accepted":
+        return "customer.discount.created"
     if kind == "customer_details_changed":
         return "customer.updated"
     if kind == "":
@@ -409,6 +478,20 @@ def _measure(args: argparse.Namespace, postgres: bool) -> None:
         args.repeat,
         lambda: activity.customer_history("cus_bench0000042"),
     )
+    _timed("retention_offers, 30 days", args.repeat, lambda: activity.retention_offers(last_30))
+    at_risk = _timed(
+        "customers_at_risk, 30 days", args.repeat, lambda: activity.customers_at_risk(30)
+    )
+    with CaptureQueriesContext(connection) as risk_queries:
+        at_risk_rows = activity.customers_at_risk(30)
+    # Copied now: the connection's query log is bounded, so the context's indices into
+    # it would name other queries once the admin pages below have run.
+    risk_sql = [query["sql"] for query in risk_queries.captured_queries]
+    reasons: dict[str, int] = {}
+    for customer in at_risk_rows:
+        for reason in customer.reasons:
+            reasons[reason] = reasons.get(reason, 0) + 1
+    print(f"  customers at risk: {len(at_risk_rows)} ({reasons}), {len(risk_sql)} queries")
 
     user_model = get_user_model()
     superuser = user_model.objects.filter(username="bench").first() or (
@@ -434,6 +517,11 @@ def _measure(args: argparse.Namespace, postgres: bool) -> None:
         args.repeat,
         page(f"{base}portalsession/activity/", {"customer": "cus_bench0000042"}),
     )
+    risk_page = _timed(
+        "admin: Customers at risk page, 30 days",
+        args.repeat,
+        page(f"{base}portalsession/at-risk/"),
+    )
     _timed("admin: webhook event list", args.repeat, page(f"{base}webhookevent/"))
     _timed(
         "admin: webhook event list, filtered by type",
@@ -451,13 +539,14 @@ def _measure(args: argparse.Namespace, postgres: bool) -> None:
     print(f"load average (1, 5, 15 min) after timing: {_load_average()}")
     print(f"\nRESULT 30-day summary {summary * 1000:.1f} ms (target 1000 ms)")
     print(f"RESULT admin activity page {admin_page * 1000:.1f} ms (target 2000 ms)")
+    print(f"RESULT customers_at_risk {at_risk * 1000:.1f} ms (target 1000 ms)")
+    print(f"RESULT admin at-risk page {risk_page * 1000:.1f} ms")
 
-    print("\n# query plans of the 30-day summary")
+    print("\n# query plans of the 30-day summary, then of customers_at_risk")
     with CaptureQueriesContext(connection) as queries:
         activity.activity_report(last_30)
     explain = "EXPLAIN (ANALYZE, BUFFERS)" if postgres else "EXPLAIN QUERY PLAN"
-    for query in queries.captured_queries:
-        sql = query["sql"]
+    for sql in [*(query["sql"] for query in queries.captured_queries), *risk_sql]:
         print(f"\n-- {sql}")
         with connection.cursor() as cursor:
             cursor.execute(f"{explain} {sql}")

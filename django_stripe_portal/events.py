@@ -27,6 +27,13 @@ PAYMENT_METHOD_EVENTS = (
     "payment_method.attached",
     "payment_method.detached",
 )
+#: A coupon applied to (or removed from) a customer or subscription: how an accepted
+#: retention offer shows (a subscription update's ``discounts`` holds only ``di_…`` ids).
+DISCOUNT_EVENTS = (
+    "customer.discount.created",
+    "customer.discount.updated",
+    "customer.discount.deleted",
+)
 PORTAL_EVENTS = (
     "billing_portal.session.created",
     "billing_portal.configuration.created",
@@ -37,6 +44,7 @@ HANDLED_EVENTS: tuple[str, ...] = (
     *SUBSCRIPTION_EVENTS,
     *CUSTOMER_EVENTS,
     *PAYMENT_METHOD_EVENTS,
+    *DISCOUNT_EVENTS,
 )
 #: A connected account connecting to or disconnecting from the platform (Connect
 #: endpoints only): see ``django_stripe_portal.state.accounts``.
@@ -60,5 +68,7 @@ class ChangeKind(models.TextChoices):
     QUANTITY_CHANGED = "quantity_changed", _("quantity changed")
     PAUSED = "paused", _("subscription paused")
     RESUMED = "resumed", _("subscription resumed")
+    #: The coupon of the visit's retention offer was applied (``customer.discount.created``).
+    RETENTION_ACCEPTED = "retention_accepted", _("retention offer accepted")
     PAYMENT_METHOD_CHANGED = "payment_method_changed", _("payment method changed")
     CUSTOMER_DETAILS_CHANGED = "customer_details_changed", _("customer details changed")

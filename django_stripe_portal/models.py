@@ -141,6 +141,12 @@ class PortalSession(models.Model):
                 fields=["created_at", "customer_id", "returned_at", "configuration", "id"],
                 name="stripe_portal_sess_created",
             ),
+            # Customers at risk: the cancel-flow visits of the last days (partial: small).
+            models.Index(
+                fields=["created_at"],
+                name="stripe_portal_sess_cancelflow",
+                condition=models.Q(flow_type="subscription_cancel"),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -182,6 +188,18 @@ class StripeSubscription(models.Model):
         verbose_name = _("Stripe subscription")
         indexes = [
             models.Index(fields=["customer_id", "status"], name="stripe_portal_sub_cust"),
+            # Customers at risk: live subscriptions that will cancel or cannot be paid
+            # (django_stripe_portal.activity.at_risk); partial, so it holds only those.
+            models.Index(
+                fields=["customer_id"],
+                name="stripe_portal_sub_at_risk",
+                condition=(
+                    models.Q(cancel_at_period_end=True)
+                    | models.Q(cancel_at__isnull=False)
+                    | models.Q(status__in=["past_due", "unpaid", "incomplete"])
+                )
+                & ~models.Q(status__in=["canceled", "incomplete_expired"]),
+            ),
         ]
 
     def __str__(self) -> str:

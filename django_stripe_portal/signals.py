@@ -40,6 +40,20 @@ subscription_reactivated = Signal()
 #: ``customer.subscription.deleted``. Extra: ``subscription``, ``cancellation_details``.
 subscription_canceled = Signal()
 
+#: Collection paused: status ``paused`` (``customer.subscription.paused``) or
+#: ``pause_collection`` set on an update (the status stays ``active``).
+#: Extra: ``subscription``, ``resumes_at`` (an aware datetime, or None: until resumed).
+subscription_paused = Signal()
+
+#: The pause ended: ``customer.subscription.resumed`` or ``pause_collection`` cleared.
+#: Extra: ``subscription``, ``resumes_at`` (always None: it has resumed).
+subscription_resumed = Signal()
+
+#: A visit that offered a retention coupon ended with the subscription carrying it
+#: (``customer.discount.created``) and no cancellation scheduled.
+#: Extra: ``subscription``, ``coupon``, ``portal_session``.
+retention_offer_accepted = Signal()
+
 #: A card or other payment method was attached, detached or made the default.
 #: Extra: ``customer_id``.
 payment_method_changed = Signal()

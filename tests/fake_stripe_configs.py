@@ -75,6 +75,8 @@ class FakeStripeConfigurations:
     #: Keys (by marker) whose writes fail with a Stripe error, as long as they are listed.
     failing_keys: set[str] = field(default_factory=set)
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The account's ``billing.feedback_option`` objects, by id (expanded on request).
+    feedback_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     _idempotent: dict[str, tuple[str, tuple[int, dict[str, str], str]]] = field(
         default_factory=dict
@@ -135,6 +137,10 @@ class FakeStripeConfigurations:
             ids = [obj["id"] for obj in ordered]
             ordered = ordered[ids.index(query["starting_after"]) + 1 :]
         page = ordered[:limit]
+        expand = _expand_paths(request.url)
+        if any(path.count(".") >= 4 for path in expand):
+            # Stripe's answer to an expansion deeper than four levels.
+            return _error(400, "You cannot expand more than 4 levels of a property.", "expand")
         return _ok(
             {
                 "object": "list",
@@ -149,7 +155,7 @@ class FakeStripeConfigurations:
         stripe_id = _ONE_URL.match(request.url)["id"]  # type: ignore[index]
         if stripe_id not in self.objects:
             return _error(404, f"No such configuration: '{stripe_id}'", "configuration")
-        return _ok(self.objects[stripe_id])
+        return _ok(self._expanded(self.objects[stripe_id], _expand_paths(request.url)))
 
     def _create(self, request: Any) -> tuple[int, dict[str, str], str]:
         return self._write(request, None)
@@ -195,12 +201,22 @@ class FakeStripeConfigurations:
         if broken:
             return _error(400, "; ".join(error.message for error in broken), None)
         self.objects[obj["id"]] = obj
-        answer = _ok(obj)
+        answer = _ok(self._expanded(obj, list((params.get("expand") or {}).values())))
         if call.idempotency_key:
             self._idempotent[call.idempotency_key] = (call.body, answer)
         return answer
 
     # ----------------------------------------------------------------- internals
+
+    def _expanded(self, obj: dict[str, Any], expand: list[str]) -> dict[str, Any]:
+        if FEEDBACK_OPTIONS_PATH not in expand:
+            return obj
+        obj = copy.deepcopy(obj)
+        reasons = obj["features"]["subscription_cancel"]["cancellation_reason"]
+        reasons["feedback_options"] = [
+            self.feedback_options[option] for option in reasons.get("feedback_options") or []
+        ]
+        return obj
 
     def _record(self, request: Any, params: dict[str, Any]) -> Call:
         parts = urlsplit(request.url)
@@ -259,6 +275,14 @@ class FakeStripeConfigurations:
         )
         _merge(obj, params)
         return obj
+
+
+FEEDBACK_OPTIONS_PATH = "features.subscription_cancel.cancellation_reason.feedback_options"
+
+
+def _expand_paths(url: str) -> list[str]:
+    query = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    return [value for name, value in query if name.startswith("expand[")]
 
 
 def _merge(target: dict[str, Any], params: dict[str, Any]) -> None:

@@ -196,3 +196,45 @@ def event(
         "request": {"id": unique_id("req"), "idempotency_key": None},
         "type": event_type,
     }
+
+
+def feedback_option(
+    *, id: str | None = None, description: str = "Too hard to set up"
+) -> dict[str, Any]:
+    """A ``billing.feedback_option`` (a configuration's custom cancellation reason), built
+    field by field from the schema (Stripe's example objects hold none)."""
+    return {
+        "id": id or unique_id("bfo"),
+        "object": "billing.feedback_option",
+        "description": description,
+        "livemode": False,
+        "status": "active",
+        "status_transitions": {"deactivated_at": None},
+    }
+
+
+def discount(
+    *,
+    customer: str = "cus_test",
+    subscription: str | None = None,
+    coupon: str | None = "WINBACK25",
+    id: str | None = None,
+    start: int | None = None,
+) -> dict[str, Any]:
+    """A ``discount`` as ``customer.discount.created`` carries it: since API 2025-09-30
+    the coupon is ``source.coupon`` (an id), next to the ``subscription`` it applies to."""
+    return {
+        "id": id or unique_id("di"),
+        "object": "discount",
+        "checkout_session": None,
+        "customer": customer,
+        "customer_account": None,
+        "end": None,
+        "invoice": None,
+        "invoice_item": None,
+        "promotion_code": None,
+        "source": {"type": "coupon", "coupon": coupon},
+        "start": start or int(time.time()),
+        "subscription": subscription,
+        "subscription_item": None,
+    }

@@ -139,6 +139,7 @@ def test_outcomes_count_a_visit_under_each_kind_it_made(
         "quantity_changed": 0,
         "paused": 0,
         "resumed": 0,
+        "retention_accepted": 0,
         "payment_method_changed": 1,
         "customer_details_changed": 0,
         "none": 2,
@@ -277,7 +278,15 @@ def test_report_as_dict_is_the_documented_layout(history: dict[str, PortalSessio
         "label": "subscription canceled",
         "visits": 0,
     }
-    assert data["cancellation_reasons"] == [{"feedback": "too_expensive", "cancellations": 1}]
+    assert data["cancellation_reasons"] == [
+        {
+            "feedback": "too_expensive",
+            "cancellations": 1,
+            "feedback_option": None,
+            "feedback_option_description": None,
+        }
+    ]
+    assert data["retention_offers"] == []
 
 
 def test_range_validation() -> None:

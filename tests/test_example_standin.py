@@ -378,6 +378,7 @@ def test_cancel_with_reason_sends_a_signed_update_then_returns(
     assert sub["cancellation_details"] == {
         "comment": "pricey",
         "feedback": "too_expensive",
+        "feedback_option": None,
         "reason": "cancellation_requested",
     }
     assert event["data"]["previous_attributes"]["cancel_at_period_end"] is False
@@ -461,3 +462,122 @@ def test_form_decoding_matches_stripes_encoding() -> None:
         "items": [{"price": "price_1", "quantity": "2"}],
         "default_return_url": "",
     }
+
+
+# --- the churn loop: custom reasons, the retention coupon, how a flow ends ---------------
+
+PATH = "features.subscription_cancel.cancellation_reason.feedback_options"
+CANCEL_WITH_OPTIONS = {
+    "features": {
+        "subscription_cancel": {
+            "enabled": True,
+            "mode": "at_period_end",
+            "cancellation_reason": {
+                "enabled": True,
+                "options": ["too_expensive"],
+                "feedback_options": ["bfo_demo_setup", "bfo_demo_team"],
+            },
+        }
+    }
+}
+
+
+def _configuration(client: stripe.StripeClient) -> Any:
+    return client.v1.billing_portal.configurations.create(params=CANCEL_WITH_OPTIONS)
+
+
+@contract.requires_openapi
+def test_configurations_expand_their_feedback_options_on_request(
+    standin: Any, client: stripe.StripeClient
+) -> None:
+    config = _configuration(client)
+    reasons = config.to_dict()["features"]["subscription_cancel"]["cancellation_reason"]
+    assert reasons["feedback_options"] == ["bfo_demo_setup", "bfo_demo_team"]
+
+    retrieved = client.v1.billing_portal.configurations.retrieve(
+        config.id, params={"expand": [PATH]}
+    ).to_dict()
+    contract.validate_object("billing_portal.configuration", retrieved)
+    options = retrieved["features"]["subscription_cancel"]["cancellation_reason"]
+    assert [o["description"] for o in options["feedback_options"]] == [
+        "Too hard to set up",
+        "My team moved to another tool",
+    ]
+    try:
+        client.v1.billing_portal.configurations.list(params={"expand": [f"data.{PATH}"]})
+    except stripe.InvalidRequestError as error:
+        assert "4 levels" in str(error)
+    else:
+        raise AssertionError("a list cannot expand five levels deep")
+
+
+@contract.requires_openapi
+def test_a_custom_reason_is_sent_as_the_feedback_option(
+    standin: Any, client: stripe.StripeClient, webhook_endpoint: tuple[str, Received]
+) -> None:
+    customer_id, sub_id = _customer_with_subscription(client)
+    url = _session_url(client, customer_id, configuration=_configuration(client).id)
+    with urllib.request.urlopen(url, timeout=10) as page:
+        assert "Too hard to set up" in page.read().decode()
+
+    _portal_post(url, {"action": "cancel", "subscription": sub_id, "reason": "bfo_demo_setup"})
+
+    sub = _verified(webhook_endpoint[1])[-1]["data"]["object"]
+    contract.validate_object("subscription", sub, strict=True)
+    assert sub["cancellation_details"]["feedback_option"] == "bfo_demo_setup"
+    assert sub["cancellation_details"]["feedback"] is None
+
+
+@contract.requires_openapi
+def test_accepting_the_retention_offer_applies_the_coupon(
+    standin: Any, client: stripe.StripeClient, webhook_endpoint: tuple[str, Received]
+) -> None:
+    customer_id, sub_id = _customer_with_subscription(client)
+    flow = {
+        "type": "subscription_cancel",
+        "subscription_cancel": {
+            "subscription": sub_id,
+            "retention": {"type": "coupon_offer", "coupon_offer": {"coupon": "DEMO_STAY25"}},
+        },
+        "after_completion": {"type": "redirect", "redirect": {"return_url": RETURN_URL}},
+    }
+    url = _session_url(client, customer_id, flow_data=flow)
+    with urllib.request.urlopen(url, timeout=10) as page:
+        html = page.read().decode()
+    assert "DEMO_STAY25" in html and "Accept the offer" in html
+
+    status, location, _ = _portal_post(url, {"action": "accept_offer", "subscription": sub_id})
+
+    assert (status, location) == (303, RETURN_URL)
+    discount, update = _verified(webhook_endpoint[1])[-2:]
+    assert discount["type"] == "customer.discount.created"
+    contract.validate_object("discount", discount["data"]["object"], strict=True)
+    assert discount["data"]["object"]["subscription"] == sub_id
+    assert discount["data"]["object"]["source"] == {"type": "coupon", "coupon": "DEMO_STAY25"}
+    assert update["type"] == "customer.subscription.updated"
+    assert update["data"]["object"]["discounts"] == [discount["data"]["object"]["id"]]
+    assert update["data"]["previous_attributes"] == {"discounts": []}
+    assert update["data"]["object"]["cancel_at_period_end"] is False
+
+
+@contract.requires_openapi
+def test_a_flow_can_end_on_a_confirmation_page(
+    standin: Any, client: stripe.StripeClient, webhook_endpoint: tuple[str, Received]
+) -> None:
+    customer_id, sub_id = _customer_with_subscription(client)
+    flow = {
+        "type": "subscription_cancel",
+        "subscription_cancel": {"subscription": sub_id},
+        "after_completion": {
+            "type": "hosted_confirmation",
+            "hosted_confirmation": {"custom_message": "Sorry to see you go <3"},
+        },
+    }
+    url = _session_url(client, customer_id, flow_data=flow)
+
+    status, location, html = _portal_post(
+        url, {"action": "cancel", "subscription": sub_id, "reason": "too_expensive"}
+    )
+
+    assert (status, location) == (200, None)
+    assert "Sorry to see you go &lt;3" in html

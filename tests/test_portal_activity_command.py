@@ -85,6 +85,7 @@ def test_json_is_the_documented_layout(visits: list[PortalSession]) -> None:
         "per_day",
         "outcomes",
         "cancellation_reasons",
+        "retention_offers",
     }
     assert data["version"] == 1
     assert data["range"] == {
@@ -110,7 +111,14 @@ def test_json_is_the_documented_layout(visits: list[PortalSession]) -> None:
     }
     assert {o["outcome"]: o["visits"] for o in data["outcomes"]}["cancel_scheduled"] == 1
     assert {o["outcome"]: o["visits"] for o in data["outcomes"]}["none"] == 2
-    assert data["cancellation_reasons"] == [{"feedback": "unused", "cancellations": 1}]
+    assert data["cancellation_reasons"] == [
+        {
+            "feedback": "unused",
+            "cancellations": 1,
+            "feedback_option": None,
+            "feedback_option_description": None,
+        }
+    ]
 
 
 def test_days_and_configuration(visits: list[PortalSession]) -> None:

@@ -17,7 +17,13 @@ Definitions (documented in ``docs/activity.md``, asserted in the tests):
 * *Abandoned* visits neither returned nor changed anything.
 * *Cancellation reasons* count the cancellations (events of kind ``canceled`` or
   ``cancel_scheduled``) linked to the visits of the range, by the customer's
-  ``cancellation_details.feedback`` (``None``: no reason given).
+  ``cancellation_details.feedback`` and custom ``feedback_option`` together (both
+  ``None``: no reason given); an option is named by the ``description`` the synced
+  configurations hold (``configurations.feedback_options``), else by its id.
+* *Retention offers* count, per coupon, the range's visits that offered one
+  (``PortalSession.retention_coupon``) and those of them that ended with the offer
+  accepted (a linked ``retention_accepted`` change and no linked cancellation); the
+  *save rate* is accepted / offers.
 
 A change event linked to no visit counts nowhere.
 """
@@ -25,17 +31,17 @@ A change event linked to no visit counts nowhere.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.db import connections
-from django.db.models import Count, F, Func, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, F, Func, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from django_stripe_portal.conf import get_settings
+from django_stripe_portal.configurations.feedback_options import feedback_option_descriptions
 from django_stripe_portal.events import ChangeKind
 from django_stripe_portal.models import PortalSession, WebhookEvent
 
@@ -47,7 +53,7 @@ REPORT_VERSION = 1
 NO_CHANGE = "none"
 
 _CANCELLATION_KINDS = (ChangeKind.CANCELED, ChangeKind.CANCEL_SCHEDULED)
-_FEEDBACK_PATH = "payload__data__object__cancellation_details__feedback"
+_DETAILS_PATH = "payload__data__object__cancellation_details"
 _DAY_SECONDS = 24 * 3600
 
 
@@ -125,14 +131,33 @@ class OutcomeCount:
 
 @dataclass(frozen=True)
 class ReasonCount:
+    """Cancellations with one ``feedback`` (Stripe's enum) and one custom
+    ``feedback_option`` (``bfo_…``); either may be None."""
+
     feedback: str | None
     cancellations: int
+    feedback_option: str | None = None
+    #: The option's ``description`` from the synced configuration; None when unknown.
+    feedback_option_description: str | None = None
+
+    @property
+    def option_label(self) -> str | None:
+        """How reports name the custom option: its description, else its id."""
+        return self.feedback_option_description or self.feedback_option
 
 
 @dataclass(frozen=True)
-class VisitHistory:
-    visit: PortalSession
-    changes: Sequence[WebhookEvent] = ()
+class RetentionCount:
+    """The visits that offered ``coupon`` and how many of them accepted it."""
+
+    coupon: str
+    offers: int
+    accepted: int
+
+    @property
+    def save_rate(self) -> float | None:
+        """Accepted / offers; ``None`` when nothing was offered."""
+        return self.accepted / self.offers if self.offers else None
 
 
 @dataclass(frozen=True)
@@ -144,6 +169,7 @@ class ActivityReport:
     per_day: list[DayActivity]
     outcomes: list[OutcomeCount]
     cancellation_reasons: list[ReasonCount]
+    retention_offers: list[RetentionCount] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """The stable JSON layout documented in ``docs/activity.md``."""
@@ -170,6 +196,13 @@ class ActivityReport:
             ],
             "outcomes": [asdict(outcome) for outcome in self.outcomes],
             "cancellation_reasons": [asdict(reason) for reason in self.cancellation_reasons],
+            "retention_offers": [
+                {
+                    **asdict(offer),
+                    "save_rate": None if offer.save_rate is None else round(offer.save_rate, 4),
+                }
+                for offer in self.retention_offers
+            ],
         }
 
 
@@ -310,28 +343,75 @@ def visit_outcomes(activity_range: ActivityRange) -> list[OutcomeCount]:
 
 
 def cancellation_reasons(activity_range: ActivityRange) -> list[ReasonCount]:
-    """Cancellations made during the range's visits, by the customer's feedback,
-    most frequent first."""
+    """Cancellations made during the range's visits, by the customer's feedback and
+    custom feedback option, most frequent first (two queries: the counts, then the
+    options' descriptions from the synced configurations)."""
     rows = (
         linked_changes(activity_range)
         .filter(change_kind__in=_CANCELLATION_KINDS)
-        .annotate(feedback=F(_FEEDBACK_PATH))
-        .values("feedback")
+        .annotate(
+            feedback=F(f"{_DETAILS_PATH}__feedback"),
+            feedback_option=F(f"{_DETAILS_PATH}__feedback_option"),
+        )
+        .values("feedback", "feedback_option")
         .annotate(cancellations=Count("pk"))
         .order_by()
     )
     # A few rows, merged and sorted here: PostgreSQL groups a JSON null apart from a
-    # missing key (both "no reason"), and sorts NULL differently from SQLite.
-    counts: dict[str | None, int] = {}
+    # missing key (both "no reason"), an option may be an id or the expanded object,
+    # and NULL sorts differently on each database.
+    counts: dict[tuple[str | None, str | None], int] = {}
+    described: dict[str, str] = {}
     for row in rows:
-        feedback = row["feedback"] or None
-        counts[feedback] = counts.get(feedback, 0) + row["cancellations"]
-    reasons = [ReasonCount(feedback, cancellations) for feedback, cancellations in counts.items()]
-    return sorted(reasons, key=lambda r: (-r.cancellations, r.feedback is None, r.feedback or ""))
+        option = row["feedback_option"]
+        if isinstance(option, dict):
+            if isinstance(option.get("description"), str) and isinstance(option.get("id"), str):
+                described[option["id"]] = option["description"]
+            option = option.get("id")
+        group = (_text_or_none(row["feedback"]), _text_or_none(option))
+        counts[group] = counts.get(group, 0) + row["cancellations"]
+    if any(option is not None for _, option in counts):
+        described = {**feedback_option_descriptions(), **described}
+    reasons = [
+        ReasonCount(feedback, cancellations, option, described.get(option or ""))
+        for (feedback, option), cancellations in counts.items()
+    ]
+    return sorted(
+        reasons,
+        key=lambda r: (
+            -r.cancellations,
+            r.feedback is None and r.feedback_option is None,
+            r.feedback or "",
+            r.option_label or "",
+        ),
+    )
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def retention_offers(activity_range: ActivityRange) -> list[RetentionCount]:
+    """Per coupon: the range's visits that offered it, and those that accepted it
+    (one query), most offered first."""
+    linked = WebhookEvent.objects.filter(portal_session=OuterRef("pk"))
+    accepted = Q(Exists(linked.filter(change_kind=ChangeKind.RETENTION_ACCEPTED))) & ~Q(
+        Exists(linked.filter(change_kind__in=_CANCELLATION_KINDS))
+    )
+    rows = (
+        visits_in(activity_range)
+        .exclude(retention_coupon="")
+        .values("retention_coupon")
+        .annotate(offers=Count("pk"), accepted=Count("pk", filter=accepted))
+        .order_by()
+    )
+    counts = [RetentionCount(r["retention_coupon"], r["offers"], r["accepted"]) for r in rows]
+    return sorted(counts, key=lambda count: (-count.offers, count.coupon))
 
 
 def activity_report(activity_range: ActivityRange) -> ActivityReport:
-    """All the figures of one range (five aggregate queries)."""
+    """All the figures of one range (six aggregate queries, a seventh to name custom
+    feedback options when a cancellation picked one)."""
     changes = _change_counts(activity_range)
     summary = _summary_of(activity_range, changes)
     return ActivityReport(
@@ -340,28 +420,5 @@ def activity_report(activity_range: ActivityRange) -> ActivityReport:
         per_day=visits_per_day(activity_range),
         outcomes=_outcomes_of(summary, changes),
         cancellation_reasons=cancellation_reasons(activity_range),
+        retention_offers=retention_offers(activity_range),
     )
-
-
-def customer_history(
-    customer_id: str, activity_range: ActivityRange | None = None, limit: int = 100
-) -> list[VisitHistory]:
-    """The customer's latest visits (newest first), each with the changes linked to it
-    (oldest first). Two queries whatever the number of visits; payloads are not loaded,
-    only the cancellation feedback is read out of them."""
-    visits = (
-        visits_in(activity_range) if activity_range is not None else PortalSession.objects.all()
-    )
-    changes = (
-        WebhookEvent.objects.exclude(change_kind="")
-        .defer("payload")
-        .annotate(feedback=F(_FEEDBACK_PATH))
-        .order_by("created_at", "pk")
-    )
-    sessions = (
-        visits.filter(customer_id=customer_id)
-        .select_related("configuration")
-        .prefetch_related(Prefetch("events", queryset=changes, to_attr="linked_changes"))
-        .order_by("-created_at", "-pk")[:limit]
-    )
-    return [VisitHistory(visit=visit, changes=visit.linked_changes) for visit in sessions]

@@ -4,6 +4,7 @@
 - ``events``: webhook events with their processing state, and the replay action;
 - ``sessions``: portal visits with the changes linked to each;
 - ``activity_page`` and its ``charts``: the "Portal activity" page;
+- ``at_risk_page``: the "Customers at risk" page;
 - ``subscriptions``, ``configurations``, ``customers``: the other tables.
 """
 

@@ -97,7 +97,7 @@ def _figures(activity_range: activity.ActivityRange, customer_id: str) -> dict[s
             width=CHART_WIDTH,
         ),
         "reasons": [
-            (labels.feedback_label(reason.feedback), reason.feedback, reason.cancellations)
+            (labels.feedback_label(reason.feedback), reason)
             for reason in report.cancellation_reasons
         ],
         "customer_id": customer_id,

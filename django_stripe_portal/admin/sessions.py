@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from django_stripe_portal import labels
 from django_stripe_portal.admin.activity_page import activity_view
+from django_stripe_portal.admin.at_risk_page import at_risk_view
 from django_stripe_portal.admin.records import (
     AccountFilter,
     ChoicesFilter,
@@ -132,6 +133,7 @@ class PortalSessionAdmin(StripeRecordAdmin):
         "user",
         "configuration",
         "opened_for_and_flow",
+        "retention_coupon",
         "locale",
         "return_to",
         "livemode",
@@ -166,8 +168,16 @@ class PortalSessionAdmin(StripeRecordAdmin):
         activity_view = self.admin_site.admin_view(self.activity_view)
         custom = [
             path("activity/", activity_view, name="django_stripe_portal_portalsession_activity"),
+            path(
+                "at-risk/",
+                self.admin_site.admin_view(self.at_risk_view),
+                name="django_stripe_portal_portalsession_at_risk",
+            ),
         ]
         return custom + super().get_urls()
 
     def activity_view(self, request: HttpRequest) -> HttpResponse:
         return activity_view(self, request)
+
+    def at_risk_view(self, request: HttpRequest) -> HttpResponse:
+        return at_risk_view(self, request)

@@ -59,6 +59,7 @@ class StripeSubscriptionAdmin(StripeRecordAdmin):
         "canceled_at",
         "current_period_end",
         "cancellation_details_formatted",
+        "pause_collection_formatted",
         "livemode",
         "event_created_at",
         "updated",
@@ -91,6 +92,10 @@ class StripeSubscriptionAdmin(StripeRecordAdmin):
     @admin.display(description=_("items"))
     def items_formatted(self, obj: StripeSubscription) -> SafeString:
         return pretty_json(obj.items)
+
+    @admin.display(description=_("collection paused"))
+    def pause_collection_formatted(self, obj: StripeSubscription) -> SafeString | str:
+        return pretty_json(obj.pause_collection) if obj.pause_collection else str(_("not paused"))
 
     @admin.display(description=_("cancellation details"))
     def cancellation_details_formatted(self, obj: StripeSubscription) -> SafeString:

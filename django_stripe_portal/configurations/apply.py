@@ -21,6 +21,11 @@ from django.utils import timezone
 from django_stripe_portal.client import get_client, request_options, stripe_error_text
 from django_stripe_portal.configurations.declare import definition_hash, marker_of, with_marker
 from django_stripe_portal.configurations.diff import FieldChange, compare
+from django_stripe_portal.configurations.feedback_options import (
+    FEEDBACK_OPTIONS_EXPAND,
+    feedback_options_of,
+    needs_expanding,
+)
 from django_stripe_portal.configurations.schema import (
     update_rule,
     validate_update_params,
@@ -72,12 +77,20 @@ def list_configurations(
     client: stripe.StripeClient | None = None, *, account: str = ""
 ) -> list[dict[str, Any]]:
     """Every portal configuration of the account (``account``: a connected one, through
-    ``Stripe-Account``; ``""``: the platform), all pages (100 per request)."""
+    ``Stripe-Account``; ``""``: the platform), all pages (100 per request), with their
+    custom feedback options expanded (one retrieve for each that has some: a list
+    cannot expand that deep)."""
     client = client or get_client()
-    page = client.v1.billing_portal.configurations.list(
-        {"limit": LIST_PAGE_SIZE}, request_options(account)
-    )
-    return [configuration.to_dict() for configuration in page.auto_paging_iter()]
+    service = client.v1.billing_portal.configurations
+    options = request_options(account)
+    page = service.list({"limit": LIST_PAGE_SIZE}, options)
+    listed = [configuration.to_dict() for configuration in page.auto_paging_iter()]
+    return [
+        service.retrieve(obj["id"], {"expand": [FEEDBACK_OPTIONS_EXPAND]}, options).to_dict()
+        if needs_expanding(obj)
+        else obj
+        for obj in listed
+    ]
 
 
 def plan(
@@ -220,11 +233,17 @@ def _write(client: stripe.StripeClient, step: Step, livemode: bool, account: str
     options: Any = request_options(
         account, idempotency_key=_idempotency_key(step, livemode, account)
     )
+    params = wire_params(step.params, update=step.action is not Action.CREATE)
+    if feedback_options_of(step.declaration) or (
+        step.stripe_object is not None and feedback_options_of(step.stripe_object)
+    ):
+        # The stored answer then holds the options' descriptions for the reports.
+        params["expand"] = [FEEDBACK_OPTIONS_EXPAND]
     if step.action is Action.CREATE:
-        created = service.create(wire_params(step.params, update=False), options)  # type: ignore[arg-type]
+        created = service.create(params, options)  # type: ignore[arg-type]
         return created.to_dict()
     assert step.stripe_id is not None
-    updated = service.update(step.stripe_id, wire_params(step.params, update=True), options)  # type: ignore[arg-type]
+    updated = service.update(step.stripe_id, params, options)  # type: ignore[arg-type]
     return updated.to_dict()
 
 

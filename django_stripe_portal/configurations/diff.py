@@ -96,7 +96,9 @@ def _same_list(declared: Sequence[Any], actual: Any) -> bool:
     if len(declared) != len(actual):
         return False
     if all(not isinstance(item, Mapping) for item in declared):
-        # Lists of enum values and ids: Stripe does not promise to keep the order.
+        # Lists of enum values and ids: Stripe does not promise to keep the order. An id
+        # may come back expanded (``feedback_options``): the object stands for its id.
+        actual = [_expanded_id(item) for item in actual]
         return sorted(map(repr, declared)) == sorted(map(repr, actual))
     unmatched = list(actual)
     for item in declared:
@@ -105,6 +107,12 @@ def _same_list(declared: Sequence[Any], actual: Any) -> bool:
             return False
         unmatched.remove(match)
     return True
+
+
+def _expanded_id(item: Any) -> Any:
+    if isinstance(item, Mapping) and isinstance(item.get("id"), str):
+        return item["id"]
+    return item
 
 
 def _compare_mapping(

@@ -1,7 +1,8 @@
 """The optional form fields of the portal button, checked and turned into Stripe params.
 
 Everything here is about what the user asked for (``flow``, ``subscription``,
-``price``, ``locale``); who the customer is never comes from the form.
+``price``, ``locale``, ``after``, ``confirmation_message``); who the customer is, and
+any retention offer (``portal.retention``), never come from the form.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
-from django_stripe_portal.conf import get_settings
 from django_stripe_portal.exceptions import PortalRequestError
 from django_stripe_portal.models import StripeSubscription
 from django_stripe_portal.state.subscriptions import ENDED_STATUSES
@@ -42,6 +42,16 @@ LOCALES = (
     "sv", "th", "tr", "vi", "zh", "zh-HK", "zh-TW",
 )  # fmt: skip
 
+#: The button's ``after`` values → Stripe's ``flow_data.after_completion.type``.
+AFTER_COMPLETION_TYPES = {
+    "redirect": "redirect",
+    "confirmation": "hosted_confirmation",
+    "portal": "portal_homepage",
+}
+#: ``maxLength`` of ``flow_data.after_completion.hosted_confirmation.custom_message``
+#: (POST /v1/billing_portal/sessions; checked against the spec in tests).
+CONFIRMATION_MESSAGE_MAX_LENGTH = 500
+
 _SUBSCRIPTION_ID_RE = re.compile(r"sub_[A-Za-z0-9]{1,250}")
 # Prices are price_…; legacy plans (usable as prices) may carry custom ids.
 _PRICE_ID_RE = re.compile(r"[A-Za-z0-9_\-]{1,250}")
@@ -55,6 +65,9 @@ class PortalFlow:
     subscription_id: str = ""
     locale: str = ""
     flow_data: dict[str, Any] = field(default_factory=dict)
+    #: The coupon offered in a ``subscription_cancel`` flow (set by ``portal.retention``,
+    #: never from the form); "" for none.
+    retention_coupon: str = ""
 
 
 def parse_portal_form(
@@ -100,14 +113,39 @@ def parse_portal_form(
                 _("That subscription has already ended."), code="ended_subscription", status=409
             )
         flow_data[flow_type] = _subscription_flow_params(flow_type, subscription_id, stored, form)
-    # After a deep link the user comes back through the return link, not to the portal home.
-    flow_data["after_completion"] = {
-        "type": "redirect",
-        "redirect": {"return_url": flow_return_url},
-    }
+    flow_data["after_completion"] = after_completion(form, flow_return_url)
     return PortalFlow(
         flow_type=flow_type, subscription_id=subscription_id, locale=locale, flow_data=flow_data
     )
+
+
+def after_completion(form: Mapping[str, Any], flow_return_url: str) -> dict[str, Any]:
+    """Stripe's ``flow_data.after_completion`` from ``after`` and ``confirmation_message``.
+
+    By default the user comes back through the return link, not to the portal home, so
+    the visit's return is recorded. The message's length is checked here, before any
+    request: Stripe would refuse it with an error meant for developers.
+    """
+    after = _field(form, "after") or "redirect"
+    message = _field(form, "confirmation_message")
+    if after not in AFTER_COMPLETION_TYPES:
+        raise PortalRequestError(
+            _("That billing page does not exist."), code="invalid_after_completion"
+        )
+    if message and after != "confirmation":
+        raise PortalRequestError(
+            _("That billing page does not exist."), code="confirmation_message_without_confirmation"
+        )
+    if len(message) > CONFIRMATION_MESSAGE_MAX_LENGTH:
+        raise PortalRequestError(
+            _("That billing page does not exist."), code="confirmation_message_too_long"
+        )
+    kind = AFTER_COMPLETION_TYPES[after]
+    if kind == "redirect":
+        return {"type": kind, "redirect": {"return_url": flow_return_url}}
+    if kind == "hosted_confirmation" and message:
+        return {"type": kind, "hosted_confirmation": {"custom_message": message}}
+    return {"type": kind}
 
 
 def _field(form: Mapping[str, Any], name: str) -> str:
@@ -130,11 +168,7 @@ def _subscription_flow_params(
     form: Mapping[str, Any],
 ) -> dict[str, Any]:
     params: dict[str, Any] = {"subscription": subscription_id}
-    if flow_type == "subscription_cancel":
-        coupon = get_settings().RETENTION_COUPON
-        if coupon:
-            params["retention"] = {"type": "coupon_offer", "coupon_offer": {"coupon": coupon}}
-    elif flow_type == "subscription_update_confirm":
+    if flow_type == "subscription_update_confirm":
         params["items"] = [_confirm_item(stored, form)]
     return params
 

@@ -25,6 +25,7 @@ from django_stripe_portal.portal.accounts import (
 )
 from django_stripe_portal.portal.button_form import PortalFlow, parse_portal_form
 from django_stripe_portal.portal.configuration import resolve_configuration
+from django_stripe_portal.portal.retention import with_retention_offer
 from django_stripe_portal.portal.return_links import new_return_key, sign_return_key
 from django_stripe_portal.signals import portal_session_created
 from django_stripe_portal.state.row_writes import upsert
@@ -45,6 +46,7 @@ _UPSERT_FIELDS = (
     "source",
     "return_key",
     "account",
+    "retention_coupon",
 )
 
 
@@ -89,6 +91,7 @@ def plan_portal_session(
     flow = parse_portal_form(
         request.POST, customer_id=customer_id, flow_return_url=return_url, account=account
     )
+    flow = with_retention_offer(flow, request, customer_id)
     configuration = resolve_configuration(request, customer_id)
     params: dict[str, Any] = {"customer": customer_id, "return_url": return_url}
     if configuration is not None:
@@ -140,6 +143,7 @@ def record_portal_session(
         source=PortalSession.Source.APP,
         return_key=plan.return_key,
         account=plan.account,
+        retention_coupon=plan.flow.retention_coupon,
     )
     upsert(row, unique_fields=["stripe_id"], update_fields=list(_UPSERT_FIELDS))
     data = session.to_dict()

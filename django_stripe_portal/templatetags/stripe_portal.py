@@ -13,6 +13,10 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from django_stripe_portal import access, labels
+from django_stripe_portal.portal.button_form import (
+    AFTER_COMPLETION_TYPES,
+    CONFIRMATION_MESSAGE_MAX_LENGTH,
+)
 
 register = template.Library()
 
@@ -30,12 +34,17 @@ def portal_button(
     css_class: str = "",
     price: str = "",
     locale: str = "",
+    after: str = "",
+    confirmation_message: str = "",
 ) -> SafeString:
     """A POST form to ``stripe_portal:redirect``; nothing at all for anonymous users.
 
     The form only says what the user wants to do; which customer it is about is
-    decided by the view, never by these fields.
+    decided by the view, never by these fields. ``after`` (``redirect``,
+    ``confirmation``, ``portal``) says where a flow ends; a template that cannot work
+    fails when it renders, not when a customer clicks.
     """
+    _check_after_completion(flow, after, str(confirmation_message))
     request = context.get("request")
     user = getattr(request, "user", None) if request is not None else context.get("user")
     if not getattr(user, "is_authenticated", False):
@@ -49,12 +58,36 @@ def portal_button(
         "css_class": css_class,
         "price": price,
         "locale": locale,
+        "after": after,
+        "confirmation_message": confirmation_message,
     }
     if request is None:
         # No `request` context processor: reuse the caller's token (a request would make one).
         button_context["csrf_token"] = context.get("csrf_token")
     html = render_to_string(BUTTON_TEMPLATE, button_context, request=request)
     return mark_safe(html)  # noqa: S308  (rendered by the autoescaping template engine)
+
+
+def _check_after_completion(flow: str, after: str, message: str) -> None:
+    if after and after not in AFTER_COMPLETION_TYPES:
+        choices = ", ".join(f'"{name}"' for name in AFTER_COMPLETION_TYPES)
+        raise template.TemplateSyntaxError(
+            f"portal_button: after={after!r} is not one of {choices}."
+        )
+    if after and not flow:
+        raise template.TemplateSyntaxError(
+            "portal_button: after= applies to a flow; add flow=… (the portal's home page "
+            "has no completion step)."
+        )
+    if message and after != "confirmation":
+        raise template.TemplateSyntaxError(
+            'portal_button: confirmation_message= needs after="confirmation".'
+        )
+    if len(message.strip()) > CONFIRMATION_MESSAGE_MAX_LENGTH:
+        raise template.TemplateSyntaxError(
+            f"portal_button: confirmation_message is {len(message.strip())} characters long; "
+            f"Stripe accepts at most {CONFIRMATION_MESSAGE_MAX_LENGTH}."
+        )
 
 
 _MEMO = "_stripe_portal_has_active_subscription"

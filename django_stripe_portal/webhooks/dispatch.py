@@ -32,6 +32,7 @@ from django_stripe_portal.events import (
 from django_stripe_portal.models import PortalConfiguration, PortalSession, WebhookEvent
 from django_stripe_portal.portal.return_links import is_own_return_link
 from django_stripe_portal.webhooks.interpret import Interpretation
+from django_stripe_portal.webhooks.retention import accepted_retention_offer
 from django_stripe_portal.webhooks.state_writes import StateWritten
 
 logger = logging.getLogger("django_stripe_portal.webhooks")
@@ -167,6 +168,20 @@ def dispatch_event(
                 {"configuration": configuration, "drifted": configuration_drifted(obj)},
             )
         )
+    if ChangeKind.RETENTION_ACCEPTED in meaning.kinds:
+        accepted = accepted_retention_offer(row, meaning)
+        if accepted is not None:
+            domain.append(
+                (
+                    "retention_offer_accepted",
+                    WebhookEvent,
+                    {
+                        "subscription": accepted.subscription,
+                        "coupon": accepted.coupon,
+                        "portal_session": accepted.portal_session,
+                    },
+                )
+            )
     if ChangeKind.PAYMENT_METHOD_CHANGED in meaning.kinds:
         domain.append(
             ("payment_method_changed", WebhookEvent, {"customer_id": meaning.customer_id})
@@ -211,6 +226,11 @@ def _subscription_signals(
         out.append(("subscription_cancel_scheduled", WebhookEvent, extra))
     if ChangeKind.REACTIVATED in kinds:
         out.append(("subscription_reactivated", WebhookEvent, base))
+    if ChangeKind.PAUSED in kinds:
+        extra = {**base, "resumes_at": meaning.resumes_at}
+        out.append(("subscription_paused", WebhookEvent, extra))
+    if ChangeKind.RESUMED in kinds:
+        out.append(("subscription_resumed", WebhookEvent, {**base, "resumes_at": None}))
     if ChangeKind.PLAN_CHANGED in kinds:
         extra = {
             **base,

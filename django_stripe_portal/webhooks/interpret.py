@@ -8,13 +8,16 @@ is the current one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from django_stripe_portal.events import SUBSCRIPTION_EVENTS, ChangeKind
+from django_stripe_portal.events import DISCOUNT_EVENTS, SUBSCRIPTION_EVENTS, ChangeKind
 from django_stripe_portal.exceptions import WebhookRefused
 from django_stripe_portal.webhooks.payload import (
     cancellation_details_of,
+    discount_coupon_of,
     id_of,
+    pause_collection_of,
     stripe_time,
     subscription_items,
     subscription_values,
@@ -43,6 +46,14 @@ class Interpretation:
     cancellation_details: dict[str, Any] = field(default_factory=dict)
     #: ``previous_attributes`` of a details change (empty for ``customer.tax_id.*``).
     previous_attributes: dict[str, Any] = field(default_factory=dict)
+    #: When a paused subscription resumes collecting (``pause_collection.resumes_at``);
+    #: None for an open-ended pause, a ``paused`` status and every resume.
+    resumes_at: datetime | None = None
+    #: ``customer.discount.created`` on a subscription: the coupon and the subscription.
+    #: It is a retention offer accepted only if the visit it is linked to offered that
+    #: coupon (the linking looks for such a visit; ``dispatch`` checks the rest).
+    retention_coupon: str = ""
+    discount_subscription: str = ""
 
     @property
     def change_kind(self) -> str:
@@ -87,10 +98,22 @@ def _interpret_subscription(
         meaning.kinds.add(ChangeKind.CANCELED)
     elif event_type == "customer.subscription.paused":
         meaning.kinds.add(ChangeKind.PAUSED)
+        meaning.resumes_at = _resumes_at(obj)
     elif event_type == "customer.subscription.resumed":
         meaning.kinds.add(ChangeKind.RESUMED)
     if event_type != "customer.subscription.updated":
         return
+
+    # The other form of a pause: collection paused while the status stays ``active``.
+    # (A ``paused`` status comes with its own event type, handled above.)
+    if "pause_collection" in previous:
+        was_paused = isinstance(previous["pause_collection"], dict)
+        now_paused = pause_collection_of(obj) is not None
+        if now_paused and not was_paused:
+            meaning.kinds.add(ChangeKind.PAUSED)
+            meaning.resumes_at = _resumes_at(obj)
+        elif was_paused and not now_paused:
+            meaning.kinds.add(ChangeKind.RESUMED)
 
     now_scheduled = _cancel_scheduled(obj.get("cancel_at_period_end"), obj.get("cancel_at"))
     was_scheduled = _cancel_scheduled(
@@ -110,6 +133,21 @@ def _interpret_subscription(
             meaning.kinds.add(ChangeKind.PLAN_CHANGED)
         if meaning.previous_quantity != meaning.new_quantity:
             meaning.kinds.add(ChangeKind.QUANTITY_CHANGED)
+
+
+def _resumes_at(obj: dict[str, Any]) -> datetime | None:
+    pause = pause_collection_of(obj)
+    return stripe_time(pause["resumes_at"]) if pause is not None else None
+
+
+def _interpret_discount(event_type: str, obj: dict[str, Any], meaning: Interpretation) -> None:
+    meaning.customer_id = id_of(obj.get("customer"))
+    coupon = discount_coupon_of(obj)[:255]
+    subscription = id_of(obj.get("subscription"))[:255]
+    if event_type == "customer.discount.created" and coupon and subscription:
+        meaning.kinds.add(ChangeKind.RETENTION_ACCEPTED)
+        meaning.retention_coupon = coupon
+        meaning.discount_subscription = subscription
 
 
 def _default_payment_method_changed(obj: dict[str, Any], previous: dict[str, Any]) -> bool:
@@ -187,6 +225,8 @@ def interpret_event(event: dict[str, Any]) -> Interpretation:
         # A detached method no longer names its customer; the previous value does.
         meaning.customer_id = id_of(obj.get("customer") or previous.get("customer"))
         meaning.kinds.add(ChangeKind.PAYMENT_METHOD_CHANGED)
+    elif event_type in DISCOUNT_EVENTS:
+        _interpret_discount(event_type, obj, meaning)
     elif event_type == "billing_portal.session.created":
         meaning.customer_id = id_of(obj.get("customer"))
     meaning.customer_id = meaning.customer_id[:255]

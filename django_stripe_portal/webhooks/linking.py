@@ -2,7 +2,8 @@
 
 The visit is the customer's most recent portal session that began at most
 ``VISIT_WINDOW`` seconds before the event and had not yet ended (the user had not
-come back through the return link) when Stripe created the event.
+come back through the return link) when Stripe created the event. A discount that
+may be an accepted retention offer is linked only to a visit that offered its coupon.
 """
 
 from __future__ import annotations
@@ -65,10 +66,19 @@ def _visit_sql(alias: str) -> str | None:
 
 
 def visit_subquery(
-    customer_id: str, event_created_at: datetime, window_seconds: int
+    customer_id: str, event_created_at: datetime, window_seconds: int, offered_coupon: str = ""
 ) -> Subquery | RawSQL:
     """The id of that visit as an expression, so the event insert looks it up in the same
-    statement (no extra round trip, and no query building, on the hot path)."""
+    statement (no extra round trip, and no query building, on the hot path).
+
+    With ``offered_coupon`` (a rare discount event) only a visit that offered that coupon
+    counts; that query is built each time."""
+    if offered_coupon:
+        visits = PortalSession.objects.filter(
+            visit_filter(customer_id, event_created_at, window_seconds),
+            retention_coupon=offered_coupon,
+        )
+        return Subquery(visits.order_by("-created_at", "-pk").values("pk")[:1])
     alias = router.db_for_read(PortalSession)
     sql = _visit_sql(alias)
     if sql is None:
@@ -78,11 +88,12 @@ def visit_subquery(
 
 
 def find_visit(
-    customer_id: str, event_created_at: datetime, window_seconds: int
+    customer_id: str, event_created_at: datetime, window_seconds: int, offered_coupon: str = ""
 ) -> PortalSession | None:
     """The visit as a row, for reprocessing a stored event (one query)."""
-    return (
-        PortalSession.objects.filter(visit_filter(customer_id, event_created_at, window_seconds))
-        .order_by("-created_at", "-pk")
-        .first()
+    visits = PortalSession.objects.filter(
+        visit_filter(customer_id, event_created_at, window_seconds)
     )
+    if offered_coupon:
+        visits = visits.filter(retention_coupon=offered_coupon)
+    return visits.order_by("-created_at", "-pk").first()

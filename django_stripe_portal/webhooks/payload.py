@@ -96,5 +96,14 @@ def subscription_values(obj: dict[str, Any]) -> dict[str, Any]:
             for key in CANCELLATION_DETAIL_KEYS
             if isinstance(details, dict) and key in details
         },
+        "pause_collection": pause_collection_of(obj),
         "livemode": bool(obj.get("livemode")),
     }
+
+
+def discount_coupon_of(obj: dict[str, Any]) -> str:
+    """The coupon a ``discount`` was made from (``source.coupon``, id or expanded), or ""."""
+    source = obj.get("source")
+    if not isinstance(source, dict):
+        return ""
+    return id_of(source.get("coupon"))

@@ -112,7 +112,10 @@ def _dispatch_locked(row: WebhookEvent) -> Outcome:
     row.customer_id = meaning.customer_id
     if meaning.change_kind and meaning.customer_id:
         row.portal_session = find_visit(
-            meaning.customer_id, row.created_at, get_settings().VISIT_WINDOW
+            meaning.customer_id,
+            row.created_at,
+            get_settings().VISIT_WINDOW,
+            meaning.retention_coupon,
         )
     row.attempts += 1
     state_write = prepare_state_write(row, event, meaning)

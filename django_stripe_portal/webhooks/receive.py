@@ -76,7 +76,9 @@ def _new_row(
     )
     if meaning.change_kind and meaning.customer_id:
         # Looked up by the INSERT itself: one statement, one round trip.
-        row.portal_session_id = visit_subquery(meaning.customer_id, created_at, window)
+        row.portal_session_id = visit_subquery(
+            meaning.customer_id, created_at, window, meaning.retention_coupon
+        )
     return row
 
 

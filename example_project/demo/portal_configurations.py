@@ -12,8 +12,17 @@ OFFLINE_PRODUCTS: dict[str, list[str]] = {
 }
 
 
-def declared_configurations(products: dict[str, list[str]]) -> dict[str, Any]:
-    """``STRIPE_PORTAL['CONFIGURATIONS']``: plan switching only where products are known."""
+#: The stand-in's custom cancellation reasons (stripe_standin/churn.py) and the coupon
+#: the offline demo offers before a cancellation.
+OFFLINE_FEEDBACK_OPTIONS = ["bfo_demo_setup", "bfo_demo_team"]
+OFFLINE_RETENTION_COUPON = "DEMO_STAY25"
+
+
+def declared_configurations(
+    products: dict[str, list[str]], feedback_options: list[str] | None = None
+) -> dict[str, Any]:
+    """``STRIPE_PORTAL['CONFIGURATIONS']``: plan switching only where products are known,
+    custom cancellation reasons only where the account has them."""
     features: dict[str, Any] = {
         "invoice_history": {"enabled": True},
         "payment_method_update": {"enabled": True},
@@ -27,6 +36,9 @@ def declared_configurations(products: dict[str, list[str]]) -> dict[str, Any]:
             },
         },
     }
+    if feedback_options:
+        reasons = features["subscription_cancel"]["cancellation_reason"]
+        reasons["feedback_options"] = list(feedback_options)
     if products:
         features["subscription_update"] = {
             "enabled": True,

@@ -17,7 +17,12 @@ from pathlib import Path
 
 import environ
 
-from demo.portal_configurations import OFFLINE_PRODUCTS, declared_configurations
+from demo.portal_configurations import (
+    OFFLINE_FEEDBACK_OPTIONS,
+    OFFLINE_PRODUCTS,
+    OFFLINE_RETENTION_COUPON,
+    declared_configurations,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -112,7 +117,12 @@ if STRIPE_OFFLINE:
     _api_base: str | None = STRIPE_STANDIN_URL
     _products: dict[str, list[str]] = OFFLINE_PRODUCTS
     PLAN_NAMES: dict[str, str] = _OFFLINE_PLAN_NAMES
+    _feedback_options: list[str] = OFFLINE_FEEDBACK_OPTIONS
+    _retention_coupon: str | None = OFFLINE_RETENTION_COUPON
 else:
+    # e.g. PORTAL_FEEDBACK_OPTIONS=bfo_1,bfo_2 (made in the Dashboard), RETENTION_COUPON=WINBACK20
+    _feedback_options = env.list("PORTAL_FEEDBACK_OPTIONS", default=[])
+    _retention_coupon = env.str("RETENTION_COUPON", default=None)
     _api_key = env.str("STRIPE_SECRET_KEY")
     _webhook_secrets = env.list("STRIPE_WEBHOOK_SECRETS", default=[])
     # Connect (optional): a connected account of the test platform, and the Connect
@@ -135,7 +145,9 @@ STRIPE_PORTAL = {
     "API_KEY": _api_key,
     "WEBHOOK_SECRETS": _webhook_secrets,
     "API_BASE": _api_base,
-    "CONFIGURATIONS": declared_configurations(_products),
+    "CONFIGURATIONS": declared_configurations(_products, _feedback_options),
+    # Offered in the "Cancel plan" deep link; RETENTION_RESOLVER could pick one per customer.
+    "RETENTION_COUPON": _retention_coupon,
     "DEFAULT_CONFIGURATION": "default",
     "RETURN_URL": "account",
     "NO_CUSTOMER_URL": "/account/?no-customer=1",

@@ -22,6 +22,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from django_stripe_portal.client import get_client, request_id_of
+from django_stripe_portal.configurations.feedback_options import feedback_option_descriptions
 from django_stripe_portal.customers import link_customer, linked_customer
 from django_stripe_portal.models import PortalSession, StripeSubscription, WebhookEvent
 from django_stripe_portal.portal.accounts import resolve_account
@@ -72,9 +73,14 @@ def account(request: HttpRequest) -> HttpResponse:
         if customer_id
         else []
     )
+    descriptions = feedback_option_descriptions() if subscriptions else {}
     plans = [
         {
             "subscription": sub,
+            # The custom reason the customer picked, in the words the configuration offered.
+            "feedback_option": descriptions.get(
+                option := str(sub.cancellation_details.get("feedback_option") or ""), option
+            ),
             "plan_names": [
                 settings.PLAN_NAMES.get(item.get("price"), item.get("price")) for item in sub.items
             ],

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from stripe_standin import events_api, objects
+from stripe_standin import churn, events_api, objects
 from stripe_standin.forms import as_int, typed
 from stripe_standin.state import StandinError, StandinState
 
@@ -182,6 +182,12 @@ def list_subscriptions(ctx: ApiContext, request: ApiRequest) -> Answer:
 
 def list_configurations(ctx: ApiContext, request: ApiRequest) -> Answer:
     _only(request.params, _LIST_PARAMS | {"active", "is_default"})
+    expand = request.params.get("expand") or {}
+    if any(
+        str(path).count(".") >= 4
+        for path in (expand.values() if isinstance(expand, dict) else expand)
+    ):
+        raise StandinError("You cannot expand more than 4 levels of a property.", param="expand")
     rows = ctx.state.all("configurations")
     for flag in ("active", "is_default"):
         if flag in request.params:
@@ -193,22 +199,36 @@ def create_configuration(ctx: ApiContext, request: ApiRequest) -> Answer:
     _only(request.params, _CONFIGURATION_PARAMS)
     _required(request.params, "features")
     params = typed(_without_expand(request.params))
+    churn.check_options(_with_defaults(params))
     created = ctx.state.create_configuration(params)
     _event(ctx, request, "billing_portal.configuration.created", created)
-    return 200, created
+    return 200, churn.expanded(created, request.params.get("expand"))
+
+
+def retrieve_configuration(ctx: ApiContext, request: ApiRequest, config_id: str) -> Answer:
+    config = ctx.state.get("configurations", config_id)
+    return 200, churn.expanded(config, request.params.get("expand"))
+
+
+def _with_defaults(params: dict[str, Any]) -> dict[str, Any]:
+    features = params.get("features") or {}
+    cancel = features.get("subscription_cancel") or {}
+    reasons = cancel.get("cancellation_reason") or {}
+    return {"features": {"subscription_cancel": {"cancellation_reason": reasons}}}
 
 
 def update_configuration(ctx: ApiContext, request: ApiRequest, config_id: str) -> Answer:
     _only(request.params, _CONFIGURATION_PARAMS | {"active"})
     params = typed(_without_expand(request.params))
     before = ctx.state.get("configurations", config_id, param="configuration")
+    churn.check_options(_with_defaults(params))
     updated = ctx.state.update_configuration(config_id, params)
     previous = {
         key: before[key] for key in updated if key != "updated" and before.get(key) != updated[key]
     }
     if previous:
         _event(ctx, request, "billing_portal.configuration.updated", updated, previous)
-    return 200, updated
+    return 200, churn.expanded(updated, request.params.get("expand"))
 
 
 def create_session(ctx: ApiContext, request: ApiRequest) -> Answer:
@@ -248,7 +268,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[..., Answer]]] = [
     ("GET", re.compile(rf"/v1/payment_methods/{_ID}"), retrieve("payment_methods")),
     ("GET", re.compile(r"/v1/billing_portal/configurations"), list_configurations),
     ("POST", re.compile(r"/v1/billing_portal/configurations"), create_configuration),
-    ("GET", re.compile(rf"/v1/billing_portal/configurations/{_ID}"), retrieve("configurations")),
+    ("GET", re.compile(rf"/v1/billing_portal/configurations/{_ID}"), retrieve_configuration),
     ("POST", re.compile(rf"/v1/billing_portal/configurations/{_ID}"), update_configuration),
     ("POST", re.compile(r"/v1/billing_portal/sessions"), create_session),
     ("GET", re.compile(r"/v1/events"), list_events),

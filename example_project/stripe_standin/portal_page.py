@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from stripe_standin import objects
+from stripe_standin import churn, objects
 from stripe_standin.state import LIVE_STATUSES, StandinError, StandinState
 from stripe_standin.webhooks import Delivery
 
@@ -68,8 +68,9 @@ class PortalPage:
         who = customer.get("email") or customer["id"]
         parts.append(f"<p>Signed in as <b>{escape(who)}</b></p>")
         if flow_type in (None, "subscription_cancel", "subscription_update", "subscription_pause"):
+            coupon = churn.offered_coupon(session)
             for sub in subscriptions:
-                parts.append(self._subscription_block(sub, features, flow_type))
+                parts.append(self._subscription_block(sub, features, flow_type, coupon))
             if not subscriptions:
                 parts.append("<p>No current subscription.</p>")
         if flow_type in (None, "payment_method_update") and (
@@ -83,7 +84,11 @@ class PortalPage:
         return PageAnswer(200, _layout("Billing", "\n".join(parts)))
 
     def _subscription_block(
-        self, sub: dict[str, Any], features: dict[str, Any], flow_type: str | None
+        self,
+        sub: dict[str, Any],
+        features: dict[str, Any],
+        flow_type: str | None,
+        coupon: str | None = None,
     ) -> str:
         item = sub["items"]["data"][0]
         product = self.state.get("products", item["price"]["product"])
@@ -105,6 +110,12 @@ class PortalPage:
             and flow_type in (None, "subscription_cancel")
             and (cancel["enabled"] or flow_type == "subscription_cancel")
         ):
+            if coupon:
+                offer = (
+                    f'<p class="retention-offer">Before you go: stay and get the coupon '
+                    f"<b>{escape(coupon)}</b> on your plan.</p>"
+                )
+                lines.append(offer + _form("accept_offer", sub["id"], "", "Accept the offer"))
             lines.append(_form("cancel", sub["id"], _reason_fields(cancel), "Cancel plan"))
         update = features["subscription_update"]
         if flow_type in (None, "subscription_update") and (
@@ -163,20 +174,38 @@ class PortalPage:
         if only is not None and subscription_id and subscription_id != only:
             return self.show(secret, "This link is for another subscription.")
         try:
-            events = self._apply(action, config, customer_id, subscription_id, form)
+            events = self._apply(action, session, config, customer_id, subscription_id, form)
         except StandinError as exc:
             return self.show(secret, str(exc))
         deliveries = [self.emit(self.state.record_event(event)) for event in events]
         for delivery in deliveries:
             delivery.done.wait(DELIVERY_WAIT_SECONDS)
-        target = _after_completion_url(session)
+        after = ((session.get("flow") or {}).get("after_completion") or {}).get("type")
+        if after == "hosted_confirmation":
+            return self._confirmation(session)
+        target = _after_completion_url(session) if after != "portal_homepage" else None
         if target:
             return PageAnswer(303, location=target)
         return self.show(secret, "Done.")
 
+    def _confirmation(self, session: dict[str, Any]) -> PageAnswer:
+        """Stripe's confirmation page (``after_completion.type = hosted_confirmation``)."""
+        flow = session.get("flow") or {}
+        custom = ((flow.get("after_completion") or {}).get("hosted_confirmation") or {}).get(
+            "custom_message"
+        )
+        parts = [f'<p class="confirmation">{escape(custom or "Your changes have been saved.")}</p>']
+        if session.get("return_url"):
+            link = (
+                f'<a id="return-link" href="{escape(session["return_url"])}">Return to the site</a>'
+            )
+            parts.append(f"<p>{link}</p>")
+        return PageAnswer(200, _layout("All done", "\n".join(parts)))
+
     def _apply(
         self,
         action: str,
+        session: dict[str, Any],
         config: dict[str, Any],
         customer_id: str,
         subscription_id: str,
@@ -186,17 +215,31 @@ class PortalPage:
         if action == "cancel":
             cancel = features["subscription_cancel"]
             reasons = cancel["cancellation_reason"]
-            feedback = form.get("reason") or None
-            if reasons["enabled"] and feedback not in reasons["options"]:
+            picked = form.get("reason") or None
+            custom = reasons.get("feedback_options") or []
+            if reasons["enabled"] and picked not in [*reasons["options"], *custom]:
                 raise StandinError("Please choose a reason.")
+            feedback = picked if reasons["enabled"] and picked in reasons["options"] else None
             event_type, sub, previous = self.state.cancel_subscription(
                 customer_id,
                 subscription_id,
-                feedback=feedback if reasons["enabled"] else None,
+                feedback=feedback,
+                feedback_option=picked if reasons["enabled"] and picked in custom else None,
                 comment=(form.get("comment") or "").strip()[:500] or None,
                 immediately=cancel["mode"] == "immediately",
             )
             return [objects.event(event_type, sub, previous_attributes=previous)]
+        if action == "accept_offer":
+            coupon = churn.offered_coupon(session)
+            if not coupon:
+                raise StandinError("This link makes no offer.")
+            discount, sub, previous = churn.apply_coupon(
+                self.state, customer_id, subscription_id, coupon
+            )
+            return [
+                objects.event("customer.discount.created", discount),
+                objects.event(_UPDATED, sub, previous_attributes=previous),
+            ]
         if action in ("renew", "switch"):
             if action == "renew":
                 sub, previous = self.state.renew_subscription(customer_id, subscription_id)
@@ -236,6 +279,10 @@ def _reason_fields(cancel: dict[str, Any]) -> str:
     options = "".join(
         f'<option value="{escape(option)}">{escape(option.replace("_", " "))}</option>'
         for option in reasons["options"]
+    ) + "".join(
+        f'<option value="{escape(option_id)}">'
+        f"{escape(churn.FEEDBACK_OPTIONS.get(option_id, option_id))}</option>"
+        for option_id in reasons.get("feedback_options") or []
     )
     return (
         '<label>Why are you cancelling? <select name="reason" id="reason">'

@@ -280,12 +280,18 @@ class StandinState:
         feedback: str | None,
         comment: str | None,
         immediately: bool,
+        feedback_option: str | None = None,
     ) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
         """Cancel as the portal does: at period end (``updated``) or now (``deleted``)."""
         with self.changing():
             sub = self._live_subscription(customer_id, subscription_id)
             previous = {key: copy.deepcopy(sub[key]) for key in _CANCELLATION_FIELDS}
-            details = {"comment": comment, "feedback": feedback, "reason": "cancellation_requested"}
+            details = {
+                "comment": comment,
+                "feedback": feedback,
+                "feedback_option": feedback_option,
+                "reason": "cancellation_requested",
+            }
             sub.update(canceled_at=now(), cancellation_details=details)
             if immediately:
                 sub.update(status="canceled", ended_at=now())
@@ -307,7 +313,12 @@ class StandinState:
                 cancel_at=None,
                 cancel_at_period_end=False,
                 canceled_at=None,
-                cancellation_details={"comment": None, "feedback": None, "reason": None},
+                cancellation_details={
+                    "comment": None,
+                    "feedback": None,
+                    "feedback_option": None,
+                    "reason": None,
+                },
             )
             return copy.deepcopy(sub), previous
 

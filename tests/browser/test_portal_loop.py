@@ -216,3 +216,58 @@ def test_a_merchants_customer_uses_the_portal_on_the_merchants_account(
         " JOIN auth_user u ON u.id = c.user_id WHERE u.username = 'shopper'",
     )
     assert [row["account"] for row in accounts] == [merchant]
+
+
+def test_accept_the_retention_offer(demo: RunningDemo, browser: Any, artifacts: Path) -> None:
+    """ "Cancel plan" offers the demo's retention coupon; accepting it keeps the plan, and
+    the account page and the activity page show the save."""
+    from playwright.sync_api import expect
+
+    customer = browser.new_context(viewport={"width": 1000, "height": 800})
+    page = customer.new_page()
+    page.set_default_timeout(20_000)
+    _log_in(page, demo, "demo", "demo-password")
+    page.get_by_role("button", name="Cancel plan").click()
+    expect(page).to_have_url(re.compile(r"^http://127\.0\.0\.1:\d+/p/session/"))
+    expect(page.locator(".retention-offer")).to_contain_text("DEMO_STAY25")
+    expect(page.locator("#reason option", has_text="Too hard to set up")).to_have_count(1)
+    page.screenshot(path=artifacts / "07-retention-offer.png", full_page=True)
+
+    page.get_by_role("button", name="Accept the offer").click()
+
+    expect(page).to_have_url(f"{demo.url}/account/")
+    expect(page.locator(".cancel-scheduled")).to_have_count(0)
+    visit_row = page.locator("#visits tr").nth(1)
+    expect(visit_row.locator(".offer")).to_contain_text("DEMO_STAY25")
+    expect(visit_row).to_contain_text("retention offer accepted")
+    page.screenshot(path=artifacts / "08-account-after-offer.png", full_page=True)
+    customer.close()
+
+    (visit,) = _rows(
+        demo.database,
+        "SELECT id, retention_coupon, returned_at FROM django_stripe_portal_portalsession",
+    )
+    assert (visit["retention_coupon"], visit["returned_at"] is not None) == ("DEMO_STAY25", True)
+    linked = _rows(
+        demo.database,
+        "SELECT type, change_kind FROM django_stripe_portal_webhookevent"
+        " WHERE portal_session_id = ? AND change_kind != ''",
+        visit["id"],
+    )
+    assert [(row["type"], row["change_kind"]) for row in linked] == [
+        ("customer.discount.created", "retention_accepted")
+    ]
+
+    staff = browser.new_context(viewport={"width": 1280, "height": 900})
+    admin_page = staff.new_page()
+    admin_page.set_default_timeout(20_000)
+    _log_in(admin_page, demo, "admin", "admin-password")
+    admin_page.goto(f"{demo.url}/admin/django_stripe_portal/portalsession/activity/")
+    offer = admin_page.locator("#retention-offers tbody tr", has_text="DEMO_STAY25")
+    expect(offer.locator("td.number")).to_have_text(["1", "1", "100 %"])
+    outcome = admin_page.locator("#outcomes tbody tr", has_text="etention offer accepted")
+    expect(outcome.locator("td.number")).to_have_text("1")
+    admin_page.screenshot(path=artifacts / "09-activity-retention.png", full_page=True)
+    admin_page.goto(f"{demo.url}/admin/django_stripe_portal/portalsession/at-risk/")
+    expect(admin_page.locator("#at-risk-count")).to_contain_text("0 customers at risk")
+    staff.close()

@@ -1,7 +1,9 @@
-"""``manage.py portal_activity``: the activity figures as a table, CSV or JSON.
+"""``manage.py portal_activity``: the activity figures (or, with ``--at-risk``, the
+customers at risk) as a table, CSV or JSON.
 
 The JSON layout is versioned and documented (docs/activity.md) so that other
-tools can read it; the CSV is one long table (section, key, metric, value).
+tools can read it; the CSV is one long table (section, key, metric, value), or one
+row per signal for ``--at-risk``.
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ import csv
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
 from django_stripe_portal import activity
 from django_stripe_portal.conf import SETTING_NAME, get_settings
 from django_stripe_portal.management.closed_pipe import stop_quietly_when_the_reader_goes
 from django_stripe_portal.models import PortalConfiguration
 from django_stripe_portal.portal.accounts import ACCOUNT_ID_RE
+from django_stripe_portal.webhooks.payload import id_of
 
 FORMATS = ("table", "csv", "json")
 #: What ``--account`` takes for the platform's own customers (account "").
@@ -46,12 +49,24 @@ class Command(BaseCommand):
             "platform's own customers (default: every account)",
         )
         parser.add_argument(
+            "--at-risk",
+            action="store_true",
+            help="list the customers at risk instead (visit reasons look back --days days)",
+        )
+        parser.add_argument(
             "--customer",
             metavar="CUS_ID",
             help="also list this customer's visits in the range, with their changes",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["at_risk"]:
+            try:
+                customers = activity.customers_at_risk(options["days"])
+            except ValueError as exc:
+                raise CommandError(f"--days: {exc}") from exc
+            write_at_risk(self.stdout, customers, options["format"])
+            return
         key = options["configuration"]
         if key is not None and not PortalConfiguration.objects.filter(key=key).exists():
             raise CommandError(_unsynced_configuration(key))
@@ -96,10 +111,12 @@ class Command(BaseCommand):
         for outcome in data["outcomes"]:
             writer.writerow(["outcome", outcome["outcome"], "visits", outcome["visits"]])
         for reason in data["cancellation_reasons"]:
-            feedback = reason["feedback"] or ""
-            writer.writerow(
-                ["cancellation_reason", feedback, "cancellations", reason["cancellations"]]
-            )
+            key = "/".join(filter(None, [reason["feedback"], reason["feedback_option"]]))
+            writer.writerow(["cancellation_reason", key, "cancellations", reason["cancellations"]])
+        for offer in data["retention_offers"]:
+            for metric in ("offers", "accepted", "save_rate"):
+                value = "" if offer[metric] is None else offer[metric]
+                writer.writerow(["retention_offer", offer["coupon"], metric, value])
         for entry in history or []:
             visit = _history_entry(entry)
             kinds = " ".join(change["change_kind"] for change in visit["changes"])
@@ -134,11 +151,23 @@ class Command(BaseCommand):
         write(_table(("Day", "Visits", "Unique customers"), per_day))
         outcomes = [(o["label"], o["visits"]) for o in data["outcomes"]]
         write(_table(("Outcome (a visit counts under each kind it made)", "Visits"), outcomes))
-        reasons = [
-            (r["feedback"] or "(no reason given)", r["cancellations"])
-            for r in data["cancellation_reasons"]
-        ]
+        reasons = [(_reason_text(r), r["cancellations"]) for r in data["cancellation_reasons"]]
         write(_table(("Cancellation feedback", "Cancellations"), reasons or [("(none)", 0)]))
+        offers = [
+            (
+                o["coupon"],
+                o["offers"],
+                o["accepted"],
+                "-" if o["save_rate"] is None else f"{o['save_rate'] * 100:.1f} %",
+            )
+            for o in data["retention_offers"]
+        ]
+        write(
+            _table(
+                ("Retention coupon", "Offers", "Accepted", "Save rate"),
+                offers or [("(no offer made)", 0, 0, "-")],
+            )
+        )
         if history is not None:
             visits = []
             for entry in history:
@@ -191,10 +220,67 @@ def _history_entry(entry: activity.VisitHistory) -> dict[str, Any]:
                 "change_kind": change.change_kind,
                 "created_at": change.created_at.isoformat(),
                 "feedback": getattr(change, "feedback", None),
+                "feedback_option": id_of(getattr(change, "feedback_option", None)) or None,
             }
             for change in entry.changes
         ],
     }
+
+
+def write_at_risk(out: OutputWrapper, customers: list[activity.AtRiskCustomer], fmt: str) -> None:
+    """The customers at risk: JSON (``{"version", "customers": [...]}``), CSV (one row per
+    signal) or a table (one row per customer, newest signal first)."""
+    if fmt == "json":
+        data = {
+            "version": activity.REPORT_VERSION,
+            "customers": [customer.as_dict() for customer in customers],
+        }
+        out.write(json.dumps(data, indent=2) + "\n")
+        return
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(
+            ["customer_id", "reason", "at", "subscription", "status", "cancels_at", "visits"]
+        )
+        for customer in customers:
+            for signal in customer.signals:
+                writer.writerow(
+                    [
+                        customer.customer_id,
+                        signal.reason,
+                        signal.at.isoformat(),
+                        signal.subscription_id,
+                        signal.status,
+                        signal.cancels_at.isoformat() if signal.cancels_at else "",
+                        " ".join(signal.visits),
+                    ]
+                )
+        return
+    rows = [
+        (
+            customer.customer_id,
+            customer.latest_signal_at.strftime("%Y-%m-%d %H:%M"),
+            "; ".join(f"{signal.label} ({_based_on(signal)})" for signal in customer.signals),
+        )
+        for customer in customers
+    ]
+    out.write(f"Customers at risk: {len(customers)}\n\n")
+    out.write(_table(("Customer", "Latest signal", "Reasons (what they rest on)"), rows))
+
+
+def _based_on(signal: activity.RiskSignal) -> str:
+    if signal.reason == "cancel_scheduled":
+        ends = signal.cancels_at.strftime("%Y-%m-%d") if signal.cancels_at else "?"
+        return f"{signal.subscription_id} ends {ends}"
+    if signal.reason == "payment_trouble":
+        return f"{signal.subscription_id} {signal.status}"
+    return f"{len(signal.visits)} visit(s): {', '.join(signal.visits)}"
+
+
+def _reason_text(reason: dict[str, Any]) -> str:
+    option = reason["feedback_option_description"] or reason["feedback_option"]
+    parts = [part for part in (option, reason["feedback"]) if part]
+    return " · ".join(parts) or "(no reason given)"
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:

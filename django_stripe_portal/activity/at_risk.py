@@ -1,0 +1,292 @@
+"""Who may be about to leave, and why: churn signals the app already has the data for.
+
+Four reasons (``docs/activity.md`` defines them):
+
+* ``cancel_scheduled``: a live subscription will cancel (``cancel_at_period_end`` or
+  ``cancel_at``): the window to win the customer back. Rests on the scheduled date.
+* ``cancel_flow_abandoned``: the customer's latest ``subscription_cancel`` visit of the
+  last ``days`` days ended (came back, or ``VISIT_WINDOW`` passed) with no change.
+  Rests on that visit.
+* ``payment_trouble``: a subscription is ``past_due``, ``unpaid`` or ``incomplete``.
+  Rests on the status.
+* ``stuck``: 3 or more visits within 7 days, none of which changed anything, and no
+  change in a visit since. Rests on those visits.
+
+State reasons hold as long as the subscription's state does; visit reasons look back
+``days`` days. A customer whose every known subscription has ended is not at risk
+any more (they left). Three queries whatever the number of rows; no Stripe call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Case, CharField, Count, Exists, OuterRef, Q, QuerySet, When
+from django.db.models.functions import Cast, Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from django_stripe_portal.conf import get_settings
+from django_stripe_portal.models import PortalSession, StripeSubscription, WebhookEvent
+from django_stripe_portal.state.subscriptions import ENDED_STATUSES
+
+CANCEL_SCHEDULED = "cancel_scheduled"
+CANCEL_FLOW_ABANDONED = "cancel_flow_abandoned"
+PAYMENT_TROUBLE = "payment_trouble"
+STUCK = "stuck"
+#: Every reason, with the words pages show for it.
+AT_RISK_REASONS = {
+    CANCEL_SCHEDULED: _("cancellation scheduled"),
+    CANCEL_FLOW_ABANDONED: _("left the cancel flow"),
+    PAYMENT_TROUBLE: _("payment trouble"),
+    STUCK: _("keeps coming back without a change"),
+}
+PAYMENT_TROUBLE_STATUSES = ("past_due", "unpaid", "incomplete")
+STUCK_VISITS = 3
+STUCK_WITHIN = dt.timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class RiskSignal:
+    """One reason a customer is at risk, and what it rests on."""
+
+    reason: str
+    #: When the signal was last seen: the cancellation request, the visit, the status's
+    #: event; customers and signals are listed newest first by it.
+    at: dt.datetime
+    subscription_id: str = ""
+    subscription_pk: int | None = None
+    status: str = ""
+    #: ``cancel_scheduled``: when the subscription will end.
+    cancels_at: dt.datetime | None = None
+    #: The visits (``bps_…``, oldest first) a visit reason rests on, and their row ids.
+    visits: tuple[str, ...] = ()
+    visit_pks: tuple[int, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return str(AT_RISK_REASONS[self.reason])
+
+    @property
+    def visit_links(self) -> list[tuple[int, str]]:
+        """``(row id, bps_…)`` of each visit, for links to the admin."""
+        return list(zip(self.visit_pks, self.visits, strict=True))
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"reason": self.reason, "at": self.at.isoformat()}
+        if self.subscription_id:
+            data["subscription"] = self.subscription_id
+        if self.status:
+            data["status"] = self.status
+        if self.reason == CANCEL_SCHEDULED:
+            data["cancels_at"] = self.cancels_at.isoformat() if self.cancels_at else None
+        if self.visits:
+            data["visits"] = list(self.visits)
+        return data
+
+
+@dataclass(frozen=True)
+class AtRiskCustomer:
+    customer_id: str
+    #: Newest first.
+    signals: list[RiskSignal] = field(default_factory=list)
+
+    @property
+    def reasons(self) -> list[str]:
+        """The reasons, each once, in the order of ``AT_RISK_REASONS``."""
+        present = {signal.reason for signal in self.signals}
+        return [reason for reason in AT_RISK_REASONS if reason in present]
+
+    @property
+    def latest_signal_at(self) -> dt.datetime:
+        return self.signals[0].at
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "customer_id": self.customer_id,
+            "reasons": self.reasons,
+            "latest_signal_at": self.latest_signal_at.isoformat(),
+            "signals": [signal.as_dict() for signal in self.signals],
+        }
+
+
+def customers_at_risk(days: int = 30, *, now: dt.datetime | None = None) -> list[AtRiskCustomer]:
+    """Every customer at risk, newest signal first (three queries)."""
+    if days < 1:
+        raise ValueError(f"days must be at least 1, not {days}.")
+    now = now or timezone.now()
+    since = now - dt.timedelta(days=days)
+    # A visit still within its window may yet change something: not abandoned yet.
+    ended_before = now - dt.timedelta(seconds=get_settings().VISIT_WINDOW)
+    signals: dict[str, list[RiskSignal]] = defaultdict(list)
+    for customer_id, signal in (
+        *_subscription_signals(),
+        *_abandoned_cancel_flows(since, ended_before),
+        *_stuck_customers(since, ended_before),
+    ):
+        signals[customer_id].append(signal)
+    customers = [
+        AtRiskCustomer(customer_id, sorted(found, key=lambda s: s.at, reverse=True))
+        for customer_id, found in signals.items()
+    ]
+    return sorted(customers, key=lambda c: (c.latest_signal_at, c.customer_id), reverse=True)
+
+
+def _subscription_signals() -> Iterable[tuple[str, RiskSignal]]:
+    # The condition of the partial index stripe_portal_sub_at_risk, in the same form.
+    at_risk = (
+        Q(cancel_at_period_end=True)
+        | Q(cancel_at__isnull=False)
+        | Q(status__in=PAYMENT_TROUBLE_STATUSES)
+    ) & ~Q(status__in=ENDED_STATUSES)
+    scheduled = Q(cancel_at_period_end=True) | Q(cancel_at__isnull=False)
+    # Only the times each row's signals need, read as text (see _parse_time): at scale
+    # (tens of thousands of rows) turning timestamps into datetimes is most of the work.
+    rows = (
+        StripeSubscription.objects.filter(at_risk)
+        .annotate(
+            scheduled_at=_as_text(
+                Case(When(scheduled, then=Coalesce("canceled_at", "event_created_at")))
+            ),
+            ends_at=_as_text(
+                Case(When(scheduled, then=Coalesce("cancel_at", "current_period_end")))
+            ),
+            trouble_since=_as_text(
+                Case(When(status__in=PAYMENT_TROUBLE_STATUSES, then="event_created_at"))
+            ),
+        )
+        .values_list(
+            "pk", "stripe_id", "customer_id", "status", "scheduled_at", "ends_at", "trouble_since"
+        )
+    )
+    for pk, stripe_id, customer_id, status, scheduled_text, ends_text, trouble_text in rows:
+        scheduled_at, trouble_since = _parse_time(scheduled_text), _parse_time(trouble_text)
+        ends_at = _parse_time(ends_text)
+        if scheduled_at is not None:
+            yield (
+                customer_id,
+                RiskSignal(
+                    CANCEL_SCHEDULED,
+                    # Stripe sets canceled_at to the time the cancellation was requested.
+                    at=scheduled_at,
+                    subscription_id=stripe_id,
+                    subscription_pk=pk,
+                    cancels_at=ends_at,
+                ),
+            )
+        if trouble_since is not None:
+            signal = RiskSignal(PAYMENT_TROUBLE, trouble_since, stripe_id, pk, status)
+            yield customer_id, signal
+
+
+def _as_text(expression: Any) -> Cast:
+    return Cast(expression, output_field=CharField())
+
+
+def _parse_time(text: str | None) -> dt.datetime | None:
+    """A timestamp the database wrote as text (PostgreSQL: ``… 19:04:39.5+00`` in the
+    connection's UTC; SQLite: naive UTC). ``datetime.fromisoformat`` is C code, where
+    Django's psycopg timestamp loader is Python: 20 times faster per value."""
+    if text is None:
+        return None
+    value = dt.datetime.fromisoformat(text)
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _still_customers(visits: QuerySet[PortalSession]) -> QuerySet[PortalSession]:
+    """Leaves out customers whose every known subscription has ended (they left)."""
+    subscriptions = StripeSubscription.objects.filter(customer_id=OuterRef("customer_id"))
+    return visits.exclude(
+        Q(Exists(subscriptions)) & ~Q(Exists(subscriptions.exclude(status__in=ENDED_STATUSES)))
+    )
+
+
+def _visits_read(
+    visits: QuerySet[PortalSession], ended_before: dt.datetime
+) -> Iterable[dict[str, Any]]:
+    """``pk``, ``stripe_id``, ``customer_id``, ``created_at``, ``changed`` (a change is
+    linked to the visit) of the visits that are over or changed something; one that
+    is neither may still change something (it is within ``VISIT_WINDOW``)."""
+    changes = WebhookEvent.objects.filter(portal_session=OuterRef("pk")).exclude(change_kind="")
+    rows = (
+        _still_customers(visits)
+        .annotate(changed=Exists(changes), created_text=_as_text("created_at"))
+        .filter(Q(changed=True) | Q(returned_at__isnull=False) | Q(created_at__lte=ended_before))
+        .values_list("pk", "stripe_id", "customer_id", "created_text", "changed")
+    )
+    for pk, stripe_id, customer_id, created_text, changed in rows:
+        yield {
+            "pk": pk,
+            "stripe_id": stripe_id,
+            "customer_id": customer_id,
+            "created_at": _parse_time(created_text),
+            "changed": changed,
+        }
+
+
+def _abandoned_cancel_flows(
+    since: dt.datetime, ended_before: dt.datetime
+) -> Iterable[tuple[str, RiskSignal]]:
+    visits = PortalSession.objects.filter(created_at__gte=since, flow_type="subscription_cancel")
+    latest: dict[str, dict[str, Any]] = {}
+    for visit in _visits_read(visits, ended_before):
+        known = latest.get(visit["customer_id"])
+        if known is None or (visit["created_at"], visit["pk"]) > (known["created_at"], known["pk"]):
+            latest[visit["customer_id"]] = visit
+    for customer_id, visit in latest.items():
+        if not visit["changed"]:
+            yield (
+                customer_id,
+                RiskSignal(
+                    CANCEL_FLOW_ABANDONED,
+                    visit["created_at"],
+                    visits=(visit["stripe_id"],),
+                    visit_pks=(visit["pk"],),
+                ),
+            )
+
+
+def _stuck_customers(
+    since: dt.datetime, ended_before: dt.datetime
+) -> Iterable[tuple[str, RiskSignal]]:
+    in_range = PortalSession.objects.filter(created_at__gte=since)
+    frequent = (
+        in_range.order_by()
+        .values("customer_id")
+        .annotate(visits=Count("pk"))
+        .filter(visits__gte=STUCK_VISITS)
+        .values("customer_id")
+    )
+    by_customer: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for visit in _visits_read(in_range.filter(customer_id__in=frequent), ended_before):
+        by_customer[visit["customer_id"]].append(visit)
+    for customer_id, visits in by_customer.items():
+        run = _stuck_run(sorted(visits, key=lambda v: (v["created_at"], v["pk"])))
+        if run:
+            yield (
+                customer_id,
+                RiskSignal(
+                    STUCK,
+                    run[-1]["created_at"],
+                    visits=tuple(v["stripe_id"] for v in run),
+                    visit_pks=tuple(v["pk"] for v in run),
+                ),
+            )
+
+
+def _stuck_run(visits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The unchanged visits of the latest 7 days holding 3 of them, after the last visit
+    that changed something ([] when there is no such run)."""
+    since_change: list[dict[str, Any]] = []
+    for visit in visits:
+        since_change = [] if visit["changed"] else [*since_change, visit]
+    for last in range(len(since_change) - 1, STUCK_VISITS - 2, -1):
+        end = since_change[last]["created_at"]
+        window = [v for v in since_change[: last + 1] if end - v["created_at"] <= STUCK_WITHIN]
+        if len(window) >= STUCK_VISITS:
+            return window
+    return []

@@ -1,0 +1,46 @@
+"""One customer's visits, each with the changes linked to it (newest visit first)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db.models import F, Prefetch
+
+from django_stripe_portal.activity.figures import ActivityRange, visits_in
+from django_stripe_portal.models import PortalSession, WebhookEvent
+
+_DETAILS_PATH = "payload__data__object__cancellation_details"
+
+
+@dataclass(frozen=True)
+class VisitHistory:
+    visit: PortalSession
+    changes: Sequence[WebhookEvent] = ()
+
+
+def customer_history(
+    customer_id: str, activity_range: ActivityRange | None = None, limit: int = 100
+) -> list[VisitHistory]:
+    """The customer's latest visits (newest first), each with the changes linked to it
+    (oldest first). Two queries whatever the number of visits; payloads are not loaded,
+    only the cancellation feedback is read out of them."""
+    visits = (
+        visits_in(activity_range) if activity_range is not None else PortalSession.objects.all()
+    )
+    changes = (
+        WebhookEvent.objects.exclude(change_kind="")
+        .defer("payload")
+        .annotate(
+            feedback=F(f"{_DETAILS_PATH}__feedback"),
+            feedback_option=F(f"{_DETAILS_PATH}__feedback_option"),
+        )
+        .order_by("created_at", "pk")
+    )
+    sessions = (
+        visits.filter(customer_id=customer_id)
+        .select_related("configuration")
+        .prefetch_related(Prefetch("events", queryset=changes, to_attr="linked_changes"))
+        .order_by("-created_at", "-pk")[:limit]
+    )
+    return [VisitHistory(visit=visit, changes=visit.linked_changes) for visit in sessions]
