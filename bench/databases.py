@@ -132,8 +132,10 @@ class Databases:
         self.engine = engine
         self.tag = tag
         fingerprint = migrations_fingerprint()
-        self.template = self._make(f"bench_template_{fingerprint}")
-        self.sessions = OUT / f"sessions_{engine}_{fingerprint}.json"
+        # Per tag: the signed-in users' sessions file lives in this checkout's OUT, so two
+        # checkouts sharing one PostgreSQL template would log in with each other's cookies.
+        self.template = self._make(f"bench_template_{tag}_{fingerprint}")
+        self.sessions = OUT / f"sessions_{engine}_{tag}_{fingerprint}.json"
         self._created: list[Database] = []
         if not (self._exists(self.template) and self.sessions.exists()):
             log(f"{engine}: migrating a template database (kept while the schema holds)")
