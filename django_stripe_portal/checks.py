@@ -8,20 +8,24 @@ E008 WEBHOOK_PROCESSING unknown, E009 DEFAULT_CONFIGURATION names no declared ke
 E010 a CONFIGURATIONS body Stripe would reject, E011 GUARD_URLS has an unknown key,
 E012 CONNECT_WEBHOOK_SECRETS ill-formed, W013 a secret in both WEBHOOK_SECRETS and
 CONNECT_WEBHOOK_SECRETS, W014 the stripe SDK prints response bodies (portal session URLs)
-to stderr, W020 task mode with a tasks backend that never runs a task.
+to stderr, W015 task mode with a tasks backend that never runs a task,
+E016 a database the app writes to cannot run its one-statement writes (MySQL/MariaDB,
+Oracle, SQLite before 3.35), W017 a database backend this app is not tested on.
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.conf import settings as django_settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connections, router
 from django.urls import NoReverseMatch, reverse
 
 from django_stripe_portal.conf import (
@@ -41,6 +45,10 @@ from django_stripe_portal.tasks import HAS_TASKS_FRAMEWORK, MISSING_TASKS_FRAMEW
 
 API_KEY_RE = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]+$")
 WEBHOOK_SECRET_RE = re.compile(r"^whsec_[A-Za-z0-9+/=_-]+$")
+#: ``INSERT … ON CONFLICT … DO UPDATE … WHERE … RETURNING`` (state/row_writes.py,
+#: state/subscriptions.py) and the visit subquery inside it (webhooks/linking.py).
+SQLITE_MINIMUM = (3, 35, 0)
+TESTED_VENDORS = ("postgresql", "sqlite")
 
 
 def _error(msg: str, check_id: str, hint: str | None = None) -> Error:
@@ -76,6 +84,54 @@ def check_settings(
     messages += _check_task_backend(conf)
     messages += _check_connect_webhook_secrets(conf)
     return messages
+
+
+@register(Tags.compatibility)
+def check_databases(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Say before the first webhook, not with a SQL error during one, that a database
+    cannot run the app's writes. Reads the backend's vendor and SQLite's library
+    version only: no connection is opened, no query sent."""
+    aliases = sorted(
+        {
+            router.db_for_write(model)
+            for model in apps.get_app_config("django_stripe_portal").get_models()
+        }
+    )
+    return [message for alias in aliases for message in _check_database(alias)]
+
+
+def _check_database(alias: str) -> Iterable[CheckMessage]:
+    vendor = connections[alias].vendor
+    needs = (
+        "django-stripe-portal stores webhooks and subscriptions with single "
+        "INSERT … ON CONFLICT … RETURNING statements"
+    )
+    if vendor == "sqlite" and sqlite3.sqlite_version_info < SQLITE_MINIMUM:
+        yield _error(
+            f"DATABASES[{alias!r}] is SQLite {sqlite3.sqlite_version}: {needs}, "
+            "which SQLite runs from 3.35 on.",
+            "E016",
+            hint="Use a Python built with SQLite 3.35 or later (python -c "
+            "'import sqlite3; print(sqlite3.sqlite_version)'), or PostgreSQL.",
+        )
+    elif vendor in ("mysql", "oracle"):
+        name = "MySQL/MariaDB" if vendor == "mysql" else "Oracle"
+        yield _error(
+            f"DATABASES[{alias!r}] is {name}: {needs}, which it does not run.",
+            "E016",
+            hint="Use PostgreSQL (or SQLite 3.35 or later) for the database this app writes "
+            "to; a database router can send only its models there.",
+        )
+    elif vendor not in TESTED_VENDORS:
+        yield _warning(
+            f"DATABASES[{alias!r}] uses the {vendor!r} backend, which django-stripe-portal "
+            f"is not tested on: {needs}.",
+            "W017",
+            hint="PostgreSQL and SQLite 3.35 or later are tested. If this backend runs "
+            "those statements, silence the warning with SILENCED_SYSTEM_CHECKS.",
+        )
 
 
 def _check_api_key(conf: PortalSettings) -> Iterable[CheckMessage]:
@@ -232,7 +288,7 @@ def _check_task_backend(conf: PortalSettings) -> Iterable[CheckMessage]:
         yield _warning(
             f"{SETTING_NAME}['WEBHOOK_PROCESSING'] is 'task' but TASKS['default'] is "
             f"{backend}, which never runs a task: every webhook would stay pending.",
-            "W020",
+            "W015",
             hint="Use a backend with a worker, e.g. django_tasks_db.DatabaseBackend "
             "(manage.py db_worker); see docs/deployment.md, 'Choosing a task engine'.",
         )

@@ -18,40 +18,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 import responses
 
-from django_stripe_portal.configurations import schema
+from django_stripe_portal.configurations import schema, stripe_defaults
+from django_stripe_portal.testing.stripe_forms import configuration_params, decode_form
 from tests import contract, stripe_objects
 
 BASE = "https://api.stripe.com/v1/billing_portal/configurations"
 _LIST_URL = re.compile(re.escape(BASE) + r"(\?.*)?$")
 _ONE_URL = re.compile(re.escape(BASE) + r"/(?P<id>bpc_\w+)(\?.*)?$")
-
-_FEATURE_DEFAULTS: dict[str, Any] = {
-    "customer_update": {"allowed_updates": [], "enabled": False},
-    "invoice_history": {"enabled": False},
-    "payment_method_update": {"enabled": False, "payment_method_configuration": None},
-    "subscription_cancel": {
-        "cancellation_reason": {"enabled": False, "options": []},
-        "enabled": False,
-        "mode": "at_period_end",
-        "proration_behavior": "none",
-    },
-    "subscription_pause": {
-        "enabled": False,
-        "duration": {
-            "type": "interval_options",
-            "interval_options": [{"interval": "month", "interval_count": 1}],
-        },
-    },
-    "subscription_update": {
-        "billing_cycle_anchor": None,
-        "default_allowed_updates": [],
-        "enabled": False,
-        "products": [],
-        "proration_behavior": "none",
-        "schedule_at_period_end": {"conditions": []},
-        "trial_update_behavior": "end_trial",
-    },
-}
 
 
 @dataclass
@@ -102,7 +75,7 @@ class FakeStripeConfigurations:
     def edit(self, stripe_id: str, params: dict[str, Any]) -> dict[str, Any]:
         """A change made in the Dashboard."""
         obj = self.objects[stripe_id]
-        _merge(obj, params)
+        stripe_defaults.apply_params(obj, params)
         obj["updated"] = next(self._clock)
         return obj
 
@@ -164,8 +137,7 @@ class FakeStripeConfigurations:
         return self._write(request, _ONE_URL.match(request.url)["id"])  # type: ignore[index]
 
     def _write(self, request: Any, stripe_id: str | None) -> tuple[int, dict[str, str], str]:
-        rule = schema.update_rule() if stripe_id else schema.create_rule()
-        params = _coerce(rule, _decode_form(_body(request)))
+        params = configuration_params(decode_form(_body(request)), update=stripe_id is not None)
         call = self._record(request, params)
         replay = self._idempotent.get(call.idempotency_key or "")
         if replay is not None:
@@ -194,14 +166,17 @@ class FakeStripeConfigurations:
             obj = self._new_object(params)
         else:
             obj = copy.deepcopy(self.objects[stripe_id])
-            _merge(obj, params)
+            stripe_defaults.apply_params(obj, params)
             obj["updated"] = next(self._clock)
         # Rules Stripe applies to the resulting configuration (stated in its spec's texts).
         broken = schema.documented_rule_errors(obj["id"], obj)
         if broken:
             return _error(400, "; ".join(error.message for error in broken), None)
         self.objects[obj["id"]] = obj
-        answer = _ok(self._expanded(obj, list((params.get("expand") or {}).values())))
+        expand = params.get("expand") or []
+        answer = _ok(
+            self._expanded(obj, list(expand.values() if isinstance(expand, dict) else expand))
+        )
         if call.idempotency_key:
             self._idempotent[call.idempotency_key] = (call.body, answer)
         return answer
@@ -253,28 +228,13 @@ class FakeStripeConfigurations:
         return _error(400, "; ".join(problems), None) if problems else None
 
     def _new_object(self, params: dict[str, Any]) -> dict[str, Any]:
-        now = next(self._clock)
-        obj = stripe_objects.portal_configuration(
-            active=True,
-            application=None,
-            business_profile={
-                "headline": None,
-                "privacy_policy_url": None,
-                "terms_of_service_url": None,
-                **self.account_business_profile,
-            },
-            created=now,
-            updated=now,
-            default_return_url=None,
-            features=copy.deepcopy(_FEATURE_DEFAULTS),
-            is_default=False,
+        return stripe_defaults.new_configuration(
+            params,
+            configuration_id=stripe_objects.unique_id("bpc"),
+            created=next(self._clock),
             livemode=self.livemode,
-            login_page={"enabled": False, "url": None},
-            metadata={},
-            name=None,
+            account_business_profile=self.account_business_profile,
         )
-        _merge(obj, params)
-        return obj
 
 
 FEEDBACK_OPTIONS_PATH = "features.subscription_cancel.cancellation_reason.feedback_options"
@@ -283,75 +243,6 @@ FEEDBACK_OPTIONS_PATH = "features.subscription_cancel.cancellation_reason.feedba
 def _expand_paths(url: str) -> list[str]:
     query = parse_qsl(urlsplit(url).query, keep_blank_values=True)
     return [value for name, value in query if name.startswith("expand[")]
-
-
-def _merge(target: dict[str, Any], params: dict[str, Any]) -> None:
-    """Apply create/update params to an object the way Stripe does."""
-    for name, value in params.items():
-        if name == "expand":
-            continue
-        if name == "metadata":
-            metadata = {} if value == "" else dict(target.get("metadata") or {})
-            for meta_key, meta_value in (value or {}).items():
-                if meta_value == "":
-                    metadata.pop(meta_key, None)
-                else:
-                    metadata[meta_key] = str(meta_value)
-            target["metadata"] = metadata
-        elif name == "products":
-            target[name] = [] if value == "" else [_product(item) for item in value]
-        elif name == "interval_options":
-            target[name] = [] if value == "" else [{"interval_count": 1, **item} for item in value]
-        elif isinstance(value, dict):
-            current = target.get(name)
-            if not isinstance(current, dict):
-                current = target[name] = {}
-            _merge(current, value)
-        elif value == "":
-            target[name] = [] if isinstance(target.get(name), list) else None
-        else:
-            target[name] = copy.deepcopy(value)
-    if isinstance(target.get("login_page"), dict):
-        page = target["login_page"]
-        page["url"] = "https://billing.stripe.com/p/login/test_fake" if page["enabled"] else None
-
-
-def _product(item: dict[str, Any]) -> dict[str, Any]:
-    quantity = {"enabled": False, "maximum": None, "minimum": 1}
-    quantity.update(item.get("adjustable_quantity") or {})
-    return {
-        "product": item["product"],
-        "prices": list(item["prices"]),
-        "adjustable_quantity": quantity,
-    }
-
-
-def _coerce(rule: Any, value: Any) -> Any:
-    """Form strings back to the types the rules name ("true" → True, {"0": …} → [...])."""
-    if rule is None or value == "":
-        return value
-    if rule.kind == "object" and isinstance(value, dict):
-        return {name: _coerce(rule.fields.get(name), item) for name, item in value.items()}
-    if rule.kind == "list" and isinstance(value, dict):
-        ordered = [value[index] for index in sorted(value, key=int)]
-        return [_coerce(rule.item, item) for item in ordered]
-    if rule.kind == "boolean":
-        return {"true": True, "false": False}.get(value, value)
-    if rule.kind == "integer" and isinstance(value, str) and value.lstrip("-").isdigit():
-        return int(value)
-    return value
-
-
-def _decode_form(body: str) -> dict[str, Any]:
-    root: dict[str, Any] = {}
-    for name, value in parse_qsl(body, keep_blank_values=True):
-        head, *rest = re.findall(r"[^\[\]]+", name)
-        path = [head, *rest]
-        node = root
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = value
-    return root
 
 
 def _body(request: Any) -> str:

@@ -20,8 +20,11 @@ from tests import contract
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
+import load  # noqa: E402
 import payloads  # noqa: E402
-import run  # noqa: E402
+import report  # noqa: E402
+import rounds  # noqa: E402
+import scale  # noqa: E402
 from benchproject.middleware import CountSQLMiddleware  # noqa: E402
 
 OBJECT_SCHEMAS = {
@@ -86,15 +89,15 @@ def test_same_seed_same_events_so_every_target_gets_the_same_round() -> None:
 
 
 def test_rounds_alternate_so_each_target_goes_first_as_often_as_last() -> None:
-    order = run.interleaved(4, ["A", "T", "F"])
+    order = rounds.interleaved(4, ["A", "T", "F"])
     assert order == [["A", "T", "F"], ["F", "T", "A"], ["A", "T", "F"], ["F", "T", "A"]]
 
 
 def test_percentile_is_nearest_rank() -> None:
     values = [float(n) for n in range(1, 101)]
-    assert run._percentile(values, 0.50) == 50.0
-    assert run._percentile(values, 0.99) == 99.0
-    assert run._percentile([7.0], 0.99) == 7.0
+    assert load.percentile(values, 0.50) == 50.0
+    assert load.percentile(values, 0.99) == 99.0
+    assert load.percentile([7.0], 0.99) == 7.0
 
 
 @pytest.mark.django_db
@@ -112,8 +115,8 @@ def test_sql_counter_reports_every_statement_of_the_request() -> None:
 
 
 def test_a_round_is_sized_to_what_the_fastest_target_serves_in_its_time_bound() -> None:
-    bench_run = run.Run(run.FULL, smoke=False)
-    seconds = run.FULL.round_seconds
+    bench_run = rounds.Run(scale.FULL, smoke=False)
+    seconds = scale.FULL.round_seconds
     assert bench_run.round_count(4000, [50.0, 80.0]) == int(80 * seconds * 1.2)
     assert bench_run.round_count(100, [50.0, 80.0]) == 100
     assert bench_run.round_count(4000, [0.0]) == 1
@@ -131,7 +134,7 @@ def test_a_part_run_alone_keeps_the_other_parts_of_the_last_full_run(tmp_path: P
         )
     )
     new = {"machine": {"date": "new"}, "webhooks_sqlite": {"run_date": "new", "ratios": {}}}
-    merged = run._merged_with_earlier(earlier, new)
+    merged = report.merged_with_earlier(earlier, new)
     assert merged["machine"] == {"date": "new"}
     assert merged["webhooks_sqlite"]["run_date"] == "new"
     assert merged["memory_postgres"] == {"run_date": "old", "end_mib": 60}

@@ -30,7 +30,6 @@ if str(EXAMPLE_DIR) not in sys.path:
     sys.path.insert(0, str(EXAMPLE_DIR))
 
 from stripe_standin import StandIn, start_standin  # noqa: E402
-from stripe_standin.forms import decode_form  # noqa: E402
 
 SECRET = "whsec_standintests"
 RETURN_URL = "http://127.0.0.1:9/account/"
@@ -441,27 +440,6 @@ def test_a_failing_endpoint_is_retried_like_stripe(
     assert delivery.done.wait(15)
     assert delivery.attempts >= 2 and delivery.status == 200
     assert [event["id"] for event in webhook_endpoint[1].events()] == ["evt_retry"]
-
-
-def test_form_decoding_matches_stripes_encoding() -> None:
-    body = (
-        "features[subscription_cancel][enabled]=true"
-        "&features[subscription_cancel][cancellation_reason][options][0]=too_expensive"
-        "&features[subscription_cancel][cancellation_reason][options][1]=other"
-        "&lookup_keys[]=a&lookup_keys[]=b&items[0][price]=price_1&items[0][quantity]=2"
-        "&default_return_url="
-    )
-    assert decode_form(body) == {
-        "features": {
-            "subscription_cancel": {
-                "enabled": "true",
-                "cancellation_reason": {"options": ["too_expensive", "other"]},
-            }
-        },
-        "lookup_keys": ["a", "b"],
-        "items": [{"price": "price_1", "quantity": "2"}],
-        "default_return_url": "",
-    }
 
 
 # --- the churn loop: custom reasons, the retention coupon, how a flow ends ---------------

@@ -83,7 +83,7 @@ def test_sync_stores_the_descriptions_and_a_second_run_writes_nothing(
         assert create.params["features"]["subscription_cancel"]["cancellation_reason"][
             "feedback_options"
         ] == ["bfo_setup", "bfo_team"]
-        assert list(create.params["expand"].values()) == [
+        assert create.params["expand"] == [
             "features.subscription_cancel.cancellation_reason.feedback_options"
         ]
         assert feedback_option_descriptions() == {

@@ -15,12 +15,13 @@ from django_stripe_portal.configurations.diff import compare
 from django_stripe_portal.configurations.schema import (
     _Rule,
     create_rule,
-    update_rule,
     validate_declaration,
     wire_params,
 )
+from django_stripe_portal.configurations.stripe_defaults import apply_params
+from django_stripe_portal.testing.stripe_forms import configuration_params
 from tests import contract
-from tests.fake_stripe_configs import FakeStripeConfigurations, _coerce, _merge
+from tests.fake_stripe_configs import FakeStripeConfigurations
 
 _TEXT = st.text(alphabet="abcdefghij klmnop", min_size=1, max_size=20)
 _IDS = {
@@ -73,7 +74,7 @@ declarations = _strategy(create_rule()).filter(lambda body: not validate_declara
 
 def _stored(fake: FakeStripeConfigurations, body: dict[str, Any]) -> dict[str, Any]:
     """What Stripe holds after creating ``body`` (sent as the library would send it)."""
-    sent = _coerce(create_rule(), wire_params(body, update=False))
+    sent = configuration_params(wire_params(body, update=False), update=False)
     return fake._new_object(sent)
 
 
@@ -109,7 +110,7 @@ def test_one_update_converges(
         contract.validator().validate_request(
             "POST", "/v1/billing_portal/configurations/bpc_1", wire_params(params, update=True)
         )
-    _merge(obj, _coerce(update_rule(), wire_params(params, update=True)))
+    apply_params(obj, configuration_params(wire_params(params, update=True), update=True))
     assert compare(after, obj) == []
 
 

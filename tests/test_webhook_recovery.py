@@ -251,4 +251,4 @@ def test_task_mode_with_a_backend_that_never_runs_tasks_is_a_warning(
         ),
     ):
         ids = [message.id for message in check_settings()]
-    assert ("stripe_portal.W020" in ids) is warned
+    assert ("stripe_portal.W015" in ids) is warned

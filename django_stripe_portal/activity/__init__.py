@@ -1,5 +1,7 @@
-"""What customers did in the portal, aggregated in the database (``figures``), one
-customer's visits (``history``) and who may be about to leave (``at_risk``).
+"""What customers did in the portal, aggregated in the database: visits and outcomes
+(``figures``, ``weekly``), why customers leave and who was kept (``cancellations``),
+all of one range (``report``), one customer's visits (``history``) and who may be
+about to leave (``at_risk``).
 
 The public names of ``django_stripe_portal.activity`` are importable from here;
 ``docs/activity.md`` says what each figure means and how it is computed.
@@ -11,26 +13,26 @@ from django_stripe_portal.activity.at_risk import (
     RiskSignal,
     customers_at_risk,
 )
+from django_stripe_portal.activity.cancellations import (
+    ReasonCount,
+    RetentionCount,
+    cancellation_reasons,
+    retention_offers,
+)
 from django_stripe_portal.activity.figures import (
     NO_CHANGE,
-    REPORT_VERSION,
     ActivityRange,
-    ActivityReport,
     ActivitySummary,
     DayActivity,
     OutcomeCount,
-    ReasonCount,
-    RetentionCount,
-    activity_report,
     activity_summary,
-    cancellation_reasons,
     linked_changes,
-    retention_offers,
     visit_outcomes,
     visits_in,
     visits_per_day,
 )
 from django_stripe_portal.activity.history import VisitHistory, customer_history
+from django_stripe_portal.activity.report import REPORT_VERSION, ActivityReport, activity_report
 from django_stripe_portal.activity.weekly import WEEKLY_AFTER_DAYS, WeekActivity, visits_per_week
 
 __all__ = [

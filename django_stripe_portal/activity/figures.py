@@ -15,15 +15,7 @@ Definitions (documented in ``docs/activity.md``, asserted in the tests):
   so the outcome rows may add up to more than the visits; ``none`` counts the
   visits with no linked change at all and never overlaps the others.
 * *Abandoned* visits neither returned nor changed anything.
-* *Cancellation reasons* count the cancellations (events of kind ``canceled`` or
-  ``cancel_scheduled``) linked to the visits of the range, by the customer's
-  ``cancellation_details.feedback`` and custom ``feedback_option`` together (both
-  ``None``: no reason given); an option is named by the ``description`` the synced
-  configurations hold (``configurations.feedback_options``), else by its id.
-* *Retention offers* count, per coupon, the range's visits that offered one
-  (``PortalSession.retention_coupon``) and those of them that ended with the offer
-  accepted (a linked ``retention_accepted`` change and no linked cancellation); the
-  *save rate* is accepted / offers.
+* Cancellation reasons and retention offers: ``activity.cancellations``.
 
 A change event linked to no visit counts nowhere.
 """
@@ -31,29 +23,21 @@ A change event linked to no visit counts nowhere.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from django.db import connections
-from django.db.models import Count, Exists, F, Func, OuterRef, Q, QuerySet
+from django.db.models import Count, Func, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from django_stripe_portal.conf import get_settings
-from django_stripe_portal.configurations.feedback_options import feedback_option_descriptions
 from django_stripe_portal.events import ChangeKind
 from django_stripe_portal.models import PortalSession, WebhookEvent
-
-#: Version of the dictionary layout returned by ``ActivityReport.as_dict`` (and the
-#: command's JSON). Bumped only when a key is removed or changes meaning.
-REPORT_VERSION = 1
 
 #: The outcome name of a visit with no linked change.
 NO_CHANGE = "none"
 
-_CANCELLATION_KINDS = (ChangeKind.CANCELED, ChangeKind.CANCEL_SCHEDULED)
-_DETAILS_PATH = "payload__data__object__cancellation_details"
 _DAY_SECONDS = 24 * 3600
 
 
@@ -127,83 +111,6 @@ class OutcomeCount:
     outcome: str  # a ChangeKind value, or NO_CHANGE
     label: str
     visits: int
-
-
-@dataclass(frozen=True)
-class ReasonCount:
-    """Cancellations with one ``feedback`` (Stripe's enum) and one custom
-    ``feedback_option`` (``bfo_…``); either may be None."""
-
-    feedback: str | None
-    cancellations: int
-    feedback_option: str | None = None
-    #: The option's ``description`` from the synced configuration; None when unknown.
-    feedback_option_description: str | None = None
-
-    @property
-    def option_label(self) -> str | None:
-        """How reports name the custom option: its description, else its id."""
-        return self.feedback_option_description or self.feedback_option
-
-
-@dataclass(frozen=True)
-class RetentionCount:
-    """The visits that offered ``coupon`` and how many of them accepted it."""
-
-    coupon: str
-    offers: int
-    accepted: int
-
-    @property
-    def save_rate(self) -> float | None:
-        """Accepted / offers; ``None`` when nothing was offered."""
-        return self.accepted / self.offers if self.offers else None
-
-
-@dataclass(frozen=True)
-class ActivityReport:
-    """Every figure for one range, as the command and the admin page show them."""
-
-    range: ActivityRange
-    summary: ActivitySummary
-    per_day: list[DayActivity]
-    outcomes: list[OutcomeCount]
-    cancellation_reasons: list[ReasonCount]
-    retention_offers: list[RetentionCount] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The stable JSON layout documented in ``docs/activity.md``."""
-        summary = asdict(self.summary)
-        rate = self.summary.return_rate
-        summary["return_rate"] = None if rate is None else round(rate, 4)
-        return {
-            "version": REPORT_VERSION,
-            "range": {
-                "start": self.range.start.isoformat(),
-                "end": self.range.end.isoformat(),
-                "time_zone": str(timezone.get_default_timezone()),
-                "configuration": self.range.configuration,
-                "account": self.range.account,
-            },
-            "summary": summary,
-            "per_day": [
-                {
-                    "date": day.day.isoformat(),
-                    "visits": day.visits,
-                    "unique_customers": day.unique_customers,
-                }
-                for day in self.per_day
-            ],
-            "outcomes": [asdict(outcome) for outcome in self.outcomes],
-            "cancellation_reasons": [asdict(reason) for reason in self.cancellation_reasons],
-            "retention_offers": [
-                {
-                    **asdict(offer),
-                    "save_rate": None if offer.save_rate is None else round(offer.save_rate, 4),
-                }
-                for offer in self.retention_offers
-            ],
-        }
 
 
 def visits_in(activity_range: ActivityRange) -> QuerySet[PortalSession]:
@@ -286,7 +193,7 @@ def _as_date(value: dt.date | dt.datetime | str) -> dt.date:
     return dt.date.fromisoformat(value[:10])
 
 
-def _change_counts(activity_range: ActivityRange) -> dict[str, int]:
+def change_counts(activity_range: ActivityRange) -> dict[str, int]:
     """One pass over the range's changes: visits with any change, those of them that
     did not return, and visits per change kind (keys: the ``ChangeKind`` values)."""
     per_kind = {
@@ -303,7 +210,7 @@ def _change_counts(activity_range: ActivityRange) -> dict[str, int]:
     return counts
 
 
-def _summary_of(activity_range: ActivityRange, changes: dict[str, int]) -> ActivitySummary:
+def summary_of(activity_range: ActivityRange, changes: dict[str, int]) -> ActivitySummary:
     in_range = visits_in(activity_range)
     visits = in_range.aggregate(
         visits=Count("pk"), returned=Count("pk", filter=Q(returned_at__isnull=False))
@@ -320,7 +227,7 @@ def _summary_of(activity_range: ActivityRange, changes: dict[str, int]) -> Activ
     )
 
 
-def _outcomes_of(summary: ActivitySummary, changes: dict[str, int]) -> list[OutcomeCount]:
+def outcomes_of(summary: ActivitySummary, changes: dict[str, int]) -> list[OutcomeCount]:
     outcomes = [
         OutcomeCount(outcome=kind.value, label=str(kind.label), visits=changes[kind.value])
         for kind in ChangeKind
@@ -333,92 +240,10 @@ def _outcomes_of(summary: ActivitySummary, changes: dict[str, int]) -> list[Outc
 def activity_summary(activity_range: ActivityRange) -> ActivitySummary:
     """Visits, unique customers, returns, visits with a change and abandoned visits
     (three aggregate queries: two over the visits, one over their changes)."""
-    return _summary_of(activity_range, _change_counts(activity_range))
+    return summary_of(activity_range, change_counts(activity_range))
 
 
 def visit_outcomes(activity_range: ActivityRange) -> list[OutcomeCount]:
     """Visits per change kind they ended in, every kind listed, then ``none``."""
-    changes = _change_counts(activity_range)
-    return _outcomes_of(_summary_of(activity_range, changes), changes)
-
-
-def cancellation_reasons(activity_range: ActivityRange) -> list[ReasonCount]:
-    """Cancellations made during the range's visits, by the customer's feedback and
-    custom feedback option, most frequent first (two queries: the counts, then the
-    options' descriptions from the synced configurations)."""
-    rows = (
-        linked_changes(activity_range)
-        .filter(change_kind__in=_CANCELLATION_KINDS)
-        .annotate(
-            feedback=F(f"{_DETAILS_PATH}__feedback"),
-            feedback_option=F(f"{_DETAILS_PATH}__feedback_option"),
-        )
-        .values("feedback", "feedback_option")
-        .annotate(cancellations=Count("pk"))
-        .order_by()
-    )
-    # A few rows, merged and sorted here: PostgreSQL groups a JSON null apart from a
-    # missing key (both "no reason"), an option may be an id or the expanded object,
-    # and NULL sorts differently on each database.
-    counts: dict[tuple[str | None, str | None], int] = {}
-    described: dict[str, str] = {}
-    for row in rows:
-        option = row["feedback_option"]
-        if isinstance(option, dict):
-            if isinstance(option.get("description"), str) and isinstance(option.get("id"), str):
-                described[option["id"]] = option["description"]
-            option = option.get("id")
-        group = (_text_or_none(row["feedback"]), _text_or_none(option))
-        counts[group] = counts.get(group, 0) + row["cancellations"]
-    if any(option is not None for _, option in counts):
-        described = {**feedback_option_descriptions(), **described}
-    reasons = [
-        ReasonCount(feedback, cancellations, option, described.get(option or ""))
-        for (feedback, option), cancellations in counts.items()
-    ]
-    return sorted(
-        reasons,
-        key=lambda r: (
-            -r.cancellations,
-            r.feedback is None and r.feedback_option is None,
-            r.feedback or "",
-            r.option_label or "",
-        ),
-    )
-
-
-def _text_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def retention_offers(activity_range: ActivityRange) -> list[RetentionCount]:
-    """Per coupon: the range's visits that offered it, and those that accepted it
-    (one query), most offered first."""
-    linked = WebhookEvent.objects.filter(portal_session=OuterRef("pk"))
-    accepted = Q(Exists(linked.filter(change_kind=ChangeKind.RETENTION_ACCEPTED))) & ~Q(
-        Exists(linked.filter(change_kind__in=_CANCELLATION_KINDS))
-    )
-    rows = (
-        visits_in(activity_range)
-        .exclude(retention_coupon="")
-        .values("retention_coupon")
-        .annotate(offers=Count("pk"), accepted=Count("pk", filter=accepted))
-        .order_by()
-    )
-    counts = [RetentionCount(r["retention_coupon"], r["offers"], r["accepted"]) for r in rows]
-    return sorted(counts, key=lambda count: (-count.offers, count.coupon))
-
-
-def activity_report(activity_range: ActivityRange) -> ActivityReport:
-    """All the figures of one range (six aggregate queries, a seventh to name custom
-    feedback options when a cancellation picked one)."""
-    changes = _change_counts(activity_range)
-    summary = _summary_of(activity_range, changes)
-    return ActivityReport(
-        range=activity_range,
-        summary=summary,
-        per_day=visits_per_day(activity_range),
-        outcomes=_outcomes_of(summary, changes),
-        cancellation_reasons=cancellation_reasons(activity_range),
-        retention_offers=retention_offers(activity_range),
-    )
+    changes = change_counts(activity_range)
+    return outcomes_of(summary_of(activity_range, changes), changes)

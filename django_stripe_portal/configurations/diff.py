@@ -13,17 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django_stripe_portal.configurations.declare import MARKER_KEY
+from django_stripe_portal.configurations.stripe_defaults import FEATURE_NAMES
 
 # Stripe's value for a field the declaration leaves out, where leaving it out
 # means "off". A declaration that drops one of these turns it off again.
-FEATURE_NAMES = (
-    "customer_update",
-    "invoice_history",
-    "payment_method_update",
-    "subscription_cancel",
-    "subscription_pause",
-    "subscription_update",
-)
 UNDECLARED_DEFAULTS: dict[tuple[str, ...], Any] = {
     **{("features", name, "enabled"): False for name in FEATURE_NAMES},
     ("login_page", "enabled"): False,

@@ -64,8 +64,15 @@ MAX_RETURN_TO_LENGTH = 2000
 
 
 def default_return_url() -> str:
-    """``RETURN_URL`` resolved: a path, a URL name, or an absolute URL."""
-    return str(resolve_url(get_settings().RETURN_URL))
+    """``RETURN_URL`` resolved: a path, a URL name, or an absolute URL.
+
+    A path or an http(s) URL is used as written: ``resolve_url`` would first try it as
+    a URL name, and a failed ``reverse`` costs more than the rest of this module on a click.
+    """
+    value = get_settings().RETURN_URL
+    if isinstance(value, str) and value.startswith(("/", "https://", "http://")):
+        return value
+    return str(resolve_url(value))
 
 
 def safe_return_to(request: HttpRequest, candidate: str | None) -> str | None:

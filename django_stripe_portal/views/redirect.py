@@ -57,9 +57,10 @@ class _Detour:
         self.url = url
 
 
-def _decide(request: HttpRequest, user: Any) -> HttpResponse | PortalSessionPlan:
+def _decide(
+    request: HttpRequest, user: Any, *, wants_json: bool
+) -> HttpResponse | PortalSessionPlan:
     """Everything before Stripe (database only): a ready plan, or the answer instead."""
-    wants_json = _wants_json(request)
     try:
         prepared = _prepare(request, user)
     except PortalRequestError as refusal:
@@ -90,15 +91,16 @@ def _not_a_post(request: HttpRequest) -> HttpResponse | None:
 def _portal_redirect_sync(request: HttpRequest) -> HttpResponse:
     if (elsewhere := _not_a_post(request)) is not None:
         return elsewhere
-    decided = _decide(request, request.user)
+    wants_json = _wants_json(request)
+    decided = _decide(request, request.user, wants_json=wants_json)
     if isinstance(decided, HttpResponse):
         return decided
     try:
         session = open_portal_session(decided)
     except stripe.StripeError as error:
-        return _stripe_failed(request, decided, error, wants_json=_wants_json(request))
+        return _stripe_failed(request, decided, error, wants_json=wants_json)
     record_portal_session(decided, session)
-    return _send_to(session.url, wants_json=_wants_json(request))
+    return _send_to(session.url, wants_json=wants_json)
 
 
 async def _portal_redirect_async(request: HttpRequest) -> HttpResponse:
@@ -106,16 +108,17 @@ async def _portal_redirect_async(request: HttpRequest) -> HttpResponse:
         return elsewhere
     user = await request.auser()
     request.user = user  # the sync code below must not load the user a second time
-    decided = await sync_to_async(_decide)(request, user)
+    wants_json = _wants_json(request)
+    decided = await sync_to_async(_decide)(request, user, wants_json=wants_json)
     if isinstance(decided, HttpResponse):
         return decided
     try:
         # In a worker thread: the event loop keeps serving while Stripe answers.
         session = await sync_to_async(open_portal_session, thread_sensitive=False)(decided)
     except stripe.StripeError as error:
-        return _stripe_failed(request, decided, error, wants_json=_wants_json(request))
+        return _stripe_failed(request, decided, error, wants_json=wants_json)
     await sync_to_async(record_portal_session)(decided, session)
-    return _send_to(session.url, wants_json=_wants_json(request))
+    return _send_to(session.url, wants_json=wants_json)
 
 
 def _not_signed_in() -> JsonResponse:
@@ -191,7 +194,8 @@ def _prepare(request: HttpRequest, user: Any) -> PortalSessionPlan | _Detour:
 
 
 def _wants_json(request: HttpRequest) -> bool:
-    accept = request.headers.get("Accept", "")
+    # META, not request.headers: that builds a dict of every header on first use.
+    accept = request.META.get("HTTP_ACCEPT", "")
     return "application/json" in accept and "text/html" not in accept
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django_stripe_portal.testing.stripe_forms import configuration_params
 from stripe_standin import churn, events_api, objects
 from stripe_standin.forms import as_int, typed
 from stripe_standin.state import StandinError, StandinState
@@ -198,7 +199,7 @@ def list_configurations(ctx: ApiContext, request: ApiRequest) -> Answer:
 def create_configuration(ctx: ApiContext, request: ApiRequest) -> Answer:
     _only(request.params, _CONFIGURATION_PARAMS)
     _required(request.params, "features")
-    params = typed(_without_expand(request.params))
+    params = configuration_params(_without_expand(request.params), update=False)
     churn.check_options(_with_defaults(params))
     created = ctx.state.create_configuration(params)
     _event(ctx, request, "billing_portal.configuration.created", created)
@@ -219,7 +220,7 @@ def _with_defaults(params: dict[str, Any]) -> dict[str, Any]:
 
 def update_configuration(ctx: ApiContext, request: ApiRequest, config_id: str) -> Answer:
     _only(request.params, _CONFIGURATION_PARAMS | {"active"})
-    params = typed(_without_expand(request.params))
+    params = configuration_params(_without_expand(request.params), update=True)
     before = ctx.state.get("configurations", config_id, param="configuration")
     churn.check_options(_with_defaults(params))
     updated = ctx.state.update_configuration(config_id, params)

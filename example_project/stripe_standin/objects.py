@@ -275,66 +275,6 @@ def payment_method(customer_id: str, last4: str, exp_month: int, exp_year: int) 
     }
 
 
-def portal_product(params: dict[str, Any]) -> dict[str, Any]:
-    """A ``features.subscription_update.products`` entry as Stripe answers it: the
-    quantity setting is always there (not adjustable, minimum 1) unless the request set it."""
-    quantity: dict[str, Any] = {"enabled": False, "maximum": None, "minimum": 1}
-    for key, value in (params.get("adjustable_quantity") or {}).items():
-        # Form values arrive as strings; the bounds are integers in Stripe's answer.
-        quantity[key] = int(value) if key in ("minimum", "maximum") and value else value
-    return {
-        "adjustable_quantity": quantity,
-        "prices": list(params["prices"]),
-        "product": params["product"],
-    }
-
-
-def configuration_defaults() -> dict[str, Any]:
-    """A configuration with every feature off, which create/update params are merged into."""
-    return {
-        "object": "billing_portal.configuration",
-        "active": True,
-        "application": None,
-        "business_profile": {
-            "headline": None,
-            "privacy_policy_url": None,
-            "terms_of_service_url": None,
-        },
-        "created": now(),
-        "default_return_url": None,
-        "features": {
-            "customer_update": {"allowed_updates": [], "enabled": False},
-            "invoice_history": {"enabled": False},
-            "payment_method_update": {"enabled": False, "payment_method_configuration": None},
-            "subscription_cancel": {
-                "cancellation_reason": {"enabled": False, "options": []},
-                "enabled": False,
-                "mode": "at_period_end",
-                "proration_behavior": "none",
-            },
-            "subscription_pause": {
-                "duration": {"interval_options": [], "type": "indefinite"},
-                "enabled": False,
-            },
-            "subscription_update": {
-                "billing_cycle_anchor": None,
-                "default_allowed_updates": [],
-                "enabled": False,
-                "products": [],
-                "proration_behavior": "none",
-                "schedule_at_period_end": {"conditions": []},
-                "trial_update_behavior": "end_trial",
-            },
-        },
-        "is_default": False,
-        "livemode": False,
-        "login_page": {"enabled": False, "url": None},
-        "metadata": {},
-        "name": None,
-        "updated": now(),
-    }
-
-
 def portal_session(
     session_id: str,
     *,

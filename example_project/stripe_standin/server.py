@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from django_stripe_portal.testing.stripe_forms import decode_form
 from stripe_standin import api, events_api, objects
 from stripe_standin.accounts import acting_as, refusal_for
-from stripe_standin.forms import decode_form
 from stripe_standin.portal_page import PageAnswer, PortalPage
 from stripe_standin.state import StandinState
 from stripe_standin.webhooks import WebhookSender

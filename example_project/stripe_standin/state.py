@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from django_stripe_portal.configurations import stripe_defaults
 from stripe_standin import objects
 from stripe_standin.accounts import (
     CONNECTED_ACCOUNTS,
@@ -151,7 +152,7 @@ class StandinState:
         self, config_id: str = DASHBOARD_CONFIGURATION_ID
     ) -> dict[str, Any]:
         """What a newly saved Dashboard portal setting looks like: the common features on."""
-        config = objects.configuration_defaults()
+        config = stripe_defaults.new_configuration({}, configuration_id=config_id, created=now())
         features = config["features"]
         features["invoice_history"]["enabled"] = True
         features["payment_method_update"]["enabled"] = True
@@ -167,11 +168,11 @@ class StandinState:
             enabled=True,
             default_allowed_updates=["price"],
             products=[
-                objects.portal_product({"prices": [price_id], "product": product_id})
+                stripe_defaults.portal_product({"prices": [price_id], "product": product_id})
                 for product_id, _, _, price_id, _, _ in CATALOGUE
             ],
         )
-        config.update(id=config_id, is_default=True)
+        config["is_default"] = True
         return config
 
     # --- reading -------------------------------------------------------------------
@@ -360,9 +361,9 @@ class StandinState:
 
     def create_configuration(self, params: dict[str, Any]) -> dict[str, Any]:
         with self.changing():
-            config = objects.configuration_defaults()
-            _merge_configuration(config, params)
-            config.update(id=new_id("bpc"), created=now(), updated=now())
+            config = stripe_defaults.new_configuration(
+                params, configuration_id=new_id("bpc"), created=now()
+            )
             self._keep("configurations", config)
         return copy.deepcopy(config)
 
@@ -375,7 +376,7 @@ class StandinState:
                 )
             if config["is_default"] and params.get("active") is False:
                 raise StandinError("You cannot deactivate the default configuration.")
-            _merge_configuration(config, params)
+            stripe_defaults.apply_params(config, params)
             config["updated"] = now()
         return copy.deepcopy(config)
 
@@ -447,20 +448,3 @@ class StandinState:
                 code="parameter_invalid_string",
                 param="flow_data[type]",
             )
-
-
-def _merge_configuration(config: dict[str, Any], params: dict[str, Any]) -> None:
-    """Merge create/update params into a configuration; each product then carries what
-    Stripe fills in for it."""
-    _merge(config, params)
-    update = config["features"]["subscription_update"]
-    update["products"] = [objects.portal_product(item) for item in update.get("products") or []]
-
-
-def _merge(target: dict[str, Any], params: dict[str, Any]) -> None:
-    """Deep-merge update params into an object; lists and scalars replace."""
-    for key, value in params.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
-            _merge(target[key], value)
-        else:
-            target[key] = copy.deepcopy(value)
