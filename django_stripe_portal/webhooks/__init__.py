@@ -12,6 +12,10 @@
 - ``dispatch``: the signals, each receiver in its own savepoint;
 - ``receive``: a delivery stored once, then dispatched (sync) or enqueued (task);
 - ``process``: a stored event dispatched under its row lock (task, replay, redelivery);
+- ``retries``: task mode's schedule after a failure, and when an event has given up;
+- ``recovery``: stuck and due events taken up again (``manage.py recover_stripe_events``);
+- ``health``: the figures a monitor reads (``manage.py check_stripe_webhooks``);
+- ``retention``: a retention offer accepted (``customer.discount.created`` after an offer);
 - ``catch_up``: events Stripe's Events API lists that were never delivered, received as
   deliveries (``manage.py fetch_stripe_events``).
 """
