@@ -238,3 +238,63 @@ def test_a_backend_that_cannot_defer_leaves_the_retry_to_the_sweep(client: Clien
         call_command("recover_stripe_events", stdout=None)
     assert WebhookEvent.objects.get().status == Status.PROCESSED
     assert failing.calls == 2
+
+
+def test_a_lock_that_cannot_be_taken_is_busy_never_a_failed_attempt(
+    client: Client, dummy_backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lock timeout, a deadlock or SQLite's "database is locked" while taking the row:
+    another attempt holds or just finished the event; this one must not mark it failed
+    (and so schedule a second dispatch)."""
+    from django.db import OperationalError
+
+    from django_stripe_portal.webhooks import process
+
+    event = _cancel_event()
+    with _task_mode(WEBHOOK_RETRY_DELAYS=[0]):
+        post_signed(client, event)
+        assert process_webhook_event.call(event["id"]) == "processed"
+        real_lock = process.lock_stored_event
+        calls = []
+
+        def locked_once(stripe_id: str, *, nowait: bool) -> Any:
+            calls.append(stripe_id)
+            if len(calls) == 1:
+                raise OperationalError("database is locked")
+            return real_lock(stripe_id, nowait=nowait)
+
+        monkeypatch.setattr(process, "lock_stored_event", locked_once)
+        outcome = process.process_stored_event(event["id"], nowait=False)
+    assert outcome is process.Outcome.BUSY
+    row = WebhookEvent.objects.get()
+    assert (row.status, row.next_attempt_at, row.attempts) == (Status.PROCESSED, None, 1)
+
+
+def test_a_failure_after_another_attempt_finished_the_event_leaves_it_finished(
+    client: Client, dummy_backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This attempt's state write raised; by the time it records the failure, another
+    attempt has processed the event: the row stays processed, nothing is rescheduled."""
+    from django_stripe_portal.webhooks import process
+
+    event = _cancel_event()
+    with _task_mode(WEBHOOK_RETRY_DELAYS=[0]):
+        post_signed(client, event)
+        real_lock = process.lock_stored_event
+        calls = []
+
+        def another_attempt_finished_in_between(stripe_id: str, *, nowait: bool) -> Any:
+            calls.append(stripe_id)
+            if len(calls) == 2:  # after this attempt's rollback, before it records a failure
+                WebhookEvent.objects.filter(stripe_id=stripe_id).update(status=Status.PROCESSED)
+            return real_lock(stripe_id, nowait=nowait)
+
+        def state_write_fails(*args: Any, **kwargs: Any) -> None:
+            raise ValueError("state write failed")
+
+        monkeypatch.setattr(process, "lock_stored_event", another_attempt_finished_in_between)
+        monkeypatch.setattr(process, "prepare_state_write", state_write_fails)
+        outcome = process.process_stored_event(event["id"], nowait=False)
+    assert outcome is process.Outcome.DUPLICATE
+    row = WebhookEvent.objects.get()
+    assert (row.status, row.next_attempt_at) == (Status.PROCESSED, None)

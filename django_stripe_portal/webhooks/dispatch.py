@@ -37,7 +37,8 @@ from django_stripe_portal.webhooks.state_writes import StateWritten
 
 logger = logging.getLogger("django_stripe_portal.webhooks")
 
-_MAX_ERROR_CHARS = 2000
+#: What ``WebhookEvent.last_error`` keeps of one failure.
+MAX_ERROR_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def _summarize(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     where = f' (File "{frames[-1].filename}", line {frames[-1].lineno}, in {frames[-1].name})'
     text = "".join(traceback.format_exception_only(exc)).strip() + (where if frames else "")
-    return text[:_MAX_ERROR_CHARS]
+    return text[:MAX_ERROR_CHARS]
 
 
 def _receiver_name(receiver: Any) -> str:

@@ -12,14 +12,19 @@ import logging
 from collections.abc import Collection
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.exceptions import EventBusy
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.signals import webhook_gave_up
-from django_stripe_portal.webhooks.dispatch import ReceiverFailure, dispatch_event, is_handled
+from django_stripe_portal.webhooks.dispatch import (
+    MAX_ERROR_CHARS,
+    ReceiverFailure,
+    dispatch_event,
+    is_handled,
+)
 from django_stripe_portal.webhooks.interpret import interpret_event
 from django_stripe_portal.webhooks.linking import find_visit
 from django_stripe_portal.webhooks.retries import is_due, plan_retry
@@ -30,7 +35,6 @@ logger = logging.getLogger("django_stripe_portal.webhooks")
 
 Status = WebhookEvent.Status
 UNFINISHED_STATUSES = (Status.PENDING, Status.FAILED)
-_MAX_ERROR_CHARS = 2000
 
 
 class Outcome(enum.Enum):
@@ -54,12 +58,12 @@ class Outcome(enum.Enum):
 
 def failure_text(failures: list[ReceiverFailure]) -> str:
     """What ``last_error`` keeps of the receivers that raised."""
-    return "\n".join(str(failure) for failure in failures)[:_MAX_ERROR_CHARS]
+    return "\n".join(str(failure) for failure in failures)[:MAX_ERROR_CHARS]
 
 
 def error_text(exc: BaseException) -> str:
     """What ``last_error`` keeps of a state write or lookup that raised."""
-    return f"processing → {type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
+    return f"processing → {type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
 
 
 def process_stored_event(
@@ -80,29 +84,44 @@ def process_stored_event(
     """
     try:
         with transaction.atomic():
-            row = lock_stored_event(stripe_id, nowait=nowait)
+            try:
+                row = lock_stored_event(stripe_id, nowait=nowait)
+            except DatabaseError as exc:  # a lock timeout, a deadlock, SQLite "locked"
+                raise EventBusy(stripe_id) from exc
             if row is None:
                 return Outcome.MISSING
-            if row.status not in statuses:
-                return Outcome.DUPLICATE
-            if (
-                only_due
-                and row.status == Status.FAILED
-                and not is_due(row.next_attempt_at, timezone.now())
-            ):
+            if not _eligible(row, statuses, only_due):
                 return Outcome.DUPLICATE
             return _dispatch_locked(row)
     except EventBusy:
         return Outcome.BUSY
     except Exception as exc:
-        logger.exception("Processing Stripe event %s failed; stored as failed", stripe_id)
         with transaction.atomic():
             row = lock_stored_event(stripe_id, nowait=False)
-            if row is not None:
-                row.attempts += 1
-                _mark_failed(row, error_text(exc), ["the state write"])
-                row.save(update_fields=_FAILURE_FIELDS)
+            # Read again under the lock: another worker may have finished (or rescheduled)
+            # the event since this attempt's transaction was rolled back.
+            if row is None or not _eligible(row, statuses, only_due):
+                logger.warning(
+                    "Processing Stripe event %s failed, but another attempt finished it "
+                    "meanwhile: %s",
+                    stripe_id,
+                    error_text(exc),
+                )
+                return Outcome.DUPLICATE
+            logger.exception("Processing Stripe event %s failed; stored as failed", stripe_id)
+            row.attempts += 1
+            _mark_failed(row, error_text(exc), ["the state write"])
+            row.save(update_fields=_FAILURE_FIELDS)
         return Outcome.FAILED
+
+
+def _eligible(row: WebhookEvent, statuses: Collection[str], only_due: bool) -> bool:
+    """Whether this attempt may dispatch the locked row (see ``process_stored_event``)."""
+    if row.status not in statuses:
+        return False
+    return not (
+        only_due and row.status == Status.FAILED and not is_due(row.next_attempt_at, timezone.now())
+    )
 
 
 def _dispatch_locked(row: WebhookEvent) -> Outcome:
