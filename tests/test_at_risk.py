@@ -304,3 +304,16 @@ def test_admin_index_and_activity_page_link_to_it(admin_client: Client) -> None:
         url
         in admin_client.get("/admin/django_stripe_portal/portalsession/activity/").content.decode()
     )
+
+
+def test_the_list_is_of_this_mode_and_optionally_one_account() -> None:
+    """Test-mode rows on a live site, or another account's customers, are not this list's."""
+    StripeSubscriptionFactory(customer_id="cus_platform", status="past_due")
+    StripeSubscriptionFactory(
+        customer_id="cus_merchant", status="past_due", account="acct_1Merchant0001"
+    )
+    StripeSubscriptionFactory(customer_id="cus_live_row", status="past_due", livemode=True)
+    assert {c.customer_id for c in customers_at_risk()} == {"cus_platform", "cus_merchant"}
+    assert [c.customer_id for c in customers_at_risk(account="")] == ["cus_platform"]
+    merchant = customers_at_risk(account="acct_1Merchant0001")
+    assert [c.customer_id for c in merchant] == ["cus_merchant"]

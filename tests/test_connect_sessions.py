@@ -275,3 +275,26 @@ def test_the_account_is_resolved_once_per_request(rf: Any) -> None:
         assert resolve_account(request) == MERCHANT
         assert resolve_account(request) == MERCHANT
     assert len(calls) == 1
+
+
+def test_the_fixed_retention_coupon_is_the_platforms_only(
+    client: Client, two_customer_user: Any, portal_api: FakePortalApi
+) -> None:
+    """A coupon lives on one account: RETENTION_COUPON is offered to platform customers;
+    a merchant's customer gets no offer unless RETENTION_RESOLVER names that account's."""
+    StripeSubscriptionFactory(stripe_id="sub_onmerchant", customer_id=MERCHANT_CUSTOMER,
+                              account=MERCHANT)  # fmt: skip
+    StripeSubscriptionFactory(stripe_id="sub_onplatform", customer_id=PLATFORM_CUSTOMER)
+    cancel = {"flow": "subscription_cancel"}
+    with connect_settings(RETENTION_COUPON="STAY25"):
+        client.post(PORTAL, {**cancel, "subscription": "sub_onmerchant"}, HTTP_X_MERCHANT=MERCHANT)
+        merchant_flow = portal_api.sent()["flow_data"]["subscription_cancel"]
+        client.post(PORTAL, {**cancel, "subscription": "sub_onplatform"})
+        platform_flow = portal_api.sent()["flow_data"]["subscription_cancel"]
+    assert "retention" not in merchant_flow
+    assert platform_flow["retention"] == {
+        "type": "coupon_offer",
+        "coupon_offer": {"coupon": "STAY25"},
+    }
+    offered = dict(PortalSession.objects.values_list("account", "retention_coupon"))
+    assert offered == {MERCHANT: "", "": "STAY25"}

@@ -252,3 +252,26 @@ def test_task_mode_with_a_backend_that_never_runs_tasks_is_a_warning(
     ):
         ids = [message.id for message in check_settings()]
     assert ("stripe_portal.W015" in ids) is warned
+
+
+def test_failures_nothing_will_retry_need_a_person(client: Client) -> None:
+    """Sync mode: Stripe redelivers a failed delivery for about three days, not after, and
+    never an event the app read from the Events API itself."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from django_stripe_portal.webhooks.health import webhook_health
+
+    failing = Recorder(raises=ValueError("bad"))
+    with connected(signals.webhook_received, failing):
+        for _ in range(3):
+            post_signed(client, so.event("customer.subscription.created", so.subscription()))
+    recent, old, listed = WebhookEvent.objects.order_by("pk")
+    WebhookEvent.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=4))
+    WebhookEvent.objects.filter(pk=listed.pk).update(received_via="events_api")
+    health = webhook_health()
+    assert (health.failed_awaiting_stripe, health.given_up) == (1, 2)
+    assert health.needs_attention
+    WebhookEvent.objects.exclude(pk=recent.pk).delete()
+    assert not webhook_health().needs_attention  # Stripe still retries the recent one

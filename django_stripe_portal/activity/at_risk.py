@@ -114,19 +114,25 @@ class AtRiskCustomer:
         }
 
 
-def customers_at_risk(days: int = 30, *, now: dt.datetime | None = None) -> list[AtRiskCustomer]:
-    """Every customer at risk, newest signal first (three queries)."""
+def customers_at_risk(
+    days: int = 30, *, account: str | None = None, now: dt.datetime | None = None
+) -> list[AtRiskCustomer]:
+    """Every customer at risk in the site's mode, newest signal first (three queries);
+    ``account``: only that connected account's (``""``: the platform's; None: all)."""
     if days < 1:
         raise ValueError(f"days must be at least 1, not {days}.")
     now = now or timezone.now()
+    scope = Q(livemode=get_settings().livemode)
+    if account is not None:
+        scope &= Q(account=account)
     since = now - dt.timedelta(days=days)
     # A visit still within its window may yet change something: not abandoned yet.
     ended_before = now - dt.timedelta(seconds=get_settings().VISIT_WINDOW)
     signals: dict[str, list[RiskSignal]] = defaultdict(list)
     for customer_id, signal in (
-        *_subscription_signals(),
-        *_abandoned_cancel_flows(since, ended_before),
-        *_stuck_customers(since, ended_before),
+        *_subscription_signals(scope),
+        *_abandoned_cancel_flows(scope, since, ended_before),
+        *_stuck_customers(scope, since, ended_before),
     ):
         signals[customer_id].append(signal)
     customers = [
@@ -136,7 +142,7 @@ def customers_at_risk(days: int = 30, *, now: dt.datetime | None = None) -> list
     return sorted(customers, key=lambda c: (c.latest_signal_at, c.customer_id), reverse=True)
 
 
-def _subscription_signals() -> Iterable[tuple[str, RiskSignal]]:
+def _subscription_signals(scope: Q) -> Iterable[tuple[str, RiskSignal]]:
     # The condition of the partial index stripe_portal_sub_at_risk, in the same form.
     at_risk = (
         Q(cancel_at_period_end=True)
@@ -147,7 +153,7 @@ def _subscription_signals() -> Iterable[tuple[str, RiskSignal]]:
     # Only the times each row's signals need, read as text (see _parse_time): at scale
     # (tens of thousands of rows) turning timestamps into datetimes is most of the work.
     rows = (
-        StripeSubscription.objects.filter(at_risk)
+        StripeSubscription.objects.filter(at_risk, scope)
         .annotate(
             scheduled_at=_as_text(
                 Case(When(scheduled, then=Coalesce("canceled_at", "event_created_at")))
@@ -229,9 +235,11 @@ def _visits_read(
 
 
 def _abandoned_cancel_flows(
-    since: dt.datetime, ended_before: dt.datetime
+    scope: Q, since: dt.datetime, ended_before: dt.datetime
 ) -> Iterable[tuple[str, RiskSignal]]:
-    visits = PortalSession.objects.filter(created_at__gte=since, flow_type="subscription_cancel")
+    visits = PortalSession.objects.filter(
+        scope, created_at__gte=since, flow_type="subscription_cancel"
+    )
     latest: dict[str, dict[str, Any]] = {}
     for visit in _visits_read(visits, ended_before):
         known = latest.get(visit["customer_id"])
@@ -251,9 +259,9 @@ def _abandoned_cancel_flows(
 
 
 def _stuck_customers(
-    since: dt.datetime, ended_before: dt.datetime
+    scope: Q, since: dt.datetime, ended_before: dt.datetime
 ) -> Iterable[tuple[str, RiskSignal]]:
-    in_range = PortalSession.objects.filter(created_at__gte=since)
+    in_range = PortalSession.objects.filter(scope, created_at__gte=since)
     frequent = (
         in_range.order_by()
         .values("customer_id")

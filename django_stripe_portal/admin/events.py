@@ -21,7 +21,7 @@ from django_stripe_portal.admin.records import (
     pretty_json,
     short_datetime,
 )
-from django_stripe_portal.events import HANDLED_EVENTS
+from django_stripe_portal.events import CONNECT_ENDPOINT_EVENTS
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.webhooks.health import webhook_health
 from django_stripe_portal.webhooks.process import Outcome, process_stored_event
@@ -35,7 +35,7 @@ class EventTypeFilter(ChoicesFilter):
     title = _("type")
     parameter_name = "type"
     field_name = "type"
-    choices_list = HANDLED_EVENTS
+    choices_list = CONNECT_ENDPOINT_EVENTS  # the handled types and the Connect ones
 
     def label_of(self, value: str) -> str:
         return _breakable(value)

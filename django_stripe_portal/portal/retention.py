@@ -13,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 
 from django_stripe_portal.conf import SETTING_NAME, get_settings
+from django_stripe_portal.portal.accounts import resolve_account
 from django_stripe_portal.portal.button_form import PortalFlow
 
 #: ``PortalSession.retention_coupon`` keeps the offer; Stripe's coupon ids are shorter.
@@ -24,7 +25,9 @@ def retention_coupon_for(request: HttpRequest, customer_id: str, subscription_id
     conf = get_settings()
     resolver = conf.imported("RETENTION_RESOLVER")
     if resolver is None:
-        return conf.RETENTION_COUPON or ""
+        # A coupon lives on one Stripe account: the fixed one is the platform's. For a
+        # connected account's customer, RETENTION_RESOLVER names that account's coupon.
+        return (conf.RETENTION_COUPON or "") if not resolve_account(request) else ""
     coupon = resolver(request, customer_id, subscription_id)
     if coupon is None or coupon == "":
         return ""

@@ -121,7 +121,11 @@ def catch_up_window(
     elif since is not None:
         start, asked = since, f"--since {since.isoformat()}"
     else:
-        newest = WebhookEvent.objects.aggregate(newest=Max("created_at"))["newest"]
+        # The platform's events only: a Connect endpoint that kept delivering while the
+        # platform's was down must not shorten the window.
+        newest = WebhookEvent.objects.filter(account="").aggregate(newest=Max("created_at"))[
+            "newest"
+        ]
         if newest is None:
             return Window(oldest, "no event is stored yet: Stripe's whole 30 days")
         start = newest - SAFETY_OVERLAP

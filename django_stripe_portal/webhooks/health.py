@@ -27,9 +27,11 @@ class WebhookHealth:
     stuck: int
     #: ``failed`` with a next attempt scheduled (task mode).
     awaiting_retry: int
-    #: ``failed`` after the last scheduled attempt: nothing will retry them.
+    #: ``failed`` and nothing will retry them: task mode after its last scheduled attempt;
+    #: sync mode once Stripe's redeliveries are over (older than ``STRIPE_RETRIES_FOR``),
+    #: or at once for an event read from the Events API (Stripe never redelivers it).
     given_up: int
-    #: ``failed`` without a schedule: sync mode, where Stripe redelivers.
+    #: ``failed`` without a schedule: sync mode, where Stripe still redelivers.
     failed_awaiting_stripe: int
     #: When the newest event (by Stripe's time) was received, if any.
     last_received_at: datetime | None
@@ -54,20 +56,29 @@ class WebhookHealth:
         }
 
 
+#: How long Stripe redelivers an event that was answered with an error (live mode).
+STRIPE_RETRIES_FOR = timedelta(days=3)
+
+
 def webhook_health(now: datetime | None = None) -> WebhookHealth:
     now = now or timezone.now()
     stuck_after = get_settings().WEBHOOK_STUCK_AFTER
     failed = Q(status=Status.FAILED)
+    unscheduled = failed & Q(next_attempt_at__isnull=True, gave_up_at__isnull=True)
+    stripe_retries = Q(
+        received_via=WebhookEvent.ReceivedVia.WEBHOOK, created_at__gte=now - STRIPE_RETRIES_FOR
+    )
     counts = WebhookEvent.objects.filter(status__in=[Status.PENDING, Status.FAILED]).aggregate(
         stuck=Count(
             "pk",
             filter=Q(status=Status.PENDING, received_at__lt=now - timedelta(seconds=stuck_after)),
         ),
         awaiting_retry=Count("pk", filter=failed & Q(next_attempt_at__isnull=False)),
-        given_up=Count("pk", filter=failed & Q(gave_up_at__isnull=False)),
-        failed_awaiting_stripe=Count(
-            "pk", filter=failed & Q(next_attempt_at__isnull=True, gave_up_at__isnull=True)
+        given_up=Count(
+            "pk",
+            filter=(failed & Q(gave_up_at__isnull=False)) | (unscheduled & ~stripe_retries),
         ),
+        failed_awaiting_stripe=Count("pk", filter=unscheduled & stripe_retries),
     )
     last_received_at = (
         WebhookEvent.objects.order_by("-created_at").values_list("received_at", flat=True).first()

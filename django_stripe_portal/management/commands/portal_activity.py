@@ -62,7 +62,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["at_risk"]:
             try:
-                customers = activity.customers_at_risk(options["days"])
+                customers = activity.customers_at_risk(
+                    options["days"], account=_checked_account(options["account"])
+                )
             except ValueError as exc:
                 raise CommandError(f"--days: {exc}") from exc
             write_at_risk(self.stdout, customers, options["format"])
