@@ -224,6 +224,12 @@ def test_pages_fit_1280_and_read_as_words(demo: RunningDemo, browser: Any, artif
     admin.screenshot(path=artifacts / "1280-activity-weekly.png", full_page=True)
     _assert_activity_page(admin, "activity page, by week")
 
+    # The demo customer's cancellation is scheduled again at the end: at risk, in words.
+    admin.goto(f"{demo.url}/admin/django_stripe_portal/portalsession/at-risk/")
+    expect(admin.locator("#customers-at-risk")).to_contain_text("Cancellation scheduled")
+    admin.screenshot(path=artifacts / "1280-at-risk.png", full_page=True)
+    _assert_fits(admin, "customers at risk")
+
     admin.goto(f"{activity}?start=2026-11-03&end=2026-11-01")
     expect(admin.locator("#range-error")).to_contain_text("The range ends before it starts.")
     expect(admin.locator("#activity-summary")).to_have_count(0)
