@@ -15,8 +15,8 @@ run then finds every event already stored (the listing and one lookup per page).
 Reported per engine: events/s of the first run and of the second, the process's
 peak RSS growth, and checks that fail the run: every event stored exactly once,
 ``received_via="events_api"``, and (``--smoke``) no request the stub finds invalid.
-PostgreSQL: a database of its own (``bench_catchup``, or ``--pg-database``; ``BENCH_PG_PREFIX`` replaces ``bench``), dropped
-afterwards unless ``--keep``.
+PostgreSQL: a database of its own (``bench_catchup``, or ``--pg-database``;
+``BENCH_PG_PREFIX`` replaces ``bench``), dropped afterwards unless ``--keep``.
 """
 
 from __future__ import annotations
