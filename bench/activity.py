@@ -33,8 +33,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_DATABASE = "bench_activity"
-SMOKE_DATABASE = "bench_activity_smoke"  # a smoke run never drops a full run's database
+_PREFIX = os.environ.get("BENCH_PG_PREFIX", "bench")  # as bench/scale.py's PG_PREFIX
+BENCH_DATABASE = f"{_PREFIX}_activity"
+SMOKE_DATABASE = f"{_PREFIX}_activity_smoke"  # a smoke run never drops a full run's database
 CONFIGURATION_KEYS = ("default", "annual", "b2b")
 # Kinds of change made during a visit, with how often each is drawn.
 VISIT_CHANGES = {

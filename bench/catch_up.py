@@ -15,8 +15,8 @@ run then finds every event already stored (the listing and one lookup per page).
 Reported per engine: events/s of the first run and of the second, the process's
 peak RSS growth, and checks that fail the run: every event stored exactly once,
 ``received_via="events_api"``, and (``--smoke``) no request the stub finds invalid.
-PostgreSQL: a database of its own (``bench_catchup``, or ``--pg-database``), dropped
-afterwards unless ``--keep``.
+PostgreSQL: a database of its own (``bench_catchup``, or ``--pg-database``;
+``BENCH_PG_PREFIX`` replaces ``bench``), dropped afterwards unless ``--keep``.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 OUT = BENCH / "out"
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_DATABASE = os.environ.get("BENCH_PG_PREFIX", "bench") + "_catchup"  # as scale.PG_PREFIX
 FULL_EVENTS = 10_000
 SMOKE_EVENTS = 300
 WINDOW_HOURS = 24
@@ -331,7 +332,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
 
 
 def bench(
-    engines: list[str], *, smoke: bool, pg_database: str = "bench_catchup", keep: bool = False
+    engines: list[str], *, smoke: bool, pg_database: str = PG_DATABASE, keep: bool = False
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Run every engine against one stub; (results, problems)."""
     count = SMOKE_EVENTS if smoke else FULL_EVENTS
@@ -395,7 +396,7 @@ def main() -> int:
     )
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--engines", default="sqlite,postgres")
-    parser.add_argument("--pg-database", default="bench_catchup")
+    parser.add_argument("--pg-database", default=PG_DATABASE)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--events", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)

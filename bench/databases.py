@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scale import BENCH, OUT, PG_ADMIN_DSN, PYTHON, ROOT, BenchBroken, log
+from scale import BENCH, OUT, PG_ADMIN_DSN, PG_PREFIX, PYTHON, ROOT, BenchBroken, log
 
 
 def postgres_available() -> bool:
@@ -28,8 +28,12 @@ def postgres_available() -> bool:
 def migrations_fingerprint() -> str:
     """Changes when the schema can have changed (a cached 1M-row database is then rebuilt)."""
     digest = hashlib.sha256()
-    for path in sorted((ROOT / "django_stripe_portal" / "migrations").glob("*.py")):
-        digest.update(path.read_bytes())
+    import django_tasks_db
+
+    tasks_db = Path(django_tasks_db.__file__).parent / "migrations"
+    for directory in (ROOT / "django_stripe_portal" / "migrations", tasks_db):
+        for path in sorted(directory.glob("*.py")):
+            digest.update(path.read_bytes())
     digest.update((BENCH / "benchproject" / "models.py").read_bytes())
     return digest.hexdigest()[:16]
 
@@ -134,7 +138,7 @@ class Databases:
         fingerprint = migrations_fingerprint()
         # Per tag: the signed-in users' sessions file lives in this checkout's OUT, so two
         # checkouts sharing one PostgreSQL template would log in with each other's cookies.
-        self.template = self._make(f"bench_template_{tag}_{fingerprint}")
+        self.template = self._make(f"{PG_PREFIX}_template_{tag}_{fingerprint}")
         self.sessions = OUT / f"sessions_{engine}_{tag}_{fingerprint}.json"
         self._created: list[Database] = []
         if not (self._exists(self.template) and self.sessions.exists()):
@@ -167,7 +171,7 @@ class Databases:
 
     def fresh(self, role: str) -> Database:
         """A new database named after ``role``, with the schema and nothing else."""
-        db = self._make(f"bench_{self.tag}_{role}")
+        db = self._make(f"{PG_PREFIX}_{self.tag}_{role}")
         self._drop(db)
         if db.engine == "postgres":
             _pg_execute(f'CREATE DATABASE "{db.name}" TEMPLATE "{self.template.name}"')
@@ -179,7 +183,7 @@ class Databases:
     def preloaded(self, rows: int) -> tuple[Database, dict[str, Any]]:
         """A database holding ``rows`` stored events; kept between runs while the schema
         (tables, columns, indexes) is the template's."""
-        db = self._make(f"bench_preload_{rows}")
+        db = self._make(f"{PG_PREFIX}_preload_{rows}")
         stamp = OUT / f"preload_{self.engine}_{rows}.json"
         schema = _schema_fingerprint(self.template)
         if self._exists(db) and stamp.exists():

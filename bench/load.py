@@ -67,8 +67,6 @@ class LoadGenerator:
 
 _generator: LoadGenerator | None = None
 
-_generator: LoadGenerator | None = None
-
 
 def load(
     target: Target,
@@ -78,8 +76,10 @@ def load(
     prefix: str = "evt_bench",
     seed: int = 1,
     seconds: float | None = None,
+    duplicates: float = 0.05,
 ) -> dict[str, Any]:
-    """One round of the load generator against ``target``."""
+    """One round of the load generator against ``target`` (``duplicates``: the share of
+    redeliveries)."""
     global _generator
     if _generator is None:
         _generator = LoadGenerator()
@@ -92,7 +92,7 @@ def load(
         threads=scale.threads,
         prefix=prefix,
         seed=seed,
-        duplicates=0.05,
+        duplicates=duplicates,
         sessions=str(target.sessions) if target.sessions else None,
     )
     if not target.server.alive():

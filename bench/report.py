@@ -72,6 +72,8 @@ GOALS: list[tuple[str, str, str, tuple[str, float] | None]] = [
     ("redirect", "p99", "p99 / floor", None),
     ("redirect", "throughput_vs_recorded", "throughput / (floor + visit insert)", (">=", 0.90)),
     ("redirect", "p99_vs_recorded", "p99 / (floor + visit insert)", ("<=", 1.20)),
+    ("engines", "db_throughput", "task throughput, django-tasks-db / floor", (">=", 0.90)),
+    ("engines", "rq_throughput", "task throughput, django-tasks-rq / floor", (">=", 0.90)),
 ]
 
 
@@ -101,7 +103,7 @@ def _goal_rows(results: dict[str, Any]) -> list[str]:
 def _target_rows(results: dict[str, Any]) -> list[str]:
     rows = []
     for key, part in results.items():
-        if not key.startswith(("webhooks_", "growth_", "redirect_")):
+        if not key.startswith(("webhooks_", "growth_", "redirect_", "engines_")):
             continue
         for label, t in part["targets"].items():
             verified = t.get("verified")
@@ -153,6 +155,53 @@ def _memory_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+ENGINE_NAMES = {"db": "django-tasks-db", "rq": "django-tasks-rq", "discard": "discarding backend"}
+
+
+def engines_lines(results: dict[str, Any]) -> list[str]:
+    """The tables of part ``engines`` (none when it did not run)."""
+    lines: list[str] = []
+    for key, part in results.items():
+        if not key.startswith("engines_") or "drain" not in part:
+            continue
+        db_engine = key.split("_", 1)[1]
+        lines += ["", f"Task mode on real engines, {db_engine}:", ""]
+        lines += ["| ingest target | per second | / floor | p99 ms | p99 / floor | enqueued |"]
+        lines += ["| --- | ---: | ---: | ---: | ---: | --- |"]
+        for label, t in part["targets"].items():
+            engine = label.rsplit("-", 1)[1]
+            ratio = part["ratios"].get(f"{engine}_throughput")
+            p99 = part["ratios"].get(f"{engine}_p99")
+            enqueued = part["enqueued"].get(engine)
+            lines.append(
+                f"| {label} | {t['per_second']:.1f} | "
+                + (f"{ratio:.2f}" if ratio else "—")
+                + f" | {t['p99_ms']:.1f} | "
+                + (f"{p99:.2f}" if p99 else "—")
+                + " | "
+                + (
+                    f"{enqueued['tasks']} tasks, {enqueued['distinct_events']} events"
+                    if enqueued
+                    else "—"
+                )
+                + " |"
+            )
+        lines += [
+            "",
+            "| engine | workers | drain events/s | per worker | p50 ms | p99 ms | at rate |",
+        ]
+        lines += ["| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for engine, by_workers in part["drain"].items():
+            for workers, d in by_workers.items():
+                lat = part["latency"][engine][workers]
+                lines.append(
+                    f"| {ENGINE_NAMES[engine]} | {workers} | {d['per_second']:.0f} | "
+                    f"{d['per_second_per_worker']:.0f} | {lat['p50_ms']:.0f} | "
+                    f"{lat['p99_ms']:.0f} | {lat['achieved_rate']:.0f}/s |"
+                )
+    return lines
+
+
 def report_markdown(results: dict[str, Any], scale: Scale, smoke: bool) -> str:
     """The table of ratios, then the absolute figures behind them."""
     m = results["machine"]
@@ -173,7 +222,7 @@ def report_markdown(results: dict[str, Any], scale: Scale, smoke: bool) -> str:
         + ", ".join(
             f"{key} {part.get('run_date', '?')}"
             for key, part in results.items()
-            if key.startswith(("webhooks_", "growth_", "redirect_", "memory_"))
+            if key.startswith(("webhooks_", "growth_", "redirect_", "memory_", "engines_"))
         )
         + ".",
         "",
@@ -197,6 +246,7 @@ def report_markdown(results: dict[str, Any], scale: Scale, smoke: bool) -> str:
         "| --- | --- | --- |",
         *_sql_rows(results),
         *_memory_lines(results),
+        *engines_lines(results),
         "",
         f"Machine: {m['nproc']} CPUs, {m['cpu']}, kernel {m['kernel']}; {versions}.",
         "",

@@ -77,6 +77,7 @@ class Run:
             workers=1,
             count_sql=True,
             stripe_api=timed.server.stripe_api,
+            env=timed.server.env,
         )
         return Target(server, timed.kind, timed.path, timed.table, timed.sessions)
 

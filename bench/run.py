@@ -28,6 +28,7 @@ from dataclasses import asdict
 
 from databases import Databases, postgres_available
 from load import close_generator
+from part_engines import engines_part
 from part_redirect import redirect, stub_stats
 from part_webhooks import growth, memory, webhooks
 from report import machine, merged_with_earlier, report_markdown, write_readme_results
@@ -35,7 +36,10 @@ from rounds import Run
 from scale import BENCH, FULL, OUT, PYTHON, ROOT, SMOKE, BenchBroken, Scale, log
 from servers import free_port
 
-PARTS = ("webhooks", "growth", "redirect", "memory", "catchup")
+PARTS = ("webhooks", "growth", "redirect", "memory", "catchup", "engines")
+#: ``make bench-smoke`` (CI): every part but the real engines' (Redis, worker processes,
+#: a few minutes even at tiny counts); ``--smoke --parts engines`` runs it tiny.
+SMOKE_PARTS = tuple(p for p in PARTS if p != "engines")
 
 
 def main() -> int:
@@ -46,7 +50,8 @@ def main() -> int:
         "--smoke", action="store_true", help="tiny counts; checks that everything works"
     )
     parser.add_argument(
-        "--parts", default=",".join(PARTS), help=f"comma-separated subset of {PARTS}"
+        "--parts",
+        help=f"comma-separated subset of {PARTS} (default: all; --smoke: {SMOKE_PARTS})",
     )
     parser.add_argument("--engines", default="sqlite,postgres", help="sqlite,postgres")
     parser.add_argument("--memory-engine", default="postgres")
@@ -73,7 +78,9 @@ def main() -> int:
         "memory_requests": args.memory_requests,
     }
     scale = Scale(**{**asdict(base), **{k: v for k, v in overrides.items() if v is not None}})
-    parts = [p for p in args.parts.split(",") if p]
+    parts = [
+        p for p in (args.parts or ",".join(SMOKE_PARTS if args.smoke else PARTS)).split(",") if p
+    ]
     engines = [e for e in args.engines.split(",") if e]
     if "postgres" in engines and not postgres_available():
         log("PostgreSQL is not reachable on 127.0.0.1:5432: SQLite only")
@@ -112,6 +119,8 @@ def main() -> int:
                             redirect(run, dbs, stub_port)
                         elif part == "memory" and engine == memory_engine:
                             memory(run, dbs)
+                        elif part == "engines":
+                            engines_part(run, dbs)
                         elif part == "catchup":  # its own module, stub and database
                             import catch_up
 
@@ -128,7 +137,7 @@ def main() -> int:
     run.results["seconds"] = round(time.monotonic() - started, 1)
 
     for key, part in run.results.items():
-        if key.startswith(("webhooks_", "growth_", "redirect_", "memory_")):
+        if key.startswith(("webhooks_", "growth_", "redirect_", "memory_", "engines_")):
             part["run_date"] = run.results["machine"]["date"]
     destination = OUT if args.smoke else BENCH
     destination.mkdir(parents=True, exist_ok=True)

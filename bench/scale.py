@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,9 @@ OUT = BENCH / "out"
 PYTHON = sys.executable
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+#: How every PostgreSQL database the bench creates is named: ``bench_…`` by default;
+#: ``BENCH_PG_PREFIX`` gives a checkout sharing the server names of its own.
+PG_PREFIX = os.environ.get("BENCH_PG_PREFIX", "bench")
 
 
 @dataclass
@@ -34,6 +38,8 @@ class Scale:
     count_pass: int  # deliveries (or clicks) of the SQL counting pass
     warmup: int
     workers: int  # sync workers per timed server
+    drain_events: int = 2000  # events stored before the engine's workers start (part engines)
+    latency_seconds: float = 20  # how long the steady load of the latency runs lasts
 
 
 FULL = Scale(
@@ -63,6 +69,8 @@ SMOKE = Scale(
     count_pass=20,
     warmup=10,
     workers=1,
+    drain_events=40,
+    latency_seconds=3,
 )
 
 

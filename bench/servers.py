@@ -35,6 +35,7 @@ class Server:
     workers: int = 2
     count_sql: bool = False
     stripe_api: str = ""
+    env: dict[str, str] = field(default_factory=dict)  # more settings (``BENCH_TASK_ENGINE``)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -51,6 +52,7 @@ class Server:
             "BENCH_PROCESSING": self.processing,
             "BENCH_COUNT_SQL": "1" if self.count_sql else "0",
             "BENCH_STRIPE_API": self.stripe_api,
+            **self.env,
         }
         command = [
             GUNICORN,

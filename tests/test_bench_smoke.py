@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -138,3 +139,38 @@ def test_a_part_run_alone_keeps_the_other_parts_of_the_last_full_run(tmp_path: P
     assert merged["machine"] == {"date": "new"}
     assert merged["webhooks_sqlite"]["run_date"] == "new"
     assert merged["memory_postgres"] == {"run_date": "old", "end_mib": 60}
+
+
+def test_the_received_log_keeps_each_events_first_time_and_latency_runs_from_the_send(
+    tmp_path: Path, settings: object
+) -> None:
+    import engine_workers
+    from benchproject import receivers
+
+    received_log = tmp_path / "received.txt"
+    settings.RECEIVED_LOG = str(received_log)  # type: ignore[attr-defined]
+
+    class Row:
+        stripe_id = "evt_late1"
+
+    before = time.time()
+    receivers._note_received(None, event=Row())
+    receivers._note_received(None, event=Row())  # a retried transaction notes it again
+    received_log.write_text(received_log.read_text() + "evt_never 1.0\n")
+    first = engine_workers.received_times(received_log)
+    assert set(first) == {"evt_late1", "evt_never"}
+    assert before <= first["evt_late1"] <= time.time()
+
+    sent = {"evt_late1": first["evt_late1"] - 0.25, "evt_lost": before}
+    summary = engine_workers.latency_summary(sent, first)
+    assert summary["events"] == 2
+    assert summary["received"] == 1  # evt_lost never reached a receiver
+    assert abs(summary["p50_ms"] - 250) < 1
+
+
+def test_the_engines_part_is_not_in_the_smoke_run_but_in_the_full_one() -> None:
+    import run
+
+    assert "engines" in run.PARTS
+    assert "engines" not in run.SMOKE_PARTS
+    assert set(run.PARTS) - set(run.SMOKE_PARTS) == {"engines"}

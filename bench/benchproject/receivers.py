@@ -1,10 +1,14 @@
 """One no-op receiver on each of the app's signals: the cost of dispatch is timed,
-not the work a host project would do."""
+not the work a host project would do. With ``BENCH_RECEIVED_LOG`` set, one more
+receiver notes when each event reached ``webhook_received`` (end-to-end latency)."""
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
+from django.conf import settings
 from django.dispatch import Signal
 
 from django_stripe_portal import signals
@@ -12,6 +16,19 @@ from django_stripe_portal import signals
 
 def _noop_receiver(sender: Any, **kwargs: Any) -> None:
     """Does nothing: a host project's receiver would do its own work here."""
+
+
+def _note_received(sender: Any, event: Any = None, **kwargs: Any) -> None:
+    """Append ``<event id> <time.time()>``: one ``write`` on an ``O_APPEND`` file, whole
+    lines even from many processes (RQ forks one per job, so no file is kept open)."""
+    if event is None:
+        return
+    line = f"{event.stripe_id} {time.time():.6f}\n".encode()
+    fd = os.open(settings.RECEIVED_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
 
 
 def connect_noop_receivers() -> list[str]:
@@ -22,4 +39,6 @@ def connect_noop_receivers() -> list[str]:
         if isinstance(value, Signal):
             value.connect(_noop_receiver, dispatch_uid=f"bench-noop-{name}")
             names.append(name)
+    if getattr(settings, "RECEIVED_LOG", ""):
+        signals.webhook_received.connect(_note_received, dispatch_uid="bench-received-log")
     return names

@@ -7,12 +7,20 @@ project serves every target:
 - ``BENCH_COUNT_SQL``: ``1`` adds a middleware that reports the SQL statements of
   each request in the ``X-Bench-SQL`` response header (counting pass only).
 - ``BENCH_STRIPE_API``: the address of the stub of Stripe's API.
+- ``BENCH_TASK_ENGINE``: where "task" mode's enqueue goes: ``discard`` (the default:
+  accepted and forgotten, only the request path is timed), ``db`` (django-tasks-db's
+  ``DatabaseBackend``, a row in the same database) or ``rq`` (django-tasks-rq's
+  ``RQBackend`` on the Redis at ``BENCH_RQ_URL``).
+- ``BENCH_RECEIVED_LOG``: a file that a receiver of ``webhook_received`` appends
+  ``<event id> <time.time()>`` to for every event it sees (end-to-end latency).
 """
 
 from __future__ import annotations
 
 import os
 from typing import Any
+
+import django
 
 SECRET_KEY = "bench-only-not-secret"
 DEBUG = False
@@ -72,7 +80,12 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django_stripe_portal",
     "benchproject",
+    # Its table is in every bench database (the template is migrated with it), so
+    # that any target can use the database engine.
+    "django_tasks_db",
 ]
+if django.VERSION < (6, 0):
+    INSTALLED_APPS.insert(0, "django_tasks")  # the backport's app, before Django 6.0
 
 # A typical site's stack: both targets pass through the same middleware.
 MIDDLEWARE = [
@@ -107,9 +120,22 @@ STRIPE_PORTAL = {
     "MAX_NETWORK_RETRIES": 0,
 }
 
-# "task" mode: the request path only enqueues; the bench backend hands the task
-# to nobody (as if to an external broker) so that nothing but the ingest is timed.
-TASKS = {"default": {"BACKEND": "benchproject.tasks_backend.DiscardingBackend"}}
+# "task" mode: the request path only enqueues. By default the bench backend hands the
+# task to nobody (as if to an external broker) so that nothing but the ingest is
+# timed; ``BENCH_TASK_ENGINE`` chooses a real engine instead.
+TASK_ENGINE = os.environ.get("BENCH_TASK_ENGINE", "discard")
+RQ_URL = os.environ.get("BENCH_RQ_URL", "redis://127.0.0.1:6379/14")
+if TASK_ENGINE == "discard":
+    TASKS = {"default": {"BACKEND": "benchproject.tasks_backend.DiscardingBackend"}}
+elif TASK_ENGINE == "db":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+elif TASK_ENGINE == "rq":
+    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
+    RQ_QUEUES = {"default": {"URL": RQ_URL}}
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend"}}
+else:
+    raise RuntimeError(f"BENCH_TASK_ENGINE must be discard, db or rq, not {TASK_ENGINE!r}")
+RECEIVED_LOG = os.environ.get("BENCH_RECEIVED_LOG", "")
 
 LOGGING = {
     "version": 1,

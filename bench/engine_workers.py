@@ -1,0 +1,256 @@
+"""The real task engines' side of the bench: their worker processes, what is queued,
+what is still pending, a sender at a steady rate, and the two measurements that need
+workers: the drain (events per second per worker) and the end-to-end latency.
+
+The commands are those of ``docs/deployment.md``: django-tasks-db's ``db_worker``
+(``--interval 0.1 --no-startup-delay``) and django-tasks-rq's ``rqworker`` (RQ forks
+a work horse per job).
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import payloads
+from databases import Database
+from load import percentile
+from scale import BENCH, OUT, PYTHON, ROOT, BenchBroken
+
+RQ_URL = os.environ.get("BENCH_RQ_URL", "redis://127.0.0.1:6379/14")
+WORKER_ARGS = {
+    "db": ["db_worker", "--no-reload", "--interval", "0.1", "--no-startup-delay"],
+    "rq": ["rqworker", "--job-class", "django_tasks_rq.Job", "--with-scheduler"],
+}
+TASKS_TABLE = "django_tasks_database_dbtaskresult"
+EVENTS_TABLE = "django_stripe_portal_webhookevent"
+WEBHOOK_SECRET = "whsec_bench"
+
+
+def engine_env(engine: str) -> dict[str, str]:
+    return {"BENCH_TASK_ENGINE": engine, "BENCH_RQ_URL": RQ_URL}
+
+
+def _redis() -> Any:
+    import redis
+
+    return redis.Redis.from_url(RQ_URL, socket_connect_timeout=2)
+
+
+def redis_available() -> bool:
+    try:
+        return bool(_redis().ping())
+    except Exception:
+        return False
+
+
+def flush_redis() -> None:
+    """Empty the bench's Redis database (``BENCH_RQ_URL``, db 14 by default) only."""
+    _redis().flushdb()
+
+
+def query(db: Database, sql: str) -> tuple[Any, ...]:
+    """One row of ``sql`` (our own fixed statements) on ``db``."""
+    if db.engine == "postgres":
+        import psycopg
+
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{db.name}") as conn:
+            row = conn.execute(sql).fetchone()  # type: ignore[call-overload]
+    else:
+        import sqlite3
+
+        conn = sqlite3.connect(db.name, timeout=30)
+        try:
+            row = conn.execute(sql).fetchone()
+        finally:
+            conn.close()
+    assert row is not None
+    return tuple(row)
+
+
+def event_counts(db: Database) -> dict[str, int]:
+    """Stored events by status."""
+    counts = dict.fromkeys(("pending", "processed", "ignored", "failed"), 0)
+    for status in counts:
+        (counts[status],) = query(
+            db,
+            f"SELECT count(*) FROM {EVENTS_TABLE} WHERE status = '{status}'",  # noqa: S608
+        )
+    return counts
+
+
+def queued_tasks(db: Database, engine: str) -> dict[str, int]:
+    """Tasks the engine holds: how many, and for how many distinct event ids."""
+    if engine == "db":
+        total, distinct = query(
+            db,
+            f"SELECT count(*), count(DISTINCT args_kwargs) FROM {TASKS_TABLE}",  # noqa: S608
+        )
+        return {"tasks": int(total), "distinct_events": int(distinct)}
+    from rq import Queue
+    from rq.job import Job
+
+    connection = _redis()
+    ids = Queue("default", connection=connection).get_job_ids()
+    events: set[str] = set()
+    for start in range(0, len(ids), 1000):
+        for job in Job.fetch_many(ids[start : start + 1000], connection=connection):
+            if job is not None:
+                events.add(str(job.args[0]))
+    return {"tasks": len(ids), "distinct_events": len(events)}
+
+
+@contextmanager
+def workers(engine: str, db: Database, count: int, env: dict[str, str]) -> Iterator[list[Any]]:
+    """``count`` worker processes of ``engine`` on ``db``, stopped on the way out."""
+    child_env = {
+        **os.environ,
+        **db.env(),
+        **engine_env(engine),
+        **env,
+        "DJANGO_SETTINGS_MODULE": "benchproject.settings",
+        "BENCH_PROCESSING": "task",
+        "PYTHONPATH": f"{BENCH}:{ROOT}",
+    }
+    OUT.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        processes = []
+        for number in range(count):
+            log = stack.enter_context((OUT / f"worker_{engine}_{number}.log").open("w"))
+            process = subprocess.Popen(
+                [PYTHON, "-m", "django", *WORKER_ARGS[engine]],
+                env=child_env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            stack.callback(_stop, process)
+            processes.append(process)
+        yield processes
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_until_done(
+    db: Database, expected: int, timeout: float, processes: list[Any]
+) -> tuple[float, dict[str, int]]:
+    """Poll (10 per second) until ``expected`` events are done and none is pending;
+    the seconds it took and the counts."""
+    start = time.monotonic()
+    while True:
+        counts = event_counts(db)
+        done = counts["processed"] + counts["ignored"] + counts["failed"]
+        if done >= expected and counts["pending"] == 0:
+            return time.monotonic() - start, counts
+        if time.monotonic() - start > timeout:
+            raise BenchBroken(f"{db.name}: not drained after {timeout:.0f} s: {counts}")
+        if any(p.poll() is not None for p in processes):
+            raise BenchBroken(f"{db.name}: a worker exited; see bench/out/worker_*.log")
+        time.sleep(0.1)
+
+
+def processing_span(db: Database) -> tuple[int, float]:
+    """(events done, seconds from the first ``processed_at`` to the last)."""
+    if db.engine == "postgres":
+        sql = "EXTRACT(EPOCH FROM max(processed_at) - min(processed_at))"
+    else:
+        sql = "(julianday(max(processed_at)) - julianday(min(processed_at))) * 86400"
+    done, span = query(
+        db,
+        f"SELECT count(*), {sql} FROM {EVENTS_TABLE} "  # noqa: S608
+        "WHERE status IN ('processed', 'ignored')",
+    )
+    return int(done), float(span or 0.0)
+
+
+def paced_send(port: int, count: int, rate: float, prefix: str, seed: int) -> dict[str, Any]:
+    """Send ``count`` new deliveries at ``rate`` per second (an open schedule: delivery
+    ``i`` leaves at ``start + i / rate``, late ones at once) from 4 threads; each
+    delivery is signed and its ``time.time()`` noted just before it is sent."""
+    batch = payloads.deliveries(count, prefix=prefix, duplicate_share=0, seed=seed)
+    sent: dict[str, float] = {}
+    statuses: Counter[int] = Counter()
+    lateness: list[float] = []
+    lock = threading.Lock()
+    start = time.monotonic() + 0.2
+    threads = 4
+
+    def client(first: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        for i in range(first, count, threads):
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            delivery = batch[i]
+            headers = {
+                "Content-Type": "application/json; charset=utf-8",
+                "Stripe-Signature": payloads.sign(delivery.body, WEBHOOK_SECRET),
+            }
+            at = time.time()
+            try:
+                conn.request("POST", "/billing/webhook/", body=delivery.body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                status = 0
+            with lock:
+                sent[delivery.event_id] = at
+                statuses[status] += 1
+                lateness.append(max(0.0, -delay))
+        conn.close()
+
+    pool = [threading.Thread(target=client, args=(n,)) for n in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    elapsed = time.monotonic() - start
+    return {
+        "sent": sent,
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "achieved_rate": count / elapsed if elapsed > 0 else 0.0,
+        "late_share": sum(1 for x in lateness if x > 0.05) / max(len(lateness), 1),
+    }
+
+
+def received_times(path: Path) -> dict[str, float]:
+    """The first time each event reached ``webhook_received`` (a retried transaction
+    can note one twice)."""
+    first: dict[str, float] = {}
+    if not path.exists():
+        return first
+    for line in path.read_text().splitlines():
+        event_id, at = line.split()
+        first.setdefault(event_id, float(at))
+    return first
+
+
+def latency_summary(sent: dict[str, float], received: dict[str, float]) -> dict[str, Any]:
+    """Milliseconds from the send to the receiver, over the events that were sent."""
+    values = sorted((received[e] - at) * 1000 for e, at in sent.items() if e in received)
+    return {
+        "events": len(sent),
+        "received": len(values),
+        "p50_ms": percentile(values, 0.50),
+        "p90_ms": percentile(values, 0.90),
+        "p99_ms": percentile(values, 0.99),
+        "max_ms": values[-1] if values else float("nan"),
+    }
