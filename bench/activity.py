@@ -487,7 +487,13 @@ def _measure(args: argparse.Namespace, postgres: bool) -> None:
         at_risk_rows = activity.customers_at_risk(30)
     # Copied now: the connection's query log is bounded, so the context's indices into
     # it would name other queries once the admin pages below have run.
-    risk_sql = [query["sql"] for query in risk_queries.captured_queries]
+    # The reading queries (on PostgreSQL they run in a transaction with the JIT off:
+    # BEGIN, SET LOCAL and COMMIT are not plans to explain).
+    risk_sql = [
+        query["sql"]
+        for query in risk_queries.captured_queries
+        if query["sql"].lstrip().upper().startswith("SELECT")
+    ]
     reasons: dict[str, int] = {}
     for customer in at_risk_rows:
         for reason in customer.reasons:
