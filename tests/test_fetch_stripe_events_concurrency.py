@@ -81,8 +81,11 @@ def test_catch_up_beside_live_deliveries_dispatches_each_event_once(
         finally:
             connections.close_all()
 
-    # Half the deliveries in the catch-up's order (the same ids at once), half from the end.
-    orders = [created if n % 2 == 0 else created[::-1] for n in range(DELIVERY_THREADS)]
+    # The deliveries carry three quarters of the listed events (half the threads in the
+    # catch-up's order, the same ids at once; half from the end), so the last quarter can
+    # only be stored by the catch-up, whatever the timing.
+    delivered = created[: EVENTS * 3 // 4]
+    orders = [delivered if n % 2 == 0 else delivered[::-1] for n in range(DELIVERY_THREADS)]
     threads = [threading.Thread(target=deliver, args=(order,)) for order in orders]
     threads.append(threading.Thread(target=catch_up))
     signals.webhook_received.connect(count, weak=False)
@@ -96,13 +99,13 @@ def test_catch_up_beside_live_deliveries_dispatches_each_event_once(
 
     assert not errors, errors
     assert dispatched == Counter({event["id"]: 1 for event in created})
-    assert Counter(codes) == Counter({200: EVENTS * DELIVERY_THREADS})
+    assert Counter(codes) == Counter({200: len(delivered) * DELIVERY_THREADS})
     rows = WebhookEvent.objects.all()
     assert {row.status for row in rows} == {WebhookEvent.Status.PROCESSED}
     via = Counter(row.received_via for row in rows)
     assert sum(via.values()) == EVENTS
-    # Deliveries from the newest end meet the catch-up coming from the oldest: both store some.
-    assert via["events_api"] > 0 and via["webhook"] > 0, via
+    # Whoever stored the delivered ones (the race), the undelivered quarter came by catch-up.
+    assert via["events_api"] >= EVENTS - len(delivered), via
     summary = output.getvalue().strip().splitlines()[-1]
     assert summary == (
         f"Listed {EVENTS} event(s): {via['events_api']} new, "
