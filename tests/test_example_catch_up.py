@@ -4,7 +4,6 @@ it was down, and ``fetch_stripe_events`` receives it, through real HTTP."""
 from __future__ import annotations
 
 import io
-import sys
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,21 +13,13 @@ import pytest
 import responses
 import stripe
 from django.core.management import call_command
-from django.test import override_settings
+from stripe_standin import StandIn
 
 from django_stripe_portal import signals
 from django_stripe_portal.models import StripeSubscription, WebhookEvent
 from tests import contract
+from tests.example_support import API_KEY, running_standin
 from tests.webhook_support import Recorder, connected
-
-EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "example_project"
-if str(EXAMPLE_DIR) not in sys.path:
-    sys.path.insert(0, str(EXAMPLE_DIR))
-
-from stripe_standin import StandIn, start_standin  # noqa: E402
-
-SECRET = "whsec_tests"
-API_KEY = "sk_test_offlinedemo"
 
 pytestmark = [pytest.mark.django_db(transaction=True), contract.requires_openapi]
 
@@ -37,22 +28,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), contract.requires_openapi
 def standin(
     live_server: Any, stripe_mock: responses.RequestsMock, tmp_path: Path
 ) -> Iterator[StandIn]:
-    running = start_standin(
-        port=0,
-        webhook_url=f"{live_server.url}/billing/webhook/",
-        webhook_secret=SECRET,
-        state_path=tmp_path / "standin.json",
-    )
-    stripe_mock.add_passthru(running.url)
-    portal = {
-        "API_KEY": API_KEY,
-        "WEBHOOK_SECRETS": [SECRET],
-        "API_BASE": running.url,
-        "MAX_NETWORK_RETRIES": 0,
-    }
-    with override_settings(STRIPE_PORTAL=portal):
+    with running_standin(live_server, stripe_mock, tmp_path) as running:
         yield running
-    running.stop()
 
 
 def _subscribe(client: stripe.StripeClient, email: str) -> str:

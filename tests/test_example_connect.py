@@ -6,7 +6,6 @@ account, and its webhooks arrive signed by the Connect endpoint."""
 from __future__ import annotations
 
 import io
-import sys
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,26 +15,20 @@ from typing import Any
 import pytest
 import responses
 import stripe
+from demo.portal_configurations import OFFLINE_PRODUCTS, declared_configurations
 from django.core.management import call_command
-from django.test import Client, override_settings
+from django.test import Client
 from django.urls import reverse
+from stripe_standin import StandIn
+from stripe_standin.accounts import DEMO_MERCHANT_ACCOUNT as MERCHANT
 
 from django_stripe_portal.customers import link_customer
 from django_stripe_portal.models import PortalConfiguration, PortalSession, StripeSubscription
 from tests import contract
+from tests.example_support import API_KEY, running_standin
 from tests.factories import UserFactory
 
-EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "example_project"
-if str(EXAMPLE_DIR) not in sys.path:
-    sys.path.insert(0, str(EXAMPLE_DIR))
-
-from demo.portal_configurations import OFFLINE_PRODUCTS, declared_configurations  # noqa: E402
-from stripe_standin import StandIn, start_standin  # noqa: E402
-from stripe_standin.accounts import DEMO_MERCHANT_ACCOUNT as MERCHANT  # noqa: E402
-
-SECRET = "whsec_tests"
 CONNECT_SECRET = "whsec_connecttests"
-API_KEY = "sk_test_offlinedemo"
 
 pytestmark = [pytest.mark.django_db(transaction=True), contract.requires_openapi]
 
@@ -44,29 +37,19 @@ pytestmark = [pytest.mark.django_db(transaction=True), contract.requires_openapi
 def standin(
     live_server: Any, stripe_mock: responses.RequestsMock, tmp_path: Path
 ) -> Iterator[StandIn]:
-    running = start_standin(
-        port=0,
-        webhook_url=f"{live_server.url}/billing/webhook/",
-        webhook_secret=SECRET,
-        connect_webhook_secret=CONNECT_SECRET,
-        state_path=tmp_path / "standin.json",
-    )
-    stripe_mock.add_passthru(running.url)
-    portal = {
-        "API_KEY": API_KEY,
-        "WEBHOOK_SECRETS": [SECRET],
-        "CONNECT_WEBHOOK_SECRETS": [CONNECT_SECRET],
-        "API_BASE": running.url,
-        "MAX_NETWORK_RETRIES": 0,
-        "CONFIGURATIONS": declared_configurations(OFFLINE_PRODUCTS),
-        "DEFAULT_CONFIGURATION": "default",
-        "RETURN_URL": "account",
-        "ACCOUNT_RESOLVER": "demo.connect.merchant_of_request",
-        "CONNECTED_ACCOUNTS": lambda: [MERCHANT],
-    }
-    with override_settings(STRIPE_PORTAL=portal):
+    with running_standin(
+        live_server,
+        stripe_mock,
+        tmp_path,
+        connect_secret=CONNECT_SECRET,
+        CONNECT_WEBHOOK_SECRETS=[CONNECT_SECRET],
+        CONFIGURATIONS=declared_configurations(OFFLINE_PRODUCTS),
+        DEFAULT_CONFIGURATION="default",
+        RETURN_URL="account",
+        ACCOUNT_RESOLVER="demo.connect.merchant_of_request",
+        CONNECTED_ACCOUNTS=lambda: [MERCHANT],
+    ) as running:
         yield running
-    running.stop()
 
 
 @contextmanager
