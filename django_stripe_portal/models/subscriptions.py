@@ -1,0 +1,63 @@
+"""Subscription state kept from webhooks alone."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class StripeSubscription(models.Model):
+    """Subscription state as the webhooks last told it; never moved backwards."""
+
+    stripe_id = models.CharField(max_length=255, unique=True, help_text="sub_…")
+    customer_id = models.CharField(max_length=255)
+    status = models.CharField(max_length=30)
+    items = models.JSONField(
+        default=list, blank=True, help_text="[{id, price, quantity}] per subscription item"
+    )
+    cancel_at_period_end = models.BooleanField(default=False)
+    cancel_at = models.DateTimeField(null=True, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    cancellation_details = models.JSONField(default=dict, blank=True)
+    pause_collection = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Stripe's pause_collection (behavior, resumes_at); empty when not paused",
+    )
+    account = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="The connected account (acct_…) this row lives on; empty for the platform",
+    )
+    livemode = models.BooleanField(default=False)
+    event_created_at = models.DateTimeField(
+        help_text="Stripe time of the event that last wrote this row"
+    )
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("Stripe subscription")
+        indexes = [
+            models.Index(fields=["customer_id", "status"], name="stripe_portal_sub_cust"),
+            # Customers at risk: live subscriptions that will cancel or cannot be paid
+            # (django_stripe_portal.activity.at_risk); partial, so it holds only those.
+            models.Index(
+                fields=["customer_id"],
+                name="stripe_portal_sub_at_risk",
+                condition=(
+                    models.Q(cancel_at_period_end=True)
+                    | models.Q(cancel_at__isnull=False)
+                    | models.Q(status__in=["past_due", "unpaid", "incomplete"])
+                )
+                & ~models.Q(status__in=["canceled", "incomplete_expired"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_id} ({self.status})"
+
+    @property
+    def price_ids(self) -> list[str]:
+        return [str(item.get("price")) for item in self.items]

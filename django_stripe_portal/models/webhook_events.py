@@ -1,0 +1,90 @@
+"""Every verified Stripe event, stored once."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from django_stripe_portal.events import ChangeKind
+from django_stripe_portal.models.sessions import PortalSession
+
+
+class WebhookEvent(models.Model):
+    """A verified Stripe event, stored exactly once by its ``evt_…`` id."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        PROCESSED = "processed", _("processed")
+        FAILED = "failed", _("failed")
+        IGNORED = "ignored", _("ignored")
+
+    class ReceivedVia(models.TextChoices):
+        WEBHOOK = "webhook", _("webhook delivery")
+        EVENTS_API = "events_api", _("Events API catch-up")
+
+    stripe_id = models.CharField(max_length=255, unique=True, help_text="evt_…")
+    type = models.CharField(max_length=100)
+    livemode = models.BooleanField(default=False)
+    api_version = models.CharField(max_length=50, blank=True)
+    account = models.CharField(max_length=255, blank=True, help_text="acct_… for Connect events")
+    customer_id = models.CharField(
+        max_length=255, blank=True, help_text="The customer the event is about, where it names one"
+    )
+    created_at = models.DateTimeField(help_text="Stripe's event time")
+    received_at = models.DateTimeField(auto_now_add=True)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a failed event is tried again (task mode); empty when nothing will",
+    )
+    gave_up_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the last scheduled attempt failed and retries stopped (task mode)",
+    )
+    received_via = models.CharField(
+        max_length=12, choices=ReceivedVia.choices, default=ReceivedVia.WEBHOOK
+    )
+    portal_session = models.ForeignKey(
+        PortalSession,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="events",
+    )
+    change_kind = models.CharField(
+        max_length=30,
+        choices=ChangeKind.choices,
+        blank=True,
+        help_text="What the event changed for the customer (empty: nothing the activity counts)",
+    )
+
+    class Meta:
+        verbose_name = _("webhook event")
+        indexes = [
+            models.Index(fields=["type", "-created_at"], name="stripe_portal_evt_type"),
+            models.Index(fields=["status", "created_at"], name="stripe_portal_evt_status"),
+            # Recovery: failed events whose next attempt is due (partial: stays small).
+            models.Index(
+                fields=["next_attempt_at"],
+                name="stripe_portal_evt_due",
+                condition=models.Q(next_attempt_at__isnull=False),
+            ),
+            models.Index(fields=["created_at"], name="stripe_portal_evt_created"),
+            models.Index(fields=["customer_id", "-created_at"], name="stripe_portal_evt_cust"),
+            # Activity figures: the changes linked to visits, read by time
+            # (django_stripe_portal.activity.linked_changes); partial, so it stays small.
+            models.Index(
+                fields=["created_at", "portal_session", "change_kind"],
+                name="stripe_portal_evt_visit_change",
+                condition=models.Q(portal_session__isnull=False) & ~models.Q(change_kind=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_id} {self.type} ({self.status})"
