@@ -155,7 +155,15 @@ def _memory_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-ENGINE_NAMES = {"db": "django-tasks-db", "rq": "django-tasks-rq", "discard": "discarding backend"}
+ENGINE_NAMES = {
+    "db": "django-tasks-db",
+    "dbafter": "django-tasks-db, after the commit",
+    "rq": "django-tasks-rq",
+    "rqurl": "django-tasks-rq, a connection per enqueue",
+    "rqsimple": "django-tasks-rq, SimpleWorker",
+    "celery": "Celery (django-tasks-fennel)",
+    "discard": "discarding backend",
+}
 
 
 def engines_lines(results: dict[str, Any]) -> list[str]:
