@@ -227,9 +227,33 @@ def queued_tasks(db: Database, engine: str) -> dict[str, int]:
 
 
 @contextmanager
-def workers(engine: str, db: Database, count: int, env: dict[str, str]) -> Iterator[list[Any]]:
-    """``count`` worker processes of ``engine`` on ``db``, stopped on the way out."""
-    child_env = {
+def workers(
+    engine: str, db: Database, count: int, env: dict[str, str], name: str = ""
+) -> Iterator[list[Any]]:
+    """``count`` worker processes of ``engine`` on ``db``, stopped on the way out; each
+    leads a session of its own, so ``os.killpg`` takes its children too (a host's death)."""
+    child_env = worker_env(engine, db, env)
+    OUT.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        processes = []
+        for number in range(count):
+            log = stack.enter_context((OUT / f"worker_{engine}{name}_{number}.log").open("w"))
+            process = subprocess.Popen(
+                [PYTHON, *WORKER_ARGS[engine], *_node_name(engine, number)],
+                env=child_env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            stack.callback(_stop, process)
+            processes.append(process)
+        yield processes
+
+
+def worker_env(engine: str, db: Database, env: dict[str, str]) -> dict[str, str]:
+    """The environment of a process of the bench project in task mode on ``engine``."""
+    return {
         **os.environ,
         **db.env(),
         **engine_env(engine),
@@ -238,21 +262,6 @@ def workers(engine: str, db: Database, count: int, env: dict[str, str]) -> Itera
         "BENCH_PROCESSING": "task",
         "PYTHONPATH": f"{BENCH}:{ROOT}",
     }
-    OUT.mkdir(parents=True, exist_ok=True)
-    with ExitStack() as stack:
-        processes = []
-        for number in range(count):
-            log = stack.enter_context((OUT / f"worker_{engine}_{number}.log").open("w"))
-            process = subprocess.Popen(
-                [PYTHON, *WORKER_ARGS[engine], *_node_name(engine, number)],
-                env=child_env,
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            stack.callback(_stop, process)
-            processes.append(process)
-        yield processes
 
 
 def _node_name(engine: str, number: int) -> list[str]:

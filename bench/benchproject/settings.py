@@ -17,7 +17,9 @@ project serves every target:
   ``URL`` setting: a new connection per enqueue) or ``celery`` (django-tasks-fennel's
   ``CeleryBackend`` on the RabbitMQ at ``BENCH_CELERY_URL``).
 - ``BENCH_RECEIVED_LOG``: a file that a receiver of ``webhook_received`` appends
-  ``<event id> <time.time()>`` to for every event it sees (end-to-end latency).
+  ``<event id> <time.time()>`` to for every event it sees (end-to-end latency);
+  ``BENCH_COMMITTED_LOG``: the same, written once the dispatch's transaction committed.
+- ``BENCH_STUCK_AFTER``: ``WEBHOOK_STUCK_AFTER`` (seconds) for the recovery sweep.
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ STRIPE_PORTAL = {
     "RETURN_URL": "/",
     # The stub never fails; a retry would hide a second call.
     "MAX_NETWORK_RETRIES": 0,
+    "WEBHOOK_STUCK_AFTER": int(os.environ.get("BENCH_STUCK_AFTER", "600")),
 }
 
 # "task" mode: the request path only enqueues. By default the bench backend hands the
@@ -162,6 +165,7 @@ elif TASK_ENGINE == "celery":
 else:
     raise RuntimeError(f"BENCH_TASK_ENGINE {TASK_ENGINE!r} is not one of those listed above")
 RECEIVED_LOG = os.environ.get("BENCH_RECEIVED_LOG", "")
+COMMITTED_LOG = os.environ.get("BENCH_COMMITTED_LOG", "")
 
 LOGGING = {
     "version": 1,
