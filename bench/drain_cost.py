@@ -4,7 +4,8 @@ Stores ``--events`` pending events with their tasks in a fresh PostgreSQL databa
 (through the app's own receive path, task mode, the bench's event mix), then runs
 django-tasks-db's worker loop in this process until the queue is empty, counting the
 SQL statements (``CaptureQueriesContext``) and timing the app's part of the task
-(``process_stored_event``: the row lock, the dispatch, the row's update) apart from the worker's own work (claim, result rows).
+(``process_stored_event``: the row lock, the dispatch, the row's update) apart from the
+worker's own work (the claim, the result rows).
 
     BENCH_PG_PREFIX=x python bench/drain_cost.py [--events 500]
 """
@@ -49,11 +50,11 @@ def _measure(count: int) -> int:
     import django
 
     django.setup()
+    import payloads
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
     from django_tasks_db.management.commands.db_worker import Worker
 
-    import payloads
     from django_stripe_portal.webhooks import tasks
     from django_stripe_portal.webhooks.accept import accept_event
     from django_stripe_portal.webhooks.receive import receive_event

@@ -176,7 +176,7 @@ def engines_lines(results: dict[str, Any]) -> list[str]:
         lines += ["", f"Task mode on real engines, {db_engine}:", ""]
         lines += ["| ingest target | per second | / floor | p99 ms | p99 / floor | enqueued |"]
         lines += ["| --- | ---: | ---: | ---: | ---: | --- |"]
-        for label, t in part["targets"].items():
+        for label, t in part.get("targets", {}).items():
             engine = label.rsplit("-", 1)[1]
             ratio = part["ratios"].get(f"{engine}_throughput")
             p99 = part["ratios"].get(f"{engine}_p99")
