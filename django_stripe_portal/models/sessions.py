@@ -35,6 +35,12 @@ class PortalSession(models.Model):
     flow_type = models.CharField(max_length=40, blank=True)
     return_to = models.CharField(max_length=2000, blank=True)
     locale = models.CharField(max_length=20, blank=True)
+    customer_account = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="The Account (acct_…) standing for the customer (Accounts v2); empty for cus_…",
+    )
     livemode = models.BooleanField(default=False)
     created_at = models.DateTimeField(help_text="Stripe's creation time")
     returned_at = models.DateTimeField(null=True, blank=True)

@@ -31,6 +31,12 @@ class StripeSubscription(models.Model):
         default="",
         help_text="The connected account (acct_…) this row lives on; empty for the platform",
     )
+    customer_account = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="The Account (acct_…) standing for the customer (Accounts v2); empty for cus_…",
+    )
     livemode = models.BooleanField(default=False)
     event_created_at = models.DateTimeField(
         help_text="Stripe time of the event that last wrote this row"

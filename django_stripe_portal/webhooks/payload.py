@@ -11,6 +11,8 @@ from typing import Any
 
 #: The keys of ``cancellation_details`` the app keeps (Stripe's, API 2026-10-28).
 CANCELLATION_DETAIL_KEYS = ("reason", "feedback", "feedback_option", "comment")
+#: Stripe's limit on a feature's lookup key.
+MAX_LOOKUP_KEY = 80
 
 
 def stripe_time(value: int | float | None) -> datetime | None:
@@ -107,3 +109,29 @@ def discount_coupon_of(obj: dict[str, Any]) -> str:
     if not isinstance(source, dict):
         return ""
     return id_of(source.get("coupon"))
+
+
+def summary_customer(summary: dict[str, Any]) -> str:
+    """The summary's ``customer`` (Stripe names a ``cus_…`` only), checked to be Stripe's;
+    raises ValueError for a payload no Stripe summary has."""
+    customer = summary["customer"]
+    if not isinstance(customer, str) or not 0 < len(customer) <= 255:
+        raise ValueError("customer is not a customer id")
+    return customer
+
+
+def listed_lookup_keys(summary: dict[str, Any]) -> tuple[list[str], bool]:
+    """The lookup keys the summary's own list holds, and whether it says ``has_more``;
+    raises ValueError for a list that is not Stripe's."""
+    listing = summary["entitlements"]
+    if not isinstance(listing, dict) or not isinstance(listing.get("data"), list):
+        raise ValueError("entitlements is not a list object")
+    keys = [_lookup_key(entitlement) for entitlement in listing["data"]]
+    return keys, listing.get("has_more") is True
+
+
+def _lookup_key(entitlement: Any) -> str:
+    key = entitlement["lookup_key"] if isinstance(entitlement, dict) else None
+    if not isinstance(key, str) or not 0 < len(key) <= MAX_LOOKUP_KEY:
+        raise ValueError("an entitlement's lookup_key is not Stripe's")
+    return key

@@ -1,5 +1,5 @@
-"""The rows an event writes before any signal is sent: the subscription, or the portal
-session seen in ``billing_portal.session.created``.
+"""The rows an event writes before any signal is sent: the subscription, the portal
+session seen in ``billing_portal.session.created``, or a customer's active entitlements.
 
 Each write is compiled by :func:`prepare_state_write` before the dispatch transaction
 begins (on SQLite that transaction is the database's one write lock) and sent by
@@ -22,10 +22,15 @@ from typing import Any
 
 from django.db.models import Subquery
 
-from django_stripe_portal.events import SUBSCRIPTION_EVENTS
+from django_stripe_portal.events import ENTITLEMENT_EVENTS, SUBSCRIPTION_EVENTS
 from django_stripe_portal.models import PortalConfiguration, PortalSession, WebhookEvent
+from django_stripe_portal.state.entitlements import EntitlementsWrite
 from django_stripe_portal.state.row_writes import PreparedInsert
 from django_stripe_portal.state.subscriptions import PreparedSubscriptionWrite
+from django_stripe_portal.webhooks.entitlement_summaries import (
+    PreparedEntitlementsWrite,
+    prepare_entitlements_write,
+)
 from django_stripe_portal.webhooks.interpret import Interpretation
 from django_stripe_portal.webhooks.payload import id_of, stripe_time, subscription_values
 
@@ -37,6 +42,8 @@ class StateWritten:
 
     row: Any
     applied: bool
+    #: For an entitlement summary: what it added and removed.
+    entitlements: EntitlementsWrite | None = None
 
 
 class _SubscriptionWrite:
@@ -83,7 +90,18 @@ class _SessionSeen:
         return StateWritten(self.row, True)
 
 
-PreparedStateWrite = _SubscriptionWrite | _SessionSeen
+class _EntitlementsWrite:
+    def __init__(self, summary: dict[str, Any], event_time: datetime, account: str) -> None:
+        self.statement: PreparedEntitlementsWrite = prepare_entitlements_write(
+            summary, account=account, event_created_at=event_time
+        )
+
+    def run(self) -> StateWritten:
+        write = self.statement.run()
+        return StateWritten(write.row, write.applied, entitlements=write)
+
+
+PreparedStateWrite = _SubscriptionWrite | _SessionSeen | _EntitlementsWrite
 
 
 def prepare_state_write(
@@ -95,4 +113,6 @@ def prepare_state_write(
         return _SubscriptionWrite(obj, row.created_at, meaning.subscription_status, row.account)
     if row.type == "billing_portal.session.created":
         return _SessionSeen(obj, row.created_at, row.account)
+    if row.type in ENTITLEMENT_EVENTS:
+        return _EntitlementsWrite(obj, row.created_at, row.account)
     return None
