@@ -37,6 +37,7 @@ from django_stripe_portal.models import (
 )
 from django_stripe_portal.portal.accounts import ACCOUNT_ID_RE, resolve_account
 from django_stripe_portal.state.accounts import deauthorized_here
+from django_stripe_portal.state.customers import customer_q, is_customer_account
 
 
 def account_for(account: str | None, request: HttpRequest | None) -> str:
@@ -82,15 +83,6 @@ def active_subscriptions(
     return rows.filter(Q(customer_id__in=linked) | Q(customer_account__in=linked))
 
 
-def customer_q(customer_id: str) -> Q:
-    """Rows of ``customer_id``: a ``cus_…``, or an Accounts v2 customer's ``acct_…``
-    (the rows keep it in ``customer_account``; their ``customer_id`` is Stripe's
-    ``customer`` where it sent one)."""
-    if customer_id.startswith("acct_"):
-        return Q(customer_account=customer_id) | Q(customer_id=customer_id)
-    return Q(customer_id=customer_id)
-
-
 def _linked_ids(user: Any, account: str) -> QuerySet[StripeCustomer, str]:
     """The ids ``user`` is linked to on ``account`` (a subquery, not run here)."""
     return StripeCustomer.objects.filter(user_id=user.pk, account=account).values_list(
@@ -127,7 +119,7 @@ def _entitlement_rows(
     if account:
         rows = rows.exclude(deauthorized_here())
     if customer_id is not None:
-        if not customer_id.startswith("acct_"):
+        if not is_customer_account(customer_id):
             return rows.filter(customer_id=customer_id)
         ids: Any = [customer_id]
     elif not getattr(user, "is_authenticated", False):

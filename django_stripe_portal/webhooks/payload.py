@@ -29,6 +29,18 @@ def id_of(value: Any) -> str:
     return str(value or "")
 
 
+def customer_account_of(obj: dict[str, Any]) -> str:
+    """The Account standing for the customer (Accounts v2), ``""`` for a ``cus_…`` one."""
+    value = obj.get("customer_account")
+    return value if isinstance(value, str) else ""
+
+
+def customer_of(obj: dict[str, Any]) -> str:
+    """The customer an object belongs to: Stripe's ``customer``, else (an Accounts v2
+    customer sent without one) the ``customer_account``."""
+    return id_of(obj.get("customer")) or customer_account_of(obj)
+
+
 def subscription_items(obj: dict[str, Any]) -> list[dict[str, Any]]:
     """``[{"id": "si_…", "price": "price_…", "quantity": n}]`` for each item of a payload.
 
@@ -86,7 +98,8 @@ def subscription_values(obj: dict[str, Any]) -> dict[str, Any]:
     details = obj.get("cancellation_details") or {}
     kept = cancellation_details_of(obj)
     return {
-        "customer_id": id_of(obj.get("customer")),
+        "customer_id": customer_of(obj),
+        "customer_account": customer_account_of(obj),
         "status": str(obj.get("status") or ""),
         "items": subscription_items(obj),
         "cancel_at_period_end": bool(obj.get("cancel_at_period_end")),

@@ -32,7 +32,13 @@ from django_stripe_portal.webhooks.entitlement_summaries import (
     prepare_entitlements_write,
 )
 from django_stripe_portal.webhooks.interpret import Interpretation
-from django_stripe_portal.webhooks.payload import id_of, stripe_time, subscription_values
+from django_stripe_portal.webhooks.payload import (
+    customer_account_of,
+    customer_of,
+    id_of,
+    stripe_time,
+    subscription_values,
+)
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,8 @@ class _SessionSeen:
         flow_type = flow.get("type") if isinstance(flow, dict) else None
         self.row = PortalSession(
             stripe_id=str(obj["id"]),
-            customer_id=id_of(obj.get("customer")),
+            customer_id=customer_of(obj),
+            customer_account=customer_account_of(obj),
             configuration_id=Subquery(
                 PortalConfiguration.objects.filter(
                     stripe_id=id_of(obj.get("configuration")), account=account
