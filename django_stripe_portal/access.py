@@ -29,15 +29,14 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
 
 from django_stripe_portal.conf import get_settings
-from django_stripe_portal.models import (
-    ActiveEntitlements,
-    PortalSession,
-    StripeCustomer,
-    StripeSubscription,
-)
+from django_stripe_portal.models import ActiveEntitlements, StripeCustomer, StripeSubscription
 from django_stripe_portal.portal.accounts import ACCOUNT_ID_RE, resolve_account
 from django_stripe_portal.state.accounts import deauthorized_here
-from django_stripe_portal.state.customers import customer_q, is_customer_account
+from django_stripe_portal.state.customers import (
+    customer_q,
+    customers_named_beside,
+    is_customer_account,
+)
 
 
 def account_for(account: str | None, request: HttpRequest | None) -> str:
@@ -126,12 +125,10 @@ def _entitlement_rows(
         return rows.none()
     else:
         ids = _linked_ids(user, account)
-    named_beside = Q(account=account, customer_account__in=ids)
-    return rows.filter(
-        Q(customer_id__in=ids)
-        | Q(customer_id__in=StripeSubscription.objects.filter(named_beside).values("customer_id"))
-        | Q(customer_id__in=PortalSession.objects.filter(named_beside).values("customer_id"))
-    )
+    found = Q(customer_id__in=ids)
+    for beside in customers_named_beside(account, ids):
+        found |= Q(customer_id__in=beside)
+    return rows.filter(found)
 
 
 def entitlements(

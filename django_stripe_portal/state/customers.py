@@ -8,7 +8,11 @@ one; the ``acct_…`` otherwise), so either id finds them.
 
 from __future__ import annotations
 
-from django.db.models import Q
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from django_stripe_portal.models import PortalSession, StripeSubscription
 
 ACCOUNT_PREFIX = "acct_"
 
@@ -28,3 +32,15 @@ def customer_q(customer_id: str) -> Q:
 def belongs_to(customer_id: str, customer_account: str, asked: str) -> bool:
     """Whether a row with these columns is the customer ``asked`` (either kind of id)."""
     return asked == customer_id or (bool(customer_account) and asked == customer_account)
+
+
+def customers_named_beside(account: str, customer_accounts: Any) -> list[QuerySet[Any, str]]:
+    """The ``customer_id`` Stripe named beside each of ``customer_accounts`` (ids or a
+    subquery of them) on ``account``'s subscriptions and portal sessions, as subqueries:
+    how an Accounts v2 customer is found where Stripe names only a ``customer`` (the
+    entitlement summaries)."""
+    named = Q(account=account, customer_account__in=customer_accounts)
+    return [
+        model.objects.filter(named).values_list("customer_id", flat=True)
+        for model in (StripeSubscription, PortalSession)
+    ]
