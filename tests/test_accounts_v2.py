@@ -252,3 +252,12 @@ def test_a_subscription_flow_for_an_accounts_v2_customer_is_their_own(
         response = client.post(PORTAL, {"flow": "subscription_cancel", "subscription": sub["id"]})
     assert response.status_code == 303
     assert portal_api.sent()["flow_data"]["subscription_cancel"]["subscription"] == sub["id"]
+
+
+def test_a_customers_history_is_found_by_either_id(client: Client) -> None:
+    session = so.portal_session(customer=CUSTOMER_OF_ACCOUNT, customer_account=CUSTOMER_ACCOUNT)
+    post_signed(client, so.event("billing_portal.session.created", session))
+    by_account = activity.customer_history(CUSTOMER_ACCOUNT)
+    by_customer = activity.customer_history(CUSTOMER_OF_ACCOUNT)
+    assert [h.visit.stripe_id for h in by_account] == [session["id"]]
+    assert [h.visit.stripe_id for h in by_customer] == [session["id"]]

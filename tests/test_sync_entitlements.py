@@ -126,6 +126,16 @@ def test_one_account_only(listed: ListedEntitlements) -> None:
     assert {account for account, _ in listed.requests} == {MERCHANT}
 
 
+def test_one_account_given_as_a_string_from_code(listed: ListedEntitlements) -> None:
+    link_customer(UserFactory(), "cus_merchant0001", MERCHANT)
+    link_customer(UserFactory(), "cus_platform0001")
+    listed.keys = {(MERCHANT, "cus_merchant0001"): ["merchant-feature"]}
+    call_command("sync_entitlements", account=MERCHANT, stdout=io.StringIO())
+    assert list(ActiveEntitlements.objects.values_list("account", "customer_id")) == [
+        (MERCHANT, "cus_merchant0001")
+    ]
+
+
 def test_one_customer_unlinked_is_synced_too(listed: ListedEntitlements) -> None:
     listed.keys = {("", "cus_nobodyyet001"): ["pro-reports"]}
     run("--customer", "cus_nobodyyet001")
