@@ -23,9 +23,10 @@ class VisitHistory:
 def customer_history(
     customer_id: str, activity_range: ActivityRange | None = None, limit: int = 100
 ) -> list[VisitHistory]:
-    """The customer's (a ``cus_…``, or an Accounts v2 customer's ``acct_…``) latest visits
-    (newest first), each with the changes linked to it (oldest first). Two queries whatever the number of visits; payloads are not loaded,
-    only the cancellation feedback is read out of them."""
+    """The customer's (a ``cus_…``, or an Accounts v2 customer's ``acct_…``) latest
+    visits (newest first), each with the changes linked to it (oldest first). Two queries
+    whatever the number of visits; payloads are not loaded, only the cancellation
+    feedback is read out of them."""
     visits = (
         visits_in(activity_range) if activity_range is not None else PortalSession.objects.all()
     )
