@@ -24,18 +24,19 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
 
 from django_stripe_portal.conf import get_settings
-from django_stripe_portal.models import ActiveEntitlements, StripeCustomer, StripeSubscription
+from django_stripe_portal.models import ActiveEntitlements, StripeSubscription
 from django_stripe_portal.portal.accounts import ACCOUNT_ID_RE, resolve_account
 from django_stripe_portal.state.accounts import deauthorized_here
 from django_stripe_portal.state.customers import (
     customer_q,
-    customers_named_beside,
+    customers_beside_account,
     is_customer_account,
+    linked_customer_ids,
 )
 
 
@@ -78,15 +79,7 @@ def active_subscriptions(
         return rows.filter(customer_q(customer_id))
     if not getattr(user, "is_authenticated", False):
         return rows.none()
-    linked = _linked_ids(user, account)
-    return rows.filter(Q(customer_id__in=linked) | Q(customer_account__in=linked))
-
-
-def _linked_ids(user: Any, account: str) -> QuerySet[StripeCustomer, str]:
-    """The ids ``user`` is linked to on ``account`` (a subquery, not run here)."""
-    return StripeCustomer.objects.filter(user_id=user.pk, account=account).values_list(
-        "customer_id", flat=True
-    )
+    return rows.filter(customer_id__in=linked_customer_ids(user.pk, account))
 
 
 def has_active_subscription(
@@ -120,15 +113,10 @@ def _entitlement_rows(
     if customer_id is not None:
         if not is_customer_account(customer_id):
             return rows.filter(customer_id=customer_id)
-        ids: Any = [customer_id]
-    elif not getattr(user, "is_authenticated", False):
+        return rows.filter(customer_id__in=customers_beside_account(account, customer_id))
+    if not getattr(user, "is_authenticated", False):
         return rows.none()
-    else:
-        ids = _linked_ids(user, account)
-    found = Q(customer_id__in=ids)
-    for beside in customers_named_beside(account, ids):
-        found |= Q(customer_id__in=beside)
-    return rows.filter(found)
+    return rows.filter(customer_id__in=linked_customer_ids(user.pk, account, with_sessions=True))
 
 
 def entitlements(

@@ -69,6 +69,12 @@ class PortalSession(models.Model):
         indexes = [
             # Linking a change event to the visit it came from.
             models.Index(fields=["customer_id", "-created_at"], name="stripe_portal_sess_cust"),
+            # Accounts v2 customers (django_stripe_portal.state.customers); partial: small.
+            models.Index(
+                fields=["customer_account"],
+                name="stripe_portal_sess_cust_acct",
+                condition=~models.Q(customer_account=""),
+            ),
             # Activity figures by day (django_stripe_portal.activity): every column those
             # queries read is in the key, so they scan the range's slice of this index only.
             models.Index(

@@ -47,6 +47,12 @@ class StripeSubscription(models.Model):
         verbose_name = _("Stripe subscription")
         indexes = [
             models.Index(fields=["customer_id", "status"], name="stripe_portal_sub_cust"),
+            # Accounts v2 customers (django_stripe_portal.state.customers); partial: small.
+            models.Index(
+                fields=["customer_account"],
+                name="stripe_portal_sub_cust_acct",
+                condition=~models.Q(customer_account=""),
+            ),
             # Customers at risk: live subscriptions that will cancel or cannot be paid
             # (django_stripe_portal.activity.at_risk); partial, so it holds only those.
             models.Index(

@@ -27,7 +27,7 @@ from django_stripe_portal.management.options import listed
 from django_stripe_portal.models import StripeCustomer
 from django_stripe_portal.portal.accounts import ACCOUNT_ID_RE
 from django_stripe_portal.portal.customers import CUSTOMER_ID_RE
-from django_stripe_portal.state.customers import customers_named_beside, is_customer_account
+from django_stripe_portal.state.customers import customers_beside_account, is_customer_account
 from django_stripe_portal.state.entitlements import record_entitlements
 from django_stripe_portal.webhooks.entitlement_summaries import active_lookup_keys
 
@@ -148,5 +148,5 @@ def _linked_customers(accounts: Iterable[str]) -> Iterator[tuple[str, str]]:
 def _customer_ids(account: str, customer_id: str) -> list[str]:
     if not is_customer_account(customer_id):
         return [customer_id]
-    found = set().union(*customers_named_beside(account, [customer_id]))
+    found = set(customers_beside_account(account, customer_id))
     return sorted(value for value in found if CUSTOMER_ID_RE.match(value))
