@@ -9,6 +9,7 @@ import json
 import time
 from typing import Any
 
+import django
 import pytest
 import responses
 from django.test import Client, override_settings
@@ -266,3 +267,39 @@ def test_a_summary_that_is_not_stripes_is_refused(client: Client, entitlements_l
     assert post_signed(client, event).status_code == 400
     assert not WebhookEvent.objects.exists()
     assert not ActiveEntitlements.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_task_mode_completes_a_has_more_summary_in_the_task_and_retries_a_failed_call(
+    client: Client, stripe_mock: responses.RequestsMock, changes: Recorder
+) -> None:
+    """In task mode nothing is asked of Stripe in the request: the task lists the rest, and
+    a call that fails leaves the event failed with its next attempt scheduled."""
+    from django_stripe_portal.tasks import process_webhook_event
+
+    task_mode = {**SETTINGS, "WEBHOOK_PROCESSING": "task"}
+    dummy = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    if django.VERSION >= (6, 0):
+        dummy = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    event = so.entitlements_event(CUSTOMER, ["pro-reports"], has_more=True)
+    stripe_mock.add(
+        responses.GET,
+        LIST_URL,
+        status=503,
+        json={"error": {"type": "api_error", "message": "Try again"}},
+    )
+    with override_settings(STRIPE_PORTAL=task_mode, TASKS=dummy):
+        assert post_signed(client, event).content == b"enqueued"
+        assert not stripe_mock.calls
+        assert process_webhook_event.call(event["id"]) == "failed"
+        row = WebhookEvent.objects.get()
+        assert row.status == "failed" and row.next_attempt_at is not None
+        assert not ActiveEntitlements.objects.exists()
+
+        stripe_mock.replace(
+            responses.GET, LIST_URL, json=so.active_entitlements_page(["pro-reports", "more"])
+        )
+        WebhookEvent.objects.update(next_attempt_at=row.received_at)  # the retry is due
+        assert process_webhook_event.call(event["id"]) == "processed"
+    assert ActiveEntitlements.objects.get().lookup_keys == ["more", "pro-reports"]
+    assert [c["added"] for c in changes.calls] == [{"more", "pro-reports"}]
