@@ -263,3 +263,14 @@ def test_offline_through_manage_py_there_is_no_traceback(tmp_path: Path) -> None
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "CommandError: Could not list the entitlements: could not reach Stripe" in done.stderr
+
+
+def test_stripe_context_goes_with_every_call(
+    listed: ListedEntitlements, stripe_mock: responses.RequestsMock
+) -> None:
+    """An organization key: STRIPE_CONTEXT is sent on the app's other calls too."""
+    listed.keys = {("", "cus_platform0001"): ["pro-reports"]}
+    with override_settings(STRIPE_PORTAL={**SETTINGS, "STRIPE_CONTEXT": "acct_1Organization01"}):
+        run("--customer", "cus_platform0001")
+    (call,) = [c for c in stripe_mock.calls if c.request.url.startswith(LIST_URL)]
+    assert call.request.headers["Stripe-Context"] == "acct_1Organization01"
