@@ -6,6 +6,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
@@ -14,284 +15,133 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name="PortalConfiguration",
+            name='PortalConfiguration',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                (
-                    "key",
-                    models.CharField(
-                        help_text="The key in STRIPE_PORTAL['CONFIGURATIONS']", max_length=100
-                    ),
-                ),
-                ("stripe_id", models.CharField(help_text="bpc_…", max_length=255, unique=True)),
-                ("livemode", models.BooleanField(default=False)),
-                ("active", models.BooleanField(default=True)),
-                ("is_default", models.BooleanField(default=False)),
-                ("definition_hash", models.CharField(blank=True, max_length=64)),
-                ("stripe_data", models.JSONField(blank=True, default=dict)),
-                ("synced_at", models.DateTimeField(blank=True, null=True)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('key', models.CharField(help_text="The key in STRIPE_PORTAL['CONFIGURATIONS']", max_length=100)),
+                ('stripe_id', models.CharField(help_text='bpc_…', max_length=255, unique=True)),
+                ('livemode', models.BooleanField(default=False)),
+                ('active', models.BooleanField(default=True)),
+                ('is_default', models.BooleanField(default=False)),
+                ('definition_hash', models.CharField(blank=True, max_length=64)),
+                ('stripe_data', models.JSONField(blank=True, default=dict)),
+                ('synced_at', models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                "verbose_name": "portal configuration",
-                "constraints": [
-                    models.UniqueConstraint(
-                        fields=("key", "livemode"), name="stripe_portal_config_key_mode"
-                    )
-                ],
+                'verbose_name': 'portal configuration',
+                'constraints': [models.UniqueConstraint(fields=('key', 'livemode'), name='stripe_portal_config_key_mode')],
             },
         ),
         migrations.CreateModel(
-            name="PortalSession",
+            name='PortalSession',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("stripe_id", models.CharField(help_text="bps_…", max_length=255, unique=True)),
-                ("customer_id", models.CharField(max_length=255)),
-                ("flow_type", models.CharField(blank=True, max_length=40)),
-                ("return_to", models.CharField(blank=True, max_length=2000)),
-                ("locale", models.CharField(blank=True, max_length=20)),
-                ("livemode", models.BooleanField(default=False)),
-                ("created_at", models.DateTimeField(help_text="Stripe's creation time")),
-                ("returned_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "source",
-                    models.CharField(
-                        choices=[("app", "created by this app"), ("webhook", "seen in a webhook")],
-                        default="app",
-                        max_length=10,
-                    ),
-                ),
-                (
-                    "return_key",
-                    models.CharField(blank=True, default="", editable=False, max_length=64),
-                ),
-                (
-                    "configuration",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="sessions",
-                        to="django_stripe_portal.portalconfiguration",
-                    ),
-                ),
-                (
-                    "user",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="portal_sessions",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('stripe_id', models.CharField(help_text='bps_…', max_length=255, unique=True)),
+                ('customer_id', models.CharField(max_length=255)),
+                ('flow_type', models.CharField(blank=True, max_length=40)),
+                ('return_to', models.CharField(blank=True, max_length=2000)),
+                ('locale', models.CharField(blank=True, max_length=20)),
+                ('livemode', models.BooleanField(default=False)),
+                ('created_at', models.DateTimeField(help_text="Stripe's creation time")),
+                ('returned_at', models.DateTimeField(blank=True, null=True)),
+                ('source', models.CharField(choices=[('app', 'created by this app'), ('webhook', 'seen in a webhook')], default='app', max_length=10)),
+                ('return_key', models.CharField(blank=True, default='', editable=False, max_length=64)),
+                ('configuration', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='sessions', to='django_stripe_portal.portalconfiguration')),
+                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='portal_sessions', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "verbose_name": "portal session",
+                'verbose_name': 'portal session',
             },
         ),
         migrations.CreateModel(
-            name="StripeCustomer",
+            name='StripeCustomer',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("customer_id", models.CharField(help_text="cus_…", max_length=255, unique=True)),
-                ("livemode", models.BooleanField(default=False)),
-                ("created", models.DateTimeField(auto_now_add=True)),
-                (
-                    "user",
-                    models.OneToOneField(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="stripe_customer",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('customer_id', models.CharField(help_text='cus_…', max_length=255, unique=True)),
+                ('livemode', models.BooleanField(default=False)),
+                ('created', models.DateTimeField(auto_now_add=True)),
+                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='stripe_customer', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "verbose_name": "Stripe customer",
+                'verbose_name': 'Stripe customer',
             },
         ),
         migrations.CreateModel(
-            name="StripeSubscription",
+            name='StripeSubscription',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("stripe_id", models.CharField(help_text="sub_…", max_length=255, unique=True)),
-                ("customer_id", models.CharField(max_length=255)),
-                ("status", models.CharField(max_length=30)),
-                (
-                    "items",
-                    models.JSONField(
-                        blank=True,
-                        default=list,
-                        help_text="[{id, price, quantity}] per subscription item",
-                    ),
-                ),
-                ("cancel_at_period_end", models.BooleanField(default=False)),
-                ("cancel_at", models.DateTimeField(blank=True, null=True)),
-                ("canceled_at", models.DateTimeField(blank=True, null=True)),
-                ("current_period_end", models.DateTimeField(blank=True, null=True)),
-                ("cancellation_details", models.JSONField(blank=True, default=dict)),
-                ("livemode", models.BooleanField(default=False)),
-                (
-                    "event_created_at",
-                    models.DateTimeField(
-                        help_text="Stripe time of the event that last wrote this row"
-                    ),
-                ),
-                ("updated", models.DateTimeField(auto_now=True)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('stripe_id', models.CharField(help_text='sub_…', max_length=255, unique=True)),
+                ('customer_id', models.CharField(max_length=255)),
+                ('status', models.CharField(max_length=30)),
+                ('items', models.JSONField(blank=True, default=list, help_text='[{id, price, quantity}] per subscription item')),
+                ('cancel_at_period_end', models.BooleanField(default=False)),
+                ('cancel_at', models.DateTimeField(blank=True, null=True)),
+                ('canceled_at', models.DateTimeField(blank=True, null=True)),
+                ('current_period_end', models.DateTimeField(blank=True, null=True)),
+                ('cancellation_details', models.JSONField(blank=True, default=dict)),
+                ('livemode', models.BooleanField(default=False)),
+                ('event_created_at', models.DateTimeField(help_text='Stripe time of the event that last wrote this row')),
+                ('updated', models.DateTimeField(auto_now=True)),
             ],
             options={
-                "verbose_name": "Stripe subscription",
-                "indexes": [
-                    models.Index(fields=["customer_id", "status"], name="stripe_portal_sub_cust")
-                ],
+                'verbose_name': 'Stripe subscription',
+                'indexes': [models.Index(fields=['customer_id', 'status'], name='stripe_portal_sub_cust')],
             },
         ),
         migrations.CreateModel(
-            name="WebhookEvent",
+            name='WebhookEvent',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("stripe_id", models.CharField(help_text="evt_…", max_length=255, unique=True)),
-                ("type", models.CharField(max_length=100)),
-                ("livemode", models.BooleanField(default=False)),
-                ("api_version", models.CharField(blank=True, max_length=50)),
-                (
-                    "account",
-                    models.CharField(
-                        blank=True, help_text="acct_… for Connect events", max_length=255
-                    ),
-                ),
-                (
-                    "customer_id",
-                    models.CharField(
-                        blank=True,
-                        help_text="The customer the event is about, where it names one",
-                        max_length=255,
-                    ),
-                ),
-                ("created_at", models.DateTimeField(help_text="Stripe's event time")),
-                ("received_at", models.DateTimeField(auto_now_add=True)),
-                ("payload", models.JSONField()),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[
-                            ("pending", "pending"),
-                            ("processed", "processed"),
-                            ("failed", "failed"),
-                            ("ignored", "ignored"),
-                        ],
-                        default="pending",
-                        max_length=10,
-                    ),
-                ),
-                ("attempts", models.PositiveIntegerField(default=0)),
-                ("last_error", models.TextField(blank=True)),
-                ("processed_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "change_kind",
-                    models.CharField(
-                        blank=True,
-                        choices=[
-                            ("canceled", "subscription canceled"),
-                            ("cancel_scheduled", "cancellation scheduled"),
-                            ("reactivated", "cancellation undone"),
-                            ("plan_changed", "plan changed"),
-                            ("quantity_changed", "quantity changed"),
-                            ("paused", "subscription paused"),
-                            ("resumed", "subscription resumed"),
-                            ("payment_method_changed", "payment method changed"),
-                            ("customer_details_changed", "customer details changed"),
-                        ],
-                        help_text="What the event changed for the customer (empty: nothing the activity counts)",
-                        max_length=30,
-                    ),
-                ),
-                (
-                    "portal_session",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="events",
-                        to="django_stripe_portal.portalsession",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('stripe_id', models.CharField(help_text='evt_…', max_length=255, unique=True)),
+                ('type', models.CharField(max_length=100)),
+                ('livemode', models.BooleanField(default=False)),
+                ('api_version', models.CharField(blank=True, max_length=50)),
+                ('account', models.CharField(blank=True, help_text='acct_… for Connect events', max_length=255)),
+                ('customer_id', models.CharField(blank=True, help_text='The customer the event is about, where it names one', max_length=255)),
+                ('created_at', models.DateTimeField(help_text="Stripe's event time")),
+                ('received_at', models.DateTimeField(auto_now_add=True)),
+                ('payload', models.JSONField()),
+                ('status', models.CharField(choices=[('pending', 'pending'), ('processed', 'processed'), ('failed', 'failed'), ('ignored', 'ignored')], default='pending', max_length=10)),
+                ('attempts', models.PositiveIntegerField(default=0)),
+                ('last_error', models.TextField(blank=True)),
+                ('processed_at', models.DateTimeField(blank=True, null=True)),
+                ('change_kind', models.CharField(blank=True, choices=[('canceled', 'subscription canceled'), ('cancel_scheduled', 'cancellation scheduled'), ('reactivated', 'cancellation undone'), ('plan_changed', 'plan changed'), ('quantity_changed', 'quantity changed'), ('paused', 'subscription paused'), ('resumed', 'subscription resumed'), ('payment_method_changed', 'payment method changed'), ('customer_details_changed', 'customer details changed')], help_text='What the event changed for the customer (empty: nothing the activity counts)', max_length=30)),
+                ('portal_session', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='events', to='django_stripe_portal.portalsession')),
             ],
             options={
-                "verbose_name": "webhook event",
+                'verbose_name': 'webhook event',
             },
         ),
         migrations.AddIndex(
-            model_name="portalsession",
-            index=models.Index(
-                fields=["customer_id", "-created_at"], name="stripe_portal_sess_cust"
-            ),
+            model_name='portalsession',
+            index=models.Index(fields=['customer_id', '-created_at'], name='stripe_portal_sess_cust'),
         ),
         migrations.AddIndex(
-            model_name="portalsession",
-            index=models.Index(
-                fields=["created_at", "customer_id", "returned_at", "configuration", "id"],
-                name="stripe_portal_sess_created",
-            ),
+            model_name='portalsession',
+            index=models.Index(fields=['created_at', 'customer_id', 'returned_at', 'configuration', 'id'], name='stripe_portal_sess_created'),
         ),
         migrations.AddConstraint(
-            model_name="portalsession",
-            constraint=models.UniqueConstraint(
-                condition=models.Q(("return_key", ""), _negated=True),
-                fields=("return_key",),
-                name="stripe_portal_sess_return_key",
-            ),
+            model_name='portalsession',
+            constraint=models.UniqueConstraint(condition=models.Q(('return_key', ''), _negated=True), fields=('return_key',), name='stripe_portal_sess_return_key'),
         ),
         migrations.AddIndex(
-            model_name="webhookevent",
-            index=models.Index(fields=["type", "-created_at"], name="stripe_portal_evt_type"),
+            model_name='webhookevent',
+            index=models.Index(fields=['type', '-created_at'], name='stripe_portal_evt_type'),
         ),
         migrations.AddIndex(
-            model_name="webhookevent",
-            index=models.Index(fields=["status", "created_at"], name="stripe_portal_evt_status"),
+            model_name='webhookevent',
+            index=models.Index(fields=['status', 'created_at'], name='stripe_portal_evt_status'),
         ),
         migrations.AddIndex(
-            model_name="webhookevent",
-            index=models.Index(fields=["created_at"], name="stripe_portal_evt_created"),
+            model_name='webhookevent',
+            index=models.Index(fields=['created_at'], name='stripe_portal_evt_created'),
         ),
         migrations.AddIndex(
-            model_name="webhookevent",
-            index=models.Index(
-                fields=["customer_id", "-created_at"], name="stripe_portal_evt_cust"
-            ),
+            model_name='webhookevent',
+            index=models.Index(fields=['customer_id', '-created_at'], name='stripe_portal_evt_cust'),
         ),
         migrations.AddIndex(
-            model_name="webhookevent",
-            index=models.Index(
-                condition=models.Q(
-                    ("portal_session__isnull", False), models.Q(("change_kind", ""), _negated=True)
-                ),
-                fields=["created_at", "portal_session", "change_kind"],
-                name="stripe_portal_evt_visit_change",
-            ),
+            model_name='webhookevent',
+            index=models.Index(condition=models.Q(('portal_session__isnull', False), models.Q(('change_kind', ''), _negated=True)), fields=['created_at', 'portal_session', 'change_kind'], name='stripe_portal_evt_visit_change'),
         ),
     ]

@@ -6,135 +6,86 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("django_stripe_portal", "0001_initial"),
+        ('django_stripe_portal', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name="portalconfiguration",
-            name="stripe_portal_config_key_mode",
+            model_name='portalconfiguration',
+            name='stripe_portal_config_key_mode',
         ),
         migrations.AddField(
-            model_name="portalconfiguration",
-            name="account",
-            field=models.CharField(
-                blank=True,
-                default="",
-                help_text="The connected account (acct_…) this row lives on; empty for the platform",
-                max_length=255,
-            ),
+            model_name='portalconfiguration',
+            name='account',
+            field=models.CharField(blank=True, default='', help_text='The connected account (acct_…) this row lives on; empty for the platform', max_length=255),
         ),
         migrations.AddField(
-            model_name="portalsession",
-            name="account",
-            field=models.CharField(
-                blank=True,
-                default="",
-                help_text="The connected account (acct_…) this row lives on; empty for the platform",
-                max_length=255,
-            ),
+            model_name='portalsession',
+            name='account',
+            field=models.CharField(blank=True, default='', help_text='The connected account (acct_…) this row lives on; empty for the platform', max_length=255),
         ),
         migrations.AddField(
-            model_name="portalsession",
-            name="retention_coupon",
-            field=models.CharField(blank=True, default="", max_length=255),
+            model_name='portalsession',
+            name='retention_coupon',
+            field=models.CharField(blank=True, default='', max_length=255),
         ),
         migrations.AddField(
-            model_name="stripecustomer",
-            name="account",
-            field=models.CharField(
-                blank=True,
-                default="",
-                help_text="The connected account (acct_…) this row lives on; empty for the platform",
-                max_length=255,
-            ),
+            model_name='stripecustomer',
+            name='account',
+            field=models.CharField(blank=True, default='', help_text='The connected account (acct_…) this row lives on; empty for the platform', max_length=255),
         ),
         migrations.AddField(
-            model_name="stripesubscription",
-            name="account",
-            field=models.CharField(
-                blank=True,
-                default="",
-                help_text="The connected account (acct_…) this row lives on; empty for the platform",
-                max_length=255,
-            ),
+            model_name='stripesubscription',
+            name='account',
+            field=models.CharField(blank=True, default='', help_text='The connected account (acct_…) this row lives on; empty for the platform', max_length=255),
         ),
         migrations.AddField(
-            model_name="stripesubscription",
-            name="pause_collection",
-            field=models.JSONField(
-                blank=True,
-                help_text="Stripe's pause_collection (behavior, resumes_at); empty when not paused",
-                null=True,
-            ),
+            model_name='stripesubscription',
+            name='pause_collection',
+            field=models.JSONField(blank=True, help_text="Stripe's pause_collection (behavior, resumes_at); empty when not paused", null=True),
         ),
         migrations.AddField(
-            model_name="webhookevent",
-            name="gave_up_at",
-            field=models.DateTimeField(
-                blank=True,
-                help_text="When the last scheduled attempt failed and retries stopped (task mode)",
-                null=True,
-            ),
+            model_name='webhookevent',
+            name='gave_up_at',
+            field=models.DateTimeField(blank=True, help_text='When the last scheduled attempt failed and retries stopped (task mode)', null=True),
         ),
         migrations.AddField(
-            model_name="webhookevent",
-            name="next_attempt_at",
-            field=models.DateTimeField(
-                blank=True,
-                help_text="When a failed event is tried again (task mode); empty when nothing will",
-                null=True,
-            ),
+            model_name='webhookevent',
+            name='next_attempt_at',
+            field=models.DateTimeField(blank=True, help_text='When a failed event is tried again (task mode); empty when nothing will', null=True),
         ),
         migrations.AddField(
-            model_name="webhookevent",
-            name="received_via",
-            field=models.CharField(
-                choices=[("webhook", "webhook delivery"), ("events_api", "Events API catch-up")],
-                default="webhook",
-                max_length=12,
-            ),
+            model_name='webhookevent',
+            name='received_via',
+            field=models.CharField(choices=[('webhook', 'webhook delivery'), ('events_api', 'Events API catch-up')], default='webhook', max_length=12),
         ),
         migrations.AlterField(
-            model_name="stripecustomer",
-            name="customer_id",
-            field=models.CharField(help_text="cus_…", max_length=255),
+            model_name='stripecustomer',
+            name='customer_id',
+            field=models.CharField(help_text='cus_…', max_length=255),
         ),
         migrations.AlterField(
-            model_name="stripecustomer",
-            name="user",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="stripe_customers",
-                to=settings.AUTH_USER_MODEL,
-            ),
+            model_name='stripecustomer',
+            name='user',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='stripe_customers', to=settings.AUTH_USER_MODEL),
         ),
         migrations.AddIndex(
-            model_name="webhookevent",
-            index=models.Index(
-                condition=models.Q(("next_attempt_at__isnull", False)),
-                fields=["next_attempt_at"],
-                name="stripe_portal_evt_due",
-            ),
+            model_name='webhookevent',
+            index=models.Index(condition=models.Q(('next_attempt_at__isnull', False)), fields=['next_attempt_at'], name='stripe_portal_evt_due'),
         ),
         migrations.AddConstraint(
-            model_name="portalconfiguration",
-            constraint=models.UniqueConstraint(
-                fields=("key", "livemode", "account"), name="stripe_portal_config_key_mode_acct"
-            ),
+            model_name='portalconfiguration',
+            constraint=models.UniqueConstraint(fields=('key', 'livemode', 'account'), name='stripe_portal_config_key_mode_acct'),
         ),
         migrations.AddConstraint(
-            model_name="stripecustomer",
-            constraint=models.UniqueConstraint(
-                fields=("user", "account"), name="stripe_portal_customer_user_account"
-            ),
+            model_name='stripecustomer',
+            constraint=models.UniqueConstraint(fields=('user', 'account'), name='stripe_portal_customer_user_account'),
         ),
         migrations.AddConstraint(
-            model_name="stripecustomer",
-            constraint=models.UniqueConstraint(
-                fields=("account", "customer_id"), name="stripe_portal_customer_id_account"
-            ),
+            model_name='stripecustomer',
+            constraint=models.UniqueConstraint(fields=('account', 'customer_id'), name='stripe_portal_customer_id_account'),
         ),
     ]

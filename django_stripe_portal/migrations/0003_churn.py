@@ -5,55 +5,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("django_stripe_portal", "0002_second_build"),
+        ('django_stripe_portal', '0002_second_build'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name="webhookevent",
-            name="change_kind",
-            field=models.CharField(
-                blank=True,
-                choices=[
-                    ("canceled", "subscription canceled"),
-                    ("cancel_scheduled", "cancellation scheduled"),
-                    ("reactivated", "cancellation undone"),
-                    ("plan_changed", "plan changed"),
-                    ("quantity_changed", "quantity changed"),
-                    ("paused", "subscription paused"),
-                    ("resumed", "subscription resumed"),
-                    ("retention_accepted", "retention offer accepted"),
-                    ("payment_method_changed", "payment method changed"),
-                    ("customer_details_changed", "customer details changed"),
-                ],
-                help_text="What the event changed for the customer (empty: nothing the activity counts)",
-                max_length=30,
-            ),
+            model_name='webhookevent',
+            name='change_kind',
+            field=models.CharField(blank=True, choices=[('canceled', 'subscription canceled'), ('cancel_scheduled', 'cancellation scheduled'), ('reactivated', 'cancellation undone'), ('plan_changed', 'plan changed'), ('quantity_changed', 'quantity changed'), ('paused', 'subscription paused'), ('resumed', 'subscription resumed'), ('retention_accepted', 'retention offer accepted'), ('payment_method_changed', 'payment method changed'), ('customer_details_changed', 'customer details changed')], help_text='What the event changed for the customer (empty: nothing the activity counts)', max_length=30),
         ),
         migrations.AddIndex(
-            model_name="portalsession",
-            index=models.Index(
-                condition=models.Q(("flow_type", "subscription_cancel")),
-                fields=["created_at"],
-                name="stripe_portal_sess_cancelflow",
-            ),
+            model_name='portalsession',
+            index=models.Index(condition=models.Q(('flow_type', 'subscription_cancel')), fields=['created_at'], name='stripe_portal_sess_cancelflow'),
         ),
         migrations.AddIndex(
-            model_name="stripesubscription",
-            index=models.Index(
-                condition=models.Q(
-                    models.Q(
-                        ("cancel_at_period_end", True),
-                        ("cancel_at__isnull", False),
-                        ("status__in", ["past_due", "unpaid", "incomplete"]),
-                        _connector="OR",
-                    ),
-                    models.Q(("status__in", ["canceled", "incomplete_expired"]), _negated=True),
-                ),
-                fields=["customer_id"],
-                name="stripe_portal_sub_at_risk",
-            ),
+            model_name='stripesubscription',
+            index=models.Index(condition=models.Q(models.Q(('cancel_at_period_end', True), ('cancel_at__isnull', False), ('status__in', ['past_due', 'unpaid', 'incomplete']), _connector='OR'), models.Q(('status__in', ['canceled', 'incomplete_expired']), _negated=True)), fields=['customer_id'], name='stripe_portal_sub_at_risk'),
         ),
     ]
