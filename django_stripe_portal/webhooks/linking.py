@@ -35,10 +35,7 @@ def visit_filter(customer_id: str, event_created_at: datetime, window_seconds: i
         Q(customer_id=customer_id)
         & Q(created_at__lte=event_created_at)
         & Q(created_at__gte=event_created_at - timedelta(seconds=window_seconds))
-        & (
-            Q(returned_at__isnull=True)
-            | Q(returned_at__gte=event_created_at - RETURN_TOLERANCE)
-        )
+        & (Q(returned_at__isnull=True) | Q(returned_at__gte=event_created_at - RETURN_TOLERANCE))
     )
 
 
