@@ -210,25 +210,21 @@ def _subscription_signals(scope: Q) -> Iterable[tuple[str, RiskSignal]]:
             yield customer_id, signal
 
 
-class _UtcText(Func):
+class _UtcText(Cast):
     """A timestamp as ISO text in UTC, whatever the connection's ``DateStyle``: a cast to
     text follows that setting (``SQL, DMY`` gives ``05/12/2026 19:04:39.5 UTC``), so
-    PostgreSQL is asked for the format itself; SQLite stores the text already."""
-
-    output_field = CharField()
+    PostgreSQL is asked for the format itself; SQLite stores the text already (a cast)."""
 
     def __init__(self, expression: Any) -> None:
         super().__init__(expression, output_field=CharField())
 
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return Cast(self.source_expressions[0], CharField()).as_sql(compiler, connection)
-
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return super().as_sql(
+    def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        return Func.as_sql(
+            self,
             compiler,
             connection,
             template="to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')",
-            **extra,
+            **extra_context,
         )
 
 
