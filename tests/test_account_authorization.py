@@ -5,10 +5,8 @@ access again, and migration 0004 carries what the stored events said into the ta
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +20,7 @@ from django_stripe_portal.models import AccountAuthorization, WebhookEvent
 from django_stripe_portal.state.accounts import is_deauthorized
 from tests import stripe_objects as so
 from tests.factories import StripeCustomerFactory, UserFactory
+from tests.test_docs_recipes import documented_prune
 from tests.webhook_support import SECRET, post_signed
 
 MERCHANT = "acct_1PrunedMerchant01"
@@ -31,14 +30,6 @@ SETTINGS: dict[str, Any] = {
     "WEBHOOK_SECRETS": [SECRET],
     "CONNECT_WEBHOOK_SECRETS": [CONNECT_SECRET],
 }
-DEPLOYMENT = Path(__file__).resolve().parent.parent / "docs" / "deployment.md"
-
-
-def documented_prune() -> str:
-    """The prune recipe of docs/deployment.md, exactly as the page shows it."""
-    blocks = re.findall(r"```python\n(.*?)```", DEPLOYMENT.read_text(), re.S)
-    (prune,) = [block for block in blocks if "WebhookEvent.objects" in block]
-    return prune
 
 
 def _connect(event_type: str, obj: dict[str, Any], created: int) -> dict[str, Any]:
@@ -65,7 +56,7 @@ def test_the_documented_prune_does_not_reconnect_a_deauthorized_account(client: 
         assert post_signed(client, deauthorized, CONNECT_SECRET).status_code == 200
     assert not has_active_subscription(user=user, account=MERCHANT)
 
-    exec(compile(documented_prune(), str(DEPLOYMENT), "exec"), {})  # noqa: S102
+    exec(compile(documented_prune(), "docs/deployment.md", "exec"), {})  # noqa: S102
 
     assert not WebhookEvent.objects.filter(type="account.application.deauthorized").exists()
     assert is_deauthorized(MERCHANT)
