@@ -248,12 +248,13 @@ def _check_processing(conf: PortalSettings) -> Iterable[CheckMessage]:
 
 def _check_default_configuration(conf: PortalSettings) -> Iterable[CheckMessage]:
     default = conf.DEFAULT_CONFIGURATION
-    if default is not None and default not in (conf.CONFIGURATIONS or {}):
+    declared = conf.CONFIGURATIONS if isinstance(conf.CONFIGURATIONS, dict) else {}
+    if default is not None and (not isinstance(default, str) or default not in declared):
         yield _error(
             f"{SETTING_NAME}['DEFAULT_CONFIGURATION'] = {default!r} is not a key of "
             f"{SETTING_NAME}['CONFIGURATIONS'].",
             "E009",
-            hint="Declared keys: " + (", ".join(sorted(conf.CONFIGURATIONS or {})) or "none"),
+            hint="Declared keys: " + (", ".join(sorted(declared)) or "none"),
         )
 
 

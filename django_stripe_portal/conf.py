@@ -203,6 +203,11 @@ class PortalSettings:
                 self._imported[name] = None
             elif callable(path):
                 self._imported[name] = path
+            elif not isinstance(path, str):
+                raise ImproperlyConfigured(
+                    f"{SETTING_NAME}['{name}'] = {path!r} is neither a dotted path "
+                    "('myapp.billing.function') nor a callable."
+                )
             else:
                 try:
                     self._imported[name] = import_string(path)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.test import Client, override_settings
 
-from django_stripe_portal.conf import DEFAULTS, PortalSettings
+from django_stripe_portal.conf import DEFAULTS, IMPORT_STRINGS, PortalSettings
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.setting_types import SETTING_TYPES
 from tests import stripe_objects as so
@@ -117,3 +117,30 @@ def test_a_string_tolerance_still_refuses_an_old_signature() -> None:
     assert PortalSettings({"WEBHOOK_TOLERANCE": "300"}).webhook_tolerance == 300
     assert PortalSettings({"WEBHOOK_TOLERANCE": "nan"}).webhook_tolerance == 300
     assert PortalSettings({"WEBHOOK_TOLERANCE": 60}).webhook_tolerance == 60
+
+
+#: Settings whose values other checks validate (E002, E005 to E012, E019).
+CHECKED_ELSEWHERE = {
+    "API_KEY",
+    "CONFIGURATIONS",
+    "DEFAULT_CONFIGURATION",
+    "RETURN_URL",
+    "GUARD_URLS",
+    "WEBHOOK_SECRETS",
+    "CONNECT_WEBHOOK_SECRETS",
+    "WEBHOOK_PROCESSING",
+    "ACTIVE_STATUSES",
+    *IMPORT_STRINGS,
+}
+
+
+def test_every_setting_is_checked_somewhere() -> None:
+    assert set(DEFAULTS) == set(SETTING_TYPES) | CHECKED_ELSEWHERE
+
+
+@pytest.mark.parametrize("name", sorted(CHECKED_ELSEWHERE - {"ACTIVE_STATUSES"}))
+@pytest.mark.parametrize("value", [12345, ["x"], {"x": 1}])
+def test_a_wrong_type_of_the_others_is_an_error_too(name: str, value: Any) -> None:
+    messages = run_checks(**{name: value})
+    assert messages and all(message.id.startswith("stripe_portal.E") for message in messages)
+    assert any(name in message.msg for message in messages)
