@@ -104,7 +104,7 @@ SETTING_TYPES: dict[str, Any] = {
     "WEBHOOK_TOLERANCE": _Number(1, seconds=True),
     "WEBHOOK_MAX_BODY_BYTES": _Number(1),
     "WEBHOOK_RETRY_DELAYS": _Durations(),
-    "WEBHOOK_STUCK_AFTER": _Number(1, seconds=True),
+    "WEBHOOK_STUCK_AFTER": _Number(0, seconds=True),  # 0: take up every pending event
     "VISIT_WINDOW": _Number(1, seconds=True),
 }
 

@@ -60,7 +60,7 @@ BAD_VALUES: dict[str, list[Any]] = {
     "WEBHOOK_TOLERANCE": ["300", 0, -5, None, True],
     "WEBHOOK_MAX_BODY_BYTES": ["1048576", 0],
     "WEBHOOK_RETRY_DELAYS": ["60 300", [], [60, "300"], [-1], 60],
-    "WEBHOOK_STUCK_AFTER": ["600", 0],
+    "WEBHOOK_STUCK_AFTER": ["600", -1, 0.5],
     "VISIT_WINDOW": ["3600", 0],
 }
 
