@@ -20,22 +20,14 @@ from django_stripe_portal.models import AccountAuthorization, WebhookEvent
 from django_stripe_portal.state.accounts import is_deauthorized
 from tests import stripe_objects as so
 from tests.factories import StripeCustomerFactory, UserFactory
+from tests.test_connect_webhooks import CONNECT_SECRET, MERCHANT, SETTINGS, connect_event
 from tests.test_docs_recipes import documented_prune
-from tests.webhook_support import SECRET, post_signed
-
-MERCHANT = "acct_1PrunedMerchant01"
-CONNECT_SECRET = "whsec_connectprune"
-SETTINGS: dict[str, Any] = {
-    "API_KEY": "sk_test_tests",
-    "WEBHOOK_SECRETS": [SECRET],
-    "CONNECT_WEBHOOK_SECRETS": [CONNECT_SECRET],
-}
+from tests.test_migration_0002 import migrate
+from tests.webhook_support import post_signed
 
 
 def _connect(event_type: str, obj: dict[str, Any], created: int) -> dict[str, Any]:
-    event = so.event(event_type, obj, created=created)
-    event["account"] = MERCHANT
-    return event
+    return connect_event(event_type, obj, created=created)
 
 
 def _application(event_type: str, created: int) -> dict[str, Any]:
@@ -90,17 +82,10 @@ def test_reauthorization_restores_access_and_an_older_event_changes_nothing(
 APP = "django_stripe_portal"
 
 
-def _migrate(targets: list[tuple[str, str]]) -> Any:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
 @pytest.fixture
 def at_0003() -> Iterator[Any]:
-    yield _migrate([(APP, "0003_churn")])
-    _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    yield migrate([(APP, "0003_churn")])
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
 
 
 @pytest.mark.django_db(transaction=True)
@@ -125,7 +110,7 @@ def test_0004_fills_the_table_from_the_stored_events(at_0003: Any) -> None:
     stored("acct_1Tied", "account.application.authorized", when)
     stored("acct_1Tied", "account.application.deauthorized", when)
 
-    apps = _migrate([(APP, "0004_deauthorization_and_tie_order")])
+    apps = migrate([(APP, "0004_deauthorization_and_tie_order")])
 
     rows = apps.get_model(APP, "AccountAuthorization").objects.order_by("account")
     assert [(row.account, row.authorized) for row in rows] == [
