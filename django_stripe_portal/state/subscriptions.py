@@ -153,15 +153,15 @@ def _tie_condition(using: str) -> str:
     stored = quote(StripeSubscription._meta.db_table)
     status, stage, previous = quote("status"), quote("event_stage"), quote("previous_status")
     new_status, old_status = f"EXCLUDED.{status}", f"{stored}.{status}"
-    # ``IN (VALUES …)``: SQLite compares row values with a list only in that form.
-    pairs = "VALUES " + ", ".join(f"('{before}', '{after}')" for before, after in FORWARD_ONLY)
+    # Pairs as 'before>after' text: a plain IN list, cheaper than row values on SQLite.
+    pairs = ", ".join(f"'{before}>{after}'" for before, after in FORWARD_ONLY)
     return (
         "(CASE"
         f" WHEN EXCLUDED.{stage} <> {stored}.{stage} THEN EXCLUDED.{stage} > {stored}.{stage}"
         f" WHEN {new_status} = {old_status} THEN 1 = 1"
         f" WHEN EXCLUDED.{previous} = {old_status} THEN 1 = 1"
         f" WHEN {stored}.{previous} = {new_status} THEN 1 = 0"
-        f" WHEN ({old_status}, {new_status}) IN ({pairs}) THEN 1 = 1"
-        f" WHEN ({new_status}, {old_status}) IN ({pairs}) THEN 1 = 0"
+        f" WHEN {old_status} || '>' || {new_status} IN ({pairs}) THEN 1 = 1"
+        f" WHEN {new_status} || '>' || {old_status} IN ({pairs}) THEN 1 = 0"
         " ELSE 1 = 1 END)"
     )
