@@ -11,7 +11,9 @@ CONNECT_WEBHOOK_SECRETS, W014 the stripe SDK prints response bodies (portal sess
 to stderr, W015 task mode with a tasks backend that never runs a task,
 E016 a database the app writes to cannot run its one-statement writes (MySQL/MariaDB,
 Oracle, SQLite before 3.35), W017 a database backend this app is not tested on,
-E018 a SESSION_AFTER_EXPIRATION body Stripe would reject, E019 STRIPE_CONTEXT ill-formed.
+E018 a number, duration, list or optional string of the wrong type (``setting_types``),
+E019 ACTIVE_STATUSES not a list of Stripe's subscription statuses,
+E020 a SESSION_AFTER_EXPIRATION body Stripe would reject, E021 STRIPE_CONTEXT ill-formed.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from django.db import connections, router
 from django.urls import NoReverseMatch, reverse
 
 from django_stripe_portal.conf import (
+    DEFAULTS,
     IMPORT_STRINGS,
     LIVE_KEY_PREFIXES,
     SETTING_NAME,
@@ -47,6 +50,7 @@ from django_stripe_portal.exceptions import AccountResolverError
 from django_stripe_portal.log_redaction import sdk_prints_response_bodies
 from django_stripe_portal.portal.accounts import checked_stripe_context
 from django_stripe_portal.portal.guards import GUARD_KEYS, checked_guard_urls
+from django_stripe_portal.setting_types import check_setting_types
 from django_stripe_portal.tasks import HAS_TASKS_FRAMEWORK, MISSING_TASKS_FRAMEWORK
 
 API_KEY_RE = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]+$")
@@ -89,6 +93,7 @@ def check_settings(
     messages += _check_guard_urls(conf)
     messages += _check_task_backend(conf)
     messages += _check_connect_webhook_secrets(conf)
+    messages += check_setting_types(conf, DEFAULTS)
     messages += _check_session_after_expiration(conf)
     messages += _check_stripe_context(conf)
     return messages
@@ -251,12 +256,13 @@ def _check_processing(conf: PortalSettings) -> Iterable[CheckMessage]:
 
 def _check_default_configuration(conf: PortalSettings) -> Iterable[CheckMessage]:
     default = conf.DEFAULT_CONFIGURATION
-    if default is not None and default not in (conf.CONFIGURATIONS or {}):
+    declared = conf.CONFIGURATIONS if isinstance(conf.CONFIGURATIONS, dict) else {}
+    if default is not None and (not isinstance(default, str) or default not in declared):
         yield _error(
             f"{SETTING_NAME}['DEFAULT_CONFIGURATION'] = {default!r} is not a key of "
             f"{SETTING_NAME}['CONFIGURATIONS'].",
             "E009",
-            hint="Declared keys: " + (", ".join(sorted(conf.CONFIGURATIONS or {})) or "none"),
+            hint="Declared keys: " + (", ".join(sorted(declared)) or "none"),
         )
 
 
@@ -359,7 +365,7 @@ def _check_session_after_expiration(conf: PortalSettings) -> Iterable[CheckMessa
     for problem in validate_after_expiration(value):
         yield _error(
             f"{SETTING_NAME}['SESSION_AFTER_EXPIRATION']{problem}",
-            "E018",
+            "E020",
             hint="Stripe's after_expiration body for portal sessions, e.g. "
             '{"type": "customer_login"}, or None; see '
             "https://docs.stripe.com/api/customer_portal/sessions/create",
@@ -370,4 +376,4 @@ def _check_stripe_context(conf: PortalSettings) -> Iterable[CheckMessage]:
     try:
         checked_stripe_context(conf.STRIPE_CONTEXT, "STRIPE_CONTEXT")
     except AccountResolverError as exc:
-        yield _error(str(exc).replace(" Nothing was sent to Stripe.", ""), "E019")
+        yield _error(str(exc).replace(" Nothing was sent to Stripe.", ""), "E021")

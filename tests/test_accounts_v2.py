@@ -150,12 +150,12 @@ def test_a_resolver_context_that_could_break_the_header_sends_nothing(
 @pytest.mark.parametrize(
     ("overrides", "check_id", "fragment"),
     [
-        ({"SESSION_AFTER_EXPIRATION": {"type": "login"}}, "E018", ".type: 'login' is not one of"),
-        ({"SESSION_AFTER_EXPIRATION": "customer_login"}, "E018", "is not a dict"),
-        ({"SESSION_AFTER_EXPIRATION": {}}, "E018", ".type: is required"),
+        ({"SESSION_AFTER_EXPIRATION": {"type": "login"}}, "E020", ".type: 'login' is not one of"),
+        ({"SESSION_AFTER_EXPIRATION": "customer_login"}, "E020", "is not a dict"),
+        ({"SESSION_AFTER_EXPIRATION": {}}, "E020", ".type: is required"),
         (
             {"SESSION_AFTER_EXPIRATION": {"type": "customer_login", "customer_login": {"x": 1}}},
-            "E018",
+            "E020",
             "unknown parameter",
         ),
         (
@@ -165,11 +165,11 @@ def test_a_resolver_context_that_could_break_the_header_sends_nothing(
                     "customer_login": {"expires_at": "tomorrow"},
                 }
             },
-            "E018",
+            "E020",
             "is not an integer",
         ),
-        ({"STRIPE_CONTEXT": "acct_1 2"}, "E019", "not a Stripe-Context"),
-        ({"STRIPE_CONTEXT": ["acct_1"]}, "E019", "not a Stripe-Context"),
+        ({"STRIPE_CONTEXT": "acct_1 2"}, "E021", "not a Stripe-Context"),
+        ({"STRIPE_CONTEXT": ["acct_1"]}, "E021", "not a Stripe-Context"),
         ({"CONTEXT_RESOLVER": "no.such.module"}, "E006", "CONTEXT_RESOLVER"),
     ],
 )
