@@ -44,6 +44,11 @@ DEFAULTS: dict[str, Any] = {
     "ALLOWED_RETURN_HOSTS": [],
     "PORTAL_GUARD": None,
     "NO_CUSTOMER_URL": None,
+    # Stripe's session after_expiration body, sent on every session (None: Stripe's default).
+    "SESSION_AFTER_EXPIRATION": None,
+    # Sent as Stripe-Context (organization API keys); CONTEXT_RESOLVER: f(request) -> str.
+    "STRIPE_CONTEXT": None,
+    "CONTEXT_RESOLVER": None,
     # How long the signed return link stays valid, in seconds.
     "RETURN_TOKEN_MAX_AGE": 7 * 24 * 3600,
     # A coupon offered in the subscription_cancel flow (Stripe's retention offer), or None.
@@ -69,6 +74,8 @@ DEFAULTS: dict[str, Any] = {
     # --- access and activity ---
     # Subscription statuses that count as "active" for the access helpers.
     "ACTIVE_STATUSES": ["active", "trialing"],
+    # Where entitlement_required sends a signed-in user without the feature (None: 403).
+    "ENTITLEMENT_REQUIRED_URL": None,
     # A change event counts towards a portal visit up to this many seconds after it began
     # (or until the user came back, whichever is first).
     "VISIT_WINDOW": 3600,
@@ -87,9 +94,21 @@ IMPORT_STRINGS = (
     "ON_BEHALF_OF_RESOLVER",
     "CONNECTED_ACCOUNTS",
     "CUSTOMER_LABEL",
+    "CONTEXT_RESOLVER",
 )
 
 WEBHOOK_PROCESSING_MODES = ("sync", "task")
+#: Stripe's subscription statuses: what ``ACTIVE_STATUSES`` may name.
+SUBSCRIPTION_STATUSES = (
+    "incomplete",
+    "incomplete_expired",
+    "trialing",
+    "active",
+    "past_due",
+    "canceled",
+    "unpaid",
+    "paused",
+)
 LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
 TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
 
@@ -115,6 +134,9 @@ class PortalSettings:
     ALLOWED_RETURN_HOSTS: list[str]
     PORTAL_GUARD: str | Callable[..., Any] | None
     NO_CUSTOMER_URL: str | None
+    SESSION_AFTER_EXPIRATION: dict[str, Any] | None
+    STRIPE_CONTEXT: str | None
+    CONTEXT_RESOLVER: str | Callable[..., Any] | None
     RETURN_TOKEN_MAX_AGE: int
     RETENTION_COUPON: str | None
     RETENTION_RESOLVER: str | Callable[..., Any] | None
@@ -130,6 +152,7 @@ class PortalSettings:
     WEBHOOK_RETRY_DELAYS: list[int]
     WEBHOOK_STUCK_AFTER: int
     ACTIVE_STATUSES: list[str]
+    ENTITLEMENT_REQUIRED_URL: str | None
     VISIT_WINDOW: int
     CUSTOMER_LABEL: str | Callable[..., Any] | None
 
@@ -156,6 +179,21 @@ class PortalSettings:
         return (self.API_KEY or "").startswith(LIVE_KEY_PREFIXES)
 
     @property
+    def webhook_tolerance(self) -> float:
+        """``WEBHOOK_TOLERANCE`` as a number, even when it is not one: a number written as a
+        string (``"300"``, read from the environment) is read as that number, anything else
+        as the default. ``manage.py check`` reports either (E018); a delivery must not
+        fail, for three days of Stripe's retries, over it."""
+        value: Any = self.WEBHOOK_TOLERANCE
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            return value
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            number = 0.0
+        return number if 0 < number < float("inf") else float(DEFAULTS["WEBHOOK_TOLERANCE"])
+
+    @property
     def mode_name(self) -> str:
         return "live" if self.livemode else "test"
 
@@ -177,6 +215,11 @@ class PortalSettings:
                 self._imported[name] = None
             elif callable(path):
                 self._imported[name] = path
+            elif not isinstance(path, str):
+                raise ImproperlyConfigured(
+                    f"{SETTING_NAME}['{name}'] = {path!r} is neither a dotted path "
+                    "('myapp.billing.function') nor a callable."
+                )
             else:
                 try:
                     self._imported[name] = import_string(path)

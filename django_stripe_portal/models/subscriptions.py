@@ -31,9 +31,26 @@ class StripeSubscription(models.Model):
         default="",
         help_text="The connected account (acct_…) this row lives on; empty for the platform",
     )
+    customer_account = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="The Account (acct_…) standing for the customer (Accounts v2); empty for cus_…",
+    )
     livemode = models.BooleanField(default=False)
     event_created_at = models.DateTimeField(
         help_text="Stripe time of the event that last wrote this row"
+    )
+    event_stage = models.PositiveSmallIntegerField(
+        default=1,
+        help_text="Where the event that last wrote this row stands in a subscription's "
+        "life (0 created, 1 changed, 2 deleted): decides a tie of the same second",
+    )
+    previous_status = models.CharField(
+        max_length=30,
+        blank=True,
+        default="",
+        help_text="The status that event's previous_attributes named (empty: unchanged)",
     )
     updated = models.DateTimeField(auto_now=True)
 
@@ -41,6 +58,12 @@ class StripeSubscription(models.Model):
         verbose_name = _("Stripe subscription")
         indexes = [
             models.Index(fields=["customer_id", "status"], name="stripe_portal_sub_cust"),
+            # Accounts v2 customers (django_stripe_portal.state.customers); partial: small.
+            models.Index(
+                fields=["customer_account"],
+                name="stripe_portal_sub_cust_acct",
+                condition=~models.Q(customer_account=""),
+            ),
             # Customers at risk: live subscriptions that will cancel or cannot be paid
             # (django_stripe_portal.activity.at_risk); partial, so it holds only those.
             models.Index(

@@ -25,6 +25,7 @@ from django_stripe_portal import signals
 from django_stripe_portal.configurations.drift import configuration_drifted
 from django_stripe_portal.events import (
     ACCOUNT_APPLICATION_EVENTS,
+    ENTITLEMENT_EVENTS,
     HANDLED_EVENTS,
     SUBSCRIPTION_EVENTS,
     ChangeKind,
@@ -152,10 +153,26 @@ def dispatch_event(
     elif event_type == "billing_portal.session.created" and written is not None:
         # A session this app opened is announced by the redirect view once it has saved
         # it (with its user); announcing it here too would send the signal twice when the
-        # webhook arrives first.
-        if written.applied and not is_own_return_link(obj.get("return_url")):
+        # webhook arrives first. A row this event stored on an earlier attempt (whose
+        # receiver failed) is announced again: a retry is the whole dispatch again.
+        seen_here = written.row.source == PortalSession.Source.WEBHOOK
+        if seen_here and not is_own_return_link(obj.get("return_url")):
             domain.append(
                 ("portal_session_created", PortalSession, {"portal_session": written.row})
+            )
+    elif event_type in ENTITLEMENT_EVENTS and written is not None:
+        change = written.entitlements
+        if change is not None and change.applied and change.changed:
+            domain.append(
+                (
+                    "entitlements_changed",
+                    WebhookEvent,
+                    {
+                        "customer_id": change.row.customer_id,
+                        "added": change.added,
+                        "removed": change.removed,
+                    },
+                )
             )
     elif event_type in (
         "billing_portal.configuration.created",

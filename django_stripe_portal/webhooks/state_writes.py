@@ -1,5 +1,6 @@
-"""The rows an event writes before any signal is sent: the subscription, or the portal
-session seen in ``billing_portal.session.created``.
+"""The rows an event writes before any signal is sent: the subscription, the portal
+session seen in ``billing_portal.session.created``, a connected account's authorization
+(``account.application.*``, ``state.accounts``), or a customer's active entitlements.
 
 Each write is compiled by :func:`prepare_state_write` before the dispatch transaction
 begins (on SQLite that transaction is the database's one write lock) and sent by
@@ -22,12 +23,33 @@ from typing import Any
 
 from django.db.models import Subquery
 
-from django_stripe_portal.events import SUBSCRIPTION_EVENTS
+from django_stripe_portal.events import (
+    ACCOUNT_APPLICATION_EVENTS,
+    ENTITLEMENT_EVENTS,
+    SUBSCRIPTION_EVENTS,
+)
 from django_stripe_portal.models import PortalConfiguration, PortalSession, WebhookEvent
+from django_stripe_portal.state.accounts import PreparedAuthorizationWrite
+from django_stripe_portal.state.entitlements import EntitlementsWrite
 from django_stripe_portal.state.row_writes import PreparedInsert
-from django_stripe_portal.state.subscriptions import PreparedSubscriptionWrite
+from django_stripe_portal.state.subscriptions import (
+    CHANGED_STAGE,
+    CREATED_STAGE,
+    DELETED_STAGE,
+    PreparedSubscriptionWrite,
+)
+from django_stripe_portal.webhooks.entitlement_summaries import (
+    PreparedEntitlementsWrite,
+    prepare_entitlements_write,
+)
 from django_stripe_portal.webhooks.interpret import Interpretation
-from django_stripe_portal.webhooks.payload import id_of, stripe_time, subscription_values
+from django_stripe_portal.webhooks.payload import (
+    customer_account_of,
+    customer_of,
+    id_of,
+    stripe_time,
+    subscription_values,
+)
 
 
 @dataclass(frozen=True)
@@ -37,16 +59,31 @@ class StateWritten:
 
     row: Any
     applied: bool
+    #: For an entitlement summary: what it added and removed.
+    entitlements: EntitlementsWrite | None = None
+
+
+#: ``StripeSubscription.event_stage`` of each event type (the others: changed).
+_STAGES = {
+    "customer.subscription.created": CREATED_STAGE,
+    "customer.subscription.deleted": DELETED_STAGE,
+}
 
 
 class _SubscriptionWrite:
     def __init__(
-        self, obj: dict[str, Any], event_time: datetime, status: str | None, account: str
+        self, event: dict[str, Any], event_time: datetime, status: str | None, account: str
     ) -> None:
+        obj: dict[str, Any] = event["data"]["object"]
         values = subscription_values(obj)
         values["account"] = account
         if status is not None:
             values["status"] = status
+        # What the event says of its place among others of the same second.
+        values["event_stage"] = _STAGES.get(str(event["type"]), CHANGED_STAGE)
+        previous = event["data"].get("previous_attributes")
+        before = previous.get("status") if isinstance(previous, dict) else None
+        values["previous_status"] = before[:30] if isinstance(before, str) else ""
         self.statement = PreparedSubscriptionWrite(str(obj["id"]), values, event_time)
 
     def run(self) -> StateWritten:
@@ -60,7 +97,8 @@ class _SessionSeen:
         flow_type = flow.get("type") if isinstance(flow, dict) else None
         self.row = PortalSession(
             stripe_id=str(obj["id"]),
-            customer_id=id_of(obj.get("customer")),
+            customer_id=customer_of(obj),
+            customer_account=customer_account_of(obj),
             configuration_id=Subquery(
                 PortalConfiguration.objects.filter(
                     stripe_id=id_of(obj.get("configuration")), account=account
@@ -83,7 +121,26 @@ class _SessionSeen:
         return StateWritten(self.row, True)
 
 
-PreparedStateWrite = _SubscriptionWrite | _SessionSeen
+class _AuthorizationWrite:
+    def __init__(self, account: str, event_type: str, event_time: datetime) -> None:
+        self.statement = PreparedAuthorizationWrite(account, event_type, event_time)
+
+    def run(self) -> StateWritten:
+        return StateWritten(self.statement.row, self.statement.run())
+
+
+class _EntitlementsWrite:
+    def __init__(self, summary: dict[str, Any], event_time: datetime, account: str) -> None:
+        self.statement: PreparedEntitlementsWrite = prepare_entitlements_write(
+            summary, account=account, event_created_at=event_time
+        )
+
+    def run(self) -> StateWritten:
+        write = self.statement.run()
+        return StateWritten(write.row, write.applied, entitlements=write)
+
+
+PreparedStateWrite = _SubscriptionWrite | _SessionSeen | _AuthorizationWrite | _EntitlementsWrite
 
 
 def prepare_state_write(
@@ -92,7 +149,11 @@ def prepare_state_write(
     """The row write the event calls for, compiled but not sent (None: it writes none)."""
     obj: dict[str, Any] = event["data"]["object"]
     if row.type in SUBSCRIPTION_EVENTS:
-        return _SubscriptionWrite(obj, row.created_at, meaning.subscription_status, row.account)
+        return _SubscriptionWrite(event, row.created_at, meaning.subscription_status, row.account)
     if row.type == "billing_portal.session.created":
         return _SessionSeen(obj, row.created_at, row.account)
+    if row.type in ACCOUNT_APPLICATION_EVENTS and row.account:
+        return _AuthorizationWrite(row.account, row.type, row.created_at)
+    if row.type in ENTITLEMENT_EVENTS:
+        return _EntitlementsWrite(obj, row.created_at, row.account)
     return None
