@@ -51,7 +51,7 @@ from django_stripe_portal.log_redaction import sdk_prints_response_bodies
 from django_stripe_portal.portal.accounts import checked_stripe_context
 from django_stripe_portal.portal.guards import GUARD_KEYS, checked_guard_urls
 from django_stripe_portal.setting_types import check_setting_types
-from django_stripe_portal.tasks import HAS_TASKS_FRAMEWORK, MISSING_TASKS_FRAMEWORK
+from django_stripe_portal.webhooks.tasks import HAS_TASKS_FRAMEWORK, MISSING_TASKS_FRAMEWORK
 
 API_KEY_RE = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]+$")
 WEBHOOK_SECRET_RE = re.compile(r"^whsec_[A-Za-z0-9+/=_-]+$")
