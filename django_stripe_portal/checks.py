@@ -10,7 +10,8 @@ E012 CONNECT_WEBHOOK_SECRETS ill-formed, W013 a secret in both WEBHOOK_SECRETS a
 CONNECT_WEBHOOK_SECRETS, W014 the stripe SDK prints response bodies (portal session URLs)
 to stderr, W015 task mode with a tasks backend that never runs a task,
 E016 a database the app writes to cannot run its one-statement writes (MySQL/MariaDB,
-Oracle, SQLite before 3.35), W017 a database backend this app is not tested on.
+Oracle, SQLite before 3.35), W017 a database backend this app is not tested on,
+E030 EVENT_DESTINATION_SECRETS ill-formed.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def check_settings(
     messages += _check_guard_urls(conf)
     messages += _check_task_backend(conf)
     messages += _check_connect_webhook_secrets(conf)
+    messages += _check_event_destination_secrets(conf)
     return messages
 
 
@@ -323,6 +325,26 @@ def _check_connect_webhook_secrets(conf: PortalSettings) -> Iterable[CheckMessag
             "each endpoint has its own secret: the platform endpoint's in WEBHOOK_SECRETS, "
             "the Connect endpoint's in CONNECT_WEBHOOK_SECRETS.",
         )
+
+
+def _check_event_destination_secrets(conf: PortalSettings) -> Iterable[CheckMessage]:
+    """Optional: only a site taking thin events (``stripe_portal:events``) sets them."""
+    secrets = conf.EVENT_DESTINATION_SECRETS
+    if isinstance(secrets, str) or not isinstance(secrets, list | tuple):
+        yield _error(
+            f"{SETTING_NAME}['EVENT_DESTINATION_SECRETS'] must be a list of signing secrets.",
+            "E030",
+            hint="e.g. env.list('STRIPE_EVENT_DESTINATION_SECRETS', default=[]).",
+        )
+        return
+    for index, secret in enumerate(secrets):
+        if not isinstance(secret, str) or not WEBHOOK_SECRET_RE.match(secret):
+            yield _error(
+                f"{SETTING_NAME}['EVENT_DESTINATION_SECRETS'][{index}] is not a signing secret.",
+                "E030",
+                hint="The event destination's secret starts with whsec_ "
+                "(`manage.py setup_stripe_webhook --destination` prints it).",
+            )
 
 
 @register(Tags.security)
