@@ -99,9 +99,12 @@ def test_snapshot_and_thin_at_the_same_instant_dispatch_once(
 ) -> None:
     created = int(time.time())
     before = so.subscription(customer="cus_race")
-    assert post_signed(
-        Client(), so.event("customer.subscription.created", before, created=created - 60)
-    ).status_code == 200
+    assert (
+        post_signed(
+            Client(), so.event("customer.subscription.created", before, created=created - 60)
+        ).status_code
+        == 200
+    )
     after = {**before, "cancel_at_period_end": True}
     snapshot = so.event(
         "customer.subscription.updated",
@@ -112,7 +115,10 @@ def test_snapshot_and_thin_at_the_same_instant_dispatch_once(
     thin = v2_event(
         "v1.customer.subscription.updated",
         after,
-        changes={"before": {"cancel_at_period_end": False}, "after": {"cancel_at_period_end": True}},
+        changes={
+            "before": {"cancel_at_period_end": False},
+            "after": {"cancel_at_period_end": True},
+        },
         snapshot_event=snapshot["id"],
         created=created,
     )

@@ -48,7 +48,9 @@ def _local_stripe(answers: dict[str, dict[str, Any]]) -> Iterator[tuple[str, lis
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             asked.append(self.path)
-            body = json.dumps(answers.get(self.path) or {"error": {"type": "invalid_request_error"}})
+            body = json.dumps(
+                answers.get(self.path) or {"error": {"type": "invalid_request_error"}}
+            )
             self.send_response(200 if self.path in answers else 404)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
@@ -74,7 +76,10 @@ def _post(port: int, path: str, body: str, secret: str) -> int:
             "POST",
             path,
             body=body.encode(),
-            headers={"Content-Type": "application/json", "Stripe-Signature": sign_payload(body, secret)},
+            headers={
+                "Content-Type": "application/json",
+                "Stripe-Signature": sign_payload(body, secret),
+            },
         )
         return conn.getresponse().status
     finally:
@@ -119,7 +124,15 @@ def test_thin_events_are_dispatched_by_a_worker_process_once(tmp_path: Path) -> 
         )
         stack.enter_context(
             running(
-                ["-m", "django", "db_worker", "--interval", "0.1", "--no-startup-delay", "--no-reload"],
+                [
+                    "-m",
+                    "django",
+                    "db_worker",
+                    "--interval",
+                    "0.1",
+                    "--no-startup-delay",
+                    "--no-reload",
+                ],
                 env,
                 tmp_path / "worker.log",
             )
@@ -132,10 +145,12 @@ def test_thin_events_are_dispatched_by_a_worker_process_once(tmp_path: Path) -> 
         codes.append(_post(port, WEBHOOK_URL, json.dumps(changes[0][0]), SECRET))
         keys = [snapshot["id"] for snapshot, _ in changes]
         wait_until(
-            lambda: Counter(
-                WebhookEvent.objects.filter(stripe_id__in=keys).values_list("status", flat=True)
-            )
-            == Counter({WebhookEvent.Status.PROCESSED: len(keys)}),
+            lambda: (
+                Counter(
+                    WebhookEvent.objects.filter(stripe_id__in=keys).values_list("status", flat=True)
+                )
+                == Counter({WebhookEvent.Status.PROCESSED: len(keys)})
+            ),
             "the worker to process every thin event",
         )
         wait_until(lambda: len(lines(tmp_path / "completed")) >= len(keys), "the receivers")
