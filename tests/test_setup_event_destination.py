@@ -74,7 +74,10 @@ class FakeDestinations:
             "enabled_events": params["enabled_events"],
             "events_from": params.get("events_from"),
             "metadata": params.get("metadata"),
-            "webhook_endpoint": {"url": params["webhook_endpoint"]["url"], "signing_secret": SECRET},
+            "webhook_endpoint": {
+                "url": params["webhook_endpoint"]["url"],
+                "signing_secret": SECRET,
+            },
         }
         contract.validate_object("v2.core.event_destination", destination, strict=True)
         self.destinations.insert(0, destination)

@@ -46,7 +46,7 @@ def _local_stripe(answers: dict[str, dict[str, Any]]) -> Iterator[tuple[str, lis
     asked: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             asked.append(self.path)
             body = json.dumps(
                 answers.get(self.path) or {"error": {"type": "invalid_request_error"}}
@@ -138,7 +138,7 @@ def test_thin_events_are_dispatched_by_a_worker_process_once(tmp_path: Path) -> 
             )
         )
         codes = []
-        for snapshot, thin in changes:
+        for _, thin in changes:
             body = json.dumps(notification_of(thin))
             codes += [_post(port, EVENTS_URL, body, DESTINATION_SECRET) for _ in range(2)]
         # The first change also comes through the snapshot endpoint, after its thin twin.
