@@ -24,6 +24,7 @@ from stripe.v2.core._event import EventNotification, UnknownEventNotification
 
 from django_stripe_portal.client import get_client, request_id_of
 from django_stripe_portal.conf import PortalSettings
+from django_stripe_portal.events import THIN_SUBSCRIPTION_ASPECTS
 from django_stripe_portal.exceptions import WebhookRefused
 from django_stripe_portal.models import StripeSubscription, WebhookEvent
 from django_stripe_portal.webhooks.accept import accept_event
@@ -96,8 +97,13 @@ def receive_notification(body: bytes, header: str | None, conf: PortalSettings) 
     before, after = changes_of(v2_event)
     obj, previous = _related_state(notification, v2_event, before)
     obj = with_changes_applied(obj, after)
-    if previous is None and twin.startswith("customer.subscription."):
-        previous = previous_from_stored_subscription(obj, unix_time(v2_event["created"]))
+    if twin.startswith("customer.subscription.") and (
+        previous is None or notification.type in THIN_SUBSCRIPTION_ASPECTS
+    ):
+        # A granular type's changes may name its own aspect only: the stored row tells
+        # the rest of what the action changed.
+        stored = previous_from_stored_subscription(obj, unix_time(v2_event["created"]))
+        previous = {**stored, **(previous or {})}
     event = thin_as_snapshot(v2_event, obj, previous, twin=twin, api_version=conf.api_version)
     accepted, meaning = accept_event(json.dumps(event).encode(), conf.livemode)
     return ThinOutcome(
