@@ -305,15 +305,13 @@ def _check_connect_webhook_secrets(conf: PortalSettings) -> Iterable[CheckMessag
             hint="e.g. env.list('STRIPE_CONNECT_WEBHOOK_SECRETS', default=[]).",
         )
         return
-    for index, secret in enumerate(secrets):
-        if not isinstance(secret, str) or not WEBHOOK_SECRET_RE.match(secret):
-            yield _error(
-                f"{SETTING_NAME}['CONNECT_WEBHOOK_SECRETS'][{index}] is not a webhook signing "
-                "secret.",
-                "E012",
-                hint="The Connect endpoint's secret starts with whsec_ "
-                "(`manage.py setup_stripe_webhook --connect` prints it).",
-            )
+    yield from _ill_formed_secrets(
+        secrets,
+        "CONNECT_WEBHOOK_SECRETS",
+        "E012",
+        "The Connect endpoint's secret starts with whsec_ "
+        "(`manage.py setup_stripe_webhook --connect` prints it).",
+    )
     platform = conf.WEBHOOK_SECRETS if isinstance(conf.WEBHOOK_SECRETS, list | tuple) else []
     if set(secrets) & set(platform):
         yield _warning(
@@ -337,13 +335,24 @@ def _check_event_destination_secrets(conf: PortalSettings) -> Iterable[CheckMess
             hint="e.g. env.list('STRIPE_EVENT_DESTINATION_SECRETS', default=[]).",
         )
         return
+    yield from _ill_formed_secrets(
+        secrets,
+        "EVENT_DESTINATION_SECRETS",
+        "E030",
+        "The event destination's secret starts with whsec_ "
+        "(`manage.py setup_stripe_webhook --destination` prints it).",
+    )
+
+
+def _ill_formed_secrets(
+    secrets: Sequence[Any], setting: str, check_id: str, hint: str
+) -> Iterable[CheckMessage]:
     for index, secret in enumerate(secrets):
         if not isinstance(secret, str) or not WEBHOOK_SECRET_RE.match(secret):
             yield _error(
-                f"{SETTING_NAME}['EVENT_DESTINATION_SECRETS'][{index}] is not a signing secret.",
-                "E030",
-                hint="The event destination's secret starts with whsec_ "
-                "(`manage.py setup_stripe_webhook --destination` prints it).",
+                f"{SETTING_NAME}['{setting}'][{index}] is not a webhook signing secret.",
+                check_id,
+                hint=hint,
             )
 
 

@@ -11,29 +11,17 @@ import pytest
 import responses as responses_lib
 from django.conf import settings as django_settings
 from django.test import Client, override_settings
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.testing import sign_payload
 from tests.hostile_json import header_texts
+from tests.test_webhook_fuzz import FUZZ, json_values
 from tests.thin_support import DESTINATION_SECRET, EVENTS_URL
 
 pytestmark = [pytest.mark.django_db, pytest.mark.off_contract]
 
-FUZZ = settings(
-    max_examples=150,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=12,
-)
 #: Fields that are sometimes right, so that the fuzzing gets past the first checks.
 notification_fields = st.fixed_dictionaries(
     {},
