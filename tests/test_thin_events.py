@@ -18,6 +18,7 @@ from django_stripe_portal.models import StripeSubscription, WebhookEvent
 from tests import stripe_objects as so
 from tests.thin_support import (
     DESTINATION_SECRET,
+    STRIPE_API,
     answer,
     notification_of,
     post_thin,
@@ -240,3 +241,36 @@ def test_without_changes_the_meaning_comes_from_the_stored_row_or_the_type(
     assert post_thin(client, notification_of(thin)).status_code == 200
 
     assert len(cancel_scheduled.calls) == 1
+
+
+def test_a_related_object_fetch_that_fails_answers_503_and_stores_nothing(
+    client: Client, stripe_mock: responses_lib.RequestsMock, received: Recorder
+) -> None:
+    sub = so.subscription()
+    thin = v2_event("v1.customer.subscription.updated", sub)
+    answer(stripe_mock, thin)
+    stripe_mock.get(
+        f"{STRIPE_API}/v1/subscriptions/{sub['id']}",
+        status=500,
+        json={"error": {"type": "api_error", "message": "down"}},
+    )
+
+    response = post_thin(client, notification_of(thin))
+
+    assert response.status_code == 503
+    assert not WebhookEvent.objects.exists() and not StripeSubscription.objects.exists()
+    assert received.calls == []
+
+
+@pytest.mark.parametrize(
+    "url", ["https://elsewhere.example/v1/x", "/v1/subscriptions/../customers", "/v1/a?b=c"]
+)
+def test_a_related_object_url_outside_stripes_api_is_refused_unfetched(
+    url: str, client: Client, stripe_mock: responses_lib.RequestsMock
+) -> None:
+    sub = so.subscription()
+    thin = v2_event("v1.customer.subscription.updated", sub)
+    thin["related_object"]["url"] = url
+
+    assert post_thin(client, notification_of(thin)).status_code == 400
+    assert len(stripe_mock.calls) == 0

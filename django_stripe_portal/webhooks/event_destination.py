@@ -48,6 +48,8 @@ DESTINATION = "event_destination"
 _EVENT_ID_RE = re.compile(r"^evt_[A-Za-z0-9_]{1,250}$")
 _TYPE_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
 _CONTEXT_RE = re.compile(r"^[A-Za-z0-9_]+(/[A-Za-z0-9_]+)*$")
+#: A related object's URL, fetched with the API key: a path of Stripe's API, nothing else.
+_RELATED_URL_RE = re.compile(r"^/v[12](/[A-Za-z0-9_]+)+$")
 _NOT_FOUND = 404
 
 
@@ -130,6 +132,13 @@ def parse_notification(body: bytes) -> EventNotification:
         problems.append("context")
     if not isinstance(parsed.get("livemode"), bool):
         problems.append("livemode")
+    related = parsed.get("related_object")
+    if related is not None and not (
+        isinstance(related, dict)
+        and isinstance(related.get("url"), str)
+        and _RELATED_URL_RE.match(related["url"])
+    ):
+        problems.append("related_object")
     try:
         unix_time(str(parsed.get("created")))
     except ValueError:
