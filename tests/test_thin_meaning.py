@@ -9,18 +9,21 @@ import hmac
 import json
 import time
 from collections.abc import Iterator
+from io import StringIO
 from typing import Any
 
 import pytest
 import responses as responses_lib
 from django.conf import settings
 from django.core.checks import run_checks
+from django.core.management import call_command
 from django.test import Client, override_settings
 
 from django_stripe_portal import signals
 from django_stripe_portal.models import PortalSession, StripeSubscription, WebhookEvent
 from tests import contract
 from tests import stripe_objects as so
+from tests.fake_stripe_events import FakeStripeEvents
 from tests.thin_support import (
     DESTINATION_SECRET,
     EVENTS_URL,
@@ -283,3 +286,45 @@ def test_the_system_check_names_an_ill_formed_destination_secret(value: Any) -> 
     ):
         ids = [message.id for message in run_checks()]
     assert "stripe_portal.E030" in ids
+
+
+def test_customer_details_changed_thin_carries_changes_before_as_previous_attributes(
+    client: Client, stripe_mock: responses_lib.RequestsMock
+) -> None:
+    customer = so.customer(id="cus_thin_details", email="new@example.com")
+    thin = v2_event(
+        "v1.customer.updated",
+        customer,
+        changes={"before": {"email": "old@example.com"}, "after": {"email": "new@example.com"}},
+    )
+    answer(stripe_mock, thin, customer)
+    details = Recorder()
+
+    with connected(signals.customer_details_changed, details):
+        assert post_thin(client, notification_of(thin)).status_code == 200
+
+    ((call,),) = [details.calls]
+    assert call["customer_id"] == "cus_thin_details"
+    assert call["previous_attributes"] == {"email": "old@example.com"}
+
+
+def test_catch_up_finds_a_change_received_thin_already_stored(
+    client: Client, stripe_mock: responses_lib.RequestsMock
+) -> None:
+    """Thin events are stored under the snapshot event's id: the Events API lists that id,
+    so ``fetch_stripe_events`` receives nothing twice."""
+    stripe_events = FakeStripeEvents(stripe_mock).install()
+    sub = so.subscription(cancel_at_period_end=True)
+    snapshot = stripe_events.create(
+        "customer.subscription.created", sub, created=int(time.time()) - 60
+    )
+    thin = v2_event("v1.customer.subscription.created", sub, snapshot_event=snapshot["id"])
+    answer(stripe_mock, thin, sub)
+    assert post_thin(client, notification_of(thin)).status_code == 200
+
+    out = StringIO()
+    call_command("fetch_stripe_events", "--hours", "1", stdout=out, stderr=StringIO())
+
+    assert "0 new, 1 already stored" in out.getvalue()
+    assert WebhookEvent.objects.get().received_via == WebhookEvent.ReceivedVia.EVENT_DESTINATION
+    assert stripe_events.refused == []
