@@ -274,3 +274,15 @@ def test_a_related_object_url_outside_stripes_api_is_refused_unfetched(
 
     assert post_thin(client, notification_of(thin)).status_code == 400
     assert len(stripe_mock.calls) == 0
+
+
+def test_a_wrong_signature_is_logged_with_the_setting_to_check(
+    client: Client, stripe_mock: responses_lib.RequestsMock, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, thin, _ = _scheduled_change(stripe_mock)
+
+    assert post_thin(client, notification_of(thin), secret="whsec_tests").status_code == 400
+
+    (line,) = [r.getMessage() for r in caplog.records if "thin event refused" in r.getMessage()]
+    assert "signature mismatch" in line and "EVENT_DESTINATION_SECRETS" in line
+    assert "whsec_" not in line

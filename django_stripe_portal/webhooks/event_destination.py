@@ -76,9 +76,18 @@ def receive_notification(body: bytes, header: str | None, conf: PortalSettings) 
             "STRIPE_PORTAL['EVENT_DESTINATION_SECRETS'] is empty: set it to the event "
             "destination's whsec_… secret (`manage.py setup_stripe_webhook --destination`)",
         )
-    verify_signature_of_endpoints(
-        body, header, {DESTINATION: conf.EVENT_DESTINATION_SECRETS}, conf.WEBHOOK_TOLERANCE
-    )
+    try:
+        verify_signature_of_endpoints(
+            body, header, {DESTINATION: conf.EVENT_DESTINATION_SECRETS}, conf.WEBHOOK_TOLERANCE
+        )
+    except WebhookRefused as refusal:
+        if refusal.reason != "signature mismatch":
+            raise
+        raise WebhookRefused(
+            refusal.reason,
+            "no v1 signature matched any EVENT_DESTINATION_SECRETS secret, or the body was "
+            "altered; the event destination's secret is not the webhook endpoint's",
+        ) from None
     notification = parse_notification(body)
     if notification.livemode is not conf.livemode:
         raise WebhookRefused(
