@@ -78,7 +78,7 @@ def receive_notification(body: bytes, header: str | None, conf: PortalSettings) 
         )
     try:
         verify_signature_of_endpoints(
-            body, header, {DESTINATION: conf.EVENT_DESTINATION_SECRETS}, conf.WEBHOOK_TOLERANCE
+            body, header, {DESTINATION: conf.EVENT_DESTINATION_SECRETS}, conf.webhook_tolerance
         )
     except WebhookRefused as refusal:
         if refusal.reason != "signature mismatch":
