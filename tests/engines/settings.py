@@ -44,4 +44,7 @@ STRIPE_PORTAL = {
     "WEBHOOK_PROCESSING": "task",
     "WEBHOOK_RETRY_DELAYS": [1, 1],
     "WEBHOOK_STUCK_AFTER": int(os.environ.get("STUCK_AFTER", "600")),
+    # Thin events: the destination's secret, and a local Stripe answering their fetches.
+    "EVENT_DESTINATION_SECRETS": ["whsec_destination_tests"],
+    "API_BASE": os.environ.get("STRIPE_API_BASE") or None,
 }
