@@ -7,6 +7,7 @@ or event), not the time the row was written.
 
 from django_stripe_portal.models.configurations import PortalConfiguration
 from django_stripe_portal.models.customers import StripeCustomer
+from django_stripe_portal.models.discounts import StripeDiscount
 from django_stripe_portal.models.sessions import PortalSession
 from django_stripe_portal.models.subscriptions import StripeSubscription
 from django_stripe_portal.models.webhook_events import WebhookEvent
@@ -15,6 +16,7 @@ __all__ = [
     "PortalConfiguration",
     "PortalSession",
     "StripeCustomer",
+    "StripeDiscount",
     "StripeSubscription",
     "WebhookEvent",
 ]

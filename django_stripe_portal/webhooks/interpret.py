@@ -54,6 +54,9 @@ class Interpretation:
     #: coupon (the linking looks for such a visit; ``dispatch`` checks the rest).
     retention_coupon: str = ""
     discount_subscription: str = ""
+    #: Terms of the discounts a subscription payload names by id only, as the app stored
+    #: them (``webhooks.money``; the row write computes the run rate with them).
+    known_discounts: dict[str, Any] = field(default_factory=dict)
 
     @property
     def change_kind(self) -> str:
@@ -191,7 +194,7 @@ def understand_event(event: dict[str, Any]) -> Interpretation:
                 stripe_time(obj.get("created"))
                 if len(id_of(obj.get("customer"))) > 255:
                     raise ValueError("customer is not Stripe's")
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, OSError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, OSError) as exc:
         raise WebhookRefused(
             "event payload not understood", f"{type(exc).__name__}: {exc}"
         ) from None

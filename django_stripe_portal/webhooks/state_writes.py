@@ -22,12 +22,14 @@ from typing import Any
 
 from django.db.models import Subquery
 
-from django_stripe_portal.events import SUBSCRIPTION_EVENTS
+from django_stripe_portal.events import DISCOUNT_EVENTS, SUBSCRIPTION_EVENTS
 from django_stripe_portal.models import PortalConfiguration, PortalSession, WebhookEvent
 from django_stripe_portal.state.row_writes import PreparedInsert
 from django_stripe_portal.state.subscriptions import PreparedSubscriptionWrite
 from django_stripe_portal.webhooks.interpret import Interpretation
+from django_stripe_portal.webhooks.money import apply_discount_event
 from django_stripe_portal.webhooks.payload import id_of, stripe_time, subscription_values
+from django_stripe_portal.webhooks.run_rate import NOT_PAYING_STATUSES
 
 
 @dataclass(frozen=True)
@@ -41,12 +43,19 @@ class StateWritten:
 
 class _SubscriptionWrite:
     def __init__(
-        self, obj: dict[str, Any], event_time: datetime, status: str | None, account: str
+        self,
+        obj: dict[str, Any],
+        event_time: datetime,
+        status: str | None,
+        account: str,
+        known: dict[str, Any],
     ) -> None:
-        values = subscription_values(obj)
+        values = subscription_values(obj, at=int(event_time.timestamp()), known=known)
         values["account"] = account
         if status is not None:
             values["status"] = status
+            if status in NOT_PAYING_STATUSES:
+                values["monthly_amount"] = 0
         self.statement = PreparedSubscriptionWrite(str(obj["id"]), values, event_time)
 
     def run(self) -> StateWritten:
@@ -83,7 +92,16 @@ class _SessionSeen:
         return StateWritten(self.row, True)
 
 
-PreparedStateWrite = _SubscriptionWrite | _SessionSeen
+class _DiscountWrite:
+    def __init__(self, row: WebhookEvent, event: dict[str, Any]) -> None:
+        self.row, self.event = row, event
+
+    def run(self) -> StateWritten | None:
+        discount = apply_discount_event(self.row, self.event)
+        return None if discount is None else StateWritten(discount, True)
+
+
+PreparedStateWrite = _SubscriptionWrite | _SessionSeen | _DiscountWrite
 
 
 def prepare_state_write(
@@ -92,7 +110,11 @@ def prepare_state_write(
     """The row write the event calls for, compiled but not sent (None: it writes none)."""
     obj: dict[str, Any] = event["data"]["object"]
     if row.type in SUBSCRIPTION_EVENTS:
-        return _SubscriptionWrite(obj, row.created_at, meaning.subscription_status, row.account)
+        return _SubscriptionWrite(
+            obj, row.created_at, meaning.subscription_status, row.account, meaning.known_discounts
+        )
+    if row.type in DISCOUNT_EVENTS:
+        return _DiscountWrite(row, event)
     if row.type == "billing_portal.session.created":
         return _SessionSeen(obj, row.created_at, row.account)
     return None
