@@ -294,8 +294,11 @@ def run_rate_basis(obj: Mapping[str, Any], *, live: bool | None = None) -> RunRa
     items: list[list[Any] | None] = []
     for item in _items(obj):
         read = _item_amount(item, currency, obj.get("quantity"))
-        if read is None:
-            continue  # metered: usage is not run rate
+        if read is None:  # metered: usage is not run rate (its currency still is the one)
+            source = item.get("price") if isinstance(item.get("price"), dict) else item.get("plan")
+            if not currency and isinstance(source, dict):
+                currency = str(source.get("currency") or "").lower()
+            continue
         item_currency, amount = read
         currency = currency or item_currency
         if amount is None or (item_currency and item_currency != currency):
