@@ -248,7 +248,9 @@ def _item_amount(
         option = options.get(currency) if isinstance(options, dict) else None
         if not isinstance(option, dict):
             return currency, None  # a multi-currency price sent without its options
-        source, item_currency = {**source, **option}, currency
+        amounts = ("unit_amount", "unit_amount_decimal", "tiers")
+        source = {**source, **{key: option.get(key) for key in amounts}}
+        item_currency = currency
     months = MONTHS_PER_INTERVAL.get(str(interval))
     if months is None:
         return item_currency, None
