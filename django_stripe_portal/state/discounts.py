@@ -7,7 +7,6 @@ Rows only: the arithmetic is ``webhooks.run_rate``'s; this module stores what it
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from django.db.models import Q

@@ -26,7 +26,7 @@ from django_stripe_portal.state.discounts import (
     subscriptions_to_reprice,
 )
 from django_stripe_portal.webhooks.interpret import Interpretation
-from django_stripe_portal.webhooks.payload import id_of, stripe_time
+from django_stripe_portal.webhooks.payload import id_of
 from django_stripe_portal.webhooks.run_rate import (
     DiscountTerms,
     discount_terms,

@@ -75,9 +75,7 @@ def backfill_run_rates(
                 if known is None or (created_at, pk) > (known[0], known[1]):
                     newest[object_id] = (created_at, pk, event_type)
         payloads = dict(
-            events.filter(pk__in=[pk for _, pk, _ in newest.values()]).values_list(
-                "pk", "payload"
-            )
+            events.filter(pk__in=[pk for _, pk, _ in newest.values()]).values_list("pk", "payload")
         )
         figures = _figures(batch, newest, payloads, discount_model)
         updated = []
@@ -117,7 +115,7 @@ def _figures(
             continue
         if row["status"] in NOT_PAYING_STATUSES:
             basis["live"] = False
-        read[row["stripe_id"]] = (obj, int(payload["created"]), basis)
+        read[row["stripe_id"]] = (obj, int((payload or {}).get("created") or 0), basis)
     stored: dict[str, DiscountTerms] = {}
     ids = {i for _, _, basis in read.values() for i in needed_discounts(basis)}
     if ids and discount_model is not None:
@@ -136,4 +134,3 @@ def _figures(
             amount = None
         out[stripe_id] = (str(basis["currency"])[:3], amount, basis)
     return out
-

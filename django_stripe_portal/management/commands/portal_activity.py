@@ -17,6 +17,7 @@ from django_stripe_portal import activity
 from django_stripe_portal.conf import SETTING_NAME, get_settings
 from django_stripe_portal.management.closed_pipe import stop_quietly_when_the_reader_goes
 from django_stripe_portal.management.exports import SafeCSVWriter, text_table
+from django_stripe_portal.management.revenue_output import write_revenue
 from django_stripe_portal.models import PortalConfiguration
 from django_stripe_portal.portal.accounts import ACCOUNT_ID_RE
 from django_stripe_portal.webhooks.payload import id_of
@@ -54,6 +55,12 @@ class Command(BaseCommand):
             help="list the customers at risk instead (visit reasons look back --days days)",
         )
         parser.add_argument(
+            "--revenue",
+            action="store_true",
+            help="what the portal is worth per currency over the --days days: run rate, "
+            "canceled, contraction, expansion, reactivated, paused, saved, at risk",
+        )
+        parser.add_argument(
             "--customer",
             metavar="CUS_ID",
             help="also list this customer's visits in the range, with their changes",
@@ -77,6 +84,13 @@ class Command(BaseCommand):
             activity_range = activity.ActivityRange.last_days(options["days"], key, account=account)
         except ValueError as exc:
             raise CommandError(f"--days: {exc}") from exc
+        if options["revenue"]:
+            revenue = activity.revenue_report(
+                activity_range.start, activity_range.end, account=account, configuration=key
+            )
+            with stop_quietly_when_the_reader_goes():
+                write_revenue(self.stdout, revenue, options["format"])
+            return
         report = activity.activity_report(activity_range)
         history = (
             activity.customer_history(options["customer"], activity_range)
