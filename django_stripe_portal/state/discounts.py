@@ -79,7 +79,11 @@ def subscriptions_to_reprice(
     )
 
 
-def save_run_rate(subscription: StripeSubscription, amount: int | None) -> None:
-    """Write a new run rate onto a stored subscription (its other columns untouched)."""
-    subscription.monthly_amount = amount
-    StripeSubscription.objects.filter(pk=subscription.pk).update(monthly_amount=amount)
+def save_run_rate(
+    subscription: StripeSubscription, amount: int | None, basis: dict[str, Any]
+) -> None:
+    """Write a new run rate (and its basis) onto a stored subscription, nothing else."""
+    subscription.monthly_amount, subscription.run_rate_basis = amount, basis
+    StripeSubscription.objects.filter(pk=subscription.pk).update(
+        monthly_amount=amount, run_rate_basis=basis
+    )

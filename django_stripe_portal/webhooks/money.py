@@ -64,7 +64,7 @@ def _terms_of(stored: dict[str, dict[str, Any] | None]) -> dict[str, DiscountTer
 
 
 def _before_object(
-    event_type: str, obj: dict[str, Any], previous: dict[str, Any]
+    event_type: str, obj: dict[str, Any], previous: dict[str, Any], at: int
 ) -> dict[str, Any]:
     """The subscription as it was before the event. A deletion or a pause rarely says the
     status it left: it was paying, unless its trial had not ended yet."""
@@ -72,7 +72,7 @@ def _before_object(
     if event_type in ("customer.subscription.deleted", "customer.subscription.paused") and (
         "status" not in previous
     ):
-        ended = obj.get("ended_at") or obj.get("canceled_at") or 0
+        ended = obj.get("ended_at") or at
         trial_end = obj.get("trial_end")
         trialing = isinstance(trial_end, int) and trial_end > int(ended or 0)
         before["status"] = "trialing" if trialing else "active"
@@ -88,7 +88,7 @@ def subscription_event_money(event: dict[str, Any]) -> EventMoney:
     previous: dict[str, Any] = event["data"].get("previous_attributes") or {}
     at = int(event["created"])
     after_basis = run_rate_basis(obj)
-    before_obj = _before_object(event_type, obj, previous)
+    before_obj = _before_object(event_type, obj, previous, at)
     before_basis = run_rate_basis(before_obj)
     carried = {**discounts_carried(before_obj), **discounts_carried(obj)}
     missing = [
@@ -164,6 +164,19 @@ def _coupon_months(obj: dict[str, Any]) -> int:
     return FOREVER_COST_MONTHS
 
 
+def _with_discount(
+    basis: dict[str, Any], discount: StripeDiscount, subscription_id: str
+) -> dict[str, Any]:
+    """The basis with a subscription's discount added (or, deleted, taken out): the event
+    may come before the subscription update that names it."""
+    if discount.subscription_id != subscription_id or not basis:
+        return basis
+    ids = [i for i in basis.get("discounts") or [] if i != discount.stripe_id]
+    if not discount.deleted:
+        ids.append(discount.stripe_id)
+    return {**basis, "discounts": ids}
+
+
 def _coupon_cost(obj: dict[str, Any], currency: str, before: int | None, at: int) -> int | None:
     """What the coupon gives away over its duration: a month's discount on the run rate
     before it, times its months (``once``: one; ``forever``: ``FOREVER_COST_MONTHS``)."""
@@ -195,15 +208,18 @@ def apply_discount_event(row: WebhookEvent, event: dict[str, Any]) -> StripeDisc
     if not subscriptions:
         return discount
     ids = [i for sub in subscriptions for i in needed_discounts(sub.run_rate_basis or {})]
+    ids.append(discount.stripe_id)
     terms = _terms_of(stored_discounts(ids))
     own = customer_discount(discount.customer_id, row.account)
     own_terms = DiscountTerms.from_dict(own) if own else None
     for subscription in subscriptions:
         basis = subscription.run_rate_basis or {}
+        if not obj.get("subscription_item"):  # an item's discount comes with its item
+            basis = _with_discount(basis, discount, subscription.stripe_id)
         before = subscription.monthly_amount
         after = monthly_amount(basis, terms, at=at, customer_discount=own_terms)
-        if after != before:
-            save_run_rate(subscription, after)
+        if after != before or basis != subscription.run_rate_basis:
+            save_run_rate(subscription, after, basis)
         if subscription.stripe_id == discount.subscription_id or not discount.subscription_id:
             row.currency = str(basis.get("currency") or "")[:3]
             row.run_rate_before, row.run_rate_after = before, after
