@@ -43,19 +43,20 @@ def backfill_run_rates(
     event_model: type[Model],
     discount_model: type[Model] | None = None,
     *,
-    batch_size: int = BATCH_SIZE,
+    batch_size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> BackfillResult:
     """Fill ``currency``, ``monthly_amount`` and ``run_rate_basis`` of every subscription
     whose basis is empty. Models are passed in so that a migration can use its own."""
     subscriptions: Any = subscription_model._default_manager
     events: Any = event_model._default_manager
+    size = batch_size or BATCH_SIZE
     last_pk, filled, not_filled = 0, 0, 0
     while True:
         batch = list(
             subscriptions.filter(pk__gt=last_pk, run_rate_basis__isnull=True)
             .order_by("pk")
-            .values("pk", "stripe_id", "customer_id", "status")[:batch_size]
+            .values("pk", "stripe_id", "customer_id", "status")[:size]
         )
         if not batch:
             break
