@@ -4,7 +4,7 @@ added together.
 
 Every figure is a sum of columns written at ingest (``StripeSubscription.monthly_amount``;
 ``WebhookEvent.run_rate_before``/``run_rate_after``/``discount_cost``/
-``cancellation_feedback``): no payload is read, so pruned payloads change nothing.
+``cancel_reason``): no payload is read, so pruned payloads change nothing.
 
 * ``mrr``: the live subscriptions' run rate now, less the run-rate changes of the events
   after ``end`` (the rows keep no history; the events do).
@@ -32,6 +32,7 @@ from django.utils import timezone
 from django_stripe_portal.activity.at_risk import customers_at_risk
 from django_stripe_portal.activity.figures import ActivityRange, linked_changes
 from django_stripe_portal.conf import get_settings
+from django_stripe_portal.configurations.feedback_options import feedback_option_descriptions
 from django_stripe_portal.events import SUBSCRIPTION_EVENTS, ChangeKind
 from django_stripe_portal.models import StripeSubscription, WebhookEvent
 from django_stripe_portal.state.subscriptions import ENDED_STATUSES
@@ -50,6 +51,8 @@ class ReasonAmount:
     reason: str
     cancellations: int = 0
     monthly_amount: int = 0
+    #: A custom option's ``description`` from the synced configurations (None: unknown).
+    description: str | None = None
 
 
 @dataclass
@@ -137,6 +140,11 @@ def revenue_report(
     reasons: dict[str, dict[str, ReasonAmount]] = defaultdict(dict)
     for row in _movements(activity_range):
         _add_movement(entry(row["currency"]), reasons[row["currency"]], row)
+    options = [r for by in reasons.values() for r in by.values() if r.reason.startswith("bfo_")]
+    if options:
+        described = feedback_option_descriptions()
+        for reason in options:
+            reason.description = described.get(reason.reason)
     for currency, by_reason in reasons.items():
         entry(currency).canceled_by_reason = sorted(
             by_reason.values(), key=lambda r: (-r.monthly_amount, -r.cancellations, r.reason)
@@ -195,7 +203,7 @@ def _movements(activity_range: ActivityRange) -> list[dict[str, Any]]:
     rows: Any = (
         linked_changes(activity_range)
         .exclude(currency="")
-        .values("currency", "change_kind", "cancellation_feedback")
+        .values("currency", "change_kind", "cancel_reason")
         .annotate(
             n=Count("pk"),
             before=Sum("run_rate_before"),
@@ -220,9 +228,7 @@ def _add_movement(
     kind, before, after = row["change_kind"], row["before"] or 0, row["after"] or 0
     if kind in _CANCELLATIONS:
         target.canceled += before
-        reason = reasons.setdefault(
-            row["cancellation_feedback"], ReasonAmount(row["cancellation_feedback"])
-        )
+        reason = reasons.setdefault(row["cancel_reason"], ReasonAmount(row["cancel_reason"]))
         reason.cancellations += row["n"]
         reason.monthly_amount += before
     elif kind in _PLAN_CHANGES:

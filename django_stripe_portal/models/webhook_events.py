@@ -77,7 +77,7 @@ class WebhookEvent(models.Model):
         blank=True,
         help_text="What an accepted retention offer's coupon gives away over its duration",
     )
-    cancellation_feedback = models.CharField(
+    cancel_reason = models.CharField(
         max_length=255,
         blank=True,
         default="",

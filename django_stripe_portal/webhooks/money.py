@@ -1,6 +1,6 @@
 """What an event did to the run rate, kept on its ``WebhookEvent`` row at ingest
 (``currency``, ``run_rate_before``, ``run_rate_after``, ``discount_cost``,
-``cancellation_feedback``), so that ``activity.revenue`` sums columns and never reads a
+``cancel_reason``), so that ``activity.revenue`` sums columns and never reads a
 payload (payloads may be pruned).
 
 A subscription event's figures come from its payload: the object after, the object with
@@ -43,7 +43,7 @@ MONEY_FIELDS = [
     "run_rate_before",
     "run_rate_after",
     "discount_cost",
-    "cancellation_feedback",
+    "cancel_reason",
 ]
 #: The months a ``forever`` coupon's cost is counted for (``docs/activity.md``).
 FOREVER_COST_MONTHS = 12
@@ -119,7 +119,7 @@ def read_event_money(
     row: WebhookEvent, event: dict[str, Any], meaning: Interpretation
 ) -> EventMoney:
     """Fill ``row``'s money columns a subscription event sets (before it is inserted)."""
-    row.cancellation_feedback = feedback_of(meaning)
+    row.cancel_reason = feedback_of(meaning)
     if row.type not in SUBSCRIPTION_EVENTS:
         return EventMoney()
     try:
