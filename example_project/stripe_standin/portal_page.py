@@ -125,7 +125,7 @@ class PortalPage:
             if choices:
                 options = "".join(
                     f'<option value="{escape(p["id"])}">{escape(p["nickname"] or p["id"])} — '
-                    f"{_money(p['unit_amount'])} a month</option>"
+                    f"{_money(p['unit_amount'])} a {escape(p['recurring']['interval'])}</option>"
                     for p in choices
                 )
                 select = f'<select name="price" id="price">{options}</select>'
