@@ -137,7 +137,7 @@ def _money(activity_range: activity.ActivityRange) -> dict[str, Any]:
                     charts.Series(str(_("gained")), [_major(w.gained, currency) for w in weeks]),
                     charts.Series(str(_("saved")), [_major(w.saved, currency) for w in weeks]),
                 ],
-                title=str(_("Run rate moved in portal visits per week, %(currency)s a month"))
+                title=str(_("Run rate moved in portal visits, per week (%(currency)s a month)"))
                 % {"currency": currency.upper()},
                 width=CHART_WIDTH,
                 height=260,
@@ -173,11 +173,15 @@ def _cards(entry: activity.CurrencyRevenue) -> dict[str, Any]:
         for name in ("mrr", "saved", "discount_cost", "canceled", "contraction", "expansion")
     }
     lost = entry.canceled + entry.contraction + entry.paused
+    gained = entry.expansion + entry.reactivated
     share = entry.portal_share
     return {
         "entry": entry,
         **money,
         "lost": format_money(lost, entry.currency),
+        "gained": format_money(gained, entry.currency),
+        "reactivated": format_money(entry.reactivated, entry.currency),
+        "paused": format_money(entry.paused, entry.currency),
         "at_risk": format_money(entry.at_risk, entry.currency),
         "share": None if share is None else round(share * 100),
         "reasons": [
