@@ -274,3 +274,15 @@ def test_the_payload_is_not_changed() -> None:
     before = copy.deepcopy(sub)
     rate(sub)
     assert sub == before
+
+
+def test_the_worked_example_of_the_docs() -> None:
+    """docs/activity.md, "Money": 2,900 x 3 a month, 12,000 a year, a running 25 %
+    repeating discount and a metered item: 7,275."""
+    sub = today(
+        (price(2900), 3),
+        (price(12000, "year"), 1),
+        (price(3, usage="metered"), 0),
+        discounts=[discount(percent=25, duration="repeating", months=3, end=NOW + MONTH)],
+    )
+    assert rate(sub) == ("eur", 7275)

@@ -31,7 +31,6 @@ from django_stripe_portal.webhooks.run_rate import (
     DiscountTerms,
     discount_terms,
     discounts_carried,
-    merged_previous,
     monthly_amount,
     needed_discounts,
     run_rate_basis,
@@ -68,7 +67,7 @@ def _before_object(
 ) -> dict[str, Any]:
     """The subscription as it was before the event. A deletion or a pause rarely says the
     status it left: it was paying, unless its trial had not ended yet."""
-    before = merged_previous(obj, previous)
+    before = {**obj, **previous}  # fields absent from previous_attributes did not change
     if event_type in ("customer.subscription.deleted", "customer.subscription.paused") and (
         "status" not in previous
     ):

@@ -396,9 +396,3 @@ def subscription_run_rate(
     terms = {**(known or {}), **discounts_carried(obj)}
     amount = monthly_amount(basis, terms, at=at, customer_discount=customer_discount)
     return basis["currency"], amount
-
-
-def merged_previous(obj: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str, Any]:
-    """The object as it was before an update: ``previous_attributes`` over the current one
-    (fields absent from it did not change)."""
-    return {**obj, **previous}
