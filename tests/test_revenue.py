@@ -281,3 +281,37 @@ def test_currencies_are_never_added_together(client: Client) -> None:
     today = timezone.localdate()
     report = revenue_report(today, today)
     assert sorted((e.currency, e.mrr) for e in report.currencies) == [("eur", 1000), ("usd", 2500)]
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda sub: sub["items"]["data"][0]["price"].update(unit_amount_decimal="1e40"),
+        lambda sub: sub["items"]["data"][0]["price"]["recurring"].update(interval="fortnight"),
+        lambda sub: sub["items"]["data"][0]["price"].update(billing_scheme="tiered", tiers="x"),
+    ],
+    ids=["beyond-any-price", "unknown-interval", "tiers-not-a-list"],
+)
+@pytest.mark.off_contract
+def test_a_price_no_stripe_payload_has_leaves_the_figure_unknown(
+    client: Client, spoil: Any
+) -> None:
+    """Signed but not Stripe's: never a 500; the figure is unknown, the row still written."""
+    sub = subscription("sub_odd", "cus_odd", item(1000))
+    spoil(sub)
+    response = post_signed(client, so.event("customer.subscription.created", sub))
+    assert response.status_code == 200
+    assert StripeSubscription.objects.get().monthly_amount is None
+
+
+@pytest.mark.off_contract
+def test_previous_attributes_the_app_cannot_read_leave_no_figures(client: Client) -> None:
+    post(client, "customer.subscription.created", subscription("sub_p", "cus_p", item(1000)))
+    event = so.event(
+        "customer.subscription.updated",
+        subscription("sub_p", "cus_p", item(2000)),
+        previous_attributes={"items": {"object": "list", "data": "garbled"}},
+    )
+    response = post_signed(client, event)
+    assert response.status_code in (200, 400)
+    assert StripeSubscription.objects.get().monthly_amount in (1000, 2000)

@@ -56,6 +56,15 @@ class EventMoney:
     after: int | None = None
     #: Terms of the discounts the payload named by id only, as stored (for the row write).
     known: dict[str, DiscountTerms] = field(default_factory=dict)
+    #: What the subscription row gets: currency, monthly_amount, run_rate_basis.
+    row_values: dict[str, Any] | None = None
+
+
+#: Fields of ``previous_attributes`` that can change the run rate.
+_RUN_RATE_FIELDS = frozenset(
+    ("items", "plan", "quantity", "status", "pause_collection", "discounts", "discount")
+)
+_STATUS_ONLY_TYPES = ("customer.subscription.deleted", "customer.subscription.paused")
 
 
 def _terms_of(stored: dict[str, dict[str, Any] | None]) -> dict[str, DiscountTerms]:
@@ -88,7 +97,8 @@ def subscription_event_money(event: dict[str, Any]) -> EventMoney:
     at = int(event["created"])
     after_basis = run_rate_basis(obj)
     before_obj = _before_object(event_type, obj, previous, at)
-    before_basis = run_rate_basis(before_obj)
+    changed = event_type in _STATUS_ONLY_TYPES or not _RUN_RATE_FIELDS.isdisjoint(previous)
+    before_basis = run_rate_basis(before_obj) if changed else after_basis
     carried = {**discounts_carried(before_obj), **discounts_carried(obj)}
     missing = [
         identifier
@@ -103,7 +113,12 @@ def subscription_event_money(event: dict[str, Any]) -> EventMoney:
     else:
         before = monthly_amount(before_basis, terms, at=at)
     currency = str(after_basis["currency"] or before_basis["currency"])[:3]
-    return EventMoney(currency, before, after, known)
+    row_values = {
+        "currency": str(after_basis["currency"])[:3],
+        "monthly_amount": after,
+        "run_rate_basis": after_basis,
+    }
+    return EventMoney(currency, before, after, known, row_values)
 
 
 def feedback_of(meaning: Interpretation) -> str:

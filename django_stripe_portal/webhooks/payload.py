@@ -93,13 +93,12 @@ def subscription_values(
     *,
     at: int | None = None,
     known: Mapping[str, DiscountTerms] | None = None,
+    run_rate: bool = True,
 ) -> dict[str, Any]:
     """The ``StripeSubscription`` fields a subscription payload sets; the run rate is the
     one at Unix time ``at`` (default: now), ``known`` the terms of discounts the payload
-    names by id only (``webhooks.run_rate``)."""
-    basis = run_rate_basis(obj)
-    terms = {**(known or {}), **discounts_carried(obj)}
-    when = int(time.time()) if at is None else at
+    names by id only (``webhooks.run_rate``). ``run_rate=False`` leaves the run-rate
+    fields out (a caller that has them already)."""
     details = obj.get("cancellation_details") or {}
     kept = cancellation_details_of(obj)
     return {
@@ -117,6 +116,21 @@ def subscription_values(
         },
         "pause_collection": pause_collection_of(obj),
         "livemode": bool(obj.get("livemode")),
+        **(run_rate_values(obj, at=at, known=known) if run_rate else {}),
+    }
+
+
+def run_rate_values(
+    obj: dict[str, Any],
+    *,
+    at: int | None = None,
+    known: Mapping[str, DiscountTerms] | None = None,
+) -> dict[str, Any]:
+    """``currency``, ``monthly_amount`` and ``run_rate_basis`` of a subscription payload."""
+    basis = run_rate_basis(obj)
+    terms = {**(known or {}), **discounts_carried(obj)}
+    when = int(time.time()) if at is None else at
+    return {
         "currency": str(basis["currency"])[:3],
         "monthly_amount": monthly_amount(basis, terms, at=when),
         "run_rate_basis": basis,

@@ -138,7 +138,8 @@ def _dispatch_locked(row: WebhookEvent) -> Outcome:
             meaning.retention_coupon,
         )
     row.attempts += 1
-    meaning.known_discounts = read_event_money(row, event, meaning).known
+    money = read_event_money(row, event, meaning)
+    meaning.known_discounts, meaning.run_rate = money.known, money.row_values
     state_write = prepare_state_write(row, event, meaning)
     written = state_write.run() if state_write is not None else None
     failures = dispatch_event(row, event, meaning, written)

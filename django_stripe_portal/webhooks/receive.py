@@ -75,7 +75,8 @@ def _new_row(
         change_kind=meaning.change_kind,
         received_via=received_via,
     )
-    meaning.known_discounts = read_event_money(row, event, meaning).known
+    money = read_event_money(row, event, meaning)
+    meaning.known_discounts, meaning.run_rate = money.known, money.row_values
     if meaning.change_kind and meaning.customer_id:
         # Looked up by the INSERT itself: one statement, one round trip.
         row.portal_session_id = visit_subquery(

@@ -28,7 +28,12 @@ from django_stripe_portal.state.row_writes import PreparedInsert
 from django_stripe_portal.state.subscriptions import PreparedSubscriptionWrite
 from django_stripe_portal.webhooks.interpret import Interpretation
 from django_stripe_portal.webhooks.money import apply_discount_event
-from django_stripe_portal.webhooks.payload import id_of, stripe_time, subscription_values
+from django_stripe_portal.webhooks.payload import (
+    id_of,
+    run_rate_values,
+    stripe_time,
+    subscription_values,
+)
 from django_stripe_portal.webhooks.run_rate import NOT_PAYING_STATUSES
 
 
@@ -48,9 +53,15 @@ class _SubscriptionWrite:
         event_time: datetime,
         status: str | None,
         account: str,
-        known: dict[str, Any],
+        meaning: Interpretation,
     ) -> None:
-        values = subscription_values(obj, at=int(event_time.timestamp()), known=known)
+        at = int(event_time.timestamp())
+        values = subscription_values(obj, run_rate=False)
+        values.update(
+            meaning.run_rate
+            if meaning.run_rate is not None
+            else run_rate_values(obj, at=at, known=meaning.known_discounts)
+        )
         values["account"] = account
         if status is not None:
             values["status"] = status
@@ -111,7 +122,7 @@ def prepare_state_write(
     obj: dict[str, Any] = event["data"]["object"]
     if row.type in SUBSCRIPTION_EVENTS:
         return _SubscriptionWrite(
-            obj, row.created_at, meaning.subscription_status, row.account, meaning.known_discounts
+            obj, row.created_at, meaning.subscription_status, row.account, meaning
         )
     if row.type in DISCOUNT_EVENTS:
         return _DiscountWrite(row, event)
