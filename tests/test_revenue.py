@@ -239,6 +239,19 @@ def test_the_customers_own_discount_reprices_their_subscriptions(client: Client)
     discount["source"]["coupon"] = coupon(percent_off=50)
     post(client, "customer.discount.created", discount)
     assert StripeSubscription.objects.get().monthly_amount == 1000
+    # Later events of the customer keep it (the subscription write reads it in the same
+    # statement), and so does a subscription created after it.
+    post(
+        client,
+        "customer.subscription.updated",
+        subscription("sub_c1", "cus_c", item(3000)),
+        previous_attributes={"items": {"object": "list", "data": [item(2000)]}},
+    )
+    post(client, "customer.subscription.created", subscription("sub_c2", "cus_c", item(800)))
+    amounts = dict(StripeSubscription.objects.values_list("stripe_id", "monthly_amount"))
+    assert amounts == {"sub_c1": 1500, "sub_c2": 400}
+    change = WebhookEvent.objects.get(type="customer.subscription.updated")
+    assert (change.run_rate_before, change.run_rate_after) == (1000, 1500)
 
 
 def test_at_risk_rows_name_people_and_money_largest_first(client: Client) -> None:

@@ -27,7 +27,7 @@ from django_stripe_portal.models import PortalConfiguration, PortalSession, Webh
 from django_stripe_portal.state.row_writes import PreparedInsert
 from django_stripe_portal.state.subscriptions import PreparedSubscriptionWrite
 from django_stripe_portal.webhooks.interpret import Interpretation
-from django_stripe_portal.webhooks.money import apply_discount_event
+from django_stripe_portal.webhooks.money import apply_discount_event, with_customer_discount
 from django_stripe_portal.webhooks.payload import (
     id_of,
     run_rate_values,
@@ -54,8 +54,10 @@ class _SubscriptionWrite:
         status: str | None,
         account: str,
         meaning: Interpretation,
+        event_row: WebhookEvent,
     ) -> None:
         at = int(event_time.timestamp())
+        self.event_row, self.at = event_row, at
         values = subscription_values(obj, run_rate=False)
         values.update(
             meaning.run_rate
@@ -71,6 +73,10 @@ class _SubscriptionWrite:
 
     def run(self) -> StateWritten:
         write = self.statement.run()
+        if write.customer_discount is not None:
+            with_customer_discount(
+                write.subscription, write.customer_discount, self.event_row, self.at
+            )
         return StateWritten(write.subscription, write.applied)
 
 
@@ -122,7 +128,7 @@ def prepare_state_write(
     obj: dict[str, Any] = event["data"]["object"]
     if row.type in SUBSCRIPTION_EVENTS:
         return _SubscriptionWrite(
-            obj, row.created_at, meaning.subscription_status, row.account, meaning
+            obj, row.created_at, meaning.subscription_status, row.account, meaning, row
         )
     if row.type in DISCOUNT_EVENTS:
         return _DiscountWrite(row, event)
