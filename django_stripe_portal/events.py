@@ -34,6 +34,12 @@ DISCOUNT_EVENTS = (
     "customer.discount.updated",
     "customer.discount.deleted",
 )
+#: A coupon's terms: what a discount that names its coupon by id takes off (run rate).
+COUPON_EVENTS = (
+    "coupon.created",
+    "coupon.updated",
+    "coupon.deleted",
+)
 PORTAL_EVENTS = (
     "billing_portal.session.created",
     "billing_portal.configuration.created",
@@ -45,6 +51,7 @@ HANDLED_EVENTS: tuple[str, ...] = (
     *CUSTOMER_EVENTS,
     *PAYMENT_METHOD_EVENTS,
     *DISCOUNT_EVENTS,
+    *COUPON_EVENTS,
 )
 #: A connected account connecting to or disconnecting from the platform (Connect
 #: endpoints only): see ``django_stripe_portal.state.accounts``.

@@ -328,3 +328,31 @@ def test_previous_attributes_the_app_cannot_read_leave_no_figures(client: Client
     response = post_signed(client, event)
     assert response.status_code in (200, 400)
     assert StripeSubscription.objects.get().monthly_amount in (1000, 2000)
+
+
+def test_a_coupon_named_by_id_takes_its_terms_from_the_coupon_events(client: Client) -> None:
+    """API 2025-09-30 and later: a discount's ``source.coupon`` is an id. The terms come
+    from ``coupon.created``/``updated``, whichever arrives first."""
+    post(client, "customer.subscription.created", subscription("sub_k", "cus_k", item(4000)))
+    waiting = so.discount(customer="cus_k", subscription="sub_k", coupon="LATER20")
+    post(client, "customer.discount.created", waiting)
+    assert StripeSubscription.objects.get().monthly_amount is None  # cannot tell yet
+    post(client, "coupon.created", coupon(id="LATER20", percent_off=20))
+    assert StripeSubscription.objects.get().monthly_amount == 3200
+
+    # Known first, then a retention offer made from it: saved, and the coupon's cost.
+    post(
+        client,
+        "coupon.created",
+        coupon(id="STAY25", percent_off=25, duration="repeating", months=2),
+    )
+    post(client, "customer.subscription.created", subscription("sub_s2", "cus_s2", item(4000)))
+    visit("cus_s2", flow_type="subscription_cancel", retention_coupon="STAY25")
+    post(
+        client,
+        "customer.discount.created",
+        so.discount(customer="cus_s2", subscription="sub_s2", coupon="STAY25"),
+    )
+    assert StripeSubscription.objects.get(stripe_id="sub_s2").monthly_amount == 3000
+    eur = entry()
+    assert (eur.saved, eur.discount_cost) == (3000, 1000 * 2)

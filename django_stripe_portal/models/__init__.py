@@ -6,6 +6,7 @@ or event), not the time the row was written.
 """
 
 from django_stripe_portal.models.configurations import PortalConfiguration
+from django_stripe_portal.models.coupons import StripeCoupon
 from django_stripe_portal.models.customers import StripeCustomer
 from django_stripe_portal.models.discounts import StripeDiscount
 from django_stripe_portal.models.sessions import PortalSession
@@ -15,6 +16,7 @@ from django_stripe_portal.models.webhook_events import WebhookEvent
 __all__ = [
     "PortalConfiguration",
     "PortalSession",
+    "StripeCoupon",
     "StripeCustomer",
     "StripeDiscount",
     "StripeSubscription",

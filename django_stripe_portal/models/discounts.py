@@ -22,6 +22,9 @@ class StripeDiscount(models.Model):
         help_text="The coupon's terms (percent_off, amount_off, currency, duration, end); "
         "empty when the payload named the coupon by id only",
     )
+    end = models.BigIntegerField(
+        null=True, blank=True, help_text="When a repeating discount ends (Unix time)"
+    )
     deleted = models.BooleanField(default=False)
     account = models.CharField(max_length=255, blank=True, default="")
     livemode = models.BooleanField(default=False)
@@ -29,7 +32,10 @@ class StripeDiscount(models.Model):
 
     class Meta:
         verbose_name = _("Stripe discount")
-        indexes = [models.Index(fields=["customer_id"], name="stripe_portal_disc_cust")]
+        indexes = [
+            models.Index(fields=["customer_id"], name="stripe_portal_disc_cust"),
+            models.Index(fields=["coupon_id"], name="stripe_portal_disc_coupon"),
+        ]
 
     def __str__(self) -> str:
         return self.stripe_id

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from django_stripe_portal.models import StripeDiscount, StripeSubscription
+from django_stripe_portal.models import StripeCoupon, StripeDiscount, StripeSubscription
 from django_stripe_portal.state.row_writes import PreparedInsert
 from django_stripe_portal.state.subscriptions import ENDED_STATUSES
 
@@ -20,6 +20,7 @@ _UPDATED_FIELDS = [
     "subscription_id",
     "coupon_id",
     "terms",
+    "end",
     "deleted",
     "account",
     "livemode",
@@ -41,6 +42,27 @@ def record_discount(row: StripeDiscount) -> bool:
         ),
     )
     return statement.run() is not None
+
+
+def record_coupon(row: StripeCoupon) -> bool:
+    """Upsert the coupon's terms unless a newer event wrote them (one statement)."""
+    table = StripeCoupon._meta.db_table
+    statement = PreparedInsert(
+        row,
+        unique_fields=["stripe_id", "account"],
+        update_fields=["terms", "livemode", "event_created_at"],
+        update_when=f"{table}.event_created_at <= EXCLUDED.event_created_at",
+    )
+    return statement.run() is not None
+
+
+def waiting_for_coupon(coupon_id: str, account: str) -> list[StripeDiscount]:
+    """Discounts that named this coupon by id only: their terms were not known."""
+    return list(
+        StripeDiscount.objects.filter(
+            coupon_id=coupon_id, account=account, terms__isnull=True, deleted=False
+        )
+    )
 
 
 def stored_discounts(ids: Iterable[str]) -> dict[str, dict[str, Any] | None]:

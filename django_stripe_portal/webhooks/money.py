@@ -17,19 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django_stripe_portal.events import SUBSCRIPTION_EVENTS, ChangeKind
-from django_stripe_portal.models import StripeDiscount, StripeSubscription, WebhookEvent
+from django_stripe_portal.models import StripeSubscription, WebhookEvent
 from django_stripe_portal.state.discounts import (
-    customer_discount,
-    record_discount,
     save_run_rate,
     stored_discounts,
-    subscriptions_to_reprice,
 )
 from django_stripe_portal.webhooks.interpret import Interpretation
-from django_stripe_portal.webhooks.payload import id_of
 from django_stripe_portal.webhooks.run_rate import (
     DiscountTerms,
-    discount_terms,
     discounts_carried,
     monthly_amount,
     needed_discounts,
@@ -67,7 +62,8 @@ _RUN_RATE_FIELDS = frozenset(
 _STATUS_ONLY_TYPES = ("customer.subscription.deleted", "customer.subscription.paused")
 
 
-def _terms_of(stored: dict[str, dict[str, Any] | None]) -> dict[str, DiscountTerms]:
+def terms_of(stored: dict[str, dict[str, Any] | None]) -> dict[str, DiscountTerms]:
+    """Stored terms as ``DiscountTerms`` (discounts whose coupon is unknown left out)."""
     return {key: DiscountTerms.from_dict(terms) for key, terms in stored.items() if terms}
 
 
@@ -105,7 +101,7 @@ def subscription_event_money(event: dict[str, Any]) -> EventMoney:
         for identifier in (*needed_discounts(after_basis), *needed_discounts(before_basis))
         if identifier not in carried
     ]
-    known = _terms_of(stored_discounts(missing)) if missing else {}
+    known = terms_of(stored_discounts(missing)) if missing else {}
     terms = {**known, **carried}
     after = monthly_amount(after_basis, terms, at=at)
     if event_type == "customer.subscription.created":
@@ -171,100 +167,3 @@ def with_customer_discount(
         WebhookEvent.objects.filter(pk=row.pk).update(
             run_rate_before=row.run_rate_before, run_rate_after=row.run_rate_after
         )
-
-
-def _discount_row(obj: dict[str, Any], row: WebhookEvent) -> StripeDiscount:
-    terms = discount_terms(obj)
-    source = obj.get("source")
-    coupon = source.get("coupon") if isinstance(source, dict) else obj.get("coupon")
-    return StripeDiscount(
-        stripe_id=str(obj.get("id") or "")[:255],
-        customer_id=id_of(obj.get("customer"))[:255],
-        subscription_id=id_of(obj.get("subscription"))[:255],
-        coupon_id=id_of(coupon)[:255],
-        terms=terms.as_dict() if terms is not None else None,
-        deleted=row.type == "customer.discount.deleted",
-        account=row.account,
-        livemode=row.livemode,
-        event_created_at=row.created_at,
-    )
-
-
-def _coupon_months(obj: dict[str, Any]) -> int:
-    source = obj.get("source")
-    coupon = source.get("coupon") if isinstance(source, dict) else obj.get("coupon")
-    if not isinstance(coupon, dict):
-        return 0
-    duration = coupon.get("duration")
-    if duration == "repeating":
-        return int(coupon.get("duration_in_months") or 0)
-    if duration == "once":
-        return 1
-    return FOREVER_COST_MONTHS
-
-
-def _with_discount(
-    basis: dict[str, Any], discount: StripeDiscount, subscription_id: str
-) -> dict[str, Any]:
-    """The basis with a subscription's discount added (or, deleted, taken out): the event
-    may come before the subscription update that names it."""
-    if discount.subscription_id != subscription_id or not basis:
-        return basis
-    ids = [i for i in basis.get("discounts") or [] if i != discount.stripe_id]
-    if not discount.deleted:
-        ids.append(discount.stripe_id)
-    return {**basis, "discounts": ids}
-
-
-def _coupon_cost(obj: dict[str, Any], currency: str, before: int | None, at: int) -> int | None:
-    """What the coupon gives away over its duration: a month's discount on the run rate
-    before it, times its months (``once``: one; ``forever``: ``FOREVER_COST_MONTHS``)."""
-    terms = discount_terms(obj)
-    if terms is None or before is None:
-        return None
-    every_month = DiscountTerms(
-        terms.percent_off, terms.amount_off, terms.currency, terms.currency_options
-    )
-    basis = {"currency": currency, "live": True, "items": [[str(before), []]], "discounts": ["d"]}
-    after = monthly_amount(basis, {"d": every_month}, at=at)
-    return None if after is None else (before - after) * _coupon_months(obj)
-
-
-def apply_discount_event(row: WebhookEvent, event: dict[str, Any]) -> StripeDiscount | None:
-    """Store the discount and recompute the run rate of the subscriptions it changes; the
-    event's row gets the named subscription's figures (and, for a new discount, what the
-    coupon gives away over its duration). Inside the event's transaction."""
-    obj: dict[str, Any] = event["data"]["object"]
-    discount = _discount_row(obj, row)
-    if not discount.stripe_id or not discount.customer_id:
-        return None
-    if not record_discount(discount):
-        return discount
-    at = int(event["created"])
-    subscriptions = subscriptions_to_reprice(
-        discount.customer_id, row.account, discount.subscription_id
-    )
-    if not subscriptions:
-        return discount
-    ids = [i for sub in subscriptions for i in needed_discounts(sub.run_rate_basis or {})]
-    ids.append(discount.stripe_id)
-    terms = _terms_of(stored_discounts(ids))
-    own = customer_discount(discount.customer_id, row.account)
-    own_terms = DiscountTerms.from_dict(own) if own else None
-    for subscription in subscriptions:
-        basis = subscription.run_rate_basis or {}
-        if not obj.get("subscription_item"):  # an item's discount comes with its item
-            basis = _with_discount(basis, discount, subscription.stripe_id)
-        before = subscription.monthly_amount
-        after = monthly_amount(basis, terms, at=at, customer_discount=own_terms)
-        if after != before or basis != subscription.run_rate_basis:
-            save_run_rate(subscription, after, basis)
-        if subscription.stripe_id == discount.subscription_id or not discount.subscription_id:
-            row.currency = str(basis.get("currency") or "")[:3]
-            row.run_rate_before, row.run_rate_after = before, after
-    if row.type == "customer.discount.created":
-        row.discount_cost = _coupon_cost(obj, row.currency, row.run_rate_before, at)
-    WebhookEvent.objects.filter(pk=row.pk).update(
-        **{name: getattr(row, name) for name in MONEY_FIELDS}
-    )
-    return discount

@@ -52,6 +52,8 @@ class DiscountTerms:
     duration: str = "forever"
     #: Unix time a ``repeating`` discount ends (the discount's ``end``).
     end: int | None = None
+    #: A ``repeating`` coupon's ``duration_in_months``.
+    months: int | None = None
 
     def lasts_at(self, at: int) -> bool:
         """Part of the run rate at ``at``: ``forever``, or ``repeating`` until its end."""
@@ -74,6 +76,7 @@ class DiscountTerms:
             "currency_options": [list(pair) for pair in self.currency_options],
             "duration": self.duration,
             "end": self.end,
+            "months": self.months,
         }
 
     @classmethod
@@ -86,6 +89,7 @@ class DiscountTerms:
             currency_options=tuple((str(c), int(a)) for c, a in data.get("currency_options") or ()),
             duration=str(data.get("duration") or "forever"),
             end=data.get("end"),
+            months=data.get("months"),
         )
 
 
@@ -123,6 +127,7 @@ def coupon_terms(coupon: Any, end: Any = None) -> DiscountTerms | None:
         else (),
         duration=str(coupon.get("duration") or "forever"),
         end=end if isinstance(end, int) else None,
+        months=months if isinstance(months := coupon.get("duration_in_months"), int) else None,
     )
 
 

@@ -22,12 +22,13 @@ from typing import Any
 
 from django.db.models import Subquery
 
-from django_stripe_portal.events import DISCOUNT_EVENTS, SUBSCRIPTION_EVENTS
+from django_stripe_portal.events import COUPON_EVENTS, DISCOUNT_EVENTS, SUBSCRIPTION_EVENTS
 from django_stripe_portal.models import PortalConfiguration, PortalSession, WebhookEvent
 from django_stripe_portal.state.row_writes import PreparedInsert
 from django_stripe_portal.state.subscriptions import PreparedSubscriptionWrite
+from django_stripe_portal.webhooks.discounts import apply_coupon_event, apply_discount_event
 from django_stripe_portal.webhooks.interpret import Interpretation
-from django_stripe_portal.webhooks.money import apply_discount_event, with_customer_discount
+from django_stripe_portal.webhooks.money import with_customer_discount
 from django_stripe_portal.webhooks.payload import (
     id_of,
     run_rate_values,
@@ -110,12 +111,15 @@ class _SessionSeen:
 
 
 class _DiscountWrite:
+    """A discount or coupon event (``webhooks.discounts``): rare, run as it comes."""
+
     def __init__(self, row: WebhookEvent, event: dict[str, Any]) -> None:
         self.row, self.event = row, event
 
     def run(self) -> StateWritten | None:
-        discount = apply_discount_event(self.row, self.event)
-        return None if discount is None else StateWritten(discount, True)
+        apply = apply_coupon_event if self.row.type in COUPON_EVENTS else apply_discount_event
+        written = apply(self.row, self.event)
+        return None if written is None else StateWritten(written, True)
 
 
 PreparedStateWrite = _SubscriptionWrite | _SessionSeen | _DiscountWrite
@@ -130,7 +134,7 @@ def prepare_state_write(
         return _SubscriptionWrite(
             obj, row.created_at, meaning.subscription_status, row.account, meaning, row
         )
-    if row.type in DISCOUNT_EVENTS:
+    if row.type in DISCOUNT_EVENTS or row.type in COUPON_EVENTS:
         return _DiscountWrite(row, event)
     if row.type == "billing_portal.session.created":
         return _SessionSeen(obj, row.created_at, row.account)
