@@ -233,10 +233,12 @@ class PortalPage:
             coupon = churn.offered_coupon(session)
             if not coupon:
                 raise StandinError("This link makes no offer.")
+            created = churn.coupon_created(self.state, coupon)
             discount, sub, previous = churn.apply_coupon(
                 self.state, customer_id, subscription_id, coupon
             )
             return [
+                *([objects.event("coupon.created", created)] if created else []),
                 objects.event("customer.discount.created", discount),
                 objects.event(_UPDATED, sub, previous_attributes=previous),
             ]

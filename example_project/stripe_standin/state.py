@@ -88,6 +88,7 @@ _COLLECTIONS = (
     "sessions",
     "payment_methods",
     "events",
+    "coupons",
 )
 
 
