@@ -270,6 +270,16 @@ def test_at_risk_rows_name_people_and_money_largest_first(client: Client) -> Non
         ("cus_small", 900, "eur"),
     ]
     assert rows[0].as_dict()["customer"] == "Dana Li"
+    out = io.StringIO()
+    call_command("portal_activity", "--at-risk", "--format", "csv", stdout=out)
+    exported = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [(r["customer"], r["monthly_amount"], r["currency"]) for r in exported] == [
+        ("Dana Li", "29000", "eur"),
+        ("cus_small", "900", "eur"),
+    ]
+    out = io.StringIO()
+    call_command("portal_activity", "--at-risk", stdout=out)
+    assert "Dana Li" in out.getvalue() and "€290.00 a month" in out.getvalue()
 
 
 def test_the_command_writes_table_csv_and_json(client: Client) -> None:

@@ -19,6 +19,7 @@ from django_stripe_portal.management.closed_pipe import stop_quietly_when_the_re
 from django_stripe_portal.management.exports import SafeCSVWriter, text_table
 from django_stripe_portal.management.revenue_output import write_revenue
 from django_stripe_portal.models import PortalConfiguration
+from django_stripe_portal.money_format import format_money
 from django_stripe_portal.portal.accounts import ACCOUNT_ID_RE
 from django_stripe_portal.webhooks.payload import id_of
 
@@ -256,13 +257,27 @@ def write_at_risk(out: OutputWrapper, customers: list[activity.AtRiskCustomer], 
     if fmt == "csv":
         writer = SafeCSVWriter(out)
         writer.writerow(
-            ["customer_id", "reason", "at", "subscription", "status", "cancels_at", "visits"]
+            [
+                "customer_id",
+                "customer",
+                "monthly_amount",
+                "currency",
+                "reason",
+                "at",
+                "subscription",
+                "status",
+                "cancels_at",
+                "visits",
+            ]
         )
         for customer in customers:
             for signal in customer.signals:
                 writer.writerow(
                     [
                         customer.customer_id,
+                        customer.customer or customer.customer_id,
+                        "" if customer.monthly_amount is None else customer.monthly_amount,
+                        customer.currency,
                         signal.reason,
                         signal.at.isoformat(),
                         signal.subscription_id,
@@ -274,14 +289,16 @@ def write_at_risk(out: OutputWrapper, customers: list[activity.AtRiskCustomer], 
         return
     rows = [
         (
-            customer.customer_id,
+            customer.customer or customer.customer_id,
+            format_money(customer.monthly_amount, customer.currency, per_month=True),
             customer.latest_signal_at.strftime("%Y-%m-%d %H:%M"),
             "; ".join(f"{signal.label} ({_based_on(signal)})" for signal in customer.signals),
         )
         for customer in customers
     ]
     out.write(f"Customers at risk: {len(customers)}\n\n")
-    out.write(text_table(("Customer", "Latest signal", "Reasons (what they rest on)"), rows))
+    header = ("Customer", "Run rate at stake", "Latest signal", "Reasons (what they rest on)")
+    out.write(text_table(header, rows))
 
 
 def _based_on(signal: activity.RiskSignal) -> str:
