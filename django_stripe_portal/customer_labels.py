@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.db import router
+
 from django_stripe_portal.conf import get_settings
+from django_stripe_portal.id_lists import field_in
 from django_stripe_portal.models import StripeCustomer
 
 
@@ -49,7 +52,9 @@ def customer_labels(customer_ids: Iterable[str], *, account: str | None = None) 
     labels = {customer_id: customer_id for customer_id in wanted}
     if not wanted:
         return labels
-    links = StripeCustomer.objects.filter(customer_id__in=wanted).select_related("user")
+    using = router.db_for_read(StripeCustomer)
+    links = StripeCustomer.objects.filter(field_in("customer_id", wanted, using=using))
+    links = links.select_related("user")
     if account is not None:
         links = links.filter(account=account)
     for link in links.order_by("-account"):  # the platform's ("") is written last, so it wins

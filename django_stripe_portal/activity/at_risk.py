@@ -34,6 +34,7 @@ from django.utils.translation import gettext_lazy as _
 
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.customer_labels import customer_labels
+from django_stripe_portal.id_lists import field_in
 from django_stripe_portal.models import PortalSession, StripeSubscription, WebhookEvent
 from django_stripe_portal.state.subscriptions import ENDED_STATUSES
 
@@ -51,7 +52,9 @@ AT_RISK_REASONS = {
 PAYMENT_TROUBLE_STATUSES = ("past_due", "unpaid", "incomplete")
 STUCK_VISITS = 3
 STUCK_WITHIN = dt.timedelta(days=7)
-_IN_CHUNK = 5000
+#: Ids per query where they go as an IN list (SQLite allows 32,766 parameters);
+#: PostgreSQL takes them all as one array parameter.
+_IN_CHUNK = 20_000
 
 
 @dataclass(frozen=True)
@@ -151,10 +154,10 @@ def customers_at_risk(
             *_abandoned_cancel_flows(scope, since, ended_before),
             *_stuck_customers(scope, since, ended_before),
         ]
-    for customer_id, signal in found_signals:
-        signals[customer_id].append(signal)
-    money = run_rates_of(list(signals), subscription_scope)
-    labels = customer_labels(signals, account=account)
+        for customer_id, signal in found_signals:
+            signals[customer_id].append(signal)
+        money = run_rates_of(list(signals), subscription_scope)
+        labels = customer_labels(signals, account=account)
     customers = [
         AtRiskCustomer(
             customer_id,
@@ -172,14 +175,15 @@ def customers_at_risk(
 
 
 def run_rates_of(customer_ids: list[str], scope: Q) -> dict[str, tuple[int | None, str]]:
-    """``{customer: (run rate, currency)}`` of their live subscriptions (one query per
-    5000 customers); a customer paying in several currencies is shown in the largest."""
+    """``{customer: (run rate, currency)}`` of their live subscriptions (one query); a
+    customer paying in several currencies is shown in the largest."""
     totals: dict[str, dict[str, int]] = defaultdict(dict)
-    for first in range(0, len(customer_ids), _IN_CHUNK):
+    using = router.db_for_read(StripeSubscription)
+    size = len(customer_ids) if connections[using].vendor == "postgresql" else _IN_CHUNK
+    for first in range(0, len(customer_ids), max(1, size)):
+        chunk = customer_ids[first : first + size]
         rows = (
-            StripeSubscription.objects.filter(
-                scope, customer_id__in=customer_ids[first : first + _IN_CHUNK]
-            )
+            StripeSubscription.objects.filter(scope, field_in("customer_id", chunk, using=using))
             .exclude(status__in=ENDED_STATUSES)
             .exclude(monthly_amount__isnull=True)
             .values("customer_id", "currency")
