@@ -225,7 +225,7 @@ def test_item_discounts_apply_to_their_item_then_the_subscriptions() -> None:
 def test_a_discount_named_by_id_needs_its_terms() -> None:
     sub = today((price(2900), 1), discounts=["di_only_an_id"])
     assert rate(sub) == ("eur", None)
-    from django_stripe_portal.webhooks.run_rate import DiscountTerms, coupon_terms
+    from django_stripe_portal.webhooks.discount_terms import DiscountTerms, coupon_terms
 
     terms = coupon_terms({"percent_off": 20, "duration": "forever"})
     assert isinstance(terms, DiscountTerms)
@@ -233,7 +233,7 @@ def test_a_discount_named_by_id_needs_its_terms() -> None:
 
 
 def test_the_customers_discount_applies_only_without_one_of_the_subscription() -> None:
-    from django_stripe_portal.webhooks.run_rate import coupon_terms
+    from django_stripe_portal.webhooks.discount_terms import coupon_terms
 
     customers = coupon_terms({"percent_off": 50, "duration": "forever"})
     assert rate(today((price(2900), 1)), customer_discount=customers) == ("eur", 1450)

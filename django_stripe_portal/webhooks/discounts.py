@@ -22,12 +22,10 @@ from django_stripe_portal.state.discounts import (
     subscriptions_to_reprice,
     waiting_for_coupon,
 )
+from django_stripe_portal.webhooks.discount_terms import DiscountTerms, coupon_terms, discount_terms
 from django_stripe_portal.webhooks.money import FOREVER_COST_MONTHS, MONEY_FIELDS, terms_of
 from django_stripe_portal.webhooks.payload import id_of
 from django_stripe_portal.webhooks.run_rate import (
-    DiscountTerms,
-    coupon_terms,
-    discount_terms,
     monthly_amount,
     needed_discounts,
 )

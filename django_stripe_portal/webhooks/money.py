@@ -22,9 +22,9 @@ from django_stripe_portal.state.discounts import (
     save_run_rate,
     stored_discounts,
 )
+from django_stripe_portal.webhooks.discount_terms import DiscountTerms
 from django_stripe_portal.webhooks.interpret import Interpretation
 from django_stripe_portal.webhooks.run_rate import (
-    DiscountTerms,
     discounts_carried,
     monthly_amount,
     needed_discounts,

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from django_stripe_portal.webhooks.discount_terms import DiscountTerms
 from django_stripe_portal.webhooks.run_rate import (
-    DiscountTerms,
     discounts_carried,
     monthly_amount,
     run_rate_basis,

@@ -19,9 +19,16 @@ without its tiers, a discount whose coupon the app has not seen).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
+
+from django_stripe_portal.webhooks.discount_terms import (
+    DiscountTerms,
+    decimal_of,
+    discount_id,
+    discount_list,
+    discount_terms,
+)
 
 #: Statuses whose run rate is 0: not paying (yet, or any more).
 NOT_PAYING_STATUSES = ("trialing", "paused", "canceled", "incomplete_expired")
@@ -40,138 +47,14 @@ _BIGINT_LIMIT = 2**63
 RunRateBasis = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class DiscountTerms:
-    """What a discount takes off, and for how long (a coupon's terms)."""
-
-    percent_off: Decimal | None = None
-    amount_off: int | None = None
-    #: The currency of ``amount_off`` (lowercase); ``currency_options`` add others.
-    currency: str = ""
-    currency_options: tuple[tuple[str, int], ...] = ()
-    duration: str = "forever"
-    #: Unix time a ``repeating`` discount ends (the discount's ``end``).
-    end: int | None = None
-    #: A ``repeating`` coupon's ``duration_in_months``.
-    months: int | None = None
-
-    def lasts_at(self, at: int) -> bool:
-        """Part of the run rate at ``at``: ``forever``, or ``repeating`` until its end."""
-        if self.duration == "forever":
-            return True
-        if self.duration == "repeating":
-            return self.end is None or self.end > at
-        return False
-
-    def amount_off_in(self, currency: str) -> int | None:
-        if self.currency == currency and self.amount_off is not None:
-            return self.amount_off
-        return dict(self.currency_options).get(currency)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "percent_off": None if self.percent_off is None else str(self.percent_off),
-            "amount_off": self.amount_off,
-            "currency": self.currency,
-            "currency_options": [list(pair) for pair in self.currency_options],
-            "duration": self.duration,
-            "end": self.end,
-            "months": self.months,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DiscountTerms:
-        percent = data.get("percent_off")
-        return cls(
-            percent_off=None if percent is None else Decimal(str(percent)),
-            amount_off=data.get("amount_off"),
-            currency=str(data.get("currency") or ""),
-            currency_options=tuple((str(c), int(a)) for c, a in data.get("currency_options") or ()),
-            duration=str(data.get("duration") or "forever"),
-            end=data.get("end"),
-            months=data.get("months"),
-        )
-
-
-def _decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return None
-    return number if number.is_finite() else None
-
-
-def coupon_terms(coupon: Any, end: Any = None) -> DiscountTerms | None:
-    """A coupon object's terms (None: a bare id, or no amount the app can read)."""
-    if not isinstance(coupon, dict):
-        return None
-    percent = _decimal(coupon.get("percent_off"))
-    amount = coupon.get("amount_off")
-    if percent is None and not isinstance(amount, int):
-        return None
-    options = coupon.get("currency_options") or {}
-    return DiscountTerms(
-        percent_off=percent,
-        amount_off=amount if isinstance(amount, int) else None,
-        currency=str(coupon.get("currency") or "").lower(),
-        currency_options=tuple(
-            sorted(
-                (str(code).lower(), int(option["amount_off"]))
-                for code, option in options.items()
-                if isinstance(option, dict) and isinstance(option.get("amount_off"), int)
-            )
-        )
-        if isinstance(options, dict)
-        else (),
-        duration=str(coupon.get("duration") or "forever"),
-        end=end if isinstance(end, int) else None,
-        months=months if isinstance(months := coupon.get("duration_in_months"), int) else None,
-    )
-
-
-def discount_terms(discount: Any) -> DiscountTerms | None:
-    """A discount object's terms: its coupon (``source.coupon`` since API 2025-09-30, or
-    ``coupon`` before), expanded; None when the payload names the coupon by id only."""
-    if not isinstance(discount, dict):
-        return None
-    source = discount.get("source")
-    coupon = source.get("coupon") if isinstance(source, dict) else None
-    if coupon is None:
-        coupon = discount.get("coupon")
-    return coupon_terms(coupon, discount.get("end"))
-
-
-def discount_id(discount: Any) -> str:
-    """The id of a discount given as an id or an object (older eras' single ``discount``
-    may carry none: it is then named after its coupon)."""
-    if isinstance(discount, str):
-        return discount
-    if not isinstance(discount, dict) or discount.get("deleted"):
-        return ""
-    if discount.get("id"):
-        return str(discount["id"])
-    coupon = discount.get("coupon")
-    return f"coupon:{coupon.get('id')}" if isinstance(coupon, dict) else ""
-
-
-def _discount_list(value: Any) -> list[Any]:
-    if isinstance(value, list):
-        return [d for d in value if discount_id(d)]
-    if isinstance(value, dict | str) and discount_id(value):
-        return [value]
-    return []
-
-
 def discounts_carried(obj: Mapping[str, Any]) -> dict[str, DiscountTerms]:
     """The terms of every discount the payload expands (subscription's and items')."""
     found: list[Any] = [
-        *_discount_list(obj.get("discounts")),
-        *_discount_list(obj.get("discount")),
+        *discount_list(obj.get("discounts")),
+        *discount_list(obj.get("discount")),
     ]
     for item in _items(obj):
-        found.extend(_discount_list(item.get("discounts")))
+        found.extend(discount_list(item.get("discounts")))
     terms = {}
     for discount in found:
         read = discount_terms(discount)
@@ -197,12 +80,12 @@ def _tiered_total(tiers: list[Any], mode: Any, quantity: int) -> Decimal | None:
         return None
 
     def tier_amount(tier: dict[str, Any], units: int) -> Decimal | None:
-        unit = _decimal(tier.get("unit_amount_decimal"))
+        unit = decimal_of(tier.get("unit_amount_decimal"))
         if unit is None:
-            unit = _decimal(tier.get("unit_amount")) or Decimal(0)
-        flat = _decimal(tier.get("flat_amount_decimal"))
+            unit = decimal_of(tier.get("unit_amount")) or Decimal(0)
+        flat = decimal_of(tier.get("flat_amount_decimal"))
         if flat is None:
-            flat = _decimal(tier.get("flat_amount")) or Decimal(0)
+            flat = decimal_of(tier.get("flat_amount")) or Decimal(0)
         return unit * units + flat
 
     if mode == "volume":
@@ -268,11 +151,11 @@ def _item_amount(
             else None
         )
     else:
-        unit = _decimal(source.get("unit_amount_decimal"))
+        unit = decimal_of(source.get("unit_amount_decimal"))
         if unit is None:
-            unit = _decimal(source.get("amount_decimal"))
+            unit = decimal_of(source.get("amount_decimal"))
         if unit is None:
-            unit = _decimal(source.get("unit_amount", source.get("amount")))
+            unit = decimal_of(source.get("unit_amount", source.get("amount")))
         transform = source.get("transform_quantity") or source.get("transform_usage")
         if isinstance(transform, dict) and int(transform.get("divide_by") or 0) > 0:
             rounding = ROUND_CEILING if transform.get("round") == "up" else ROUND_FLOOR
@@ -311,11 +194,11 @@ def run_rate_basis(obj: Mapping[str, Any], *, live: bool | None = None) -> RunRa
         if amount is None or (item_currency and item_currency != currency):
             items.append(None)
             continue
-        ids = [discount_id(d) for d in _discount_list(item.get("discounts"))]
+        ids = [discount_id(d) for d in discount_list(item.get("discounts"))]
         items.append([str(amount), ids])
-    discounts = [discount_id(d) for d in _discount_list(obj.get("discounts"))]
+    discounts = [discount_id(d) for d in discount_list(obj.get("discounts"))]
     if not discounts:
-        discounts = [discount_id(d) for d in _discount_list(obj.get("discount"))]
+        discounts = [discount_id(d) for d in discount_list(obj.get("discount"))]
     return {
         "currency": currency,
         "live": is_paying(obj) if live is None else live,

@@ -18,9 +18,9 @@ from django.db.models import Model
 from django.db.models.fields.json import KT
 
 from django_stripe_portal.events import SUBSCRIPTION_EVENTS
+from django_stripe_portal.webhooks.discount_terms import DiscountTerms
 from django_stripe_portal.webhooks.run_rate import (
     NOT_PAYING_STATUSES,
-    DiscountTerms,
     discounts_carried,
     monthly_amount,
     needed_discounts,
