@@ -154,7 +154,7 @@ def revenue_report(
         target.all_canceled, target.portal_canceled = row["amount"] or 0, row["portal"] or 0
         target.all_cancellations, target.portal_cancellations = row["n"], row["portal_n"]
     now = timezone.now()
-    for customer in customers_at_risk(account=account, now=min(after, now)):
+    for customer in customers_at_risk(account=account, now=min(after, now), named=False):
         if customer.monthly_amount:
             entry(customer.currency).at_risk += customer.monthly_amount
     entries.pop("", None)  # figures of subscriptions whose currency is unknown
