@@ -114,7 +114,7 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--backfill",
         action="store_true",
-        help="also empty every subscription's run rate and time migration 0005's backfill",
+        help="also empty every subscription's run rate and time migration 0006's backfill",
     )
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument(
@@ -646,7 +646,7 @@ def _measure(args: argparse.Namespace, postgres: bool) -> None:
 
 
 def _backfill(args: argparse.Namespace) -> None:
-    """Migration 0005's backfill over every subscription (run rates emptied first): time,
+    """Migration 0006's backfill over every subscription (run rates emptied first): time,
     peak memory (ru_maxrss grows only if the backfill needs more than the process had)."""
     import resource
 

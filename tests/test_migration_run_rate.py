@@ -1,4 +1,4 @@
-"""Migration 0005 fills the run rate of subscriptions stored before the app kept it, from
+"""Migration 0006 fills the run rate of subscriptions stored before the app kept it, from
 the newest stored payload of each (never the network), in batches, and says how many it
 could not fill. Runs on the suite's database (SQLite, or PostgreSQL with DATABASE_URL)."""
 
@@ -19,8 +19,8 @@ from tests import stripe_objects as so
 from tests.test_revenue import item, subscription
 
 APP = "django_stripe_portal"
-BEFORE = [(APP, "0004_money")]
-AFTER = [(APP, "0005_run_rate_backfill")]
+BEFORE = [(APP, "0005_money")]
+AFTER = [(APP, "0006_run_rate_backfill")]
 WHEN = dt.datetime(2026, 11, 2, 12, 0, tzinfo=dt.UTC)
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -27,14 +27,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connections, router, transaction
-from django.db.models import Case, CharField, Count, Exists, OuterRef, Q, QuerySet, Sum, When
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+    When,
+)
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from django_stripe_portal.activity.at_risk_money import run_rates_of
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.customer_labels import customer_labels
-from django_stripe_portal.id_lists import field_in
 from django_stripe_portal.models import PortalSession, StripeSubscription, WebhookEvent
 from django_stripe_portal.state.subscriptions import ENDED_STATUSES
 
@@ -52,9 +62,6 @@ AT_RISK_REASONS = {
 PAYMENT_TROUBLE_STATUSES = ("past_due", "unpaid", "incomplete")
 STUCK_VISITS = 3
 STUCK_WITHIN = dt.timedelta(days=7)
-#: Ids per query where they go as an IN list (SQLite allows 32,766 parameters);
-#: PostgreSQL takes them all as one array parameter.
-_IN_CHUNK = 20_000
 
 
 @dataclass(frozen=True)
@@ -179,30 +186,6 @@ def customers_at_risk(
     )
 
 
-def run_rates_of(customer_ids: list[str], scope: Q) -> dict[str, tuple[int | None, str]]:
-    """``{customer: (run rate, currency)}`` of their live subscriptions (one query); a
-    customer paying in several currencies is shown in the largest."""
-    totals: dict[str, dict[str, int]] = defaultdict(dict)
-    using = router.db_for_read(StripeSubscription)
-    size = len(customer_ids) if connections[using].vendor == "postgresql" else _IN_CHUNK
-    for first in range(0, len(customer_ids), max(1, size)):
-        chunk = customer_ids[first : first + size]
-        rows = (
-            StripeSubscription.objects.filter(scope, field_in("customer_id", chunk, using=using))
-            .exclude(status__in=ENDED_STATUSES)
-            .exclude(monthly_amount__isnull=True)
-            .values("customer_id", "currency")
-            .annotate(amount=Sum("monthly_amount"))
-            .order_by()
-        )
-        for row in rows:
-            totals[row["customer_id"]][row["currency"]] = int(row["amount"])
-    return {
-        customer: max(((amount, currency) for currency, amount in by.items()))
-        for customer, by in totals.items()
-    }
-
-
 @contextmanager
 def _without_jit() -> Iterator[None]:
     """PostgreSQL compiles a query to machine code (JIT) when its cost estimate is high.
@@ -265,14 +248,32 @@ def _subscription_signals(scope: Q) -> Iterable[tuple[str, RiskSignal]]:
             yield customer_id, signal
 
 
-def _as_text(expression: Any) -> Cast:
-    return Cast(expression, output_field=CharField())
+class _UtcText(Cast):
+    """A timestamp as ISO text in UTC, whatever the connection's ``DateStyle``: a cast to
+    text follows that setting (``SQL, DMY`` gives ``05/12/2026 19:04:39.5 UTC``), so
+    PostgreSQL is asked for the format itself; SQLite stores the text already (a cast)."""
+
+    def __init__(self, expression: Any) -> None:
+        super().__init__(expression, output_field=CharField())
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        return Func.as_sql(
+            self,
+            compiler,
+            connection,
+            template="to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')",
+            **extra_context,
+        )
+
+
+def _as_text(expression: Any) -> _UtcText:
+    return _UtcText(expression)
 
 
 def _parse_time(text: str | None) -> dt.datetime | None:
-    """A timestamp the database wrote as text (PostgreSQL: ``… 19:04:39.5+00`` in the
-    connection's UTC; SQLite: naive UTC). ``datetime.fromisoformat`` is C code, where
-    Django's psycopg timestamp loader is Python: 20 times faster per value."""
+    """A timestamp the database wrote as ISO text in UTC (:class:`_UtcText`).
+    ``datetime.fromisoformat`` is C code, where Django's psycopg timestamp loader is
+    Python: 20 times faster per value."""
     if text is None:
         return None
     value = dt.datetime.fromisoformat(text)

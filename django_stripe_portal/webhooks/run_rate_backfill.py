@@ -4,7 +4,7 @@ stored payload of each (never from the network).
 Batches of subscriptions by primary key, each in its own short statements (no long
 lock, memory flat whatever the table's size): the batch's rows, the ids and times of
 their customers' subscription events (through the ``customer_id`` index), the newest
-payload of each subscription, then one bulk UPDATE. Used by migration ``0005`` and by
+payload of each subscription, then one bulk UPDATE. Used by migration ``0006`` and by
 ``manage.py backfill_run_rate`` (safe to run again: it fills only empty rows).
 """
 

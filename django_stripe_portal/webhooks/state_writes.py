@@ -1,5 +1,7 @@
-"""The rows an event writes before any signal is sent: the subscription, or the portal
-session seen in ``billing_portal.session.created``.
+"""The rows an event writes before any signal is sent: the subscription (with its run
+rate), the portal session seen in ``billing_portal.session.created``, a discount or
+coupon (``webhooks.discounts``), or a connected account's authorization
+(``account.application.*``, ``state.accounts``).
 
 Each write is compiled by :func:`prepare_state_write` before the dispatch transaction
 begins (on SQLite that transaction is the database's one write lock) and sent by
@@ -22,10 +24,21 @@ from typing import Any
 
 from django.db.models import Subquery
 
-from django_stripe_portal.events import COUPON_EVENTS, DISCOUNT_EVENTS, SUBSCRIPTION_EVENTS
+from django_stripe_portal.events import (
+    ACCOUNT_APPLICATION_EVENTS,
+    COUPON_EVENTS,
+    DISCOUNT_EVENTS,
+    SUBSCRIPTION_EVENTS,
+)
 from django_stripe_portal.models import PortalConfiguration, PortalSession, WebhookEvent
+from django_stripe_portal.state.accounts import PreparedAuthorizationWrite
 from django_stripe_portal.state.row_writes import PreparedInsert
-from django_stripe_portal.state.subscriptions import PreparedSubscriptionWrite
+from django_stripe_portal.state.subscriptions import (
+    CHANGED_STAGE,
+    CREATED_STAGE,
+    DELETED_STAGE,
+    PreparedSubscriptionWrite,
+)
 from django_stripe_portal.webhooks.discounts import apply_coupon_event, apply_discount_event
 from django_stripe_portal.webhooks.interpret import Interpretation
 from django_stripe_portal.webhooks.money import with_customer_discount
@@ -47,16 +60,24 @@ class StateWritten:
     applied: bool
 
 
+#: ``StripeSubscription.event_stage`` of each event type (the others: changed).
+_STAGES = {
+    "customer.subscription.created": CREATED_STAGE,
+    "customer.subscription.deleted": DELETED_STAGE,
+}
+
+
 class _SubscriptionWrite:
     def __init__(
         self,
-        obj: dict[str, Any],
+        event: dict[str, Any],
         event_time: datetime,
         status: str | None,
         account: str,
         meaning: Interpretation,
         event_row: WebhookEvent,
     ) -> None:
+        obj: dict[str, Any] = event["data"]["object"]
         at = int(event_time.timestamp())
         self.event_row, self.at = event_row, at
         values = subscription_values(obj, run_rate=False)
@@ -70,6 +91,11 @@ class _SubscriptionWrite:
             values["status"] = status
             if status in NOT_PAYING_STATUSES:
                 values["monthly_amount"] = 0
+        # What the event says of its place among others of the same second.
+        values["event_stage"] = _STAGES.get(str(event["type"]), CHANGED_STAGE)
+        previous = event["data"].get("previous_attributes")
+        before = previous.get("status") if isinstance(previous, dict) else None
+        values["previous_status"] = before[:30] if isinstance(before, str) else ""
         self.statement = PreparedSubscriptionWrite(str(obj["id"]), values, event_time)
 
     def run(self) -> StateWritten:
@@ -122,7 +148,15 @@ class _DiscountWrite:
         return None if written is None else StateWritten(written, True)
 
 
-PreparedStateWrite = _SubscriptionWrite | _SessionSeen | _DiscountWrite
+class _AuthorizationWrite:
+    def __init__(self, account: str, event_type: str, event_time: datetime) -> None:
+        self.statement = PreparedAuthorizationWrite(account, event_type, event_time)
+
+    def run(self) -> StateWritten:
+        return StateWritten(self.statement.row, self.statement.run())
+
+
+PreparedStateWrite = _SubscriptionWrite | _SessionSeen | _DiscountWrite | _AuthorizationWrite
 
 
 def prepare_state_write(
@@ -132,10 +166,12 @@ def prepare_state_write(
     obj: dict[str, Any] = event["data"]["object"]
     if row.type in SUBSCRIPTION_EVENTS:
         return _SubscriptionWrite(
-            obj, row.created_at, meaning.subscription_status, row.account, meaning, row
+            event, row.created_at, meaning.subscription_status, row.account, meaning, row
         )
     if row.type in DISCOUNT_EVENTS or row.type in COUPON_EVENTS:
         return _DiscountWrite(row, event)
+    if row.type in ACCOUNT_APPLICATION_EVENTS and row.account:
+        return _AuthorizationWrite(row.account, row.type, row.created_at)
     if row.type == "billing_portal.session.created":
         return _SessionSeen(obj, row.created_at, row.account)
     return None

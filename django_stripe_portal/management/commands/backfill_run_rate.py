@@ -1,5 +1,5 @@
 """``manage.py backfill_run_rate``: the run rate of subscriptions stored before the app
-kept it, from the newest stored payload of each; never calls Stripe. Migration 0005 runs
+kept it, from the newest stored payload of each; never calls Stripe. Migration 0006 runs
 it once; run it again after loading old rows (it fills only empty ones)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Fill the run rate of the subscriptions stored before 0004, from the newest stored
+"""Fill the run rate of the subscriptions stored before 0005, from the newest stored
 payload of each (never from the network), in batches: see
 ``django_stripe_portal.webhooks.run_rate_backfill``. Not atomic, so each batch commits
 and no lock outlives it; ``manage.py backfill_run_rate`` runs the same again."""
@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("django_stripe_portal", "0004_money"),
+        ("django_stripe_portal", "0005_money"),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('django_stripe_portal', '0003_churn'),
+        ('django_stripe_portal', '0004_deauthorization_and_tie_order'),
     ]
 
     operations = [
