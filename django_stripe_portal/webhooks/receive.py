@@ -20,6 +20,7 @@ from django_stripe_portal.state.row_writes import PreparedInsert, insert_unless_
 from django_stripe_portal.webhooks.dispatch import dispatch_event, is_handled
 from django_stripe_portal.webhooks.interpret import Interpretation
 from django_stripe_portal.webhooks.linking import visit_subquery
+from django_stripe_portal.webhooks.money import read_event_money
 from django_stripe_portal.webhooks.payload import stripe_time
 from django_stripe_portal.webhooks.process import (
     Outcome,
@@ -75,6 +76,8 @@ def _new_row(
         change_kind=meaning.change_kind,
         received_via=received_via,
     )
+    money = read_event_money(row, event, meaning)
+    meaning.known_discounts, meaning.run_rate = money.known, money.row_values
     if meaning.change_kind and meaning.customer_id:
         # Looked up by the INSERT itself: one statement, one round trip.
         row.portal_session_id = visit_subquery(
