@@ -79,8 +79,59 @@ def identifier(value: str, words: str = "") -> SafeString:
 
 def pretty_json(value: Any) -> SafeString:
     """A JSON value indented in a ``<pre>``, escaped (payloads are untrusted text)."""
-    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
-    return format_html('<pre style="white-space:pre-wrap;margin:0">{}</pre>', text)
+    return format_html('<pre style="white-space:pre-wrap;margin:0">{}</pre>', indented_json(value))
+
+
+#: Levels of indentation shown; deeper values are written at this indentation.
+MAX_INDENT_LEVELS = 30
+
+
+def indented_json(value: Any) -> str:
+    """``json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)``, written with a
+    stack instead of recursion: a stored payload of any depth (rows older than the
+    nesting limit may be deep) is shown, never a ``RecursionError``. Indentation stops
+    growing past :data:`MAX_INDENT_LEVELS` (Stripe nests about ten), so a deep payload's
+    page grows with its size, not with the square of its depth."""
+    parts: list[str] = []
+    # What is left to write, last first: text as it is, or (value, indent level).
+    todo: list[str | tuple[Any, int]] = [(value, 0)]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            parts.append(item)
+            continue
+        current, level = item
+        level = min(level, MAX_INDENT_LEVELS)
+        if isinstance(current, dict) and current:
+            inner = "\n" + "  " * (level + 1)
+            entries = sorted(current.items(), key=lambda entry: str(entry[0]))
+            pending: list[str | tuple[Any, int]] = ["{"]
+            for index, (key, child) in enumerate(entries):
+                lead = inner if index == 0 else "," + inner
+                pending += [lead + _scalar_json(str(key)) + ": ", (child, level + 1)]
+            pending.append("\n" + "  " * level + "}")
+            todo.extend(reversed(pending))
+        elif isinstance(current, list | tuple) and current:
+            inner = "\n" + "  " * (level + 1)
+            pending = ["["]
+            for index, child in enumerate(current):
+                pending += [inner if index == 0 else "," + inner, (child, level + 1)]
+            pending.append("\n" + "  " * level + "]")
+            todo.extend(reversed(pending))
+        else:
+            parts.append(_scalar_json(current))
+    return "".join(parts)
+
+
+def _scalar_json(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{}"
+    if isinstance(value, list | tuple):
+        return "[]"
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return json.dumps(str(value), ensure_ascii=False)
 
 
 class ReadOnly:
