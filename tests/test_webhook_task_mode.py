@@ -147,13 +147,13 @@ def test_with_the_broker_down_the_answer_says_the_row_is_pending(
         connected(signals.webhook_received, ran),
     ):
         response = post_signed(client, event)
-    assert (response.status_code, response.content) == (503, NOT_ENQUEUED_ANSWER)
-    row = WebhookEvent.objects.get()
-    assert (row.status, row.attempts, row.last_error) == (Status.PENDING, 0, "")
-    assert ran.calls == []
+        assert (response.status_code, response.content) == (503, NOT_ENQUEUED_ANSWER)
+        row = WebhookEvent.objects.get()
+        assert (row.status, row.attempts, row.last_error) == (Status.PENDING, 0, "")
+        assert ran.calls == []
 
-    with override_settings(STRIPE_PORTAL={**TASK_MODE, "WEBHOOK_STUCK_AFTER": 0}):
-        report = recover_events()
+        with override_settings(STRIPE_PORTAL={**TASK_MODE, "WEBHOOK_STUCK_AFTER": 0}):
+            report = recover_events()
     assert report.stuck == [event["id"]]
     row.refresh_from_db()
     assert (row.status, len(ran.calls)) == (Status.PROCESSED, 1)

@@ -61,7 +61,8 @@ MAX_TYPES_PER_LISTING = 20
 PROGRESS_EVERY = 1000
 PROGRESS_SECONDS = 5.0
 
-_NEW = {Outcome.PROCESSED, Outcome.IGNORED, Outcome.ENQUEUED}
+#: NOT_ENQUEUED: stored pending while the task broker was down; the recovery sweep runs it.
+_NEW = {Outcome.PROCESSED, Outcome.IGNORED, Outcome.ENQUEUED, Outcome.NOT_ENQUEUED}
 #: BUSY: a live delivery holds the row right now, so it is stored and being processed.
 _ALREADY_STORED = {Outcome.DUPLICATE, Outcome.BUSY}
 

@@ -167,5 +167,5 @@ def _store_and_enqueue(row: WebhookEvent) -> Outcome:
             "enqueue it again (or run `manage.py recover_stripe_events`)",
             row.stripe_id,
         )
-        return Outcome.FAILED
+        return Outcome.NOT_ENQUEUED
     return Outcome.ENQUEUED
