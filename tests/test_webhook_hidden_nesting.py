@@ -123,7 +123,9 @@ def test_indented_json_matches_json_dumps_where_json_dumps_can() -> None:
         3,
         _deep_value(10),
     ):
-        assert indented_json(value) == json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+        assert indented_json(value) == json.dumps(
+            value, indent=2, sort_keys=True, ensure_ascii=False
+        )
 
 
 def test_indented_json_of_a_deep_value_does_not_recurse() -> None:
