@@ -177,7 +177,9 @@ def test_the_connected_accounts_listing_includes_account_application_events(
     platform_types, account_types = (
         {
             name
-            for account, query in zip(stripe_events.accounts_asked, stripe_events.calls)
+            for account, query in zip(
+                stripe_events.accounts_asked, stripe_events.calls, strict=True
+            )
             if account == wanted
             for name in query["types"]
         }
