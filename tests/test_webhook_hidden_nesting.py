@@ -107,7 +107,7 @@ def test_nul_escapes_are_replaced_exactly(client: Client, written: str, kept: st
 
 
 def _deep_value(levels: int) -> object:
-    value: object = "bottom \x00 <script>"
+    value: object = "bottom <script>"
     for _ in range(levels):
         value = {"a": [value]}
     return value
@@ -154,4 +154,4 @@ def test_the_admin_shows_a_stored_row_deeper_than_python_recurses(client: Client
     url = reverse("admin:django_stripe_portal_webhookevent_change", args=[row.pk])
     response = client.get(url)
     assert response.status_code == 200
-    assert "bottom \\u0000 &lt;script&gt;" in response.content.decode()
+    assert "bottom &lt;script&gt;" in response.content.decode()

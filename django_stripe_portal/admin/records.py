@@ -13,10 +13,11 @@ import json
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import SuspiciousOperation
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Model, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.functional import cached_property
@@ -134,6 +135,19 @@ def _scalar_json(value: Any) -> str:
         return json.dumps(str(value), ensure_ascii=False)
 
 
+class NoNulInQuery:
+    """A list page whose query string holds a NUL answers 400: PostgreSQL refuses NUL in
+    a text parameter, and Django's admin sends filter and search values to it as given,
+    so ``?q=%00`` or ``?account=acct_%00`` was a 500."""
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if any("\x00" in key or "\x00" in "".join(values) for key, values in request.GET.lists()):
+            raise SuspiciousOperation("NUL character in an admin list's query string")
+        return super().changelist_view(request, extra_context)  # type: ignore[misc,no-any-return]
+
+
 class ReadOnly:
     """Stripe's record, or what sync wrote: shown, never edited here."""
 
@@ -147,7 +161,7 @@ class ReadOnly:
         return False
 
 
-class StripeRecordAdmin(ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
+class StripeRecordAdmin(NoNulInQuery, ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
     """Read-only, large-table friendly list, exact search on Stripe ids."""
 
     show_full_result_count = False
