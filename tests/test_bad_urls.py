@@ -84,6 +84,16 @@ def test_a_refused_click_with_a_bad_referer_goes_back_to_the_return_url(
     assert portal_api.calls == []
 
 
+@pytest.mark.parametrize("return_to", ["/a\x00b", "/\x01", "/account/\x7f"])
+def test_a_return_to_with_a_control_character_is_dropped(
+    signed_in: Client, portal_api: FakePortalApi, return_to: str
+) -> None:
+    """Found probing PostgreSQL: "/a\x00b" was kept, then the insert of the visit raised."""
+    response = signed_in.post("/billing/portal/", {"return_to": return_to})
+    assert response.status_code == 303
+    assert PortalSession.objects.get().return_to == "/"
+
+
 @pytest.mark.parametrize("url", BAD_URLS)
 def test_a_stored_bad_return_to_ends_at_the_return_url(client: Client, url: str) -> None:
     """A row written before this check (or by hand) is checked again on the way back."""

@@ -40,6 +40,7 @@ url_like = st.one_of(
 @given(candidate=url_like, secure=st.booleans())
 @example(candidate="://", secure=False)  # found by this test: a relative path, not a URL
 @example(candidate="http://[", secure=False)  # found by a probe: urlsplit raised ValueError
+@example(candidate="/a\x00b", secure=False)  # kept, then PostgreSQL refused to store it
 def test_a_kept_return_to_never_leaves_the_allowed_hosts(candidate: str, secure: bool) -> None:
     request = RequestFactory().get("/", secure=secure)
     with override_settings(STRIPE_PORTAL=TEST_SETTINGS):
@@ -78,7 +79,6 @@ def test_a_kept_return_to_never_leaves_the_allowed_hosts(candidate: str, secure:
 def test_any_form_is_answered_without_a_500(
     signed_in: Client, portal_api: FakePortalApi, form: dict[str, str], referer: str | None
 ) -> None:
-    form = {key: value.replace("\x00", "") for key, value in form.items()}
     headers = {}
     if referer is not None and referer.isprintable():  # what an HTTP header can carry
         headers["Referer"] = referer

@@ -87,8 +87,10 @@ def safe_return_to(request: HttpRequest, candidate: str | None) -> str | None:
     candidate = candidate.strip()
     if not candidate or len(candidate) > MAX_RETURN_TO_LENGTH:
         return None
-    if any(char in candidate for char in "\t\r\n"):
-        # Browsers drop these, so "/\t/evil.com" is "//evil.com" to them.
+    if any(char < " " or char == "\x7f" for char in candidate):
+        # Browsers drop tab, CR and LF, so "/\t/evil.com" is "//evil.com" to them; and no
+        # page of ours has a control character in its address (PostgreSQL cannot even
+        # store a NUL: "/a\x00" was a 500).
         return None
     try:
         parts = urlsplit(candidate)
