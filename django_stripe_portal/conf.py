@@ -72,6 +72,9 @@ DEFAULTS: dict[str, Any] = {
     # A change event counts towards a portal visit up to this many seconds after it began
     # (or until the user came back, whichever is first).
     "VISIT_WINDOW": 3600,
+    # f(user) -> str: how a person is named wherever the app shows a customer (None: the
+    # user's full name, else email, else username).
+    "CUSTOMER_LABEL": None,
 }
 
 # Keys whose value is a dotted path to a callable, imported on first use.
@@ -83,6 +86,7 @@ IMPORT_STRINGS = (
     "ACCOUNT_RESOLVER",
     "ON_BEHALF_OF_RESOLVER",
     "CONNECTED_ACCOUNTS",
+    "CUSTOMER_LABEL",
 )
 
 WEBHOOK_PROCESSING_MODES = ("sync", "task")
@@ -127,6 +131,7 @@ class PortalSettings:
     WEBHOOK_STUCK_AFTER: int
     ACTIVE_STATUSES: list[str]
     VISIT_WINDOW: int
+    CUSTOMER_LABEL: str | Callable[..., Any] | None
 
     def __init__(self, user_settings: dict[str, Any], *, ignore_unknown: bool = False) -> None:
         """``ignore_unknown``: for the system checks, which report unknown keys (E001)

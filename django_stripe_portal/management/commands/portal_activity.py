@@ -8,7 +8,6 @@ row per signal for ``--at-risk``.
 
 from __future__ import annotations
 
-import csv
 import json
 from typing import Any
 
@@ -17,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_stripe_portal import activity
 from django_stripe_portal.conf import SETTING_NAME, get_settings
 from django_stripe_portal.management.closed_pipe import stop_quietly_when_the_reader_goes
+from django_stripe_portal.management.exports import SafeCSVWriter, text_table
 from django_stripe_portal.models import PortalConfiguration
 from django_stripe_portal.portal.accounts import ACCOUNT_ID_RE
 from django_stripe_portal.webhooks.payload import id_of
@@ -89,7 +89,7 @@ class Command(BaseCommand):
             elif options["format"] == "csv":
                 self._write_csv(report, history)
             else:
-                self._write_table(report, history)
+                self._writetext_table(report, history)
 
     def _write_json(
         self, report: activity.ActivityReport, history: list[activity.VisitHistory] | None
@@ -102,7 +102,7 @@ class Command(BaseCommand):
     def _write_csv(
         self, report: activity.ActivityReport, history: list[activity.VisitHistory] | None
     ) -> None:
-        writer = csv.writer(self.stdout, lineterminator="\n")
+        writer = SafeCSVWriter(self.stdout)
         writer.writerow(["section", "key", "metric", "value"])
         data = report.as_dict()
         for metric, value in data["summary"].items():
@@ -124,7 +124,7 @@ class Command(BaseCommand):
             kinds = " ".join(change["change_kind"] for change in visit["changes"])
             writer.writerow(["customer_visit", visit["visit"], "changes", kinds])
 
-    def _write_table(
+    def _writetext_table(
         self, report: activity.ActivityReport, history: list[activity.VisitHistory] | None
     ) -> None:
         data = report.as_dict()
@@ -148,13 +148,13 @@ class Command(BaseCommand):
             ("Visits with a change", summary["changed"]),
             ("Abandoned (no return, no change)", summary["abandoned"]),
         ]
-        write(_table(("", ""), rows))
+        write(text_table(("", ""), rows))
         per_day = [(d["date"], d["visits"], d["unique_customers"]) for d in data["per_day"]]
-        write(_table(("Day", "Visits", "Unique customers"), per_day))
+        write(text_table(("Day", "Visits", "Unique customers"), per_day))
         outcomes = [(o["label"], o["visits"]) for o in data["outcomes"]]
-        write(_table(("Outcome (a visit counts under each kind it made)", "Visits"), outcomes))
+        write(text_table(("Outcome (a visit counts under each kind it made)", "Visits"), outcomes))
         reasons = [(_reason_text(r), r["cancellations"]) for r in data["cancellation_reasons"]]
-        write(_table(("Cancellation feedback", "Cancellations"), reasons or [("(none)", 0)]))
+        write(text_table(("Cancellation feedback", "Cancellations"), reasons or [("(none)", 0)]))
         offers = [
             (
                 o["coupon"],
@@ -165,7 +165,7 @@ class Command(BaseCommand):
             for o in data["retention_offers"]
         ]
         write(
-            _table(
+            text_table(
                 ("Retention coupon", "Offers", "Accepted", "Save rate"),
                 offers or [("(no offer made)", 0, 0, "-")],
             )
@@ -177,7 +177,7 @@ class Command(BaseCommand):
                 changes = ", ".join(c["change_kind"] for c in visit["changes"]) or "nothing"
                 returned = "yes" if visit["returned_at"] else "no"
                 visits.append((visit["visit"], visit["created_at"], returned, changes))
-            write(_table(("Visit", "Started", "Came back", "Changes"), visits))
+            write(text_table(("Visit", "Started", "Came back", "Changes"), visits))
 
 
 def _checked_account(value: str | None) -> str | None:
@@ -240,7 +240,7 @@ def write_at_risk(out: OutputWrapper, customers: list[activity.AtRiskCustomer], 
         out.write(json.dumps(data, indent=2) + "\n")
         return
     if fmt == "csv":
-        writer = csv.writer(out, lineterminator="\n")
+        writer = SafeCSVWriter(out)
         writer.writerow(
             ["customer_id", "reason", "at", "subscription", "status", "cancels_at", "visits"]
         )
@@ -267,7 +267,7 @@ def write_at_risk(out: OutputWrapper, customers: list[activity.AtRiskCustomer], 
         for customer in customers
     ]
     out.write(f"Customers at risk: {len(customers)}\n\n")
-    out.write(_table(("Customer", "Latest signal", "Reasons (what they rest on)"), rows))
+    out.write(text_table(("Customer", "Latest signal", "Reasons (what they rest on)"), rows))
 
 
 def _based_on(signal: activity.RiskSignal) -> str:
@@ -283,20 +283,3 @@ def _reason_text(reason: dict[str, Any]) -> str:
     option = reason["feedback_option_description"] or reason["feedback_option"]
     parts = [part for part in (option, reason["feedback"]) if part]
     return " · ".join(parts) or "(no reason given)"
-
-
-def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
-    """Plain aligned columns, the first left-aligned, the others right-aligned, then a
-    blank line. An empty header is left out."""
-    with_header = any(header)
-    cells = [tuple(str(value) for value in row) for row in [header, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = []
-    for row in cells if with_header else cells[1:]:
-        first, *rest = row
-        right = [value.rjust(width) for value, width in zip(rest, widths[1:], strict=True)]
-        parts = [first.ljust(widths[0]), *right]
-        lines.append("  ".join(parts).rstrip())
-    if with_header:
-        lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines) + "\n\n"
