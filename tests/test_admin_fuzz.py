@@ -103,11 +103,14 @@ def staff(client: Client) -> Client:
     return client
 
 
-@settings(
-    max_examples=300,
+#: The pages hit a database and render templates: no deadline; the fixture is per test.
+FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+
+
+@settings(FUZZ, max_examples=300)
 @given(
     page=st.sampled_from(PAGES),
     query=st.lists(st.tuples(st.sampled_from(PARAMETERS), odd_values), max_size=4),
@@ -127,11 +130,7 @@ def test_admin_pages_answer_any_query_string_without_a_500(
     assert response.status_code in (200, 302, 400, 404), (url, response.status_code)
 
 
-@settings(
-    max_examples=100,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(FUZZ, max_examples=100)
 @given(
     model=st.sampled_from(MODELS),
     object_id=st.one_of(
