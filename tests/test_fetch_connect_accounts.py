@@ -25,6 +25,7 @@ from django_stripe_portal import signals
 from django_stripe_portal.models import StripeSubscription, WebhookEvent
 from django_stripe_portal.state.accounts import is_deauthorized
 from django_stripe_portal.webhooks.catch_up import SAFETY_OVERLAP
+from tests import contract
 from tests import stripe_objects as so
 from tests.fake_stripe_events import FakeStripeEvents
 from tests.webhook_support import Recorder, connected
@@ -34,6 +35,8 @@ pytestmark = pytest.mark.django_db
 HOUR = 3600
 A = "acct_1ConnectBakery"
 B = "acct_1ConnectFlorist"
+#: A type only a host's receiver (signals.on) asks for.
+HOST = "customer.created"
 SETTINGS: dict[str, Any] = {
     "API_KEY": "sk_test_tests",
     "WEBHOOK_SECRETS": ["whsec_tests"],
@@ -263,3 +266,34 @@ def test_an_empty_connected_accounts_lists_nothing(stripe_events: FakeStripeEven
         out, _ = fetch("--all-accounts")
     assert "No connected accounts to fetch" in out
     assert stripe_events.accounts_asked == []
+
+
+@contract.requires_openapi
+def test_same_second_events_of_an_account_are_ordered_through_its_own_listing(
+    stripe_events: FakeStripeEvents,
+) -> None:
+    """More than 20 types are listed in two runs; the events of one second from both are
+    put in Stripe's order by listing that second again, which for a connected account
+    must carry its Stripe-Account too (the platform's listing of that second has none)."""
+    first_listing = ["customer.subscription.created", "customer.subscription.deleted"]
+    fillers = [name for name in contract.event_types() if name not in (*first_listing, HOST)]
+    types = [*first_listing, *fillers[:18], HOST]
+    second = int(time.time()) - 600
+    sub = so.subscription()
+    created = [
+        stripe_events.create(kind, obj, id=event_id, created=second, account=A)
+        for kind, obj, event_id in [
+            ("customer.subscription.created", sub, "evt_1TieA"),
+            (HOST, so.customer(id="cus_a"), "evt_0TieA"),
+            ("customer.subscription.deleted", sub, "evt_1TieB"),
+            (HOST, so.customer(id="cus_b"), "evt_0TieB"),
+        ]
+    ]
+    recorder = Recorder()
+    with (
+        connected(signals.event_signal(HOST), Recorder()),
+        connected(signals.webhook_received, recorder),
+    ):
+        fetch("--account", A, "--hours", "1", *[arg for name in types for arg in ("--type", name)])
+    assert [call["event"].stripe_id for call in recorder.calls] == [e["id"] for e in created]
+    assert stripe_events.accounts_asked == [A, A, A]
