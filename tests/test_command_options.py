@@ -39,6 +39,8 @@ COVERED = {
     "test_type_option_lists_only_those_types",
     ("fetch_stripe_events", "account"): "tests/test_fetch_connect_accounts.py::"
     "test_one_account_given_as_a_string_from_code",
+    ("sync_entitlements", "account"): "tests/test_sync_entitlements.py::"
+    "test_one_account_given_as_a_string_from_code",
 }
 
 
