@@ -133,7 +133,7 @@ def test_the_customer_links_page_names_people(admin_client: Client) -> None:
 
     for label in ("Dana Li", "bo", "cy@shop.test"):
         assert f">{label}</a>" in listing
-    assert _title(page).startswith("cy@shop.test (cus_cy)")
+    assert _title(page).startswith("cy@shop.test |")
 
 
 @pytest.mark.parametrize("model", [*FACTORIES, "stripecustomer"])

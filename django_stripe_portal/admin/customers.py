@@ -56,5 +56,5 @@ class StripeCustomerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         obj: Model | None = None,
     ) -> HttpResponse:
         if isinstance(obj, StripeCustomer):
-            context["subtitle"] = f"{label_for_user(obj.user)} ({obj.customer_id})"
+            context["subtitle"] = label_for_user(obj.user)
         return super().render_change_form(request, context, add, change, form_url, obj)
