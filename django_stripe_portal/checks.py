@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -49,6 +51,24 @@ WEBHOOK_SECRET_RE = re.compile(r"^whsec_[A-Za-z0-9+/=_-]+$")
 #: state/subscriptions.py) and the visit subquery inside it (webhooks/linking.py).
 SQLITE_MINIMUM = (3, 35, 0)
 TESTED_VENDORS = ("postgresql", "sqlite")
+
+
+#: True while a command that reads only the database runs its checks: no API key needed.
+_API_KEY_NOT_NEEDED: ContextVar[bool] = ContextVar(
+    "stripe_portal_api_key_not_needed", default=False
+)
+#: What a documentation example writes where the key goes.
+_PLACEHOLDER_KEY_RE = re.compile(r"^(sk|rk)_(test|live)_(\.\.\.|…|x+|X+|<.*>|your.*)$")
+
+
+@contextmanager
+def api_key_not_needed() -> Iterator[None]:
+    """Checks run inside skip "API_KEY is not set" (a wrong key is still reported)."""
+    token = _API_KEY_NOT_NEEDED.set(True)
+    try:
+        yield
+    finally:
+        _API_KEY_NOT_NEEDED.reset(token)
 
 
 def _error(msg: str, check_id: str, hint: str | None = None) -> Error:
@@ -136,12 +156,22 @@ def _check_database(alias: str) -> Iterable[CheckMessage]:
 
 def _check_api_key(conf: PortalSettings) -> Iterable[CheckMessage]:
     key = conf.API_KEY
+    if not key and _API_KEY_NOT_NEEDED.get():
+        return
     if not key:
         yield _error(
             f"{SETTING_NAME}['API_KEY'] is not set.",
             "E002",
             hint="Set it to your Stripe secret key, e.g. os.environ.get('STRIPE_SECRET_KEY') "
             "with STRIPE_SECRET_KEY=sk_test_… in the environment.",
+        )
+        return
+    if isinstance(key, str) and _PLACEHOLDER_KEY_RE.match(key.strip()):
+        yield _error(
+            f"{SETTING_NAME}['API_KEY'] is the placeholder {key!r}, not a key.",
+            "E002",
+            hint="Replace the placeholder with your own key: Dashboard → Developers → "
+            "API keys, the secret key (sk_test_ followed by letters and digits in test mode).",
         )
         return
     if not isinstance(key, str) or not API_KEY_RE.match(key):

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
+from django.core.management.base import CommandError, CommandParser, OutputWrapper
 
 from django_stripe_portal import activity
 from django_stripe_portal.conf import SETTING_NAME, get_settings
+from django_stripe_portal.management.base import PortalCommand
 from django_stripe_portal.management.closed_pipe import stop_quietly_when_the_reader_goes
 from django_stripe_portal.management.exports import SafeCSVWriter, text_table
 from django_stripe_portal.models import PortalConfiguration
@@ -26,11 +27,13 @@ FORMATS = ("table", "csv", "json")
 PLATFORM_NAME = "platform"
 
 
-class Command(BaseCommand):
+class Command(PortalCommand):
     help = (
         "Portal visits per day, unique customers, return rate, and what customers changed "
         "during their visits, for the last N days (days counted in TIME_ZONE)."
     )
+
+    uses_stripe_api = False  # reads the database only: runs without API_KEY
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
