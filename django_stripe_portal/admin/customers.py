@@ -7,9 +7,9 @@ from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
-from django_stripe_portal.admin.people import person_fields
 from django_stripe_portal.admin.records import AccountFilter, short_date
 from django_stripe_portal.customer_labels import label_for_user
+from django_stripe_portal.customer_search import person_fields
 from django_stripe_portal.models import StripeCustomer
 
 

@@ -11,20 +11,17 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
-from django.contrib.auth import get_user_model
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Model, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from django_stripe_portal.admin.records import StripeRecordAdmin, identifier, with_id
 from django_stripe_portal.customer_labels import customer_labels
-from django_stripe_portal.models import StripeCustomer
+from django_stripe_portal.customer_search import customers_named
 
 #: The attribute a list row carries its label in, set once for the whole page.
 _LABEL_ATTRIBUTE = "_customer_label"
-#: The user fields a name or email search reads (those the user model has).
-_PERSON_FIELDS = ("first_name", "last_name", "email")
 
 
 class _LabelledChangeList(ChangeList):
@@ -46,24 +43,6 @@ def customer_label_of(obj: Any) -> str:
         label = customer_labels([customer_id], account=None).get(customer_id, customer_id)
         setattr(obj, _LABEL_ATTRIBUTE, label)
     return str(label)
-
-
-def person_fields() -> tuple[str, ...]:
-    """The user model's fields a person is searched by: names and email where the model
-    has them, and its username field."""
-    user_model = get_user_model()
-    field_names = {field.name for field in user_model._meta.get_fields()}
-    wanted = [name for name in _PERSON_FIELDS if name in field_names]
-    return tuple(dict.fromkeys([*wanted, user_model.USERNAME_FIELD]))
-
-
-def customers_named(term: str) -> QuerySet[StripeCustomer]:
-    """The linked customer ids whose user's name, email or username contains ``term``:
-    a subquery, so a list filters by it in the same statement."""
-    match = Q()
-    for name in person_fields():
-        match |= Q(**{f"user__{name}__icontains": term})
-    return StripeCustomer.objects.filter(match).values("customer_id")
 
 
 class PeopleAdmin(StripeRecordAdmin):

@@ -15,6 +15,8 @@ from django.core.management.base import CommandError, CommandParser, OutputWrapp
 
 from django_stripe_portal import activity
 from django_stripe_portal.conf import SETTING_NAME, get_settings
+from django_stripe_portal.customer_labels import customer_labels
+from django_stripe_portal.customer_search import customer_id_for
 from django_stripe_portal.management.base import PortalCommand
 from django_stripe_portal.management.closed_pipe import stop_quietly_when_the_reader_goes
 from django_stripe_portal.management.exports import SafeCSVWriter, text_table
@@ -58,8 +60,9 @@ class Command(PortalCommand):
         )
         parser.add_argument(
             "--customer",
-            metavar="CUS_ID",
-            help="also list this customer's visits in the range, with their changes",
+            metavar="CUSTOMER",
+            help="also list this customer's visits in the range, with their changes: a "
+            "customer id (cus_…), or the email or username of the linked user",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -81,11 +84,9 @@ class Command(PortalCommand):
         except ValueError as exc:
             raise CommandError(f"--days: {exc}") from exc
         report = activity.activity_report(activity_range)
-        history = (
-            activity.customer_history(options["customer"], activity_range)
-            if options["customer"]
-            else None
-        )
+        customer = customer_id_for(options["customer"] or "")
+        history = activity.customer_history(customer, activity_range) if customer else None
+        self._customer = customer_labels([customer]).get(customer, customer)
         with stop_quietly_when_the_reader_goes():
             if options["format"] == "json":
                 self._write_json(report, history)
@@ -99,7 +100,7 @@ class Command(PortalCommand):
     ) -> None:
         data = report.as_dict()
         if history is not None:
-            data["customer_history"] = [_history_entry(entry) for entry in history]
+            data["customer_history"] = [_history_entry(entry, self._customer) for entry in history]
         self.stdout.write(json.dumps(data, indent=2))
 
     def _write_csv(
@@ -123,8 +124,9 @@ class Command(PortalCommand):
                 value = "" if offer[metric] is None else offer[metric]
                 writer.writerow(["retention_offer", offer["coupon"], metric, value])
         for entry in history or []:
-            visit = _history_entry(entry)
+            visit = _history_entry(entry, self._customer)
             kinds = " ".join(change["change_kind"] for change in visit["changes"])
+            writer.writerow(["customer_visit", visit["visit"], "customer", visit["customer"]])
             writer.writerow(["customer_visit", visit["visit"], "changes", kinds])
 
     def _writetext_table(
@@ -175,8 +177,9 @@ class Command(PortalCommand):
         )
         if history is not None:
             visits = []
+            write(f"Visits of {self._customer}\n")
             for entry in history:
-                visit = _history_entry(entry)
+                visit = _history_entry(entry, self._customer)
                 changes = ", ".join(c["change_kind"] for c in visit["changes"]) or "nothing"
                 returned = "yes" if visit["returned_at"] else "no"
                 visits.append((visit["visit"], visit["created_at"], returned, changes))
@@ -210,10 +213,12 @@ def _unsynced_configuration(key: str) -> str:
     )
 
 
-def _history_entry(entry: activity.VisitHistory) -> dict[str, Any]:
+def _history_entry(entry: activity.VisitHistory, customer: str) -> dict[str, Any]:
+    """One visit of ``--customer``; ``customer`` is the person's label (CUSTOMER_LABEL)."""
     visit = entry.visit
     return {
         "visit": visit.stripe_id,
+        "customer": customer,
         "customer_id": visit.customer_id,
         "created_at": visit.created_at.isoformat(),
         "returned_at": visit.returned_at.isoformat() if visit.returned_at else None,
