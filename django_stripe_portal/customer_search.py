@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
@@ -22,7 +24,7 @@ def person_fields() -> tuple[str, ...]:
     return tuple(dict.fromkeys([*wanted, user_model.USERNAME_FIELD]))
 
 
-def customers_named(term: str) -> QuerySet[StripeCustomer]:
+def customers_named(term: str) -> QuerySet[StripeCustomer, Any]:
     """The linked customer ids whose user's name, email or username contains ``term``:
     a subquery, so a list filters by it in the same statement."""
     match = Q()

@@ -12,6 +12,7 @@ list and a record of each, the activity and at-risk pages.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import sqlite3
 from pathlib import Path
@@ -19,12 +20,14 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import RunningDemo
+from tests.browser.conftest import ROOT, RunningDemo
 from tests.browser.layout import LayoutWatch
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 WIDTH = 1280
+#: Screenshots docs/admin.md shows, refreshed with UPDATE_DOCS_SCREENSHOTS=1.
+DOCS_SCREENSHOTS = {"admin-index": "admin-index.png", "admin-portalsession": "admin-sessions.png"}
 
 #: Stripe identifiers that must never be what a person reads on these pages.
 RAW_IDS = re.compile(
@@ -69,6 +72,9 @@ def _look(page: Any, layout: LayoutWatch, artifacts: Path, name: str) -> None:
     page.wait_for_load_state("load")
     page.screenshot(path=artifacts / f"1280-{name}.png", full_page=True)
     layout.measure(page, name)
+    if name in DOCS_SCREENSHOTS and os.environ.get("UPDATE_DOCS_SCREENSHOTS"):
+        # The window's height only: the page's top is what the docs show.
+        page.screenshot(path=ROOT / "docs" / "img" / DOCS_SCREENSHOTS[name])
 
 
 def test_pages_fit_1280_and_read_as_words(
