@@ -133,3 +133,16 @@ def test_a_missing_key_is_one_line_from_the_shell(tmp_path: Path) -> None:
         "CommandError: You must set STRIPE_PORTAL['API_KEY'] to a Stripe secret key "
         "(sk_test_…, sk_live_…) or restricted key (rk_…)."
     )
+
+
+@pytest.mark.parametrize("command", sorted({c[0] for c in DATABASE_ONLY + STRIPE_CALLING}))
+def test_every_option_of_every_command_has_help(command: str) -> None:
+    from django.core.management import load_command_class
+
+    parser = load_command_class("django_stripe_portal", command).create_parser("manage.py", command)
+    silent = [
+        action.option_strings
+        for action in parser._actions
+        if action.option_strings and not (action.help or "").strip()
+    ]
+    assert silent == []

@@ -6,12 +6,18 @@ from django.contrib import admin
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from django_stripe_portal.admin.records import AccountFilter, ReadOnly, pretty_json, short_datetime
+from django_stripe_portal.admin.records import (
+    AccountColumn,
+    AccountFilter,
+    ReadOnly,
+    pretty_json,
+    short_datetime,
+)
 from django_stripe_portal.models import PortalConfiguration
 
 
 @admin.register(PortalConfiguration)
-class PortalConfigurationAdmin(ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
+class PortalConfigurationAdmin(AccountColumn, ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
     """Written by ``sync_portal_configs``: edit the settings and sync instead."""
 
     # The columns that fit a 1280 px window beside the filters; the rest is on the page.
@@ -32,10 +38,6 @@ class PortalConfigurationAdmin(ReadOnly, admin.ModelAdmin):  # type: ignore[type
 
     class Media:
         css = {"all": ("django_stripe_portal/admin/lists.css",)}
-
-    @admin.display(description=_("Stripe account"), ordering="account")
-    def stripe_account(self, obj: PortalConfiguration) -> str:
-        return obj.account or str(_("platform"))
 
     @admin.display(description=_("synced"), ordering="synced_at")
     def synced(self, obj: PortalConfiguration) -> str:

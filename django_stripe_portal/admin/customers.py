@@ -7,14 +7,14 @@ from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
-from django_stripe_portal.admin.records import AccountFilter, short_date
+from django_stripe_portal.admin.records import AccountColumn, AccountFilter, short_date
 from django_stripe_portal.customer_labels import label_for_user
 from django_stripe_portal.customer_search import person_fields
 from django_stripe_portal.models import StripeCustomer
 
 
 @admin.register(StripeCustomer)
-class StripeCustomerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class StripeCustomerAdmin(AccountColumn, admin.ModelAdmin):  # type: ignore[type-arg]
     """The user ↔ customer links the default resolver reads: ours to edit."""
 
     # The columns that fit a 1280 px window beside the filters; the rest is on the page.
@@ -37,10 +37,6 @@ class StripeCustomerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def person(self, obj: StripeCustomer) -> str:
         """``CUSTOMER_LABEL``: the user was read in the same query (list_select_related)."""
         return label_for_user(obj.user)
-
-    @admin.display(description=_("Stripe account"), ordering="account")
-    def stripe_account(self, obj: StripeCustomer) -> str:
-        return obj.account or str(_("platform"))
 
     @admin.display(description=_("linked"), ordering="created")
     def linked(self, obj: StripeCustomer) -> str:

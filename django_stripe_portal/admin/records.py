@@ -157,6 +157,14 @@ class ChoicesFilter(admin.SimpleListFilter):
         return queryset.filter(**{self.field_name: value})
 
 
+class AccountColumn:
+    """A list column naming the row's Stripe account: *platform*, or the connected one."""
+
+    @admin.display(description=_("Stripe account"), ordering="account")
+    def stripe_account(self, obj: Any) -> str:
+        return str(obj.account or _("platform"))
+
+
 class AccountFilter(admin.SimpleListFilter):
     """By Stripe account (Connect): the platform, any connected account, or one of them
     through ``?account=acct_…`` in the address (also how the filter links to itself).

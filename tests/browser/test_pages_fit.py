@@ -212,6 +212,10 @@ def test_pages_fit_1280_and_read_as_words(
         if model in ("portalsession", "stripesubscription", "stripecustomer"):
             assert "cus_" not in admin.locator("#content > h2").inner_text()
 
+    # The one table that is ours to edit has an add page too.
+    admin.goto(f"{demo.url}{ADMIN}/stripecustomer/add/")
+    _look(admin, layout, artifacts, "admin-stripecustomer-add")
+
     # People, not ids: the lists name the customers.
     admin.goto(f"{demo.url}{ADMIN}/portalsession/")
     expect(admin.locator("#result_list td.field-customer").first).to_have_text("Dana Li")

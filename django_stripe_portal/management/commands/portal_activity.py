@@ -41,7 +41,12 @@ class Command(PortalCommand):
         parser.add_argument(
             "--days", type=int, default=30, help="days up to and including today (default 30)"
         )
-        parser.add_argument("--format", choices=FORMATS, default="table")
+        parser.add_argument(
+            "--format",
+            choices=FORMATS,
+            default="table",
+            help="table (default): for people; csv or json: for other tools (docs/activity.md)",
+        )
         parser.add_argument(
             "--configuration",
             metavar="KEY",
