@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -11,6 +12,8 @@ from django.db.models import Q, QuerySet
 
 from django_stripe_portal.models import StripeCustomer
 
+#: ``cus_NffrFeUfNV2Hib``, ``evt_…``, ``bps_…``: a lower-case prefix, an underscore, a token.
+_STRIPE_ID_RE = re.compile(r"^[a-z]{2,8}_[A-Za-z0-9_]+$")
 #: The user fields a name or email search reads (those the user model has).
 _PERSON_FIELDS = ("first_name", "last_name", "email")
 
@@ -44,3 +47,8 @@ def customer_id_for(term: str) -> str:
         named |= Q(user__email__iexact=term)
     found = list(StripeCustomer.objects.filter(named).values_list("customer_id", flat=True)[:2])
     return found[0] if len(found) == 1 else term
+
+
+def looks_like_stripe_id(term: str) -> bool:
+    """Whether a search word is a Stripe id (matched exactly) rather than part of a name."""
+    return bool(_STRIPE_ID_RE.match(term))

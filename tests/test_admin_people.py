@@ -182,3 +182,29 @@ def test_a_name_matches_no_unlinked_row(admin_client: Client) -> None:
     response = admin_client.get(admin_url("portalsession", "changelist"), {"q": "nobody"})
 
     assert list(response.context["cl"].result_list) == []
+
+
+@pytest.mark.parametrize("model", FACTORIES)
+def test_an_id_search_stays_an_exact_match(admin_client: Client, model: str) -> None:
+    """A Stripe id names no one: the list's query is the exact, indexed match alone (an
+    OR with the name subquery would make PostgreSQL test every row against it)."""
+    _dana()
+    FACTORIES[model](customer_id="cus_dana")
+    table = f"django_stripe_portal_{model}"
+
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(admin_url(model, "changelist"), {"q": "cus_dana"})
+
+    assert len(response.context["cl"].result_list) == 1
+    rows = [q["sql"] for q in queries if f'FROM "{table}"' in q["sql"] and "ORDER BY" in q["sql"]]
+    assert rows and not any("stripecustomer" in sql for sql in rows)
+
+
+def test_a_username_shaped_like_an_id_is_still_found(admin_client: Client) -> None:
+    link_customer(UserFactory(username="dana_li"), "cus_dana")
+    wanted = PortalSessionFactory(customer_id="cus_dana")
+    PortalSessionFactory(customer_id="cus_other")
+
+    response = admin_client.get(admin_url("portalsession", "changelist"), {"q": "dana_li"})
+
+    assert [row.pk for row in response.context["cl"].result_list] == [wanted.pk]
