@@ -10,7 +10,9 @@ E012 CONNECT_WEBHOOK_SECRETS ill-formed, W013 a secret in both WEBHOOK_SECRETS a
 CONNECT_WEBHOOK_SECRETS, W014 the stripe SDK prints response bodies (portal session URLs)
 to stderr, W015 task mode with a tasks backend that never runs a task,
 E016 a database the app writes to cannot run its one-statement writes (MySQL/MariaDB,
-Oracle, SQLite before 3.35), W017 a database backend this app is not tested on.
+Oracle, SQLite before 3.35), W017 a database backend this app is not tested on,
+E018 a number, duration, list or optional string of the wrong type (``setting_types``),
+E019 ACTIVE_STATUSES not a list of Stripe's subscription statuses.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from django.db import connections, router
 from django.urls import NoReverseMatch, reverse
 
 from django_stripe_portal.conf import (
+    DEFAULTS,
     IMPORT_STRINGS,
     LIVE_KEY_PREFIXES,
     SETTING_NAME,
@@ -43,6 +46,7 @@ from django_stripe_portal.conf import (
 from django_stripe_portal.configurations.schema import validate_configurations
 from django_stripe_portal.log_redaction import sdk_prints_response_bodies
 from django_stripe_portal.portal.guards import GUARD_KEYS, checked_guard_urls
+from django_stripe_portal.setting_types import check_setting_types
 from django_stripe_portal.tasks import HAS_TASKS_FRAMEWORK, MISSING_TASKS_FRAMEWORK
 
 API_KEY_RE = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]+$")
@@ -103,6 +107,7 @@ def check_settings(
     messages += _check_guard_urls(conf)
     messages += _check_task_backend(conf)
     messages += _check_connect_webhook_secrets(conf)
+    messages += check_setting_types(conf, DEFAULTS)
     return messages
 
 
@@ -273,12 +278,13 @@ def _check_processing(conf: PortalSettings) -> Iterable[CheckMessage]:
 
 def _check_default_configuration(conf: PortalSettings) -> Iterable[CheckMessage]:
     default = conf.DEFAULT_CONFIGURATION
-    if default is not None and default not in (conf.CONFIGURATIONS or {}):
+    declared = conf.CONFIGURATIONS if isinstance(conf.CONFIGURATIONS, dict) else {}
+    if default is not None and (not isinstance(default, str) or default not in declared):
         yield _error(
             f"{SETTING_NAME}['DEFAULT_CONFIGURATION'] = {default!r} is not a key of "
             f"{SETTING_NAME}['CONFIGURATIONS'].",
             "E009",
-            hint="Declared keys: " + (", ".join(sorted(conf.CONFIGURATIONS or {})) or "none"),
+            hint="Declared keys: " + (", ".join(sorted(declared)) or "none"),
         )
 
 

@@ -90,6 +90,17 @@ IMPORT_STRINGS = (
 )
 
 WEBHOOK_PROCESSING_MODES = ("sync", "task")
+#: Stripe's subscription statuses: what ``ACTIVE_STATUSES`` may name.
+SUBSCRIPTION_STATUSES = (
+    "incomplete",
+    "incomplete_expired",
+    "trialing",
+    "active",
+    "past_due",
+    "canceled",
+    "unpaid",
+    "paused",
+)
 LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
 TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
 
@@ -156,6 +167,21 @@ class PortalSettings:
         return (self.API_KEY or "").startswith(LIVE_KEY_PREFIXES)
 
     @property
+    def webhook_tolerance(self) -> float:
+        """``WEBHOOK_TOLERANCE`` as a number, even when it is not one: a number written as a
+        string (``"300"``, read from the environment) is read as that number, anything else
+        as the default. ``manage.py check`` reports either (E018); a delivery must not
+        fail, for three days of Stripe's retries, over it."""
+        value: Any = self.WEBHOOK_TOLERANCE
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            return value
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            number = 0.0
+        return number if 0 < number < float("inf") else float(DEFAULTS["WEBHOOK_TOLERANCE"])
+
+    @property
     def mode_name(self) -> str:
         return "live" if self.livemode else "test"
 
@@ -177,6 +203,11 @@ class PortalSettings:
                 self._imported[name] = None
             elif callable(path):
                 self._imported[name] = path
+            elif not isinstance(path, str):
+                raise ImproperlyConfigured(
+                    f"{SETTING_NAME}['{name}'] = {path!r} is neither a dotted path "
+                    "('myapp.billing.function') nor a callable."
+                )
             else:
                 try:
                     self._imported[name] = import_string(path)

@@ -8,8 +8,8 @@ stripe library's ``webhook_endpoints`` service (``GET /v1/webhook_endpoints``,
 
 from __future__ import annotations
 
-import hashlib
 import typing
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -124,8 +124,11 @@ def apply_endpoint(plan: EndpointPlan, client: stripe.StripeClient | None = None
     client = client or get_client()
     service = client.v1.webhook_endpoints
     if plan.action == "create":
-        digest = hashlib.sha256(repr(sorted(plan.params.items())).encode()).hexdigest()[:48]
-        options: Any = {"idempotency_key": f"django-stripe-portal-webhook-{digest}"}
+        # One key per run, reused by the client's retries of this request only. A key
+        # derived from the parameters would, within Stripe's 24 hours, replay the answer
+        # of an endpoint created and since deleted: its id and secret, and no delivery.
+        # A later run finds an endpoint this one created by its metadata instead.
+        options: Any = {"idempotency_key": f"django-stripe-portal-webhook-{uuid.uuid4().hex}"}
         with signing_secrets_kept_out_of_logs():
             return service.create(plan.params, options).to_dict()  # type: ignore[arg-type]
     assert plan.endpoint is not None

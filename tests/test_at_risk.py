@@ -330,3 +330,29 @@ def test_the_list_is_of_this_mode_and_optionally_one_account() -> None:
     assert [c.customer_id for c in customers_at_risk(account="")] == ["cus_platform"]
     merchant = customers_at_risk(account="acct_1Merchant0001")
     assert [c.customer_id for c in merchant] == ["cus_merchant"]
+
+
+@pytest.mark.parametrize("date_style", ["SQL, DMY", "German", "Postgres, MDY", "ISO, YMD"])
+def test_times_are_read_whatever_the_connections_datestyle(date_style: str) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("DateStyle is PostgreSQL's; SQLite keeps timestamps as ISO text")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('DateStyle', %s, true)", [date_style])
+    ends = NOW + dt.timedelta(days=12)
+    StripeSubscriptionFactory(
+        customer_id="cus_style",
+        cancel_at_period_end=True,
+        canceled_at=ago(days=2),
+        current_period_end=ends,
+    )
+    StripeSubscriptionFactory(
+        customer_id="cus_style", status="past_due", event_created_at=ago(hours=5)
+    )
+    left = visit("cus_left", ago(days=3), flow_type="subscription_cancel")
+
+    found = at_risk()
+
+    scheduled, trouble = sorted(found["cus_style"].signals, key=lambda signal: signal.reason)
+    assert (scheduled.at, scheduled.cancels_at) == (ago(days=2), ends)
+    assert trouble.at == ago(hours=5)
+    assert found["cus_left"].signals[0].at == left.created_at

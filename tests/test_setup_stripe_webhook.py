@@ -36,6 +36,8 @@ class FakeEndpoints:
     def __init__(self, mock: responses.RequestsMock) -> None:
         self.endpoints: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str, str]] = []
+        #: Stripe's idempotency cache: the answer given to each Idempotency-Key.
+        self.answers: dict[str, str] = {}
         mock.add_callback(responses.GET, re.compile(re.escape(API) + r"(\?.*)?$"), self._list)
         mock.add_callback(responses.POST, re.compile(re.escape(API) + r"$"), self._create)
         mock.add_callback(responses.POST, re.compile(re.escape(API) + r"/we_\w+$"), self._update)
@@ -68,6 +70,10 @@ class FakeEndpoints:
         return 200, {}, json.dumps({**page, "has_more": len(items) > limit})
 
     def _create(self, request: Any) -> tuple[int, dict[str, str], str]:
+        key = request.headers.get("Idempotency-Key")
+        if key in self.answers:
+            self._record(request)
+            return 200, {"Idempotent-Replayed": "true"}, self.answers[key]
         params = contract.validate_request("POST", request.url, self._record(request))
         endpoint = self.add(
             url=params["url"],
@@ -76,7 +82,10 @@ class FakeEndpoints:
             description=params.get("description"),
             metadata=dict(params.get("metadata") or {}),
         )
-        return 200, {}, json.dumps({**endpoint, "secret": SECRET})
+        answer = json.dumps({**endpoint, "secret": SECRET})
+        if key:
+            self.answers[key] = answer
+        return 200, {}, answer
 
     def _update(self, request: Any) -> tuple[int, dict[str, str], str]:
         body = self._record(request)
@@ -147,6 +156,19 @@ def test_a_second_run_finds_the_endpoint_and_changes_nothing(fake: FakeEndpoints
 
     assert len(fake.posts()) == 1
     assert "unchanged" in output and SECRET not in output
+
+
+@contract.requires_openapi
+def test_a_run_after_the_endpoint_was_deleted_creates_a_new_one(fake: FakeEndpoints) -> None:
+    setup("--url", URL)
+    (deleted,) = fake.endpoints
+    fake.endpoints.clear()  # deleted in the Dashboard
+
+    output, _ = setup("--url", URL)
+
+    (created,) = fake.endpoints
+    assert created["id"] != deleted["id"]
+    assert created["id"] in output and deleted["id"] not in output
 
 
 def test_an_endpoint_found_by_its_metadata_is_updated_without_api_version(

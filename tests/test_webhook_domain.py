@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from django_stripe_portal import signals
 from django_stripe_portal.models import PortalSession, StripeSubscription, WebhookEvent
+from django_stripe_portal.webhooks.linking import find_visit
 from tests import stripe_objects as so
 from tests.factories import PortalConfigurationFactory, PortalSessionFactory, UserFactory
 from tests.webhook_support import SECRET, Recorder, post_signed
@@ -312,6 +313,37 @@ class TestVisitLinking:
             returned_at=now - dt.timedelta(minutes=2),
         )
         event = self._cancel_event("cus_v", int(now.timestamp()))
+        post_signed(client, event)
+        assert _row(event).portal_session is None
+
+    @pytest.mark.parametrize("before", [0, 0.9, 2])
+    def test_a_return_recorded_up_to_2s_before_the_change_still_links(
+        self, client: Client, before: float
+    ) -> None:
+        # Redirected back within a second of the change, by a server whose clock is
+        # behind Stripe's: the return is recorded (a little) before Stripe's `created`.
+        created = int(timezone.now().timestamp())
+        at = dt.datetime.fromtimestamp(created, tz=dt.UTC)
+        visit = PortalSessionFactory(
+            customer_id="cus_v",
+            created_at=at - dt.timedelta(minutes=3),
+            returned_at=at - dt.timedelta(seconds=before),
+        )
+        event = self._cancel_event("cus_v", created)
+        post_signed(client, event)
+        assert _row(event).portal_session == visit
+        # Reprocessing (a replay) finds the same visit.
+        assert find_visit("cus_v", at, 3600) == visit
+
+    def test_a_return_3s_before_the_change_ended_the_visit(self, client: Client) -> None:
+        created = int(timezone.now().timestamp())
+        at = dt.datetime.fromtimestamp(created, tz=dt.UTC)
+        PortalSessionFactory(
+            customer_id="cus_v",
+            created_at=at - dt.timedelta(minutes=3),
+            returned_at=at - dt.timedelta(seconds=3),
+        )
+        event = self._cancel_event("cus_v", created)
         post_signed(client, event)
         assert _row(event).portal_session is None
 

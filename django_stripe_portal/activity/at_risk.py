@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connections, router, transaction
-from django.db.models import Case, CharField, Count, Exists, OuterRef, Q, QuerySet, When
+from django.db.models import Case, CharField, Count, Exists, Func, OuterRef, Q, QuerySet, When
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -210,14 +210,32 @@ def _subscription_signals(scope: Q) -> Iterable[tuple[str, RiskSignal]]:
             yield customer_id, signal
 
 
-def _as_text(expression: Any) -> Cast:
-    return Cast(expression, output_field=CharField())
+class _UtcText(Cast):
+    """A timestamp as ISO text in UTC, whatever the connection's ``DateStyle``: a cast to
+    text follows that setting (``SQL, DMY`` gives ``05/12/2026 19:04:39.5 UTC``), so
+    PostgreSQL is asked for the format itself; SQLite stores the text already (a cast)."""
+
+    def __init__(self, expression: Any) -> None:
+        super().__init__(expression, output_field=CharField())
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        return Func.as_sql(
+            self,
+            compiler,
+            connection,
+            template="to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')",
+            **extra_context,
+        )
+
+
+def _as_text(expression: Any) -> _UtcText:
+    return _UtcText(expression)
 
 
 def _parse_time(text: str | None) -> dt.datetime | None:
-    """A timestamp the database wrote as text (PostgreSQL: ``… 19:04:39.5+00`` in the
-    connection's UTC; SQLite: naive UTC). ``datetime.fromisoformat`` is C code, where
-    Django's psycopg timestamp loader is Python: 20 times faster per value."""
+    """A timestamp the database wrote as ISO text in UTC (:class:`_UtcText`).
+    ``datetime.fromisoformat`` is C code, where Django's psycopg timestamp loader is
+    Python: 20 times faster per value."""
     if text is None:
         return None
     value = dt.datetime.fromisoformat(text)

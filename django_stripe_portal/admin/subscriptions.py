@@ -16,25 +16,15 @@ from django_stripe_portal.admin.records import (
     short_date,
     short_datetime,
 )
+from django_stripe_portal.conf import SUBSCRIPTION_STATUSES
 from django_stripe_portal.models import StripeSubscription
-
-_SUBSCRIPTION_STATUSES = (
-    "incomplete",
-    "incomplete_expired",
-    "trialing",
-    "active",
-    "past_due",
-    "canceled",
-    "unpaid",
-    "paused",
-)
 
 
 class SubscriptionStatusFilter(ChoicesFilter):
     title = _("status")
     parameter_name = "status"
     field_name = "status"
-    choices_list = _SUBSCRIPTION_STATUSES
+    choices_list = SUBSCRIPTION_STATUSES
 
     def label_of(self, value: str) -> str:
         return labels.status_label(value)

@@ -1,10 +1,12 @@
 """What the app remembers of Stripe: customers, configurations, portal visits,
-subscription state and webhook events, one module a table.
+subscription state, connected accounts' authorization and webhook events, one module
+a table.
 
 Times named ``created_at`` / ``event_created_at`` are Stripe's (from the object
 or event), not the time the row was written.
 """
 
+from django_stripe_portal.models.account_authorizations import AccountAuthorization
 from django_stripe_portal.models.configurations import PortalConfiguration
 from django_stripe_portal.models.customers import StripeCustomer
 from django_stripe_portal.models.sessions import PortalSession
@@ -12,6 +14,7 @@ from django_stripe_portal.models.subscriptions import StripeSubscription
 from django_stripe_portal.models.webhook_events import WebhookEvent
 
 __all__ = [
+    "AccountAuthorization",
     "PortalConfiguration",
     "PortalSession",
     "StripeCustomer",

@@ -35,6 +35,17 @@ class StripeSubscription(models.Model):
     event_created_at = models.DateTimeField(
         help_text="Stripe time of the event that last wrote this row"
     )
+    event_stage = models.PositiveSmallIntegerField(
+        default=1,
+        help_text="Where the event that last wrote this row stands in a subscription's "
+        "life (0 created, 1 changed, 2 deleted): decides a tie of the same second",
+    )
+    previous_status = models.CharField(
+        max_length=30,
+        blank=True,
+        default="",
+        help_text="The status that event's previous_attributes named (empty: unchanged)",
+    )
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:

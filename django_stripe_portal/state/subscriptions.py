@@ -4,6 +4,15 @@ Stripe does not promise delivery order, so every write is conditional on the
 event being at least as new as the one that last wrote the row, and an ended
 subscription (``canceled``, ``incomplete_expired``) never comes back to life:
 Stripe cannot reactivate one, so only a stale event could say otherwise.
+
+Two events of the same second (``created`` is whole seconds: Checkout creates a
+subscription ``incomplete`` and pays it within one) are put in order by what they
+say, not by which arrived last (:func:`_tie_condition`): a ``created`` comes first
+and a ``deleted`` last; an event whose ``previous_attributes.status`` is the stored
+status comes after the stored one; a status Stripe's lifecycle cannot go back from
+(``incomplete`` → ``active``, ``trialing`` → ``active``, ``past_due`` → ``unpaid``,
+anything → ``canceled``) comes after it. Only when none of that tells does the later
+delivery win.
 """
 
 from __future__ import annotations
@@ -20,6 +29,18 @@ from django_stripe_portal.state.row_writes import PreparedInsert
 
 ENDED_STATUSES = ("canceled", "incomplete_expired")
 
+#: ``StripeSubscription.event_stage``: where an event stands in a subscription's life.
+CREATED_STAGE, CHANGED_STAGE, DELETED_STAGE = 0, 1, 2
+
+#: (earlier, later) statuses that Stripe's lifecycle moves between in one direction only.
+_LIVE_STATUSES = ("incomplete", "trialing", "active", "past_due", "unpaid", "paused")
+FORWARD_ONLY: tuple[tuple[str, str], ...] = (
+    *(("incomplete", status) for status in (*_LIVE_STATUSES[1:], *ENDED_STATUSES)),
+    *(("trialing", status) for status in ("active", "past_due", "unpaid", "paused")),
+    ("past_due", "unpaid"),
+    *((status, "canceled") for status in _LIVE_STATUSES),
+)
+
 
 @dataclass(frozen=True)
 class SubscriptionWrite:
@@ -34,9 +55,10 @@ def record_subscription(
     stripe_id: str, values: dict[str, Any], event_created_at: datetime
 ) -> SubscriptionWrite:
     """Upsert the row ``stripe_id`` with ``values`` (model fields, as
-    ``webhooks.payload.subscription_values`` reads them) unless a newer event already
-    wrote it. Two events of the same second: the later delivery wins, except that it
-    cannot revive an ended subscription.
+    ``webhooks.payload.subscription_values`` reads them, plus ``event_stage`` and
+    ``previous_status`` when an event says them) unless a newer event already wrote it.
+    Two events of the same second are ordered by what they say (the module's rule),
+    and nothing revives an ended subscription.
     """
     return PreparedSubscriptionWrite(stripe_id, values, event_created_at).run()
 
@@ -108,8 +130,9 @@ class SubscriptionAccountMismatch(Exception):
 @cache
 def _not_older_condition(using: str) -> str:
     """The stored row (``table``) may be overwritten by ``EXCLUDED``: it is of the same
-    account, it is not newer, and it has not ended unless the new state has too. Built
-    once per database."""
+    account, it is older (or of the same second and not after it, :func:`_tie_condition`),
+    and it has not ended unless the new state has too. Built once per database, so the
+    statement stays one round trip."""
     quote = connections[using].ops.quote_name
     stored = quote(StripeSubscription._meta.db_table)
     event_time, status = quote("event_created_at"), quote("status")
@@ -117,6 +140,28 @@ def _not_older_condition(using: str) -> str:
     ended = ", ".join(f"'{name}'" for name in ENDED_STATUSES)
     return (
         f"{stored}.{account} = EXCLUDED.{account} AND "
-        f"{stored}.{event_time} <= EXCLUDED.{event_time} AND "
+        f"({stored}.{event_time} < EXCLUDED.{event_time} OR "
+        f"({stored}.{event_time} = EXCLUDED.{event_time} AND {_tie_condition(using)})) AND "
         f"(EXCLUDED.{status} IN ({ended}) OR {stored}.{status} NOT IN ({ended}))"
+    )
+
+
+def _tie_condition(using: str) -> str:
+    """Whether the new event (``EXCLUDED``) comes after the stored one of the same second,
+    by what the two say; the first rule that tells decides."""
+    quote = connections[using].ops.quote_name
+    stored = quote(StripeSubscription._meta.db_table)
+    status, stage, previous = quote("status"), quote("event_stage"), quote("previous_status")
+    new_status, old_status = f"EXCLUDED.{status}", f"{stored}.{status}"
+    # Pairs as 'before>after' text: a plain IN list, cheaper than row values on SQLite.
+    pairs = ", ".join(f"'{before}>{after}'" for before, after in FORWARD_ONLY)
+    return (
+        "(CASE"
+        f" WHEN EXCLUDED.{stage} <> {stored}.{stage} THEN EXCLUDED.{stage} > {stored}.{stage}"
+        f" WHEN {new_status} = {old_status} THEN 1 = 1"
+        f" WHEN EXCLUDED.{previous} = {old_status} THEN 1 = 1"
+        f" WHEN {stored}.{previous} = {new_status} THEN 1 = 0"
+        f" WHEN {old_status} || '>' || {new_status} IN ({pairs}) THEN 1 = 1"
+        f" WHEN {new_status} || '>' || {old_status} IN ({pairs}) THEN 1 = 0"
+        " ELSE 1 = 1 END)"
     )

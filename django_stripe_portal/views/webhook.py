@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from django_stripe_portal.conf import get_settings
+from django_stripe_portal.conf import PortalSettings, get_settings
 from django_stripe_portal.exceptions import WebhookRefused
 from django_stripe_portal.webhooks.accept import accept_event
 from django_stripe_portal.webhooks.process import Outcome
@@ -80,6 +80,20 @@ def _warn_on_api_version(api_version: str | None, expected: str) -> None:
         )
 
 
+def _tolerance(conf: PortalSettings) -> float:
+    """The replay window, said in the log when the setting is not a number of seconds
+    (the check says it too, stripe_portal.E018); never a 500 over it."""
+    tolerance = conf.webhook_tolerance
+    if tolerance != conf.WEBHOOK_TOLERANCE:
+        logger.error(
+            "STRIPE_PORTAL['WEBHOOK_TOLERANCE'] = %r is not a number of seconds; %ss is used. "
+            "Write a number (int(os.environ[...])); manage.py check reports it.",
+            conf.WEBHOOK_TOLERANCE,
+            tolerance,
+        )
+    return tolerance
+
+
 @transaction.non_atomic_requests
 @csrf_exempt
 @login_not_required
@@ -96,7 +110,7 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
                 PLATFORM_ENDPOINT: conf.WEBHOOK_SECRETS,
                 CONNECT_ENDPOINT: conf.CONNECT_WEBHOOK_SECRETS,
             },
-            conf.WEBHOOK_TOLERANCE,
+            _tolerance(conf),
         )
         event, meaning = accept_event(body, conf.livemode, signed_by=signed_by)
     except WebhookRefused as refusal:

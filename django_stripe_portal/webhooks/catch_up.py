@@ -222,6 +222,7 @@ def _missing_events(
     pinned = get_settings().api_version
     missing: list[_Listed] = []
     seen: set[str] = set()
+    listing_of: dict[str, int] = {}
     for chunk_start in range(0, max(len(types), 1), MAX_TYPES_PER_LISTING):
         chunk = list(types[chunk_start : chunk_start + MAX_TYPES_PER_LISTING])
         position = 0
@@ -245,6 +246,7 @@ def _missing_events(
                 # as it would be in a delivery, instead of failing to encode here.
                 body = json.dumps(event, separators=(",", ":")).encode()
                 created = event.get("created")
+                listing_of[str(event["id"])] = chunk_start
                 missing.append(
                     _Listed(
                         created if isinstance(created, int) else 0,
@@ -261,8 +263,31 @@ def _missing_events(
                     f"listed {result.listed:,} event(s) so far, "
                     f"{len(missing):,} of them not stored yet"
                 )
+    missing = _in_stripes_order_across_listings(client, missing, listing_of)
     missing.sort()
     return missing
+
+
+def _in_stripes_order_across_listings(
+    client: StripeClient, missing: list[_Listed], listing_of: dict[str, int]
+) -> list[_Listed]:
+    """``missing`` with the places of events of one second that came from different
+    listings (more than 20 types) taken from one listing of that second, all types: each
+    listing's places say the order within it only. A second whose events all came from
+    one listing costs nothing."""
+    listings_by_second: dict[int, set[int]] = {}
+    for item in missing:
+        listings_by_second.setdefault(item.created, set()).add(listing_of[item.stripe_id])
+    mixed = sorted(second for second, found in listings_by_second.items() if len(found) > 1)
+    place: dict[str, int] = {}
+    for second in mixed:
+        params: EventListParams = {"limit": PAGE_SIZE, "created": second}
+        ids = [str(event.get("id")) for page in _pages(client, params) for event in page]
+        place.update((stripe_id, index) for index, stripe_id in enumerate(ids, 1))
+    return [
+        item._replace(order=-place[item.stripe_id]) if item.stripe_id in place else item
+        for item in missing
+    ]
 
 
 def _list_params(window: Window, types: list[str], undelivered: bool) -> EventListParams:

@@ -152,8 +152,10 @@ def dispatch_event(
     elif event_type == "billing_portal.session.created" and written is not None:
         # A session this app opened is announced by the redirect view once it has saved
         # it (with its user); announcing it here too would send the signal twice when the
-        # webhook arrives first.
-        if written.applied and not is_own_return_link(obj.get("return_url")):
+        # webhook arrives first. A row this event stored on an earlier attempt (whose
+        # receiver failed) is announced again: a retry is the whole dispatch again.
+        seen_here = written.row.source == PortalSession.Source.WEBHOOK
+        if seen_here and not is_own_return_link(obj.get("return_url")):
             domain.append(
                 ("portal_session_created", PortalSession, {"portal_session": written.row})
             )

@@ -4,6 +4,11 @@ The visit is the customer's most recent portal session that began at most
 ``VISIT_WINDOW`` seconds before the event and had not yet ended (the user had not
 come back through the return link) when Stripe created the event. A discount that
 may be an accepted retention offer is linked only to a visit that offered its coupon.
+
+"Come back" is this server's clock and ``created`` is Stripe's, in whole seconds: a
+return recorded up to :data:`RETURN_TOLERANCE` before the event still counts as after
+it, so that a user redirected back within a second of the change, by a server whose
+clock is a little behind Stripe's, keeps the change linked to the visit.
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ from django.db.models.expressions import RawSQL
 
 from django_stripe_portal.models import PortalSession
 
+#: How long before an event's ``created`` a recorded return may be and the visit still
+#: count as open at the event (clock skew between this server and Stripe).
+RETURN_TOLERANCE = timedelta(seconds=2)
+
 
 def visit_filter(customer_id: str, event_created_at: datetime, window_seconds: int) -> Q:
     """Sessions of ``customer_id`` whose visit window covers ``event_created_at``."""
@@ -26,7 +35,7 @@ def visit_filter(customer_id: str, event_created_at: datetime, window_seconds: i
         Q(customer_id=customer_id)
         & Q(created_at__lte=event_created_at)
         & Q(created_at__gte=event_created_at - timedelta(seconds=window_seconds))
-        & (Q(returned_at__isnull=True) | Q(returned_at__gte=event_created_at))
+        & (Q(returned_at__isnull=True) | Q(returned_at__gte=event_created_at - RETURN_TOLERANCE))
     )
 
 
@@ -47,7 +56,8 @@ def _visit_params(
     created_at = PortalSession._meta.get_field("created_at")
     at = created_at.get_db_prep_value(event_created_at, connection)
     since = created_at.get_db_prep_value(event_created_at - timedelta(seconds=window), connection)
-    return [customer_id, at, since, at]
+    returned = created_at.get_db_prep_value(event_created_at - RETURN_TOLERANCE, connection)
+    return [customer_id, at, since, returned]
 
 
 @cache

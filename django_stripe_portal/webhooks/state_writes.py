@@ -1,5 +1,6 @@
-"""The rows an event writes before any signal is sent: the subscription, or the portal
-session seen in ``billing_portal.session.created``.
+"""The rows an event writes before any signal is sent: the subscription, the portal
+session seen in ``billing_portal.session.created``, or a connected account's
+authorization (``account.application.*``, ``state.accounts``).
 
 Each write is compiled by :func:`prepare_state_write` before the dispatch transaction
 begins (on SQLite that transaction is the database's one write lock) and sent by
@@ -22,10 +23,16 @@ from typing import Any
 
 from django.db.models import Subquery
 
-from django_stripe_portal.events import SUBSCRIPTION_EVENTS
+from django_stripe_portal.events import ACCOUNT_APPLICATION_EVENTS, SUBSCRIPTION_EVENTS
 from django_stripe_portal.models import PortalConfiguration, PortalSession, WebhookEvent
+from django_stripe_portal.state.accounts import PreparedAuthorizationWrite
 from django_stripe_portal.state.row_writes import PreparedInsert
-from django_stripe_portal.state.subscriptions import PreparedSubscriptionWrite
+from django_stripe_portal.state.subscriptions import (
+    CHANGED_STAGE,
+    CREATED_STAGE,
+    DELETED_STAGE,
+    PreparedSubscriptionWrite,
+)
 from django_stripe_portal.webhooks.interpret import Interpretation
 from django_stripe_portal.webhooks.payload import id_of, stripe_time, subscription_values
 
@@ -39,14 +46,27 @@ class StateWritten:
     applied: bool
 
 
+#: ``StripeSubscription.event_stage`` of each event type (the others: changed).
+_STAGES = {
+    "customer.subscription.created": CREATED_STAGE,
+    "customer.subscription.deleted": DELETED_STAGE,
+}
+
+
 class _SubscriptionWrite:
     def __init__(
-        self, obj: dict[str, Any], event_time: datetime, status: str | None, account: str
+        self, event: dict[str, Any], event_time: datetime, status: str | None, account: str
     ) -> None:
+        obj: dict[str, Any] = event["data"]["object"]
         values = subscription_values(obj)
         values["account"] = account
         if status is not None:
             values["status"] = status
+        # What the event says of its place among others of the same second.
+        values["event_stage"] = _STAGES.get(str(event["type"]), CHANGED_STAGE)
+        previous = event["data"].get("previous_attributes")
+        before = previous.get("status") if isinstance(previous, dict) else None
+        values["previous_status"] = before[:30] if isinstance(before, str) else ""
         self.statement = PreparedSubscriptionWrite(str(obj["id"]), values, event_time)
 
     def run(self) -> StateWritten:
@@ -83,7 +103,15 @@ class _SessionSeen:
         return StateWritten(self.row, True)
 
 
-PreparedStateWrite = _SubscriptionWrite | _SessionSeen
+class _AuthorizationWrite:
+    def __init__(self, account: str, event_type: str, event_time: datetime) -> None:
+        self.statement = PreparedAuthorizationWrite(account, event_type, event_time)
+
+    def run(self) -> StateWritten:
+        return StateWritten(self.statement.row, self.statement.run())
+
+
+PreparedStateWrite = _SubscriptionWrite | _SessionSeen | _AuthorizationWrite
 
 
 def prepare_state_write(
@@ -92,7 +120,9 @@ def prepare_state_write(
     """The row write the event calls for, compiled but not sent (None: it writes none)."""
     obj: dict[str, Any] = event["data"]["object"]
     if row.type in SUBSCRIPTION_EVENTS:
-        return _SubscriptionWrite(obj, row.created_at, meaning.subscription_status, row.account)
+        return _SubscriptionWrite(event, row.created_at, meaning.subscription_status, row.account)
     if row.type == "billing_portal.session.created":
         return _SessionSeen(obj, row.created_at, row.account)
+    if row.type in ACCOUNT_APPLICATION_EVENTS and row.account:
+        return _AuthorizationWrite(row.account, row.type, row.created_at)
     return None

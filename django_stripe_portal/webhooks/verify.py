@@ -57,7 +57,7 @@ def verify_signature(
     body: bytes,
     header: str | None,
     secrets: Sequence[str],
-    tolerance: int,
+    tolerance: float,
     now: float | None = None,
 ) -> int:
     """Raise :class:`WebhookRefused` unless ``header`` signs ``body`` with one of ``secrets``
@@ -72,7 +72,7 @@ def verify_signature_of_endpoints(
     body: bytes,
     header: str | None,
     secrets_by_endpoint: Mapping[str, Sequence[str]],
-    tolerance: int,
+    tolerance: float,
     now: float | None = None,
 ) -> tuple[int, frozenset[str]]:
     """:func:`verify_signature` against several endpoints' secrets at once: the signed
