@@ -12,16 +12,15 @@ to stderr, W015 task mode with a tasks backend that never runs a task,
 E016 a database the app writes to cannot run its one-statement writes (MySQL/MariaDB,
 Oracle, SQLite before 3.35), W017 a database backend this app is not tested on,
 E018 a number, duration, list or optional string of the wrong type (``setting_types``),
-E019 ACTIVE_STATUSES not a list of Stripe's subscription statuses.
+E019 ACTIVE_STATUSES not a list of Stripe's subscription statuses,
+E020 a SESSION_AFTER_EXPIRATION body Stripe would reject, E021 STRIPE_CONTEXT ill-formed.
 """
 
 from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,10 +31,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router
 from django.urls import NoReverseMatch, reverse
 
+from django_stripe_portal.api_key_check import check_api_key
 from django_stripe_portal.conf import (
     DEFAULTS,
     IMPORT_STRINGS,
-    LIVE_KEY_PREFIXES,
     SETTING_NAME,
     WEBHOOK_PROCESSING_MODES,
     PortalSettings,
@@ -43,36 +42,22 @@ from django_stripe_portal.conf import (
     unknown_keys_message,
     user_settings,
 )
-from django_stripe_portal.configurations.schema import validate_configurations
+from django_stripe_portal.configurations.schema import (
+    validate_after_expiration,
+    validate_configurations,
+)
+from django_stripe_portal.exceptions import AccountResolverError
 from django_stripe_portal.log_redaction import sdk_prints_response_bodies
+from django_stripe_portal.portal.accounts import checked_stripe_context
 from django_stripe_portal.portal.guards import GUARD_KEYS, checked_guard_urls
 from django_stripe_portal.setting_types import check_setting_types
 from django_stripe_portal.tasks import HAS_TASKS_FRAMEWORK, MISSING_TASKS_FRAMEWORK
 
-API_KEY_RE = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]+$")
 WEBHOOK_SECRET_RE = re.compile(r"^whsec_[A-Za-z0-9+/=_-]+$")
 #: ``INSERT … ON CONFLICT … DO UPDATE … WHERE … RETURNING`` (state/row_writes.py,
 #: state/subscriptions.py) and the visit subquery inside it (webhooks/linking.py).
 SQLITE_MINIMUM = (3, 35, 0)
 TESTED_VENDORS = ("postgresql", "sqlite")
-
-
-#: True while a command that reads only the database runs its checks: no API key needed.
-_API_KEY_NOT_NEEDED: ContextVar[bool] = ContextVar(
-    "stripe_portal_api_key_not_needed", default=False
-)
-#: What a documentation example writes where the key goes.
-_PLACEHOLDER_KEY_RE = re.compile(r"^(sk|rk)_(test|live)_(\.\.\.|…|x+|X+|<.*>|your.*)$")
-
-
-@contextmanager
-def api_key_not_needed() -> Iterator[None]:
-    """Checks run inside skip "API_KEY is not set" (a wrong key is still reported)."""
-    token = _API_KEY_NOT_NEEDED.set(True)
-    try:
-        yield
-    finally:
-        _API_KEY_NOT_NEEDED.reset(token)
 
 
 def _error(msg: str, check_id: str, hint: str | None = None) -> Error:
@@ -97,7 +82,7 @@ def check_settings(
         messages.append(_error(unknown_keys_message(unknown), "E001"))
     # The known keys are checked even beside an unknown one: every problem at once.
     conf = PortalSettings(written, ignore_unknown=True)
-    messages += _check_api_key(conf)
+    messages += check_api_key(conf)
     messages += _check_webhook_secrets(conf)
     messages += _check_import_strings(conf)
     messages += _check_return_url(conf)
@@ -108,6 +93,8 @@ def check_settings(
     messages += _check_task_backend(conf)
     messages += _check_connect_webhook_secrets(conf)
     messages += check_setting_types(conf, DEFAULTS)
+    messages += _check_session_after_expiration(conf)
+    messages += _check_stripe_context(conf)
     return messages
 
 
@@ -156,42 +143,6 @@ def _check_database(alias: str) -> Iterable[CheckMessage]:
             "W017",
             hint="PostgreSQL and SQLite 3.35 or later are tested. If this backend runs "
             "those statements, silence the warning with SILENCED_SYSTEM_CHECKS.",
-        )
-
-
-def _check_api_key(conf: PortalSettings) -> Iterable[CheckMessage]:
-    key = conf.API_KEY
-    if not key and _API_KEY_NOT_NEEDED.get():
-        return
-    if not key:
-        yield _error(
-            f"{SETTING_NAME}['API_KEY'] is not set.",
-            "E002",
-            hint="Set it to your Stripe secret key, e.g. os.environ.get('STRIPE_SECRET_KEY') "
-            "with STRIPE_SECRET_KEY=sk_test_… in the environment.",
-        )
-        return
-    if isinstance(key, str) and _PLACEHOLDER_KEY_RE.match(key.strip()):
-        yield _error(
-            f"{SETTING_NAME}['API_KEY'] is the placeholder {key!r}, not a key.",
-            "E002",
-            hint="Replace the placeholder with your own key: Dashboard → Developers → "
-            "API keys, the secret key (sk_test_ followed by letters and digits in test mode).",
-        )
-        return
-    if not isinstance(key, str) or not API_KEY_RE.match(key):
-        yield _error(
-            f"{SETTING_NAME}['API_KEY'] does not look like a Stripe secret key.",
-            "E002",
-            hint="Use a key that starts with sk_test_, sk_live_, rk_test_ or rk_live_ "
-            "(a publishable pk_… key cannot create portal sessions).",
-        )
-        return
-    if key.startswith(LIVE_KEY_PREFIXES) and django_settings.DEBUG:
-        yield _warning(
-            f"{SETTING_NAME}['API_KEY'] is a live-mode key while DEBUG is True.",
-            "W003",
-            hint="Use a test-mode key (sk_test_…) in development.",
         )
 
 
@@ -378,3 +329,24 @@ def check_sdk_console_logging(
             "'stripe' logger to DEBUG in LOGGING instead: those lines are redacted.",
         )
     ]
+
+
+def _check_session_after_expiration(conf: PortalSettings) -> Iterable[CheckMessage]:
+    value = conf.SESSION_AFTER_EXPIRATION
+    if value is None:
+        return
+    for problem in validate_after_expiration(value):
+        yield _error(
+            f"{SETTING_NAME}['SESSION_AFTER_EXPIRATION']{problem}",
+            "E020",
+            hint="Stripe's after_expiration body for portal sessions, e.g. "
+            '{"type": "customer_login"}, or None; see '
+            "https://docs.stripe.com/api/customer_portal/sessions/create",
+        )
+
+
+def _check_stripe_context(conf: PortalSettings) -> Iterable[CheckMessage]:
+    try:
+        checked_stripe_context(conf.STRIPE_CONTEXT, "STRIPE_CONTEXT")
+    except AccountResolverError as exc:
+        yield _error(str(exc).replace(" Nothing was sent to Stripe.", ""), "E021")

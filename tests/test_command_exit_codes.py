@@ -39,6 +39,7 @@ STRIPE_CALLING = [
     ("setup_stripe_webhook", "--url", "https://shop.example.com/billing/webhook/"),
     ("sync_subscriptions",),
     ("fetch_stripe_events", "--hours", "1"),
+    ("sync_entitlements",),
 ]
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, SystemCheckError
 
-from django_stripe_portal.checks import api_key_not_needed
+from django_stripe_portal.api_key_check import api_key_not_needed
 
 EXIT_NEEDS_A_PERSON = 1
 EXIT_COULD_NOT_RUN = 2
