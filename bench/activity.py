@@ -587,6 +587,15 @@ def _measure(args: argparse.Namespace, postgres: bool) -> None:
     )
     client = Client()
     client.force_login(superuser)
+    # A person behind one customer: the lists name them, the search finds them by name.
+    from django_stripe_portal.customers import link_customer
+
+    person = user_model.objects.filter(username="bench-dana").first() or (
+        user_model.objects.create_user(
+            "bench-dana", "dana@bench.example", first_name="Dana", last_name="Li"
+        )
+    )
+    link_customer(person, "cus_bench0000042")
 
     def page(url: str, params: dict[str, str] | None = None) -> Callable[[], object]:
         def get() -> object:
@@ -620,6 +629,16 @@ def _measure(args: argparse.Namespace, postgres: bool) -> None:
         "admin: webhook event list, search by customer id",
         args.repeat,
         page(f"{base}webhookevent/", {"q": "cus_bench0000042"}),
+    )
+    _timed(
+        "admin: webhook event list, search by a person's name",
+        args.repeat,
+        page(f"{base}webhookevent/", {"q": "dana li"}),
+    )
+    _timed(
+        "admin: portal session list, search by a person's name",
+        args.repeat,
+        page(f"{base}portalsession/", {"q": "dana li"}),
     )
     _timed("admin: portal session list", args.repeat, page(f"{base}portalsession/"))
     _timed("admin: portal session detail", args.repeat, page(f"{base}portalsession/7/change/"))

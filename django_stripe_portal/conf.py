@@ -241,7 +241,8 @@ def unknown_keys(user_settings: dict[str, Any]) -> list[str]:
 def unknown_keys_message(unknown: list[str]) -> str:
     parts = []
     for key in unknown:
-        hint = difflib.get_close_matches(key, DEFAULTS, n=1)
+        same_but_case = [known for known in DEFAULTS if known.lower() == str(key).lower()]
+        hint = same_but_case or difflib.get_close_matches(str(key).upper(), DEFAULTS, n=1)
         parts.append(f"{key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
     return (
         f"Unknown key(s) in {SETTING_NAME}: {', '.join(parts)}. "

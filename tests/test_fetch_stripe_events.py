@@ -391,8 +391,9 @@ def test_network_failure_is_one_line(stripe_mock: responses.RequestsMock, settin
     with pytest.raises(CommandError) as failed:
         fetch("--hours", "1")
     message = str(failed.value)
-    assert message.startswith("Could not reach Stripe to list events (")
+    assert message.startswith("Could not list the events: could not reach Stripe at ")
     assert "MAX_NETWORK_RETRIES']=0" in message and "support@stripe.com" not in message
+    assert "HTTPSConnectionPool" not in message and "\n" not in message
 
 
 @override_settings(TIME_ZONE="UTC")

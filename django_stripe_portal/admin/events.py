@@ -14,10 +14,10 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from django_stripe_portal import labels
+from django_stripe_portal.admin.people import PeopleAdmin
 from django_stripe_portal.admin.records import (
     AccountFilter,
     ChoicesFilter,
-    StripeRecordAdmin,
     pretty_json,
     short_datetime,
 )
@@ -65,12 +65,12 @@ class RetryStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(StripeRecordAdmin):
+class WebhookEventAdmin(PeopleAdmin):
     """Every verified event as received, with its processing state."""
 
     # The columns that fit a 1280 px window beside the filters; the rest is on the event.
-    # Customers are found by searching their id; each row's visit link leads to them.
-    list_display = ("created", "event", "processing", "visit")
+    # Customers are found by searching their name, email or id.
+    list_display = ("created", "event", "customer", "processing", "visit")
     list_display_links = ("created",)
     list_filter = (
         "status",
@@ -88,7 +88,7 @@ class WebhookEventAdmin(StripeRecordAdmin):
         "type",
         "status",
         "change_kind",
-        "customer_id",
+        "customer_with_id",
         "portal_session",
         "livemode",
         "api_version",
@@ -111,6 +111,12 @@ class WebhookEventAdmin(StripeRecordAdmin):
         """The list, with the health figures a monitor reads (check_stripe_webhooks) on top."""
         context = {**(extra_context or {}), "webhook_health": webhook_health()}
         return super().changelist_view(request, extra_context=context)
+
+    def page_subtitle(self, obj: WebhookEvent) -> str:
+        what = f"{obj.type}, {short_datetime(obj.created_at)}"
+        if not obj.customer_id:
+            return what
+        return f"{super().page_subtitle(obj)}: {what}"
 
     @admin.display(description=_("created"), ordering="created_at")
     def created(self, obj: WebhookEvent) -> str:

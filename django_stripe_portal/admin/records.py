@@ -3,7 +3,8 @@ fast on tables of millions of rows, filters that never ask the database for choi
 
 List pages never count the whole table (``show_full_result_count = False``, planner
 estimates for large counts on PostgreSQL), list filters never scan for distinct
-values, and searching is an exact match on indexed Stripe ids.
+values, and searching is an exact match on indexed Stripe ids (or, where a page names
+people, a user's name through the customer links: ``admin/people.py``).
 """
 
 from __future__ import annotations
@@ -182,11 +183,15 @@ class StripeRecordAdmin(NoNulInQuery, ReadOnly, admin.ModelAdmin):  # type: igno
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
     ) -> tuple[QuerySet[Any], bool]:
         for term in search_term.split():
-            match = Q()
-            for field_name in self.exact_search_fields:
-                match |= Q(**{field_name: term})
-            queryset = queryset.filter(match)
+            queryset = queryset.filter(self.search_term_match(term))
         return queryset, False
+
+    def search_term_match(self, term: str) -> Q:
+        """What one search term matches: an exact id in any of ``exact_search_fields``."""
+        match = Q()
+        for field_name in self.exact_search_fields:
+            match |= Q(**{field_name: term})
+        return match
 
 
 def with_id(words: str, value: str) -> SafeString:
@@ -215,6 +220,14 @@ class ChoicesFilter(admin.SimpleListFilter):
         if value is None:
             return queryset
         return queryset.filter(**{self.field_name: value})
+
+
+class AccountColumn:
+    """A list column naming the row's Stripe account: *platform*, or the connected one."""
+
+    @admin.display(description=_("Stripe account"), ordering="account")
+    def stripe_account(self, obj: Any) -> str:
+        return str(obj.account or _("platform"))
 
 
 class AccountFilter(admin.SimpleListFilter):

@@ -19,7 +19,7 @@ def add_account_options(parser: CommandParser, *, account_help: str, all_help: s
     accounts.add_argument("--all-accounts", action="store_true", help=all_help)
 
 
-def chosen_accounts(options: dict[str, Any], *, returncode: int = 1) -> list[str] | None:
+def chosen_accounts(options: dict[str, Any], *, returncode: int = 2) -> list[str] | None:
     """The connected accounts asked for, in order and once each; None: the platform (no
     option given). A value that is not an ``acct_…`` id stops the command: nothing sent."""
     if options.get("all_accounts"):

@@ -10,17 +10,17 @@ each in its own window, one account's failure not stopping the others.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 import stripe
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from django_stripe_portal.client import request_id_of
+from django_stripe_portal.client import request_id_of, stripe_error_text
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.management.accounts import add_account_options, chosen_accounts
+from django_stripe_portal.management.base import NeedsAPerson, PortalCommand
 from django_stripe_portal.management.options import listed
 from django_stripe_portal.webhooks.catch_up import (
     CatchUpResult,
@@ -52,13 +52,13 @@ def _utc(moment: dt.datetime) -> str:
 
 
 def _stripe_refusal(error: stripe.StripeError, account: str = "") -> str:
-    """One line: what Stripe said and its request id, without the SDK's boilerplate."""
+    """One line: for an unreachable API the host and why, as the other commands say it;
+    else what Stripe said and its request id, without the SDK's boilerplate."""
     if isinstance(error, stripe.APIConnectionError):
-        found = re.search(r"\(Network error: (.*)\)", str(error.user_message or ""), re.S)
-        detail = found.group(1).strip() if found else type(error).__name__
+        retries = get_settings().MAX_NETWORK_RETRIES
         what = (
-            f"Could not reach Stripe to list events ({detail}) after "
-            f"STRIPE_PORTAL['MAX_NETWORK_RETRIES']={get_settings().MAX_NETWORK_RETRIES} retries."
+            f"Could not list the events: {stripe_error_text(error)}, after "
+            f"STRIPE_PORTAL['MAX_NETWORK_RETRIES']={retries} retries."
         )
     else:
         what = f"Stripe refused the event list: {error.user_message or type(error).__name__}"
@@ -71,7 +71,7 @@ def _stripe_refusal(error: stripe.StripeError, account: str = "") -> str:
     return f"{what} Nothing was stored; running the command again is safe."
 
 
-class Command(BaseCommand):
+class Command(PortalCommand):
     help = (
         "Receive the events Stripe's Events API lists (the last 30 days at most) that were "
         "never delivered to this site: stored and dispatched once, oldest first, with the "
@@ -208,7 +208,7 @@ class Command(BaseCommand):
             f"{result.already_stored:,} already stored, {result.failed:,} failed."
         )
         if result.failed:
-            raise CommandError(
+            raise NeedsAPerson(
                 f"{result.failed:,} event(s) failed. Those stored as failed are retried by "
                 "`manage.py replay_stripe_events --status failed` (this command leaves stored "
                 "events alone); refused ones were not stored and are listed above."

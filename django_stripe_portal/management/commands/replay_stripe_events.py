@@ -11,10 +11,11 @@ import datetime as dt
 from collections import Counter
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from django_stripe_portal.management.base import NeedsAPerson, PortalCommand
 from django_stripe_portal.management.options import checked_choices, listed
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.webhooks.process import UNFINISHED_STATUSES, Outcome, process_stored_event
@@ -35,11 +36,13 @@ def _since(value: str) -> dt.datetime:
     return moment
 
 
-class Command(BaseCommand):
+class Command(PortalCommand):
     help = (
         "Dispatch stored Stripe webhook events again (default: those pending or failed). "
         "Runs the app's state writes and every receiver, under the same lock as deliveries."
     )
+
+    uses_stripe_api = False  # reads the database only: runs without API_KEY
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -100,7 +103,7 @@ class Command(BaseCommand):
         summary = ", ".join(f"{count} {outcome.value}" for outcome, count in outcomes.items())
         self.stdout.write(f"Replayed {len(selected)} event(s){': ' + summary if summary else ''}.")
         if outcomes[Outcome.FAILED]:
-            raise CommandError(
+            raise NeedsAPerson(
                 f"{outcomes[Outcome.FAILED]} event(s) failed again; "
                 "see WebhookEvent.last_error (admin) and the log."
             )

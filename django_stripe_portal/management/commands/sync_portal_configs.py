@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import stripe
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from django_stripe_portal.client import api_host, stripe_error_text, unreachable_reason
 from django_stripe_portal.conf import get_settings
@@ -24,13 +24,20 @@ from django_stripe_portal.configurations.apply import (
 from django_stripe_portal.configurations.declare import declared_configurations
 from django_stripe_portal.configurations.schema import validate_configurations
 from django_stripe_portal.management.accounts import add_account_options, chosen_accounts
+from django_stripe_portal.management.base import (
+    EXIT_COULD_NOT_RUN,
+    EXIT_NEEDS_A_PERSON,
+    NeedsAPerson,
+    PortalCommand,
+)
 
-# Exit codes: 1 = --check found a difference; 2 = invalid settings or a Stripe error.
-EXIT_DRIFT = 1
-EXIT_ERROR = 2
+# Exit codes (management/base.py): 1 = --check found a difference; 2 = invalid settings or
+# a Stripe error.
+EXIT_DRIFT = EXIT_NEEDS_A_PERSON
+EXIT_ERROR = EXIT_COULD_NOT_RUN
 
 
-class Command(BaseCommand):
+class Command(PortalCommand):
     help = (
         "Create or update Stripe's customer portal configurations so they match "
         "STRIPE_PORTAL['CONFIGURATIONS']. A run with nothing to change makes no writes."
@@ -90,11 +97,12 @@ class Command(BaseCommand):
             self.stdout.write("")
         self._print_accounts_summary(accounts, failures)
         if failures:
-            worst = max(error.returncode for error in failures.values())
-            raise CommandError(
-                f"{len(failures)} of {len(accounts)} account(s) not done: " + ", ".join(failures),
-                returncode=worst,
+            summary = f"{len(failures)} of {len(accounts)} account(s) not done: " + ", ".join(
+                failures
             )
+            if all(isinstance(error, NeedsAPerson) for error in failures.values()):
+                raise NeedsAPerson(summary)  # only drift (--check): exit 1
+            raise CommandError(summary, returncode=EXIT_ERROR)
 
     def _accounts(self, options: dict[str, Any]) -> list[str] | None:
         """The connected accounts to run on, in order and once each; None: the platform."""
@@ -165,10 +173,9 @@ class Command(BaseCommand):
         self._print_summary(steps, done=write)
         if options["check"]:
             if pending:
-                raise CommandError(
+                raise NeedsAPerson(
                     f"{len(pending)} configuration(s) differ from the declaration; "
-                    "run sync_portal_configs to apply.",
-                    returncode=EXIT_DRIFT,
+                    "run sync_portal_configs to apply."
                 )
             return
         if not write:
