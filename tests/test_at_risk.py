@@ -198,7 +198,7 @@ def _reading_queries(run: Any) -> tuple[Any, list[str]]:
     with CaptureQueriesContext(connection) as queries:
         answer = run()
     sql = [query["sql"] for query in queries]
-    others = [text for text in sql if not text.lstrip().upper().startswith("SELECT")]
+    others = [text for text in sql if not text.lstrip(" (").upper().startswith("SELECT")]
     assert len(others) <= (3 if connection.vendor == "postgresql" else 0), others
     return answer, [text for text in sql if text not in others]
 
