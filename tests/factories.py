@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from django_stripe_portal import models
+from django_stripe_portal.storage.columns import column_values
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -75,3 +76,13 @@ class WebhookEventFactory(factory.django.DjangoModelFactory):
         lambda o: {"id": o.stripe_id, "object": "event", "type": o.type, "data": {"object": {}}}
     )
     status = models.WebhookEvent.Status.PROCESSED
+    # What ingest writes beside the payload (storage.columns), read from it as ingest does.
+    cancel_feedback = factory.LazyAttribute(lambda o: _columns(o.payload)["cancel_feedback"])
+    cancel_feedback_option = factory.LazyAttribute(
+        lambda o: _columns(o.payload)["cancel_feedback_option"]
+    )
+
+
+def _columns(payload: Any) -> dict[str, str]:
+    obj = ((payload or {}).get("data") or {}).get("object") or {}
+    return column_values(obj.get("cancellation_details"))

@@ -63,6 +63,20 @@ class WebhookEvent(models.Model):
         blank=True,
         help_text="What the event changed for the customer (empty: nothing the activity counts)",
     )
+    # Read by the figures and pages instead of the payload, which prune_stripe_events may
+    # empty: written by the same INSERT as the row (docs/deployment.md, "Storage").
+    cancel_feedback = models.CharField(
+        max_length=50,
+        blank=True,
+        default="",
+        help_text="The subscription's cancellation_details.feedback (Stripe's enum) at the event",
+    )
+    cancel_feedback_option = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="The subscription's cancellation_details.feedback_option (bfo_…) at the event",
+    )
 
     class Meta:
         verbose_name = _("webhook event")
