@@ -256,8 +256,9 @@ def _load(args: argparse.Namespace, postgres: bool) -> None:
             event_type = _event_type(kind)
             stripe_id = f"evt_bench{number:08d}"
             obj: dict[str, Any] = {"id": f"sub_bench{number:08d}", "customer": customer}
+            details: dict[str, Any] = {}
             if kind in ("canceled", "cancel_scheduled"):
-                obj["cancellation_details"] = {
+                details = obj["cancellation_details"] = {
                     "reason": "cancellation_requested",
                     "feedback": rng.choice(FEEDBACK),
                     "feedback_option": rng.choice(FEEDBACK_OPTIONS),
@@ -282,6 +283,9 @@ def _load(args: argparse.Namespace, postgres: bool) -> None:
                 "processed_at": created + dt.timedelta(seconds=3),
                 "portal_session_id": session_id,
                 "change_kind": kind,
+                # What ingest writes beside the payload (storage.columns).
+                "cancel_feedback": details.get("feedback") or "",
+                "cancel_feedback_option": details.get("feedback_option") or "",
             }
 
     statuses, status_weights = list(SUBSCRIPTION_STATUSES), list(SUBSCRIPTION_STATUSES.values())
@@ -341,6 +345,10 @@ def _column_values(model: type[Any]) -> tuple[list[Any], dict[str, Any]]:
     return fields, defaults
 
 
+class RawJson(str):
+    """JSON text already serialized (``bench/prune.py``'s payloads): copied as it is."""
+
+
 def _copy_rows(model: type[Any], rows: Iterator[dict[str, Any]]) -> None:
     from django.db import connection
 
@@ -368,7 +376,7 @@ def _copy_rows(model: type[Any], rows: Iterator[dict[str, Any]]) -> None:
                 values = []
                 for field in fields:
                     value = row.get(field.attname, defaults[field.attname])
-                    if field.attname in json_fields:
+                    if field.attname in json_fields and not isinstance(value, RawJson):
                         value = json.dumps(value)
                     values.append(_copy_text(value))
                 lines.append("\t".join(values))
