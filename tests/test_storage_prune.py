@@ -220,3 +220,22 @@ def test_the_backfill_fills_the_columns_of_rows_stored_before_them(client: Clien
     assert changed == 3
     assert dict(WebhookEvent.objects.values_list("stripe_id", "cancel_feedback")) == expected
     assert WebhookEvent.objects.filter(cancel_feedback_option="bfo_setup").count() == 1
+
+
+def test_the_columns_are_written_by_the_event_insert_itself(
+    client: Client, django_assert_max_num_queries: Any
+) -> None:
+    """No extra statement per event: the hot path's query budget is unchanged and the
+    feedback arrives with the row's own INSERT."""
+    _visit("cus_pr9", 3)
+    event = _cancel("cus_pr9", feedback="unused", feedback_option="bfo_x")
+    with django_assert_max_num_queries(4) as captured:
+        assert post_signed(client, event).status_code == 200
+    (insert,) = [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].startswith("INSERT") and "webhookevent" in q["sql"]
+    ]
+    assert '"cancel_feedback"' in insert and '"cancel_feedback_option"' in insert
+    row = WebhookEvent.objects.get(stripe_id=event["id"])
+    assert (row.cancel_feedback, row.cancel_feedback_option) == ("unused", "bfo_x")
