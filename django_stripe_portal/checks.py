@@ -12,7 +12,8 @@ to stderr, W015 task mode with a tasks backend that never runs a task,
 E016 a database the app writes to cannot run its one-statement writes (MySQL/MariaDB,
 Oracle, SQLite before 3.35), W017 a database backend this app is not tested on,
 E018 a number, duration, list or optional string of the wrong type (``setting_types``),
-E019 ACTIVE_STATUSES not a list of Stripe's subscription statuses.
+E019 ACTIVE_STATUSES not a list of Stripe's subscription statuses,
+E020 a SESSION_AFTER_EXPIRATION body Stripe would reject, E021 STRIPE_CONTEXT ill-formed.
 """
 
 from __future__ import annotations
@@ -41,8 +42,13 @@ from django_stripe_portal.conf import (
     unknown_keys_message,
     user_settings,
 )
-from django_stripe_portal.configurations.schema import validate_configurations
+from django_stripe_portal.configurations.schema import (
+    validate_after_expiration,
+    validate_configurations,
+)
+from django_stripe_portal.exceptions import AccountResolverError
 from django_stripe_portal.log_redaction import sdk_prints_response_bodies
+from django_stripe_portal.portal.accounts import checked_stripe_context
 from django_stripe_portal.portal.guards import GUARD_KEYS, checked_guard_urls
 from django_stripe_portal.setting_types import check_setting_types
 from django_stripe_portal.tasks import HAS_TASKS_FRAMEWORK, MISSING_TASKS_FRAMEWORK
@@ -88,6 +94,8 @@ def check_settings(
     messages += _check_task_backend(conf)
     messages += _check_connect_webhook_secrets(conf)
     messages += check_setting_types(conf, DEFAULTS)
+    messages += _check_session_after_expiration(conf)
+    messages += _check_stripe_context(conf)
     return messages
 
 
@@ -348,3 +356,24 @@ def check_sdk_console_logging(
             "'stripe' logger to DEBUG in LOGGING instead: those lines are redacted.",
         )
     ]
+
+
+def _check_session_after_expiration(conf: PortalSettings) -> Iterable[CheckMessage]:
+    value = conf.SESSION_AFTER_EXPIRATION
+    if value is None:
+        return
+    for problem in validate_after_expiration(value):
+        yield _error(
+            f"{SETTING_NAME}['SESSION_AFTER_EXPIRATION']{problem}",
+            "E020",
+            hint="Stripe's after_expiration body for portal sessions, e.g. "
+            '{"type": "customer_login"}, or None; see '
+            "https://docs.stripe.com/api/customer_portal/sessions/create",
+        )
+
+
+def _check_stripe_context(conf: PortalSettings) -> Iterable[CheckMessage]:
+    try:
+        checked_stripe_context(conf.STRIPE_CONTEXT, "STRIPE_CONTEXT")
+    except AccountResolverError as exc:
+        yield _error(str(exc).replace(" Nothing was sent to Stripe.", ""), "E021")

@@ -30,6 +30,8 @@ def get_client() -> stripe.StripeClient:
         stripe_version=conf.api_version,
         base_addresses=base_addresses,
         max_network_retries=conf.MAX_NETWORK_RETRIES,
+        # Organization API keys: every call names the account it acts in.
+        stripe_context=conf.STRIPE_CONTEXT or None,
         http_client=stripe.RequestsClient(timeout=conf.API_TIMEOUT),
     )
 
@@ -47,14 +49,19 @@ def request_id_of(error: BaseException) -> str | None:
     return None
 
 
-def request_options(account: str, *, idempotency_key: str | None = None) -> stripe.RequestOptions:
+def request_options(
+    account: str, *, idempotency_key: str | None = None, context: str = ""
+) -> stripe.RequestOptions:
     """Request options that send ``Stripe-Account`` for a connected account (Connect) and
-    nothing for the platform (``""``), plus the idempotency key, if any."""
+    nothing for the platform (``""``), plus the idempotency key, if any, and a
+    ``Stripe-Context`` (organization keys) other than ``STRIPE_CONTEXT``, if any."""
     options: stripe.RequestOptions = {}
     if account:
         options["stripe_account"] = account
     if idempotency_key:
         options["idempotency_key"] = idempotency_key
+    if context:
+        options["stripe_context"] = context
     return options
 
 

@@ -44,6 +44,11 @@ DEFAULTS: dict[str, Any] = {
     "ALLOWED_RETURN_HOSTS": [],
     "PORTAL_GUARD": None,
     "NO_CUSTOMER_URL": None,
+    # Stripe's session after_expiration body, sent on every session (None: Stripe's default).
+    "SESSION_AFTER_EXPIRATION": None,
+    # Sent as Stripe-Context (organization API keys); CONTEXT_RESOLVER: f(request) -> str.
+    "STRIPE_CONTEXT": None,
+    "CONTEXT_RESOLVER": None,
     # How long the signed return link stays valid, in seconds.
     "RETURN_TOKEN_MAX_AGE": 7 * 24 * 3600,
     # A coupon offered in the subscription_cancel flow (Stripe's retention offer), or None.
@@ -72,6 +77,8 @@ DEFAULTS: dict[str, Any] = {
     # --- access and activity ---
     # Subscription statuses that count as "active" for the access helpers.
     "ACTIVE_STATUSES": ["active", "trialing"],
+    # Where entitlement_required sends a signed-in user without the feature (None: 403).
+    "ENTITLEMENT_REQUIRED_URL": None,
     # A change event counts towards a portal visit up to this many seconds after it began
     # (or until the user came back, whichever is first).
     "VISIT_WINDOW": 3600,
@@ -90,6 +97,7 @@ IMPORT_STRINGS = (
     "ON_BEHALF_OF_RESOLVER",
     "CONNECTED_ACCOUNTS",
     "CUSTOMER_LABEL",
+    "CONTEXT_RESOLVER",
 )
 
 WEBHOOK_PROCESSING_MODES = ("sync", "task")
@@ -129,6 +137,9 @@ class PortalSettings:
     ALLOWED_RETURN_HOSTS: list[str]
     PORTAL_GUARD: str | Callable[..., Any] | None
     NO_CUSTOMER_URL: str | None
+    SESSION_AFTER_EXPIRATION: dict[str, Any] | None
+    STRIPE_CONTEXT: str | None
+    CONTEXT_RESOLVER: str | Callable[..., Any] | None
     RETURN_TOKEN_MAX_AGE: int
     RETENTION_COUPON: str | None
     RETENTION_RESOLVER: str | Callable[..., Any] | None
@@ -145,6 +156,7 @@ class PortalSettings:
     WEBHOOK_STUCK_AFTER: int
     EVENT_PAYLOAD_DAYS: int | None
     ACTIVE_STATUSES: list[str]
+    ENTITLEMENT_REQUIRED_URL: str | None
     VISIT_WINDOW: int
     CUSTOMER_LABEL: str | Callable[..., Any] | None
 

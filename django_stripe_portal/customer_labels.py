@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django_stripe_portal.conf import get_settings
-from django_stripe_portal.models import StripeCustomer
+from django_stripe_portal.models import PortalSession, StripeCustomer, StripeSubscription
 
 
 def default_customer_label(user: Any) -> str:
@@ -49,12 +49,45 @@ def customer_labels(customer_ids: Iterable[str], *, account: str | None = None) 
     labels = {customer_id: customer_id for customer_id in wanted}
     if not wanted:
         return labels
-    links = StripeCustomer.objects.filter(customer_id__in=wanted).select_related("user")
+    found = _labels_of_links(wanted, account)
+    labels.update(found)
+    unlinked = wanted - set(found)
+    if unlinked:
+        # An Accounts v2 customer is linked by its acct_…; its rows name Stripe's cus_…
+        # beside it (customer_account): label the cus_… by the account's link.
+        accounts = _customer_accounts_of(unlinked)
+        by_account = _labels_of_links(set(accounts.values()), account)
+        for customer_id, customer_account in accounts.items():
+            if customer_account in by_account:
+                labels[customer_id] = by_account[customer_account]
+    return labels
+
+
+def _labels_of_links(ids: set[str], account: str | None) -> dict[str, str]:
+    if not ids:
+        return {}
+    links = StripeCustomer.objects.filter(customer_id__in=ids).select_related("user")
     if account is not None:
         links = links.filter(account=account)
+    labels = {}
     for link in links.order_by("-account"):  # the platform's ("") is written last, so it wins
         labels[link.customer_id] = label_for_user(link.user)
     return labels
+
+
+def _customer_accounts_of(customer_ids: set[str]) -> dict[str, str]:
+    """``{cus_…: acct_…}`` for the customers whose rows say an Account stands for them."""
+    pairs = (
+        StripeSubscription.objects.filter(customer_id__in=customer_ids)
+        .exclude(customer_account="")
+        .values_list("customer_id", "customer_account")
+        .union(
+            PortalSession.objects.filter(customer_id__in=customer_ids)
+            .exclude(customer_account="")
+            .values_list("customer_id", "customer_account")
+        )
+    )
+    return dict(pairs)
 
 
 def _label_function() -> Callable[[Any], Any]:

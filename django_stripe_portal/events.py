@@ -34,6 +34,8 @@ DISCOUNT_EVENTS = (
     "customer.discount.updated",
     "customer.discount.deleted",
 )
+#: A customer's active entitlements changed (Stripe Entitlements: access by feature).
+ENTITLEMENT_EVENTS = ("entitlements.active_entitlement_summary.updated",)
 PORTAL_EVENTS = (
     "billing_portal.session.created",
     "billing_portal.configuration.created",
@@ -45,6 +47,7 @@ HANDLED_EVENTS: tuple[str, ...] = (
     *CUSTOMER_EVENTS,
     *PAYMENT_METHOD_EVENTS,
     *DISCOUNT_EVENTS,
+    *ENTITLEMENT_EVENTS,
 )
 #: A connected account connecting to or disconnecting from the platform (Connect
 #: endpoints only): see ``django_stripe_portal.state.accounts``.

@@ -123,6 +123,7 @@ SETTING_TYPES: dict[str, Any] = {
     "WEBHOOK_RETRY_DELAYS": _Durations(),
     "WEBHOOK_STUCK_AFTER": _Number(0, seconds=True),  # 0: take up every pending event
     "VISIT_WINDOW": _Number(1, seconds=True),
+    "ENTITLEMENT_REQUIRED_URL": _OptionalText(),
     "EVENT_PAYLOAD_DAYS": _OptionalNumber(_Number(1)),
 }
 

@@ -66,6 +66,10 @@ customer_details_changed = Signal()
 #: Extra: ``configuration``, ``drifted`` (it differs from the declared settings).
 portal_configuration_changed = Signal()
 
+#: A customer's active entitlements changed (``entitlements.active_entitlement_summary.updated``).
+#: Extra: ``customer_id``, ``added``, ``removed`` (frozensets of features' lookup keys).
+entitlements_changed = Signal()
+
 #: Task mode: an event's last scheduled attempt failed and nothing will retry it.
 #: Extra: ``error`` (what ``last_error`` keeps).
 webhook_gave_up = Signal()

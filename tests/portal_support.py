@@ -33,6 +33,8 @@ class FakePortalApi:
     session_id: str | None = None
     request_id: str = "req_portaltest"
     answered: list[dict[str, Any]] = field(default_factory=list)
+    #: The ``customer`` Stripe answers beside a ``customer_account`` (Accounts v2).
+    customer_of_account: str = "cus_ofaccount0001"
     #: Called with each session before it is answered (a webhook that beats the answer).
     before_answer: Callable[[dict[str, Any]], None] | None = None
 
@@ -42,7 +44,15 @@ class FakePortalApi:
 
     def answer(self, request: Any) -> tuple[int, dict[str, str], str]:
         params = decode_body(request.body)
-        session = stripe_objects.portal_session(id=self.session_id, customer=params["customer"])
+        if "customer_account" in params:
+            # An Accounts v2 customer: Stripe names the customer beside the account.
+            session = stripe_objects.portal_session(
+                id=self.session_id,
+                customer=self.customer_of_account,
+                customer_account=params["customer_account"],
+            )
+        else:
+            session = stripe_objects.portal_session(id=self.session_id, customer=params["customer"])
         session.update(
             return_url=params.get("return_url"),
             configuration=params.get("configuration", "bpc_accountdefault"),

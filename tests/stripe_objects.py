@@ -238,3 +238,51 @@ def discount(
         "subscription": subscription,
         "subscription_item": None,
     }
+
+
+def active_entitlement(lookup_key: str, *, livemode: bool = False) -> dict[str, Any]:
+    """An ``entitlements.active_entitlement`` as Stripe lists it (feature not expanded)."""
+    return {
+        "id": unique_id("ent"),
+        "object": "entitlements.active_entitlement",
+        "feature": unique_id("feat"),
+        "livemode": livemode,
+        "lookup_key": lookup_key,
+    }
+
+
+def entitlement_summary(
+    customer: str, lookup_keys: list[str], *, has_more: bool = False, livemode: bool = False
+) -> dict[str, Any]:
+    """The ``data.object`` of ``entitlements.active_entitlement_summary.updated``."""
+    return {
+        "object": "entitlements.active_entitlement_summary",
+        "customer": customer,
+        "entitlements": {
+            "object": "list",
+            "data": [active_entitlement(key, livemode=livemode) for key in lookup_keys],
+            "has_more": has_more,
+            "url": f"/v1/customer/{customer}/entitlements",
+        },
+        "livemode": livemode,
+    }
+
+
+def entitlements_event(
+    customer: str, lookup_keys: list[str], *, has_more: bool = False, **kwargs: Any
+) -> dict[str, Any]:
+    """A summary event as Stripe delivers it (``request`` null: Stripe made the change)."""
+    summary = entitlement_summary(customer, lookup_keys, has_more=has_more)
+    event_body = event("entitlements.active_entitlement_summary.updated", summary, **kwargs)
+    event_body["request"] = {"id": None, "idempotency_key": None}
+    return event_body
+
+
+def active_entitlements_page(lookup_keys: list[str], *, has_more: bool = False) -> dict[str, Any]:
+    """One page of ``GET /v1/entitlements/active_entitlements``."""
+    return {
+        "object": "list",
+        "data": [active_entitlement(key) for key in lookup_keys],
+        "has_more": has_more,
+        "url": "/v1/entitlements/active_entitlements",
+    }

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import override_settings
+from django.utils import timezone
 
 from django_stripe_portal.customer_labels import (
     customer_labels,
@@ -34,7 +35,7 @@ def test_linked_customers_get_labels_and_unlinked_ones_keep_their_id(
 ) -> None:
     link_customer(_user("dana", first_name="Dana", last_name="Li"), "cus_dana")
     link_customer(_user("bo", email="bo@example.com"), "cus_bo")
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):  # the links, then Accounts v2 links of the rest
         labels = customer_labels(["cus_dana", "cus_bo", "cus_nobody", ""])
     assert labels == {"cus_dana": "Dana Li", "cus_bo": "bo@example.com", "cus_nobody": "cus_nobody"}
 
@@ -68,3 +69,26 @@ def test_a_failing_label_function_falls_back_to_the_default() -> None:
     user = _user("dana", email="dana@example.com")
     with override_settings(STRIPE_PORTAL={"CUSTOMER_LABEL": f"{__name__}._broken"}):
         assert label_for_user(user) == "dana@example.com"
+
+
+def test_every_id_linked_costs_one_query(django_assert_num_queries: Any) -> None:
+    link_customer(_user("dana", first_name="Dana"), "cus_dana")
+    with django_assert_num_queries(1):
+        assert customer_labels(["cus_dana"]) == {"cus_dana": "Dana"}
+
+
+def test_an_accounts_v2_customer_is_named_through_the_account_its_rows_name() -> None:
+    from django_stripe_portal.models import StripeSubscription
+
+    link_customer(_user("dana", first_name="Dana", last_name="Li"), "acct_dana")
+    StripeSubscription.objects.create(
+        stripe_id="sub_1",
+        customer_id="cus_dana",
+        customer_account="acct_dana",
+        status="active",
+        event_created_at=timezone.now(),
+    )
+    assert customer_labels(["cus_dana", "acct_dana"]) == {
+        "cus_dana": "Dana Li",
+        "acct_dana": "Dana Li",
+    }

@@ -38,7 +38,7 @@ def test_link_customer_creates_then_replaces_the_users_link() -> None:
         assert link_customer(user, "cus_third").livemode is True
 
 
-@pytest.mark.parametrize("bad", ["", "sub_123", "cus_", "cus_12 3", "acct_1"])
+@pytest.mark.parametrize("bad", ["", "sub_123", "cus_", "cus_12 3", "acct_", "acct_1 2"])
 def test_link_customer_refuses_what_is_not_a_customer_id(bad: str) -> None:
     with pytest.raises(ValueError, match="not a Stripe customer id"):
         link_customer(UserFactory(), bad)

@@ -16,7 +16,7 @@ from django.core.management import call_command
 from stripe_standin import StandIn
 
 from django_stripe_portal import signals
-from django_stripe_portal.models import StripeSubscription, WebhookEvent
+from django_stripe_portal.models import ActiveEntitlements, StripeSubscription, WebhookEvent
 from tests import contract
 from tests.example_support import API_KEY, running_standin
 from tests.webhook_support import Recorder, connected
@@ -60,15 +60,22 @@ def test_what_the_site_missed_while_down_is_fetched_from_the_standin(standin: St
     created = Recorder()
     with connected(signals.webhook_received, created):
         output = _fetch("--hours", "1", "--undelivered")
-    assert "Listed 3 event(s): 3 new, 0 already stored, 0 failed." in output
-    assert {call["event"].type for call in created.calls} == {"customer.subscription.created"}
+    # Each subscription, and the entitlement summary its product's features caused.
+    assert "Listed 6 event(s): 6 new, 0 already stored, 0 failed." in output
+    assert {call["event"].type for call in created.calls} == {
+        "customer.subscription.created",
+        "entitlements.active_entitlement_summary.updated",
+    }
     assert set(StripeSubscription.objects.values_list("stripe_id", flat=True)) == {
         delivered,
         *missed,
     }
-    assert WebhookEvent.objects.filter(received_via="events_api").count() == 3
+    assert WebhookEvent.objects.filter(received_via="events_api").count() == 6
+    # The catch-up reaches the same entitlement write as a delivery.
+    kept = list(ActiveEntitlements.objects.values_list("lookup_keys", flat=True))
+    assert kept == [["basic-reports"]] * 4
 
-    assert "0 new, 4 already stored" in _fetch("--hours", "1")
+    assert "0 new, 8 already stored" in _fetch("--hours", "1")
     lists = [r for r in standin.requests if urllib.parse.urlsplit(r.path).path == "/v1/events"]
     assert len(lists) == 2
     for request in lists:

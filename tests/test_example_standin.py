@@ -366,7 +366,10 @@ def test_cancel_with_reason_sends_a_signed_update_then_returns(
     assert types == [
         "customer.created",
         "customer.subscription.created",
+        # The Basic product's feature: Stripe summarizes the customer's entitlements.
+        "entitlements.active_entitlement_summary.updated",
         "billing_portal.session.created",
+        # A cancellation at period end keeps the features: no new summary.
         "customer.subscription.updated",
     ]
     event = _verified(webhook_endpoint[1])[-1]

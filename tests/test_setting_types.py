@@ -62,6 +62,7 @@ BAD_VALUES: dict[str, list[Any]] = {
     "WEBHOOK_RETRY_DELAYS": ["60 300", [], [60, "300"], [-1], 60],
     "WEBHOOK_STUCK_AFTER": ["600", -1, 0.5],
     "VISIT_WINDOW": ["3600", 0],
+    "ENTITLEMENT_REQUIRED_URL": [["/pricing/"], 403],
     "EVENT_PAYLOAD_DAYS": ["400", 0, -1, 30.5, True],
 }
 
@@ -121,8 +122,10 @@ def test_a_string_tolerance_still_refuses_an_old_signature() -> None:
     assert PortalSettings({"WEBHOOK_TOLERANCE": 60}).webhook_tolerance == 60
 
 
-#: Settings whose values other checks validate (E002, E005 to E012, E019).
+#: Settings whose values other checks validate (E002, E005 to E012, E019 to E021).
 CHECKED_ELSEWHERE = {
+    "SESSION_AFTER_EXPIRATION",
+    "STRIPE_CONTEXT",
     "API_KEY",
     "CONFIGURATIONS",
     "DEFAULT_CONFIGURATION",

@@ -10,6 +10,7 @@ from django.db.models.functions import NullIf
 
 from django_stripe_portal.activity.figures import ActivityRange, visits_in
 from django_stripe_portal.models import PortalSession, WebhookEvent
+from django_stripe_portal.state.customers import customer_q
 
 
 @dataclass(frozen=True)
@@ -21,9 +22,10 @@ class VisitHistory:
 def customer_history(
     customer_id: str, activity_range: ActivityRange | None = None, limit: int = 100
 ) -> list[VisitHistory]:
-    """The customer's latest visits (newest first), each with the changes linked to it
-    (oldest first). Two queries whatever the number of visits; payloads are not loaded
-    (they may be pruned): the cancellation feedback is read from its columns."""
+    """The customer's (a ``cus_…``, or an Accounts v2 customer's ``acct_…``) latest
+    visits (newest first), each with the changes linked to it (oldest first). Two queries
+    whatever the number of visits; payloads are not loaded (they may be pruned): the
+    cancellation feedback is read from its columns."""
     visits = (
         visits_in(activity_range) if activity_range is not None else PortalSession.objects.all()
     )
@@ -38,7 +40,7 @@ def customer_history(
         .order_by("created_at", "pk")
     )
     sessions = (
-        visits.filter(customer_id=customer_id)
+        visits.filter(customer_q(customer_id))
         .select_related("configuration")
         .prefetch_related(Prefetch("events", queryset=changes, to_attr="linked_changes"))
         .order_by("-created_at", "-pk")[:limit]

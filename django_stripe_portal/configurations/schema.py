@@ -19,7 +19,11 @@ from typing import Any, Literal
 
 import typing_extensions
 from stripe import RequestOptions
-from stripe.params.billing_portal import ConfigurationCreateParams, ConfigurationUpdateParams
+from stripe.params.billing_portal import (
+    ConfigurationCreateParams,
+    ConfigurationUpdateParams,
+    SessionCreateParamsAfterExpiration,
+)
 
 from django_stripe_portal.configurations.declare import MARKER_KEY
 
@@ -151,6 +155,17 @@ def validate_configurations(configurations: Any) -> list[ConfigurationError]:
     for key, body in configurations.items():
         errors += validate_declaration(key, body)
     return errors
+
+
+def validate_after_expiration(value: Any) -> list[str]:
+    """Problems in ``SESSION_AFTER_EXPIRATION``: the ``after_expiration`` body of
+    ``POST /v1/billing_portal/sessions``, by the same rules as a configuration."""
+    return [f"{e.path}: {e.message}" for e in _check(_after_expiration_rule(), value, "", "")]
+
+
+@cache
+def _after_expiration_rule() -> _Rule:
+    return _rule_of(SessionCreateParamsAfterExpiration)
 
 
 def validate_create_params(params: Mapping[str, Any]) -> list[str]:

@@ -1,6 +1,6 @@
 """What the app remembers of Stripe: customers, configurations, portal visits,
-subscription state, connected accounts' authorization and webhook events, one module
-a table.
+subscription state, active entitlements, connected accounts' authorization and webhook
+events, one module a table.
 
 Times named ``created_at`` / ``event_created_at`` are Stripe's (from the object
 or event), not the time the row was written.
@@ -9,12 +9,14 @@ or event), not the time the row was written.
 from django_stripe_portal.models.account_authorizations import AccountAuthorization
 from django_stripe_portal.models.configurations import PortalConfiguration
 from django_stripe_portal.models.customers import StripeCustomer
+from django_stripe_portal.models.entitlements import ActiveEntitlements
 from django_stripe_portal.models.sessions import PortalSession
 from django_stripe_portal.models.subscriptions import StripeSubscription
 from django_stripe_portal.models.webhook_events import WebhookEvent
 
 __all__ = [
     "AccountAuthorization",
+    "ActiveEntitlements",
     "PortalConfiguration",
     "PortalSession",
     "StripeCustomer",

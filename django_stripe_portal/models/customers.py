@@ -16,12 +16,20 @@ class StripeCustomer(models.Model):
         on_delete=models.CASCADE,
         related_name="stripe_customers",
     )
-    customer_id = models.CharField(max_length=255, help_text="cus_…")
+    customer_id = models.CharField(
+        max_length=255, help_text="cus_…, or the acct_… of an Accounts v2 customer"
+    )
     account = models.CharField(
         max_length=255,
         blank=True,
         default="",
         help_text="The connected account (acct_…) this row lives on; empty for the platform",
+    )
+    customer_account = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="The Account (acct_…) standing for the customer (Accounts v2); empty for cus_…",
     )
     livemode = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)

@@ -35,6 +35,12 @@ class PortalSession(models.Model):
     flow_type = models.CharField(max_length=40, blank=True)
     return_to = models.CharField(max_length=2000, blank=True)
     locale = models.CharField(max_length=20, blank=True)
+    customer_account = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="The Account (acct_…) standing for the customer (Accounts v2); empty for cus_…",
+    )
     livemode = models.BooleanField(default=False)
     created_at = models.DateTimeField(help_text="Stripe's creation time")
     returned_at = models.DateTimeField(null=True, blank=True)
@@ -63,6 +69,12 @@ class PortalSession(models.Model):
         indexes = [
             # Linking a change event to the visit it came from.
             models.Index(fields=["customer_id", "-created_at"], name="stripe_portal_sess_cust"),
+            # Accounts v2 customers (django_stripe_portal.state.customers); partial: small.
+            models.Index(
+                fields=["customer_account"],
+                name="stripe_portal_sess_cust_acct",
+                condition=~models.Q(customer_account=""),
+            ),
             # Activity figures by day (django_stripe_portal.activity): every column those
             # queries read is in the key, so they scan the range's slice of this index only.
             models.Index(

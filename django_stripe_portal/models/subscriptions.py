@@ -31,6 +31,12 @@ class StripeSubscription(models.Model):
         default="",
         help_text="The connected account (acct_…) this row lives on; empty for the platform",
     )
+    customer_account = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="The Account (acct_…) standing for the customer (Accounts v2); empty for cus_…",
+    )
     livemode = models.BooleanField(default=False)
     event_created_at = models.DateTimeField(
         help_text="Stripe time of the event that last wrote this row"
@@ -52,6 +58,12 @@ class StripeSubscription(models.Model):
         verbose_name = _("Stripe subscription")
         indexes = [
             models.Index(fields=["customer_id", "status"], name="stripe_portal_sub_cust"),
+            # Accounts v2 customers (django_stripe_portal.state.customers); partial: small.
+            models.Index(
+                fields=["customer_account"],
+                name="stripe_portal_sub_cust_acct",
+                condition=~models.Q(customer_account=""),
+            ),
             # Customers at risk: live subscriptions that will cancel or cannot be paid
             # (django_stripe_portal.activity.at_risk); partial, so it holds only those.
             models.Index(

@@ -18,6 +18,9 @@ from django_stripe_portal.conf import SETTING_NAME, get_settings
 from django_stripe_portal.exceptions import AccountResolverError
 
 ACCOUNT_ID_RE = re.compile(r"acct_[A-Za-z0-9]{1,250}")
+#: A ``Stripe-Context`` value: ids joined by ``/`` (an organization's account, then a
+#: connected account …); nothing that could end or extend the header.
+STRIPE_CONTEXT_RE = re.compile(r"[A-Za-z0-9_]{1,255}(/[A-Za-z0-9_]{1,255}){0,7}")
 PLATFORM = ""
 
 # The answer of ACCOUNT_RESOLVER, remembered on the request: the customer lookup, the
@@ -81,3 +84,31 @@ def resolve_on_behalf_of(request: HttpRequest, customer_id: str, *, account: str
             setting="ON_BEHALF_OF_RESOLVER",
         )
     return on_behalf_of
+
+
+def checked_stripe_context(value: Any, setting: str) -> str:
+    """``value`` as a ``Stripe-Context`` (``""``: none), or :class:`AccountResolverError`."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str) and STRIPE_CONTEXT_RE.fullmatch(value):
+        return value
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    raise AccountResolverError(
+        f"{SETTING_NAME}[{setting!r}] is {shown}, which is not a Stripe-Context: give the "
+        "ids Stripe names the context by, joined by '/' (e.g. 'acct_…'), or None. Nothing "
+        "was sent to Stripe.",
+        setting=setting,
+    )
+
+
+def resolve_stripe_context(request: HttpRequest | None) -> str:
+    """The ``Stripe-Context`` of this request's calls (organization API keys):
+    ``CONTEXT_RESOLVER``'s answer, else ``STRIPE_CONTEXT``, else ``""`` (none)."""
+    conf = get_settings()
+    resolver = conf.imported("CONTEXT_RESOLVER")
+    if resolver is not None and request is not None:
+        answer = checked_stripe_context(resolver(request), "CONTEXT_RESOLVER")
+        if answer:
+            return answer
+    return checked_stripe_context(conf.STRIPE_CONTEXT, "STRIPE_CONTEXT")

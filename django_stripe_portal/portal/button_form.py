@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from django_stripe_portal.exceptions import PortalRequestError
 from django_stripe_portal.models import StripeSubscription
+from django_stripe_portal.state.customers import belongs_to
 from django_stripe_portal.state.subscriptions import ENDED_STATUSES
 
 #: Stripe's ``flow_data.type`` values (POST /v1/billing_portal/sessions).
@@ -101,7 +102,10 @@ def parse_portal_form(
                 _("Choose a subscription to manage."), code="invalid_subscription"
             )
         stored = _stored_subscription(subscription_id)
-        if stored is not None and (stored.customer_id, stored.account) != (customer_id, account):
+        if stored is not None and (
+            stored.account != account
+            or not belongs_to(stored.customer_id, stored.customer_account, customer_id)
+        ):
             raise PortalRequestError(
                 _("That subscription does not belong to your account."),
                 code="foreign_subscription",
@@ -156,7 +160,7 @@ def _field(form: Mapping[str, Any], name: str) -> str:
 def _stored_subscription(subscription_id: str) -> StripeSubscription | None:
     return (
         StripeSubscription.objects.filter(stripe_id=subscription_id)
-        .only("customer_id", "account", "items", "status")
+        .only("customer_id", "customer_account", "account", "items", "status")
         .first()
     )
 

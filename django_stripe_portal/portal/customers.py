@@ -39,9 +39,18 @@ def link_customer(
     livemode: bool | None = None,
 ) -> StripeCustomer:
     """Link ``user`` to ``customer_id`` on ``account`` (None or "": the platform),
-    replacing an earlier link of that user on the same account."""
-    if not CUSTOMER_ID_RE.match(customer_id or ""):
-        raise ValueError(f"{customer_id!r} is not a Stripe customer id (cus_…).")
+    replacing an earlier link of that user on the same account.
+
+    ``customer_id`` is a ``cus_…``, or the ``acct_…`` of an Accounts v2 customer (then
+    kept in ``customer_account`` too, and sessions are created with ``customer_account``).
+    """
+    customer_id = customer_id or ""
+    is_account = bool(ACCOUNT_ID_RE.fullmatch(customer_id))
+    if not (CUSTOMER_ID_RE.match(customer_id) or is_account):
+        raise ValueError(
+            f"{customer_id!r} is not a Stripe customer id (cus_…) nor the account (acct_…) "
+            "of an Accounts v2 customer."
+        )
     if account and not ACCOUNT_ID_RE.fullmatch(account):
         raise ValueError(
             f"account={account!r} is not a connected account id (acct_…); "
@@ -52,7 +61,11 @@ def link_customer(
     link, _ = StripeCustomer.objects.update_or_create(
         user=user,
         account=account or "",
-        defaults={"customer_id": customer_id, "livemode": livemode},
+        defaults={
+            "customer_id": customer_id,
+            "customer_account": customer_id if is_account else "",
+            "livemode": livemode,
+        },
     )
     return link
 

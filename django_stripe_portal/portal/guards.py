@@ -21,6 +21,7 @@ from django.http import HttpRequest
 from django_stripe_portal.conf import SETTING_NAME, get_settings
 from django_stripe_portal.models import StripeSubscription
 from django_stripe_portal.portal.accounts import resolve_account
+from django_stripe_portal.state.customers import customer_q
 from django_stripe_portal.state.subscriptions import ENDED_STATUSES
 
 #: Live statuses in the order they are looked at: the most urgent first.
@@ -59,7 +60,7 @@ def subscription_states(request: HttpRequest, customer_id: str) -> str | None:
         return None
     statuses = set(
         StripeSubscription.objects.filter(
-            customer_id=customer_id,
+            customer_q(customer_id),
             livemode=get_settings().livemode,
             account=resolve_account(request),
         ).values_list("status", flat=True)

@@ -7,6 +7,7 @@ the event loop and the database work where Django wants it.
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,16 +19,19 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from django_stripe_portal.client import get_client, request_options
+from django_stripe_portal.conf import get_settings
 from django_stripe_portal.models import PortalConfiguration, PortalSession
 from django_stripe_portal.portal.accounts import (
     resolve_account,
     resolve_on_behalf_of,
+    resolve_stripe_context,
 )
 from django_stripe_portal.portal.button_form import PortalFlow, parse_portal_form
 from django_stripe_portal.portal.configuration import resolve_configuration
 from django_stripe_portal.portal.retention import with_retention_offer
 from django_stripe_portal.portal.return_links import new_return_key, sign_return_key
 from django_stripe_portal.signals import portal_session_created
+from django_stripe_portal.state.customers import is_customer_account
 from django_stripe_portal.state.row_writes import upsert
 
 logger = logging.getLogger("django_stripe_portal.portal")
@@ -47,6 +51,7 @@ _UPSERT_FIELDS = (
     "return_key",
     "account",
     "retention_coupon",
+    "customer_account",
 )
 
 
@@ -64,6 +69,8 @@ class PortalSessionPlan:
     #: The connected account the customer lives on (sent as ``Stripe-Account``); "" for
     #: the platform.
     account: str = ""
+    #: ``Stripe-Context`` of the call (organization keys); "" for the client's own.
+    context: str = ""
 
     @property
     def idempotency_key(self) -> str:
@@ -83,6 +90,7 @@ def plan_portal_session(
     ``return_to`` must already be safe (``return_links.return_to_or_default``).
     """
     account = resolve_account(request)
+    context = resolve_stripe_context(request)
     on_behalf_of = resolve_on_behalf_of(request, customer_id, account=account)
     return_key = new_return_key()
     return_url = request.build_absolute_uri(
@@ -93,7 +101,12 @@ def plan_portal_session(
     )
     flow = with_retention_offer(flow, request, customer_id)
     configuration = resolve_configuration(request, customer_id)
-    params: dict[str, Any] = {"customer": customer_id, "return_url": return_url}
+    # An Accounts v2 customer is named by the account standing for it.
+    customer_param = "customer_account" if is_customer_account(customer_id) else "customer"
+    params: dict[str, Any] = {customer_param: customer_id, "return_url": return_url}
+    after_expiration = get_settings().SESSION_AFTER_EXPIRATION
+    if after_expiration:
+        params["after_expiration"] = copy.deepcopy(after_expiration)
     if configuration is not None:
         params["configuration"] = configuration.stripe_id
     if on_behalf_of:
@@ -111,6 +124,7 @@ def plan_portal_session(
         return_key=return_key,
         params=params,
         account=account,
+        context=context,
     )
 
 
@@ -118,7 +132,9 @@ def open_portal_session(plan: PortalSessionPlan) -> stripe.billing_portal.Sessio
     """The one Stripe call of a click (raises ``stripe.StripeError``); touches no database."""
     return get_client().v1.billing_portal.sessions.create(
         plan.params,  # type: ignore[arg-type]  # checked against Stripe's spec in tests
-        options=request_options(plan.account, idempotency_key=plan.idempotency_key),
+        options=request_options(
+            plan.account, idempotency_key=plan.idempotency_key, context=plan.context
+        ),
     )
 
 
@@ -130,9 +146,15 @@ def record_portal_session(
     The ``billing_portal.session.created`` webhook may have stored the same session
     first; either order ends with one row carrying the app's ``user`` and ``return_to``.
     """
+    # Stripe's answer names the customer (and, for an Accounts v2 one, the account
+    # standing for it): stored as a webhook of the same session would store it.
+    customer_account = str(getattr(session, "customer_account", None) or "")
+    if not customer_account and is_customer_account(plan.customer_id):
+        customer_account = plan.customer_id
     row = PortalSession(
         stripe_id=session.id,
-        customer_id=plan.customer_id,
+        customer_id=str(getattr(session, "customer", None) or plan.customer_id),
+        customer_account=customer_account,
         user=plan.user,
         configuration=plan.configuration,
         flow_type=plan.flow.flow_type,

@@ -117,6 +117,27 @@ def has_active_subscription_filter(user_or_request: Any, account: Any = None) ->
     return memo[account]
 
 
+_FEATURES_MEMO = "_stripe_portal_entitlements"
+
+
+@register.filter(name="has_entitlement")
+def has_entitlement_filter(user_or_request: Any, lookup_key: Any) -> bool:
+    """``{{ request.user|has_entitlement:"pro-reports" }}``: whether the user may use that
+    feature (False for anonymous users). Applied to a user: the platform's customer;
+    applied to ``request``: the request's account. One query per user and account,
+    remembered on the user object, however many features the page asks about."""
+    request = user_or_request if isinstance(user_or_request, HttpRequest) else None
+    user = getattr(request, "user", None) if request is not None else user_or_request
+    if not getattr(user, "is_authenticated", False) or not isinstance(lookup_key, str):
+        return False
+    account = access.account_for(None, request)
+    memo: dict[str, frozenset[str]] = getattr(user, _FEATURES_MEMO, None) or {}
+    if account not in memo:
+        memo[account] = access.entitlements(user=user, account=account)
+        setattr(user, _FEATURES_MEMO, memo)
+    return lookup_key in memo[account]
+
+
 register.filter("feedback_label", labels.feedback_label)
 register.filter("cancellation_reason_label", labels.cancellation_reason_label)
 register.filter("flow_label", labels.flow_label)

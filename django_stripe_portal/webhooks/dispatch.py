@@ -25,6 +25,7 @@ from django_stripe_portal import signals
 from django_stripe_portal.configurations.drift import configuration_drifted
 from django_stripe_portal.events import (
     ACCOUNT_APPLICATION_EVENTS,
+    ENTITLEMENT_EVENTS,
     HANDLED_EVENTS,
     SUBSCRIPTION_EVENTS,
     ChangeKind,
@@ -158,6 +159,20 @@ def dispatch_event(
         if seen_here and not is_own_return_link(obj.get("return_url")):
             domain.append(
                 ("portal_session_created", PortalSession, {"portal_session": written.row})
+            )
+    elif event_type in ENTITLEMENT_EVENTS and written is not None:
+        change = written.entitlements
+        if change is not None and change.applied and change.changed:
+            domain.append(
+                (
+                    "entitlements_changed",
+                    WebhookEvent,
+                    {
+                        "customer_id": change.row.customer_id,
+                        "added": change.added,
+                        "removed": change.removed,
+                    },
+                )
             )
     elif event_type in (
         "billing_portal.configuration.created",

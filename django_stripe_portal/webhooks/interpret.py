@@ -11,16 +11,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django_stripe_portal.events import DISCOUNT_EVENTS, SUBSCRIPTION_EVENTS, ChangeKind
+from django_stripe_portal.events import (
+    DISCOUNT_EVENTS,
+    ENTITLEMENT_EVENTS,
+    SUBSCRIPTION_EVENTS,
+    ChangeKind,
+)
 from django_stripe_portal.exceptions import WebhookRefused
 from django_stripe_portal.webhooks.payload import (
     cancellation_details_of,
+    customer_account_of,
+    customer_of,
     discount_coupon_of,
     id_of,
+    listed_lookup_keys,
     pause_collection_of,
     stripe_time,
     subscription_items,
     subscription_values,
+    summary_customer,
 )
 
 #: ``customer.updated`` fields that count as the customer's details (the portal's
@@ -189,8 +198,14 @@ def understand_event(event: dict[str, Any]) -> Interpretation:
                     raise ValueError("status or customer is not Stripe's")
             elif event["type"] == "billing_portal.session.created":
                 stripe_time(obj.get("created"))
-                if len(id_of(obj.get("customer"))) > 255:
+                if len(customer_of(obj)) > 255:
                     raise ValueError("customer is not Stripe's")
+            if len(customer_account_of(obj)) > 255:
+                raise ValueError("customer_account is not Stripe's")
+        elif event["type"] in ENTITLEMENT_EVENTS:
+            obj = event["data"]["object"]
+            summary_customer(obj)
+            listed_lookup_keys(obj)
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError, OSError) as exc:
         raise WebhookRefused(
             "event payload not understood", f"{type(exc).__name__}: {exc}"
@@ -208,7 +223,7 @@ def interpret_event(event: dict[str, Any]) -> Interpretation:
     meaning = Interpretation()
 
     if event_type in SUBSCRIPTION_EVENTS:
-        meaning.customer_id = id_of(obj.get("customer"))
+        meaning.customer_id = customer_of(obj)
         _interpret_subscription(event_type, obj, previous, meaning)
     elif event_type == "customer.updated":
         meaning.customer_id = id_of(obj.get("id"))
@@ -228,6 +243,8 @@ def interpret_event(event: dict[str, Any]) -> Interpretation:
     elif event_type in DISCOUNT_EVENTS:
         _interpret_discount(event_type, obj, meaning)
     elif event_type == "billing_portal.session.created":
+        meaning.customer_id = customer_of(obj)
+    elif event_type in ENTITLEMENT_EVENTS:
         meaning.customer_id = id_of(obj.get("customer"))
     meaning.customer_id = meaning.customer_id[:255]
     return meaning

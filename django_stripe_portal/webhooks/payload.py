@@ -11,6 +11,8 @@ from typing import Any
 
 #: The keys of ``cancellation_details`` the app keeps (Stripe's, API 2026-10-28).
 CANCELLATION_DETAIL_KEYS = ("reason", "feedback", "feedback_option", "comment")
+#: Stripe's limit on a feature's lookup key.
+MAX_LOOKUP_KEY = 80
 
 
 def stripe_time(value: int | float | None) -> datetime | None:
@@ -25,6 +27,18 @@ def id_of(value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("id") or "")
     return str(value or "")
+
+
+def customer_account_of(obj: dict[str, Any]) -> str:
+    """The Account standing for the customer (Accounts v2), ``""`` for a ``cus_…`` one."""
+    value = obj.get("customer_account")
+    return value if isinstance(value, str) else ""
+
+
+def customer_of(obj: dict[str, Any]) -> str:
+    """The customer an object belongs to: Stripe's ``customer``, else (an Accounts v2
+    customer sent without one) the ``customer_account``."""
+    return id_of(obj.get("customer")) or customer_account_of(obj)
 
 
 def subscription_items(obj: dict[str, Any]) -> list[dict[str, Any]]:
@@ -84,7 +98,8 @@ def subscription_values(obj: dict[str, Any]) -> dict[str, Any]:
     details = obj.get("cancellation_details") or {}
     kept = cancellation_details_of(obj)
     return {
-        "customer_id": id_of(obj.get("customer")),
+        "customer_id": customer_of(obj),
+        "customer_account": customer_account_of(obj),
         "status": str(obj.get("status") or ""),
         "items": subscription_items(obj),
         "cancel_at_period_end": bool(obj.get("cancel_at_period_end")),
@@ -107,3 +122,29 @@ def discount_coupon_of(obj: dict[str, Any]) -> str:
     if not isinstance(source, dict):
         return ""
     return id_of(source.get("coupon"))
+
+
+def summary_customer(summary: dict[str, Any]) -> str:
+    """The summary's ``customer`` (Stripe names a ``cus_…`` only), checked to be Stripe's;
+    raises ValueError for a payload no Stripe summary has."""
+    customer = summary["customer"]
+    if not isinstance(customer, str) or not 0 < len(customer) <= 255:
+        raise ValueError("customer is not a customer id")
+    return customer
+
+
+def listed_lookup_keys(summary: dict[str, Any]) -> tuple[list[str], bool]:
+    """The lookup keys the summary's own list holds, and whether it says ``has_more``;
+    raises ValueError for a list that is not Stripe's."""
+    listing = summary["entitlements"]
+    if not isinstance(listing, dict) or not isinstance(listing.get("data"), list):
+        raise ValueError("entitlements is not a list object")
+    keys = [_lookup_key(entitlement) for entitlement in listing["data"]]
+    return keys, listing.get("has_more") is True
+
+
+def _lookup_key(entitlement: Any) -> str:
+    key = entitlement["lookup_key"] if isinstance(entitlement, dict) else None
+    if not isinstance(key, str) or not 0 < len(key) <= MAX_LOOKUP_KEY:
+        raise ValueError("an entitlement's lookup_key is not Stripe's")
+    return key

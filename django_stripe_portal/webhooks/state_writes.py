@@ -1,6 +1,6 @@
 """The rows an event writes before any signal is sent: the subscription, the portal
-session seen in ``billing_portal.session.created``, or a connected account's
-authorization (``account.application.*``, ``state.accounts``).
+session seen in ``billing_portal.session.created``, a connected account's authorization
+(``account.application.*``, ``state.accounts``), or a customer's active entitlements.
 
 Each write is compiled by :func:`prepare_state_write` before the dispatch transaction
 begins (on SQLite that transaction is the database's one write lock) and sent by
@@ -23,9 +23,14 @@ from typing import Any
 
 from django.db.models import Subquery
 
-from django_stripe_portal.events import ACCOUNT_APPLICATION_EVENTS, SUBSCRIPTION_EVENTS
+from django_stripe_portal.events import (
+    ACCOUNT_APPLICATION_EVENTS,
+    ENTITLEMENT_EVENTS,
+    SUBSCRIPTION_EVENTS,
+)
 from django_stripe_portal.models import PortalConfiguration, PortalSession, WebhookEvent
 from django_stripe_portal.state.accounts import PreparedAuthorizationWrite
+from django_stripe_portal.state.entitlements import EntitlementsWrite
 from django_stripe_portal.state.row_writes import PreparedInsert
 from django_stripe_portal.state.subscriptions import (
     CHANGED_STAGE,
@@ -33,8 +38,18 @@ from django_stripe_portal.state.subscriptions import (
     DELETED_STAGE,
     PreparedSubscriptionWrite,
 )
+from django_stripe_portal.webhooks.entitlement_summaries import (
+    PreparedEntitlementsWrite,
+    prepare_entitlements_write,
+)
 from django_stripe_portal.webhooks.interpret import Interpretation
-from django_stripe_portal.webhooks.payload import id_of, stripe_time, subscription_values
+from django_stripe_portal.webhooks.payload import (
+    customer_account_of,
+    customer_of,
+    id_of,
+    stripe_time,
+    subscription_values,
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +59,8 @@ class StateWritten:
 
     row: Any
     applied: bool
+    #: For an entitlement summary: what it added and removed.
+    entitlements: EntitlementsWrite | None = None
 
 
 #: ``StripeSubscription.event_stage`` of each event type (the others: changed).
@@ -80,7 +97,8 @@ class _SessionSeen:
         flow_type = flow.get("type") if isinstance(flow, dict) else None
         self.row = PortalSession(
             stripe_id=str(obj["id"]),
-            customer_id=id_of(obj.get("customer")),
+            customer_id=customer_of(obj),
+            customer_account=customer_account_of(obj),
             configuration_id=Subquery(
                 PortalConfiguration.objects.filter(
                     stripe_id=id_of(obj.get("configuration")), account=account
@@ -111,7 +129,18 @@ class _AuthorizationWrite:
         return StateWritten(self.statement.row, self.statement.run())
 
 
-PreparedStateWrite = _SubscriptionWrite | _SessionSeen | _AuthorizationWrite
+class _EntitlementsWrite:
+    def __init__(self, summary: dict[str, Any], event_time: datetime, account: str) -> None:
+        self.statement: PreparedEntitlementsWrite = prepare_entitlements_write(
+            summary, account=account, event_created_at=event_time
+        )
+
+    def run(self) -> StateWritten:
+        write = self.statement.run()
+        return StateWritten(write.row, write.applied, entitlements=write)
+
+
+PreparedStateWrite = _SubscriptionWrite | _SessionSeen | _AuthorizationWrite | _EntitlementsWrite
 
 
 def prepare_state_write(
@@ -125,4 +154,6 @@ def prepare_state_write(
         return _SessionSeen(obj, row.created_at, row.account)
     if row.type in ACCOUNT_APPLICATION_EVENTS and row.account:
         return _AuthorizationWrite(row.account, row.type, row.created_at)
+    if row.type in ENTITLEMENT_EVENTS:
+        return _EntitlementsWrite(obj, row.created_at, row.account)
     return None

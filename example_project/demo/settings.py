@@ -138,6 +138,9 @@ else:
     # e.g. PLAN_NAMES=price_1=Basic,price_3=Pro
     PLAN_NAMES = env.dict("PLAN_NAMES", default={})
 
+#: How the account page names the features (Stripe Entitlements lookup keys) it lists.
+FEATURE_NAMES = {"basic-reports": "Basic reports", "pro-reports": "Pro reports"}
+
 #: The price the seed command subscribes the demo customer to (looked up by lookup_key).
 DEMO_PRICE_LOOKUP_KEY = env.str("DEMO_PRICE_LOOKUP_KEY", default="demo_basic_monthly")
 
@@ -151,6 +154,8 @@ STRIPE_PORTAL = {
     "DEFAULT_CONFIGURATION": "default",
     "RETURN_URL": "account",
     "NO_CUSTOMER_URL": "/account/?no-customer=1",
+    # A page gated by a feature (entitlement_required) sends those without it here.
+    "ENTITLEMENT_REQUIRED_URL": "/account/?needs=pro-reports",
     # Connect: "a merchant's customer" is billed on the merchant's account.
     "ACCOUNT_RESOLVER": "demo.connect.merchant_of_request",
     "CONNECTED_ACCOUNTS": "demo.connect.merchant_accounts",

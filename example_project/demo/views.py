@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from django_stripe_portal.access import entitlement_required, entitlements
 from django_stripe_portal.client import get_client, request_id_of
 from django_stripe_portal.configurations.feedback_options import feedback_option_descriptions
 from django_stripe_portal.customers import link_customer, linked_customer
@@ -105,5 +106,17 @@ def account(request: HttpRequest) -> HttpResponse:
             "plans": plans,
             "visits": visits,
             "no_customer": "no-customer" in request.GET,
+            "needs_feature": request.GET.get("needs") == "pro-reports",
+            "features": [
+                {"key": key, "name": settings.FEATURE_NAMES.get(key, key)}
+                for key in sorted(entitlements(user=request.user, request=request))
+            ],
         },
     )
+
+
+@entitlement_required("pro-reports")
+def pro_reports(request: HttpRequest) -> HttpResponse:
+    """A page gated by a feature, not a plan: whoever Stripe entitles to "pro-reports"
+    (the Pro product carries it) sees it; others are sent to ENTITLEMENT_REQUIRED_URL."""
+    return render(request, "demo/reports.html")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django_stripe_portal.testing.stripe_forms import configuration_params
-from stripe_standin import churn, events_api, objects
+from stripe_standin import churn, entitlements, events_api, objects
 from stripe_standin.forms import as_int, typed
 from stripe_standin.state import StandinError, StandinState
 
@@ -115,6 +115,8 @@ def _event(
     )
     ctx.state.record_event(event)
     ctx.emit(event)
+    for summary_event in entitlements.summary_events(ctx.state, [event]):
+        ctx.emit(summary_event)
 
 
 # --- customers, catalogue, subscriptions ----------------------------------------------
@@ -255,6 +257,13 @@ def _without_expand(params: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in params.items() if key != "expand"}
 
 
+def list_active_entitlements(ctx: ApiContext, request: ApiRequest) -> Answer:
+    _only(request.params, {"customer", "limit", "starting_after", "ending_before", "expand"})
+    customer_id = _required(request.params, "customer")
+    rows = entitlements.list_active_entitlements(ctx.state, customer_id, request.params)
+    return 200, _paginate("/v1/entitlements/active_entitlements", rows, request.params)
+
+
 _ID = r"([A-Za-z0-9_]+)"
 ROUTES: list[tuple[str, re.Pattern[str], Callable[..., Answer]]] = [
     ("POST", re.compile(r"/v1/customers"), create_customer),
@@ -274,6 +283,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[..., Answer]]] = [
     ("POST", re.compile(r"/v1/billing_portal/sessions"), create_session),
     ("GET", re.compile(r"/v1/events"), list_events),
     ("GET", re.compile(rf"/v1/events/{_ID}"), retrieve("events")),
+    ("GET", re.compile(r"/v1/entitlements/active_entitlements"), list_active_entitlements),
 ]
 
 

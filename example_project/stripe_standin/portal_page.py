@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from stripe_standin import churn, objects
+from stripe_standin import churn, entitlements, objects
 from stripe_standin.state import LIVE_STATUSES, StandinError, StandinState
 from stripe_standin.webhooks import Delivery
 
@@ -177,7 +177,9 @@ class PortalPage:
             events = self._apply(action, session, config, customer_id, subscription_id, form)
         except StandinError as exc:
             return self.show(secret, str(exc))
-        deliveries = [self.emit(self.state.record_event(event)) for event in events]
+        recorded = [self.state.record_event(event) for event in events]
+        recorded += entitlements.summary_events(self.state, recorded)
+        deliveries = [self.emit(event) for event in recorded]
         for delivery in deliveries:
             delivery.done.wait(DELIVERY_WAIT_SECONDS)
         after = ((session.get("flow") or {}).get("after_completion") or {}).get("type")
