@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from django_stripe_portal import models
-from django_stripe_portal.storage.columns import column_values
+from django_stripe_portal.storage.columns import event_column_values
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -81,8 +81,10 @@ class WebhookEventFactory(factory.django.DjangoModelFactory):
     cancel_feedback_option = factory.LazyAttribute(
         lambda o: _columns(o.payload)["cancel_feedback_option"]
     )
+    cancel_feedback_option_label = factory.LazyAttribute(
+        lambda o: _columns(o.payload)["cancel_feedback_option_label"]
+    )
 
 
 def _columns(payload: Any) -> dict[str, str]:
-    obj = ((payload or {}).get("data") or {}).get("object") or {}
-    return column_values(obj.get("cancellation_details"))
+    return event_column_values(payload or {})

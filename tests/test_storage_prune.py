@@ -239,3 +239,19 @@ def test_the_columns_are_written_by_the_event_insert_itself(
     assert '"cancel_feedback"' in insert and '"cancel_feedback_option"' in insert
     row = WebhookEvent.objects.get(stripe_id=event["id"])
     assert (row.cancel_feedback, row.cancel_feedback_option) == ("unused", "bfo_x")
+
+
+def test_an_expanded_options_description_survives_the_prune(client: Client) -> None:
+    """No configuration names this option: only the event's expanded object did."""
+    _visit("cus_pr8", 3)
+    option = so.feedback_option(id="bfo_team", description="My team left")
+    assert (
+        post_signed(client, _cancel("cus_pr8", feedback=None, feedback_option=option)).status_code
+        == 200
+    )
+    before = activity.cancellation_reasons(TODAY)
+    assert [(r.feedback_option, r.option_label) for r in before] == [("bfo_team", "My team left")]
+
+    assert prune_payloads(FUTURE).pruned == 1
+
+    assert activity.cancellation_reasons(TODAY) == before

@@ -67,20 +67,24 @@ def cancellation_reasons(activity_range: ActivityRange) -> list[ReasonCount]:
         .annotate(
             feedback=F("cancel_feedback"),
             feedback_option=F("cancel_feedback_option"),
+            label=F("cancel_feedback_option_label"),
         )
-        .values("feedback", "feedback_option")
+        .values("feedback", "feedback_option", "label")
         .annotate(cancellations=Count("pk"))
         .order_by()
     )
     # A few rows, sorted here (NULL sorts differently on each database). The columns
     # (not the payload, which may be pruned) hold "" for no reason.
     counts: dict[tuple[str | None, str | None], int] = {}
+    sent: dict[str, str] = {}  # descriptions the events carried (an expanded option)
     for row in rows:
         group = (_text_or_none(row["feedback"]), _text_or_none(row["feedback_option"]))
         counts[group] = counts.get(group, 0) + row["cancellations"]
+        if group[1] and row["label"]:
+            sent[group[1]] = row["label"]
     described: dict[str, str] = {}
     if any(option is not None for _, option in counts):
-        described = feedback_option_descriptions()
+        described = {**feedback_option_descriptions(), **sent}
     reasons = [
         ReasonCount(feedback, cancellations, option, described.get(option or ""))
         for (feedback, option), cancellations in counts.items()

@@ -40,5 +40,15 @@ class Migration(migrations.Migration):
                 max_length=255,
             ),
         ),
+        migrations.AddField(
+            model_name="webhookevent",
+            name="cancel_feedback_option_label",
+            field=models.CharField(
+                blank=True,
+                default="",
+                help_text="That option's description, when the event sent it expanded",
+                max_length=255,
+            ),
+        ),
         migrations.RunPython(fill, migrations.RunPython.noop, elidable=True),
     ]

@@ -77,6 +77,12 @@ class WebhookEvent(models.Model):
         default="",
         help_text="The subscription's cancellation_details.feedback_option (bfo_…) at the event",
     )
+    cancel_feedback_option_label = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="That option's description, when the event sent it expanded",
+    )
 
     class Meta:
         verbose_name = _("webhook event")

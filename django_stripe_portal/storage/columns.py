@@ -16,7 +16,7 @@ from django.db.models import Model
 BATCH_SIZE = 2000
 
 #: The columns this module fills.
-PAYLOAD_COLUMNS = ("cancel_feedback", "cancel_feedback_option")
+PAYLOAD_COLUMNS = ("cancel_feedback", "cancel_feedback_option", "cancel_feedback_option_label")
 
 
 def _id_of(value: Any) -> str:
@@ -26,18 +26,28 @@ def _id_of(value: Any) -> str:
 
 
 def column_values(cancellation_details: dict[str, Any] | None) -> dict[str, str]:
-    """The columns' values for one event, from its object's ``cancellation_details``."""
+    """The columns' values for one event, from its object's ``cancellation_details`` as
+    Stripe sent it (a custom option as its id, or expanded with its ``description``)."""
     details = cancellation_details if isinstance(cancellation_details, dict) else {}
     feedback = details.get("feedback")
+    option = details.get("feedback_option")
+    label = option.get("description") if isinstance(option, dict) else None
     return {
         "cancel_feedback": feedback[:50] if isinstance(feedback, str) else "",
-        "cancel_feedback_option": _id_of(details.get("feedback_option"))[:255],
+        "cancel_feedback_option": _id_of(option)[:255],
+        "cancel_feedback_option_label": label[:255] if isinstance(label, str) else "",
     }
 
 
-def set_payload_columns(row: Any, cancellation_details: dict[str, Any] | None) -> None:
+def event_column_values(event: dict[str, Any]) -> dict[str, str]:
+    """:func:`column_values` of an event's ``data.object``."""
+    obj = (event.get("data") or {}).get("object")
+    return column_values(obj.get("cancellation_details") if isinstance(obj, dict) else None)
+
+
+def set_payload_columns(row: Any, event: dict[str, Any]) -> None:
     """Set the columns on an unsaved (or about to be saved) row."""
-    for name, value in column_values(cancellation_details).items():
+    for name, value in event_column_values(event).items():
         setattr(row, name, value)
 
 
@@ -64,8 +74,7 @@ def backfill_payload_columns(
         last_pk = batch[-1][0]
         updates = []
         for pk, payload in batch:
-            obj = ((payload or {}).get("data") or {}).get("object") or {}
-            values = column_values(obj.get("cancellation_details") if isinstance(obj, dict) else {})
+            values = event_column_values(payload if isinstance(payload, dict) else {})
             if any(values.values()):
                 updates.append(event_model(pk=pk, **values))
         if updates:

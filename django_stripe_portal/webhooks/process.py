@@ -143,7 +143,7 @@ def _dispatch_locked(row: WebhookEvent) -> Outcome:
     meaning = interpret_event(event)
     row.change_kind = meaning.change_kind
     row.customer_id = meaning.customer_id
-    set_payload_columns(row, meaning.cancellation_details)
+    set_payload_columns(row, event)
     if meaning.change_kind and meaning.customer_id:
         row.portal_session = find_visit(
             meaning.customer_id,

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.state.row_writes import PreparedInsert, insert_unless_exists
-from django_stripe_portal.storage.columns import column_values
+from django_stripe_portal.storage.columns import event_column_values
 from django_stripe_portal.tasks import enqueue_processing
 from django_stripe_portal.webhooks.dispatch import dispatch_event, is_handled
 from django_stripe_portal.webhooks.interpret import Interpretation
@@ -74,7 +74,7 @@ def _new_row(
         processed_at=None if status == Status.PENDING else timezone.now(),
         change_kind=meaning.change_kind,
         received_via=received_via,
-        **column_values(meaning.cancellation_details),
+        **event_column_values(event),
     )
     if meaning.change_kind and meaning.customer_id:
         # Looked up by the INSERT itself: one statement, one round trip.
