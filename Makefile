@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test test-postgres test-django6 lint types migrations-check docs bench bench-smoke ci clean
+.PHONY: demo test test-postgres test-django6 test-django6-engines lint types migrations-check docs bench bench-smoke ci clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ test-postgres: $(STAMP)
 test-django6: $(STAMP)
 	PATH="$$(ls -d $$(pyenv root 2>/dev/null || echo /root/.pyenv)/versions/3.1[23].*/bin 2>/dev/null | paste -sd: -):$$PATH" \
 		$(BIN)/tox -e py312-django61-sqlite
+
+## The real task engines (db, RQ, Celery) on Django 6.1's own django.tasks, on PostgreSQL
+test-django6-engines: $(STAMP)
+	PATH="$$(ls -d $$(pyenv root 2>/dev/null || echo /root/.pyenv)/versions/3.1[23].*/bin 2>/dev/null | paste -sd: -):$$PATH" \
+		PG_URL=$(PG_URL) $(BIN)/tox -e py312-django61-postgres -- \
+		tests/test_task_engines.py tests/test_enqueue_transaction.py tests/test_two_hosts.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

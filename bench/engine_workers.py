@@ -3,8 +3,9 @@ what is still pending, a sender at a steady rate, and the two measurements that 
 workers: the drain (events per second per worker) and the end-to-end latency.
 
 The commands are those of ``docs/deployment.md``: django-tasks-db's ``db_worker``
-(``--interval 0.1 --no-startup-delay``) and django-tasks-rq's ``rqworker`` (RQ forks
-a work horse per job).
+(``--interval 0.1 --no-startup-delay``), django-tasks-rq's ``rqworker`` (RQ forks a work
+horse per job; ``rqsimple``: ``--worker-class rq.worker.SimpleWorker``, no fork) and
+``celery worker`` (one prefork child each) through django-tasks-fennel.
 """
 
 from __future__ import annotations
@@ -26,9 +27,30 @@ from load import percentile
 from scale import BENCH, OUT, PYTHON, ROOT, BenchBroken
 
 RQ_URL = os.environ.get("BENCH_RQ_URL", "redis://127.0.0.1:6379/14")
+#: A second Redis database for the ``rqurl`` ingest target (left out when not set), so
+#: that each target's queue can be checked on its own.
+RQ_ALT_URL = os.environ.get("BENCH_RQ_ALT_URL", "")
+#: The RabbitMQ virtual host of the bench's Celery queue (made with rabbitmqctl if missing).
+CELERY_VHOST = os.environ.get("BENCH_CELERY_VHOST", "bench")
+CELERY_URL = f"amqp://guest:guest@127.0.0.1:5672/{CELERY_VHOST}"
+RQ_WORKER = ["-m", "django", "rqworker", "--job-class", "django_tasks_rq.Job", "--with-scheduler"]
 WORKER_ARGS = {
-    "db": ["db_worker", "--no-reload", "--interval", "0.1", "--no-startup-delay"],
-    "rq": ["rqworker", "--job-class", "django_tasks_rq.Job", "--with-scheduler"],
+    "db": ["-m", "django", "db_worker", "--no-reload", "--interval", "0.1", "--no-startup-delay"],
+    "rq": RQ_WORKER,
+    "rqsimple": [*RQ_WORKER, "--worker-class", "rq.worker.SimpleWorker"],
+    "celery": [
+        *["-m", "celery", "-A", "django_tasks_fennel.app", "worker", "--concurrency", "1"],
+        *["--loglevel", "WARNING", "--without-gossip", "--without-mingle"],
+    ],
+}
+#: Where each engine keeps its queue.
+QUEUE_KIND = {
+    "db": "db",
+    "dbafter": "db",
+    "rq": "rq",
+    "rqsimple": "rq",
+    "rqurl": "rq",
+    "celery": "celery",
 }
 TASKS_TABLE = "django_tasks_database_dbtaskresult"
 EVENTS_TABLE = "django_stripe_portal_webhookevent"
@@ -36,13 +58,21 @@ WEBHOOK_SECRET = "whsec_bench"
 
 
 def engine_env(engine: str) -> dict[str, str]:
-    return {"BENCH_TASK_ENGINE": engine, "BENCH_RQ_URL": RQ_URL}
+    return {
+        "BENCH_TASK_ENGINE": engine,
+        "BENCH_RQ_URL": _rq_url(engine),
+        "BENCH_CELERY_URL": CELERY_URL,
+    }
 
 
-def _redis() -> Any:
+def _rq_url(engine: str) -> str:
+    return RQ_ALT_URL if engine == "rqurl" else RQ_URL
+
+
+def _redis(url: str = RQ_URL) -> Any:
     import redis
 
-    return redis.Redis.from_url(RQ_URL, socket_connect_timeout=2)
+    return redis.Redis.from_url(url, socket_connect_timeout=2)
 
 
 def redis_available() -> bool:
@@ -52,9 +82,95 @@ def redis_available() -> bool:
         return False
 
 
-def flush_redis() -> None:
+def flush_redis(url: str = RQ_URL) -> None:
     """Empty the bench's Redis database (``BENCH_RQ_URL``, db 14 by default) only."""
-    _redis().flushdb()
+    _redis(url).flushdb()
+
+
+def rabbitmq_available() -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", 5672), timeout=1):
+            pass
+    except OSError:
+        return False
+    return _ensure_vhost()
+
+
+def _ensure_vhost() -> bool:
+    """The bench's virtual host exists (made with rabbitmqctl where it is missing)."""
+    import shutil
+
+    try:
+        with _amqp():
+            return True
+    except Exception:  # noqa: S110 (made below)
+        pass
+    rabbitmqctl = shutil.which("rabbitmqctl")
+    if rabbitmqctl is None:
+        return False
+    subprocess.run([rabbitmqctl, "add_vhost", CELERY_VHOST], capture_output=True, timeout=60)
+    subprocess.run(
+        [rabbitmqctl, "set_permissions", "-p", CELERY_VHOST, "guest", ".*", ".*", ".*"],
+        capture_output=True,
+        timeout=60,
+    )
+    try:
+        with _amqp():
+            return True
+    except Exception:
+        return False
+
+
+def _amqp() -> Any:
+    import amqp
+
+    conn = amqp.Connection(
+        "127.0.0.1:5672", userid="guest", password="guest", virtual_host=CELERY_VHOST
+    )
+    conn.connect()
+    return conn
+
+
+def flush_celery() -> None:
+    """Empty the bench's Celery queue (``default`` on the bench's virtual host)."""
+    import amqp
+
+    with _amqp() as conn:
+        try:
+            conn.channel().queue_purge("default")
+        except amqp.exceptions.NotFound:
+            pass
+
+
+def flush_queue(engine: str) -> None:
+    """Empty the engine's queue if it is not a table of the (fresh) database."""
+    if QUEUE_KIND[engine] == "rq":
+        flush_redis(_rq_url(engine))
+    elif QUEUE_KIND[engine] == "celery":
+        flush_celery()
+
+
+def _celery_queued() -> dict[str, int]:
+    """Read every message of the Celery queue without taking it (unacknowledged, then
+    returned when the channel closes): how many, and for how many distinct events."""
+    import json
+
+    import amqp
+
+    events: set[str] = set()
+    total = 0
+    with _amqp() as conn:
+        channel = conn.channel()
+        try:
+            while (message := channel.basic_get("default", no_ack=False)) is not None:
+                total += 1
+                args, _kwargs, _embed = json.loads(message.body)
+                events.add(str(args[0]))
+        except amqp.exceptions.NotFound:
+            pass
+    return {"tasks": total, "distinct_events": len(events)}
 
 
 def query(db: Database, sql: str) -> tuple[Any, ...]:
@@ -89,7 +205,9 @@ def event_counts(db: Database) -> dict[str, int]:
 
 def queued_tasks(db: Database, engine: str) -> dict[str, int]:
     """Tasks the engine holds: how many, and for how many distinct event ids."""
-    if engine == "db":
+    if QUEUE_KIND[engine] == "celery":
+        return _celery_queued()
+    if QUEUE_KIND[engine] == "db":
         total, distinct = query(
             db,
             f"SELECT count(*), count(DISTINCT args_kwargs) FROM {TASKS_TABLE}",  # noqa: S608
@@ -98,7 +216,7 @@ def queued_tasks(db: Database, engine: str) -> dict[str, int]:
     from rq import Queue
     from rq.job import Job
 
-    connection = _redis()
+    connection = _redis(_rq_url(engine))
     ids = Queue("default", connection=connection).get_job_ids()
     events: set[str] = set()
     for start in range(0, len(ids), 1000):
@@ -109,9 +227,33 @@ def queued_tasks(db: Database, engine: str) -> dict[str, int]:
 
 
 @contextmanager
-def workers(engine: str, db: Database, count: int, env: dict[str, str]) -> Iterator[list[Any]]:
-    """``count`` worker processes of ``engine`` on ``db``, stopped on the way out."""
-    child_env = {
+def workers(
+    engine: str, db: Database, count: int, env: dict[str, str], name: str = ""
+) -> Iterator[list[Any]]:
+    """``count`` worker processes of ``engine`` on ``db``, stopped on the way out; each
+    leads a session of its own, so ``os.killpg`` takes its children too (a host's death)."""
+    child_env = worker_env(engine, db, env)
+    OUT.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        processes = []
+        for number in range(count):
+            log = stack.enter_context((OUT / f"worker_{engine}{name}_{number}.log").open("w"))
+            process = subprocess.Popen(
+                [PYTHON, *WORKER_ARGS[engine], *_node_name(engine, number)],
+                env=child_env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            stack.callback(_stop, process)
+            processes.append(process)
+        yield processes
+
+
+def worker_env(engine: str, db: Database, env: dict[str, str]) -> dict[str, str]:
+    """The environment of a process of the bench project in task mode on ``engine``."""
+    return {
         **os.environ,
         **db.env(),
         **engine_env(engine),
@@ -120,21 +262,10 @@ def workers(engine: str, db: Database, count: int, env: dict[str, str]) -> Itera
         "BENCH_PROCESSING": "task",
         "PYTHONPATH": f"{BENCH}:{ROOT}",
     }
-    OUT.mkdir(parents=True, exist_ok=True)
-    with ExitStack() as stack:
-        processes = []
-        for number in range(count):
-            log = stack.enter_context((OUT / f"worker_{engine}_{number}.log").open("w"))
-            process = subprocess.Popen(
-                [PYTHON, "-m", "django", *WORKER_ARGS[engine]],
-                env=child_env,
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            stack.callback(_stop, process)
-            processes.append(process)
-        yield processes
+
+
+def _node_name(engine: str, number: int) -> list[str]:
+    return ["--hostname", f"bench{number}@%h"] if engine == "celery" else []
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -1,12 +1,17 @@
-"""Task mode on the real engines (part ``engines``): django-tasks-db's ``DatabaseBackend``
-and django-tasks-rq's ``RQBackend`` on Redis, where the enqueue really happens.
+"""Task mode on the real engines (part ``engines``): django-tasks-db's ``DatabaseBackend``,
+django-tasks-rq's ``RQBackend`` on Redis and Celery (django-tasks-fennel) on RabbitMQ,
+where the enqueue really happens.
 
 1. **Ingest**: the webhook endpoint in task mode with each engine (and with the bench's
    discarding backend, for reference) against the floor, in interleaved rounds, the
-   engines' workers stopped; afterwards every stored event has its task queued.
+   engines' workers stopped; afterwards every stored event has its task queued. Beside
+   django-tasks-db (the task in the event row's transaction) runs ``dbafter`` (the same
+   table written after the row's commit); beside RQ through one connection pool per
+   process, ``rqurl`` (django-rq's plain ``URL``: a connection per enqueue) when
+   ``BENCH_RQ_ALT_URL`` names a second Redis database for it.
 2. **Drain**: ``drain_events`` events stored with their tasks (delivered through the
    endpoint, workers stopped), then 1 or 2 workers started and timed until every event
-   is processed.
+   is processed (RQ with its forking worker and with ``SimpleWorker``).
 3. **Latency**: new deliveries at a steady rate (half the drain rate measured just
    before) with 1 or 2 workers running; from the moment each delivery is sent to the
    moment a receiver of ``webhook_received`` ran (``time.time()`` both, same machine).
@@ -15,7 +20,8 @@ and django-tasks-rq's ``RQBackend`` on Redis, where the enqueue really happens.
 
 writes ``bench/engines_results.json`` (a smoke run: ``bench/out/``); ``run.py --parts
 engines`` runs the same inside the whole bench. rq needs the Redis at
-``BENCH_RQ_URL`` (db 14 of 127.0.0.1 by default, emptied before each use).
+``BENCH_RQ_URL`` (db 14 of 127.0.0.1 by default, emptied before each use), celery the
+RabbitMQ at 127.0.0.1:5672 (virtual host ``BENCH_CELERY_VHOST``, ``bench`` by default).
 """
 
 from __future__ import annotations
@@ -35,19 +41,35 @@ from rounds import Run, ratios, round_ratios
 from scale import BENCH, FULL, OUT, SMOKE, BenchBroken, Scale, log
 from servers import Server, serving
 
-#: The engines each database is measured with (RQ keeps its queue in Redis; the events
-#: are in PostgreSQL, as a site running RQ would have them).
-ENGINES = {"sqlite": ["db"], "postgres": ["db", "rq"]}
-CODES = {"db": "TD", "rq": "TR", "discard": "TX"}
+#: The engines each database's ingest is measured with (RQ and Celery keep their queue
+#: elsewhere; the events are in PostgreSQL, as a site running them would have them).
+ENGINES = {"sqlite": ["db", "dbafter"], "postgres": ["db", "dbafter", "rq", "rqurl", "celery"]}
+#: The engines whose workers are timed (``rqsimple``: RQ's queue, SimpleWorker).
+WORKER_ENGINES = {"sqlite": ["db"], "postgres": ["db", "rq", "rqsimple", "celery"]}
+CODES = {
+    "db": "TD",
+    "dbafter": "TA",
+    "rq": "TR",
+    "rqurl": "TU",
+    "rqsimple": "TS",
+    "celery": "TC",
+    "discard": "TX",
+}
+BOTH = frozenset(("ingest", "workers"))
 #: The latency runs' steady rate, as a share of the drain rate measured just before.
 LOAD_SHARE = 0.5
 
 
-def engines_for(db_engine: str) -> list[str]:
-    found = list(ENGINES[db_engine])
-    if "rq" in found and not ew.redis_available():
+def engines_for(db_engine: str, table: dict[str, list[str]] = ENGINES) -> list[str]:
+    found = list(table[db_engine])
+    if not ew.redis_available():
         log(f"no Redis at {ew.RQ_URL}: rq is left out")
-        found.remove("rq")
+        found = [e for e in found if not e.startswith("rq")]
+    if not ew.RQ_ALT_URL and "rqurl" in found:
+        found.remove("rqurl")  # needs its own Redis database
+    if "celery" in found and not ew.rabbitmq_available():
+        log("no RabbitMQ at 127.0.0.1:5672: celery is left out")
+        found.remove("celery")
     return found
 
 
@@ -60,8 +82,8 @@ def _task_target(run: Run, dbs: Databases, engine: str) -> Target:
 def ingest(run: Run, dbs: Databases, engines: list[str]) -> dict[str, Any]:
     """Task mode with each engine and with the discarding backend, against the floor."""
     log(f"engines/ingest on {dbs.engine}: {', '.join(engines)}, discard, floor")
-    if "rq" in engines:
-        ew.flush_redis()
+    for engine in engines:
+        ew.flush_queue(engine)
     timed = {CODES[e]: _task_target(run, dbs, e) for e in [*engines, "discard"]}
     floor_server = run.server(f"{dbs.engine}-floor", dbs.fresh("enginefloor"))
     timed["FL"] = Target(floor_server, "webhook", "/floor/webhook/", "floor")
@@ -105,8 +127,7 @@ def _store_pending(run: Run, dbs: Databases, engine: str, role: str, count: int)
     """A fresh database holding ``count`` pending events with their tasks, delivered
     through the endpoint (task mode, the engine's workers not running)."""
     db = dbs.fresh(role)
-    if engine == "rq":
-        ew.flush_redis()
+    ew.flush_queue(engine)
     server = Server(
         f"{dbs.engine}-{role}", db, "task", workers=run.scale.workers, env=ew.engine_env(engine)
     )
@@ -159,8 +180,7 @@ def latency(run: Run, dbs: Databases, engine: str, workers: int, rate: float) ->
     """Send → receiver at a steady ``rate`` with ``workers`` workers running."""
     role = f"latency{engine}{workers}"
     db = dbs.fresh(role)
-    if engine == "rq":
-        ew.flush_redis()
+    ew.flush_queue(engine)
     received_log = OUT / f"received_{dbs.engine}_{role}.txt"
     received_log.unlink(missing_ok=True)
     env = {**ew.engine_env(engine), "BENCH_RECEIVED_LOG": str(received_log)}
@@ -189,21 +209,28 @@ def latency(run: Run, dbs: Databases, engine: str, workers: int, rate: float) ->
     return summary
 
 
-def engines_part(run: Run, dbs: Databases) -> None:
+def engines_part(run: Run, dbs: Databases, only: frozenset[str] = BOTH) -> None:
     """The whole part on one database engine; results under ``engines_<database>``."""
-    engines = engines_for(dbs.engine)
-    part = ingest(run, dbs, engines)
-    part["drain"], part["latency"] = {}, {}
-    for engine in engines:
-        part["drain"][engine], part["latency"][engine] = {}, {}
-        for workers in (1, 2):
-            part["drain"][engine][str(workers)] = drain(run, dbs, engine, workers)
-        for workers in (1, 2):
-            rate = LOAD_SHARE * part["drain"][engine][str(workers)]["per_second"]
-            part["latency"][engine][str(workers)] = latency(run, dbs, engine, workers, rate)
-    part["load_share"] = LOAD_SHARE
+    part: dict[str, Any] = run.results.setdefault(f"engines_{dbs.engine}", {})
     part["run_date"] = run.results.get("machine", {}).get("date", "?")
-    run.results[f"engines_{dbs.engine}"] = part
+    if "ingest" in only:
+        part.update(ingest(run, dbs, engines_for(dbs.engine)))
+    part["load_share"] = LOAD_SHARE
+    part["drain"], part["latency"] = {}, {}
+    if "workers" not in only:
+        return
+    for engine in engines_for(dbs.engine, WORKER_ENGINES):
+        # One engine's failure is a problem of the run, not the end of the others'.
+        try:
+            drained = {str(w): drain(run, dbs, engine, w) for w in (1, 2)}
+            part["drain"][engine] = drained
+            part["latency"][engine] = {
+                w: latency(run, dbs, engine, int(w), LOAD_SHARE * d["per_second"])
+                for w, d in drained.items()
+            }
+        except BenchBroken as exc:
+            run.check(False, f"engines/{dbs.engine}/{engine}: {exc}")
+            part["drain"].pop(engine, None)
 
 
 def main() -> int:
@@ -216,6 +243,9 @@ def main() -> int:
     parser.add_argument("--drain-events", type=int)
     parser.add_argument("--latency-seconds", type=float)
     parser.add_argument("--tag", default="engines")
+    parser.add_argument(
+        "--only", default="ingest,workers", help="ingest, workers (drain and latency), or both"
+    )
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     base = SMOKE if args.smoke else FULL
@@ -237,7 +267,7 @@ def main() -> int:
         for db_engine in db_engines:
             dbs = Databases(db_engine, args.tag)
             try:
-                engines_part(run, dbs)
+                engines_part(run, dbs, frozenset(args.only.split(",")))
             except BenchBroken as exc:
                 run.check(False, f"engines/{db_engine}: {exc}")
             finally:

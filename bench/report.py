@@ -155,7 +155,15 @@ def _memory_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-ENGINE_NAMES = {"db": "django-tasks-db", "rq": "django-tasks-rq", "discard": "discarding backend"}
+ENGINE_NAMES = {
+    "db": "django-tasks-db",
+    "dbafter": "django-tasks-db, after the commit",
+    "rq": "django-tasks-rq",
+    "rqurl": "django-tasks-rq, a connection per enqueue",
+    "rqsimple": "django-tasks-rq, SimpleWorker",
+    "celery": "Celery (django-tasks-fennel)",
+    "discard": "discarding backend",
+}
 
 
 def engines_lines(results: dict[str, Any]) -> list[str]:
@@ -168,7 +176,7 @@ def engines_lines(results: dict[str, Any]) -> list[str]:
         lines += ["", f"Task mode on real engines, {db_engine}:", ""]
         lines += ["| ingest target | per second | / floor | p99 ms | p99 / floor | enqueued |"]
         lines += ["| --- | ---: | ---: | ---: | ---: | --- |"]
-        for label, t in part["targets"].items():
+        for label, t in part.get("targets", {}).items():
             engine = label.rsplit("-", 1)[1]
             ratio = part["ratios"].get(f"{engine}_throughput")
             p99 = part["ratios"].get(f"{engine}_p99")

@@ -18,7 +18,7 @@ class StripePortalConfig(AppConfig):
 
     def ready(self) -> None:
         # Importing checks and conf registers the checks and the settings reload hook.
-        from django_stripe_portal import checks, conf, log_redaction  # noqa: F401
+        from django_stripe_portal import checks, conf, database_checks, log_redaction  # noqa: F401
 
         log_redaction.install()  # portal session URLs never reach the logs
         _link_activity_from_the_admin_index()

@@ -13,22 +13,21 @@ E016 a database the app writes to cannot run its one-statement writes (MySQL/Mar
 Oracle, SQLite before 3.35), W017 a database backend this app is not tested on,
 E018 a number, duration, list or optional string of the wrong type (``setting_types``),
 E019 ACTIVE_STATUSES not a list of Stripe's subscription statuses,
-E020 a SESSION_AFTER_EXPIRATION body Stripe would reject, E021 STRIPE_CONTEXT ill-formed.
+E020 a SESSION_AFTER_EXPIRATION body Stripe would reject, E021 STRIPE_CONTEXT ill-formed,
+E030 EVENT_DESTINATION_SECRETS ill-formed.
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.apps import AppConfig, apps
+from django.apps import AppConfig
 from django.conf import settings as django_settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections, router
 from django.urls import NoReverseMatch, reverse
 
 from django_stripe_portal.conf import (
@@ -51,14 +50,10 @@ from django_stripe_portal.log_redaction import sdk_prints_response_bodies
 from django_stripe_portal.portal.accounts import checked_stripe_context
 from django_stripe_portal.portal.guards import GUARD_KEYS, checked_guard_urls
 from django_stripe_portal.setting_types import check_setting_types
-from django_stripe_portal.tasks import HAS_TASKS_FRAMEWORK, MISSING_TASKS_FRAMEWORK
+from django_stripe_portal.webhooks.tasks import HAS_TASKS_FRAMEWORK, MISSING_TASKS_FRAMEWORK
 
 API_KEY_RE = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]+$")
 WEBHOOK_SECRET_RE = re.compile(r"^whsec_[A-Za-z0-9+/=_-]+$")
-#: ``INSERT … ON CONFLICT … DO UPDATE … WHERE … RETURNING`` (state/row_writes.py,
-#: state/subscriptions.py) and the visit subquery inside it (webhooks/linking.py).
-SQLITE_MINIMUM = (3, 35, 0)
-TESTED_VENDORS = ("postgresql", "sqlite")
 
 
 def _error(msg: str, check_id: str, hint: str | None = None) -> Error:
@@ -93,58 +88,11 @@ def check_settings(
     messages += _check_guard_urls(conf)
     messages += _check_task_backend(conf)
     messages += _check_connect_webhook_secrets(conf)
+    messages += _check_event_destination_secrets(conf)
     messages += check_setting_types(conf, DEFAULTS)
     messages += _check_session_after_expiration(conf)
     messages += _check_stripe_context(conf)
     return messages
-
-
-@register(Tags.compatibility)
-def check_databases(
-    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
-) -> list[CheckMessage]:
-    """Say before the first webhook, not with a SQL error during one, that a database
-    cannot run the app's writes. Reads the backend's vendor and SQLite's library
-    version only: no connection is opened, no query sent."""
-    aliases = sorted(
-        {
-            router.db_for_write(model)
-            for model in apps.get_app_config("django_stripe_portal").get_models()
-        }
-    )
-    return [message for alias in aliases for message in _check_database(alias)]
-
-
-def _check_database(alias: str) -> Iterable[CheckMessage]:
-    vendor = connections[alias].vendor
-    needs = (
-        "django-stripe-portal stores webhooks and subscriptions with single "
-        "INSERT … ON CONFLICT … RETURNING statements"
-    )
-    if vendor == "sqlite" and sqlite3.sqlite_version_info < SQLITE_MINIMUM:
-        yield _error(
-            f"DATABASES[{alias!r}] is SQLite {sqlite3.sqlite_version}: {needs}, "
-            "which SQLite runs from 3.35 on.",
-            "E016",
-            hint="Use a Python built with SQLite 3.35 or later (python -c "
-            "'import sqlite3; print(sqlite3.sqlite_version)'), or PostgreSQL.",
-        )
-    elif vendor in ("mysql", "oracle"):
-        name = "MySQL/MariaDB" if vendor == "mysql" else "Oracle"
-        yield _error(
-            f"DATABASES[{alias!r}] is {name}: {needs}, which it does not run.",
-            "E016",
-            hint="Use PostgreSQL (or SQLite 3.35 or later) for the database this app writes "
-            "to; a database router can send only its models there.",
-        )
-    elif vendor not in TESTED_VENDORS:
-        yield _warning(
-            f"DATABASES[{alias!r}] uses the {vendor!r} backend, which django-stripe-portal "
-            f"is not tested on: {needs}.",
-            "W017",
-            hint="PostgreSQL and SQLite 3.35 or later are tested. If this backend runs "
-            "those statements, silence the warning with SILENCED_SYSTEM_CHECKS.",
-        )
 
 
 def _check_api_key(conf: PortalSettings) -> Iterable[CheckMessage]:
@@ -317,15 +265,13 @@ def _check_connect_webhook_secrets(conf: PortalSettings) -> Iterable[CheckMessag
             hint="e.g. env.list('STRIPE_CONNECT_WEBHOOK_SECRETS', default=[]).",
         )
         return
-    for index, secret in enumerate(secrets):
-        if not isinstance(secret, str) or not WEBHOOK_SECRET_RE.match(secret):
-            yield _error(
-                f"{SETTING_NAME}['CONNECT_WEBHOOK_SECRETS'][{index}] is not a webhook signing "
-                "secret.",
-                "E012",
-                hint="The Connect endpoint's secret starts with whsec_ "
-                "(`manage.py setup_stripe_webhook --connect` prints it).",
-            )
+    yield from _ill_formed_secrets(
+        secrets,
+        "CONNECT_WEBHOOK_SECRETS",
+        "E012",
+        "The Connect endpoint's secret starts with whsec_ "
+        "(`manage.py setup_stripe_webhook --connect` prints it).",
+    )
     platform = conf.WEBHOOK_SECRETS if isinstance(conf.WEBHOOK_SECRETS, list | tuple) else []
     if set(secrets) & set(platform):
         yield _warning(
@@ -337,6 +283,37 @@ def _check_connect_webhook_secrets(conf: PortalSettings) -> Iterable[CheckMessag
             "each endpoint has its own secret: the platform endpoint's in WEBHOOK_SECRETS, "
             "the Connect endpoint's in CONNECT_WEBHOOK_SECRETS.",
         )
+
+
+def _check_event_destination_secrets(conf: PortalSettings) -> Iterable[CheckMessage]:
+    """Optional: only a site taking thin events (``stripe_portal:events``) sets them."""
+    secrets = conf.EVENT_DESTINATION_SECRETS
+    if isinstance(secrets, str) or not isinstance(secrets, list | tuple):
+        yield _error(
+            f"{SETTING_NAME}['EVENT_DESTINATION_SECRETS'] must be a list of signing secrets.",
+            "E030",
+            hint="e.g. env.list('STRIPE_EVENT_DESTINATION_SECRETS', default=[]).",
+        )
+        return
+    yield from _ill_formed_secrets(
+        secrets,
+        "EVENT_DESTINATION_SECRETS",
+        "E030",
+        "The event destination's secret starts with whsec_ "
+        "(`manage.py setup_stripe_webhook --destination` prints it).",
+    )
+
+
+def _ill_formed_secrets(
+    secrets: Sequence[Any], setting: str, check_id: str, hint: str
+) -> Iterable[CheckMessage]:
+    for index, secret in enumerate(secrets):
+        if not isinstance(secret, str) or not WEBHOOK_SECRET_RE.match(secret):
+            yield _error(
+                f"{SETTING_NAME}['{setting}'][{index}] is not a webhook signing secret.",
+                check_id,
+                hint=hint,
+            )
 
 
 @register(Tags.security)

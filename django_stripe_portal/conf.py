@@ -64,6 +64,8 @@ DEFAULTS: dict[str, Any] = {
     "CONNECTED_ACCOUNTS": None,
     # --- webhooks ---
     "WEBHOOK_SECRETS": [],
+    # Signing secrets of the event destination (thin events) behind stripe_portal:events.
+    "EVENT_DESTINATION_SECRETS": [],
     "WEBHOOK_TOLERANCE": 300,
     "WEBHOOK_PROCESSING": "sync",
     # Webhook bodies larger than this are refused before any parsing.
@@ -149,6 +151,7 @@ class PortalSettings:
     CONNECT_WEBHOOK_SECRETS: list[str]
     CONNECTED_ACCOUNTS: str | Callable[..., Any] | None
     WEBHOOK_SECRETS: list[str]
+    EVENT_DESTINATION_SECRETS: list[str]
     WEBHOOK_TOLERANCE: int
     WEBHOOK_PROCESSING: str
     WEBHOOK_MAX_BODY_BYTES: int

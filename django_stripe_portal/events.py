@@ -75,3 +75,27 @@ class ChangeKind(models.TextChoices):
     RETENTION_ACCEPTED = "retention_accepted", _("retention offer accepted")
     PAYMENT_METHOD_CHANGED = "payment_method_changed", _("payment method changed")
     CUSTOMER_DETAILS_CHANGED = "customer_details_changed", _("customer details changed")
+
+
+#: Thin v1 subscription types (event destinations) with no snapshot twin of their own: each
+#: is one aspect of a ``customer.subscription.updated``, and stands for that update. The
+#: kind is what the type itself says changed, where its event carries no ``changes`` to
+#: read it from (``None``: the status or a field no signal is about; the stored row and
+#: the fetched subscription still say what changed).
+THIN_SUBSCRIPTION_ASPECTS: dict[str, ChangeKind | None] = {
+    "v1.customer.subscription.cancel_at_changed": ChangeKind.CANCEL_SCHEDULED,
+    "v1.customer.subscription.item_price_changed": ChangeKind.PLAN_CHANGED,
+    "v1.customer.subscription.item_quantity_changed": ChangeKind.QUANTITY_CHANGED,
+    "v1.customer.subscription.item_added": None,
+    "v1.customer.subscription.item_removed": None,
+    "v1.customer.subscription.item_tax_rates_changed": None,
+    "v1.customer.subscription.default_payment_method_changed": None,
+    "v1.customer.subscription.active": None,
+    "v1.customer.subscription.incomplete": None,
+    "v1.customer.subscription.incomplete_expired": None,
+    "v1.customer.subscription.past_due": None,
+    "v1.customer.subscription.trialing": None,
+    "v1.customer.subscription.unpaid": None,
+}
+#: The prefix Stripe gives the thin version of a v1 event type.
+THIN_V1_PREFIX = "v1."

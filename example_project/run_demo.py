@@ -35,6 +35,13 @@ def _parse_args() -> argparse.Namespace:
         "--data-dir", type=Path, default=HERE / ".run", help="database and stand-in state"
     )
     parser.add_argument("--fresh", action="store_true", help="forget earlier runs' data first")
+    parser.add_argument(
+        "--delivery",
+        choices=("snapshot", "thin", "both"),
+        default=os.environ.get("DEMO_DELIVERY", "snapshot"),
+        help="offline: how the stand-in delivers events: snapshot webhooks, thin events "
+        "(an event destination), or both at once (Stripe's migration path)",
+    )
     return parser.parse_args()
 
 
@@ -95,6 +102,7 @@ def main() -> None:
                 port=args.standin_port,
                 webhook_secret="whsec_offlinedemo",
                 state_path=args.data_dir / "standin.json",
+                delivery=args.delivery,
             )
         except OSError as exc:
             raise SystemExit(_port_taken("the Stripe stand-in", args.standin_port, exc)) from exc
@@ -112,6 +120,7 @@ def main() -> None:
     site = f"http://{args.host}:{httpd.server_address[1]}"
     if standin is not None:
         standin.webhooks.url = f"{site}/billing/webhook/"
+        standin.thin.url = f"{site}/billing/events/"
     if not _site_answers(f"{site}/"):
         raise SystemExit(f"The site did not answer on {site}/")
 

@@ -13,6 +13,7 @@ from django.test import override_settings
 from stripe_standin import StandIn, start_standin
 
 SECRET = "whsec_tests"
+THIN_SECRET = "whsec_tests_thin"
 API_KEY = "sk_test_offlinedemo"
 
 
@@ -23,21 +24,27 @@ def running_standin(
     tmp_path: Path,
     *,
     connect_secret: str | None = None,
+    delivery: str = "snapshot",
     **portal: Any,
 ) -> Iterator[StandIn]:
     """The stand-in, signing webhooks with ``SECRET`` (Connect ones with
-    ``connect_secret``), and ``STRIPE_PORTAL`` set to reach it, plus ``portal``."""
+    ``connect_secret``, thin notifications with ``THIN_SECRET`` when ``delivery`` is
+    ``"thin"`` or ``"both"``), and ``STRIPE_PORTAL`` set to reach it, plus ``portal``."""
     running = start_standin(
         port=0,
         webhook_url=f"{live_server.url}/billing/webhook/",
         webhook_secret=SECRET,
         state_path=tmp_path / "standin.json",
+        delivery=delivery,
+        thin_url=f"{live_server.url}/billing/events/",
+        thin_secret=THIN_SECRET,
         **({"connect_webhook_secret": connect_secret} if connect_secret else {}),
     )
     stripe_mock.add_passthru(running.url)
     settings = {
         "API_KEY": API_KEY,
         "WEBHOOK_SECRETS": [SECRET],
+        "EVENT_DESTINATION_SECRETS": [THIN_SECRET],
         "API_BASE": running.url,
         "MAX_NETWORK_RETRIES": 0,
         **portal,

@@ -86,10 +86,17 @@ def child_env(settings_module: str, **extra: str) -> dict[str, str]:
 def running(
     args: list[str], env: dict[str, str], log: Path, *, ready: Callable[[], bool] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A child process for the block: stopped with SIGTERM (then SIGKILL) at the end."""
+    """A child process for the block, leading a session of its own: stopped with SIGTERM
+    (then SIGKILL) at the end, with every process it started (an RQ worker's scheduler
+    outlives a worker the test SIGKILLed)."""
     with log.open("ab") as output:
         process = subprocess.Popen(
-            [sys.executable, *args], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
+            [sys.executable, *args],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         if ready is not None:
@@ -97,13 +104,20 @@ def running(
             assert process.poll() is None, log.read_text()
         yield process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=30)
+        _signal_group(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
+        _signal_group(process.pid, signal.SIGKILL)  # whatever of the group is left
+
+
+def _signal_group(group: int, signum: int) -> None:
+    try:
+        os.killpg(group, signum)
+    except ProcessLookupError:
+        pass  # the group is gone
 
 
 @contextmanager

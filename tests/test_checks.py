@@ -196,7 +196,7 @@ def test_the_app_imports_without_a_tasks_framework(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setitem(sys.modules, "django_tasks", None)  # None: "cannot be imported"
     monkeypatch.setitem(sys.modules, "django.tasks", None)
-    path = Path(django_stripe_portal.__file__).parent / "tasks.py"
+    path = Path(django_stripe_portal.__file__).parent / "webhooks" / "tasks.py"
     spec = importlib.util.spec_from_file_location("tasks_without_framework", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

@@ -10,7 +10,7 @@ from django.core.checks import Error, Warning
 from django.core.management import call_command
 from django.db import connections
 
-from django_stripe_portal.checks import check_databases
+from django_stripe_portal.database_checks import check_databases
 
 
 def test_the_test_database_passes_without_a_query() -> None:

@@ -122,7 +122,7 @@ def test_a_string_tolerance_still_refuses_an_old_signature() -> None:
     assert PortalSettings({"WEBHOOK_TOLERANCE": 60}).webhook_tolerance == 60
 
 
-#: Settings whose values other checks validate (E002, E005 to E012, E019 to E021).
+#: Settings whose values other checks validate (E002, E005 to E012, E019 to E021, E030).
 CHECKED_ELSEWHERE = {
     "SESSION_AFTER_EXPIRATION",
     "STRIPE_CONTEXT",
@@ -133,6 +133,7 @@ CHECKED_ELSEWHERE = {
     "GUARD_URLS",
     "WEBHOOK_SECRETS",
     "CONNECT_WEBHOOK_SECRETS",
+    "EVENT_DESTINATION_SECRETS",
     "WEBHOOK_PROCESSING",
     "ACTIVE_STATUSES",
     *IMPORT_STRINGS,

@@ -2,7 +2,11 @@
 takes the deliveries, 2 workers of the engine dispatch them, on PostgreSQL.
 
 - ``db``: django-tasks-db's ``db_worker`` (the recommended engine: no other service);
-- ``rq``: django-tasks-rq's RQ worker on the Redis at 127.0.0.1:6379.
+- ``rq``: django-tasks-rq's RQ worker on the Redis at 127.0.0.1:6379 (a work horse
+  forked per job); ``rq-simple``: the same with ``--worker-class rq.worker.SimpleWorker``
+  (no fork: the job runs in the worker process, and a kill takes the worker with it);
+- ``celery``: a ``celery worker`` (prefork pool, one child) through django-tasks-fennel
+  on the RabbitMQ at 127.0.0.1:5672.
 
 Each test proves one promise: every event processed with each receiver called once;
 a worker SIGKILLed mid-receiver loses nothing (``recover_stripe_events`` takes the
@@ -30,6 +34,13 @@ from django.db import connection
 
 from django_stripe_portal.models import WebhookEvent
 from tests import stripe_objects as so
+from tests.engine_support import (
+    fresh_broker,
+    rabbitmq_available,
+    redis_available,
+    worker_args,
+    worker_ready,
+)
 from tests.process_support import (
     ROOT,
     child_env,
@@ -49,24 +60,14 @@ pytestmark = [
 
 Status = WebhookEvent.Status
 REDIS_URL = os.environ.get("RQ_TEST_URL", "redis://127.0.0.1:6379/5")
-
-
-def _redis_available() -> bool:
-    try:
-        import redis
-
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
-    except Exception:
-        return False
-
+NO_REDIS = pytest.mark.skipif(not redis_available(REDIS_URL), reason=f"no Redis at {REDIS_URL}")
+NO_RABBITMQ = pytest.mark.skipif(not rabbitmq_available(), reason="no RabbitMQ at 127.0.0.1:5672")
 
 ENGINES = [
     pytest.param("db", id="django-tasks-db"),
-    pytest.param(
-        "rq",
-        id="django-tasks-rq",
-        marks=pytest.mark.skipif(not _redis_available(), reason=f"no Redis at {REDIS_URL}"),
-    ),
+    pytest.param("rq", id="django-tasks-rq", marks=NO_REDIS),
+    pytest.param("rq-simple", id="django-tasks-rq-SimpleWorker", marks=NO_REDIS),
+    pytest.param("celery", id="celery", marks=NO_RABBITMQ),
 ]
 
 
@@ -92,35 +93,26 @@ class Site:
             file.write("".join(f"{stripe_id}\n" for stripe_id in stripe_ids))
 
 
-#: The worker command lines docs/deployment.md recommends, with a short poll interval.
-WORKER_ARGS = {
-    "db": ["db_worker", "--interval", "0.1", "--no-startup-delay", "--no-reload"],
-    "rq": ["rqworker", "--job-class", "django_tasks_rq.Job", "--with-scheduler"],
-}
-
-
-def _worker_args(engine: str) -> list[str]:
-    return ["-m", "django", *WORKER_ARGS[engine]]
-
-
 @contextmanager
 def _site(engine: str, tmp_path: Path, workers: int = 2) -> Iterator[Site]:
-    if engine == "rq":
-        import redis
-
-        redis.Redis.from_url(REDIS_URL).flushdb()  # this suite's Redis database only
     env = child_env(
-        "tests.engines.settings", TASK_ENGINE=engine, ENGINES_DIR=str(tmp_path), RQ_URL=REDIS_URL
+        "tests.engines.settings",
+        TASK_ENGINE=engine,
+        ENGINES_DIR=str(tmp_path),
+        RQ_URL=REDIS_URL,
+        RQ_CLIENT_NAME=f"engines-test-{os.getpid()}-{tmp_path.name}",
+        CELERY_BROKER_URL=fresh_broker(engine, REDIS_URL),
     )
     with ExitStack() as stack:
         port = stack.enter_context(
             gunicorn("tests.engines.wsgi:application", env, tmp_path / "gunicorn.log")
         )
+        logs = [tmp_path / f"worker{number}.log" for number in range(workers)]
         running_workers = [
             stack.enter_context(
-                running(_worker_args(engine), env, tmp_path / f"worker{number}.log")
+                running(worker_args(engine, number), env, log, ready=worker_ready(engine, log))
             )
-            for number in range(workers)
+            for number, log in enumerate(logs)
         ]
         yield Site(port, tmp_path, running_workers, env)
 
@@ -147,7 +139,7 @@ def test_every_event_is_processed_with_each_receiver_called_once(
         )
     completed = Counter(stripe_id for stripe_id, _ in site.trace("completed"))
     assert completed == Counter({event["id"]: 1 for event in events})
-    if engine == "db":  # (an RQ worker forks a process per job)
+    if engine != "rq":  # (the forking RQ worker runs each job in a new process)
         assert len({pid for _, pid in site.trace("completed")}) == 2, "both workers took part"
 
 
@@ -214,3 +206,26 @@ def test_retries_after_the_scheduled_delays_then_success_or_give_up(
     assert [stripe_id for stripe_id, _ in site.trace("gave_up")] == [failing["id"]]
     completed = Counter(stripe_id for stripe_id, _ in site.trace("completed"))
     assert completed == Counter({flaky["id"]: 1, fine["id"]: 1})
+
+
+@NO_REDIS
+def test_rq_enqueues_through_one_redis_connection_per_web_process(tmp_path: Path) -> None:
+    """docs/deployment.md's RQ settings (a connection pool in ``REDIS_CLIENT_KWARGS``):
+    every delivery of a web worker reuses its one connection; django-rq's plain ``URL``
+    setting opens a new one per enqueue (rq/django-rq#210)."""
+    import redis
+
+    server = redis.Redis.from_url(REDIS_URL)
+
+    def web_connections(name: str) -> set[int]:
+        return {client["id"] for client in server.client_list() if client["name"] == name}
+
+    with _site("rq", tmp_path, workers=0) as site:
+        name = site.env["RQ_CLIENT_NAME"]
+        assert site.deliver(_events(40)) == [200] * 40
+        first = web_connections(name)
+        assert site.deliver(_events(40)) == [200] * 40
+        second = web_connections(name)
+    assert 1 <= len(first) <= 2, "one connection per gunicorn worker"
+    assert second == first, "the same connections, not new ones"
+    assert server.llen("rq:queue:default") == 80

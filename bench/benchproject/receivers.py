@@ -1,6 +1,8 @@
 """One no-op receiver on each of the app's signals: the cost of dispatch is timed,
 not the work a host project would do. With ``BENCH_RECEIVED_LOG`` set, one more
-receiver notes when each event reached ``webhook_received`` (end-to-end latency)."""
+receiver notes when each event reached ``webhook_received`` (end-to-end latency); with
+``BENCH_COMMITTED_LOG``, one notes each dispatch once its transaction has committed
+(a process killed mid-dispatch notes nothing: dispatches that took effect, counted)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.dispatch import Signal
 
 from django_stripe_portal import signals
@@ -21,10 +24,19 @@ def _noop_receiver(sender: Any, **kwargs: Any) -> None:
 def _note_received(sender: Any, event: Any = None, **kwargs: Any) -> None:
     """Append ``<event id> <time.time()>``: one ``write`` on an ``O_APPEND`` file, whole
     lines even from many processes (RQ forks one per job, so no file is kept open)."""
-    if event is None:
-        return
-    line = f"{event.stripe_id} {time.time():.6f}\n".encode()
-    fd = os.open(settings.RECEIVED_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    if event is not None:
+        _append(settings.RECEIVED_LOG, event.stripe_id)
+
+
+def _note_committed(sender: Any, event: Any = None, **kwargs: Any) -> None:
+    if event is not None:
+        stripe_id = event.stripe_id
+        transaction.on_commit(lambda: _append(settings.COMMITTED_LOG, stripe_id))
+
+
+def _append(path: str, stripe_id: str) -> None:
+    line = f"{stripe_id} {time.time():.6f}\n".encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line)
     finally:
@@ -41,4 +53,6 @@ def connect_noop_receivers() -> list[str]:
             names.append(name)
     if getattr(settings, "RECEIVED_LOG", ""):
         signals.webhook_received.connect(_note_received, dispatch_uid="bench-received-log")
+    if getattr(settings, "COMMITTED_LOG", ""):
+        signals.webhook_received.connect(_note_committed, dispatch_uid="bench-committed-log")
     return names

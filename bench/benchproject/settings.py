@@ -9,10 +9,17 @@ project serves every target:
 - ``BENCH_STRIPE_API``: the address of the stub of Stripe's API.
 - ``BENCH_TASK_ENGINE``: where "task" mode's enqueue goes: ``discard`` (the default:
   accepted and forgotten, only the request path is timed), ``db`` (django-tasks-db's
-  ``DatabaseBackend``, a row in the same database) or ``rq`` (django-tasks-rq's
-  ``RQBackend`` on the Redis at ``BENCH_RQ_URL``).
+  ``DatabaseBackend``, a row written in the event row's transaction), ``dbafter`` (the
+  same table written after the event row's commit, as a backend elsewhere would be),
+  ``rq`` and ``rqsimple`` (django-tasks-rq's ``RQBackend`` on the Redis at
+  ``BENCH_RQ_URL`` through one connection pool per process, as docs/deployment.md
+  configures it; the two differ in the worker only), ``rqurl`` (django-rq's plain
+  ``URL`` setting: a new connection per enqueue) or ``celery`` (django-tasks-fennel's
+  ``CeleryBackend`` on the RabbitMQ at ``BENCH_CELERY_URL``).
 - ``BENCH_RECEIVED_LOG``: a file that a receiver of ``webhook_received`` appends
-  ``<event id> <time.time()>`` to for every event it sees (end-to-end latency).
+  ``<event id> <time.time()>`` to for every event it sees (end-to-end latency);
+  ``BENCH_COMMITTED_LOG``: the same, written once the dispatch's transaction committed.
+- ``BENCH_STUCK_AFTER``: ``WEBHOOK_STUCK_AFTER`` (seconds) for the recovery sweep.
 """
 
 from __future__ import annotations
@@ -118,6 +125,7 @@ STRIPE_PORTAL = {
     "RETURN_URL": "/",
     # The stub never fails; a retry would hide a second call.
     "MAX_NETWORK_RETRIES": 0,
+    "WEBHOOK_STUCK_AFTER": int(os.environ.get("BENCH_STUCK_AFTER", "600")),
 }
 
 # "task" mode: the request path only enqueues. By default the bench backend hands the
@@ -129,13 +137,35 @@ if TASK_ENGINE == "discard":
     TASKS = {"default": {"BACKEND": "benchproject.tasks_backend.DiscardingBackend"}}
 elif TASK_ENGINE == "db":
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-elif TASK_ENGINE == "rq":
+elif TASK_ENGINE == "dbafter":
+    TASKS = {"default": {"BACKEND": "benchproject.tasks_backend.DatabaseAfterCommitBackend"}}
+elif TASK_ENGINE in ("rq", "rqsimple"):
+    import redis
+
+    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
+    RQ_POOL = redis.ConnectionPool.from_url(RQ_URL)
+    RQ_QUEUES = {
+        "default": {
+            "HOST": RQ_POOL.connection_kwargs["host"],
+            "PORT": RQ_POOL.connection_kwargs["port"],
+            "DB": RQ_POOL.connection_kwargs["db"],
+            "REDIS_CLIENT_KWARGS": {"connection_pool": RQ_POOL},
+        }
+    }
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend"}}
+elif TASK_ENGINE == "rqurl":
     INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
     RQ_QUEUES = {"default": {"URL": RQ_URL}}
     TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend"}}
+elif TASK_ENGINE == "celery":
+    INSTALLED_APPS += ["django_tasks_fennel"]
+    CELERY_BROKER_URL = os.environ.get("BENCH_CELERY_URL", "amqp://guest:guest@127.0.0.1:5672//")
+    CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+    TASKS = {"default": {"BACKEND": "django_tasks_fennel.CeleryBackend"}}
 else:
-    raise RuntimeError(f"BENCH_TASK_ENGINE must be discard, db or rq, not {TASK_ENGINE!r}")
+    raise RuntimeError(f"BENCH_TASK_ENGINE {TASK_ENGINE!r} is not one of those listed above")
 RECEIVED_LOG = os.environ.get("BENCH_RECEIVED_LOG", "")
+COMMITTED_LOG = os.environ.get("BENCH_COMMITTED_LOG", "")
 
 LOGGING = {
     "version": 1,

@@ -1,7 +1,11 @@
-"""A task backend that accepts and forgets: "task" mode's request path without a worker.
+"""Task backends of the bench only.
 
-It stands for an external broker (the hand-off is the enqueue call and the JSON
-encoding of its arguments), and keeps nothing, so a long run does not grow.
+- ``DiscardingBackend`` accepts and forgets: "task" mode's request path without a
+  worker. It stands for an external broker (the hand-off is the enqueue call and the
+  JSON encoding of its arguments), and keeps nothing, so a long run does not grow.
+- ``DatabaseAfterCommitBackend`` writes django-tasks-db's rows, but is not its backend
+  class, so the app treats it as a backend elsewhere and enqueues after the event row's
+  commit: the path before the enqueue moved into the row's transaction, measured beside it.
 """
 
 from __future__ import annotations
@@ -36,3 +40,21 @@ class DiscardingBackend(BaseTaskBackend):
             errors=[],
             worker_ids=[],
         )
+
+
+class DatabaseAfterCommitBackend(BaseTaskBackend):
+    supports_defer = True
+    supports_priority = True
+    supports_get_result = True
+
+    def __init__(self, alias: str, params: dict[str, Any]) -> None:
+        super().__init__(alias, params)
+        from django_tasks_db.backend import DatabaseBackend
+
+        self._inner = DatabaseBackend(alias, params)
+
+    def enqueue(self, task: Task[Any, Any], args: Any, kwargs: Any) -> TaskResult[Any]:
+        return self._inner.enqueue(task, args, kwargs)
+
+    def get_result(self, result_id: str) -> TaskResult[Any]:
+        return self._inner.get_result(result_id)

@@ -21,6 +21,8 @@ class WebhookEvent(models.Model):
     class ReceivedVia(models.TextChoices):
         WEBHOOK = "webhook", _("webhook delivery")
         EVENTS_API = "events_api", _("Events API catch-up")
+        #: A thin notification of an event destination, the event fetched from the API.
+        EVENT_DESTINATION = "event_destination", _("event destination (thin)")
 
     stripe_id = models.CharField(max_length=255, unique=True, help_text="evt_…")
     type = models.CharField(max_length=100)
@@ -48,7 +50,7 @@ class WebhookEvent(models.Model):
         help_text="When the last scheduled attempt failed and retries stopped (task mode)",
     )
     received_via = models.CharField(
-        max_length=12, choices=ReceivedVia.choices, default=ReceivedVia.WEBHOOK
+        max_length=20, choices=ReceivedVia.choices, default=ReceivedVia.WEBHOOK
     )
     portal_session = models.ForeignKey(
         PortalSession,

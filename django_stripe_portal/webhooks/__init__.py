@@ -12,6 +12,7 @@
 - ``dispatch``: the signals, each receiver in its own savepoint;
 - ``receive``: a delivery stored once, then dispatched (sync) or enqueued (task);
 - ``process``: a stored event dispatched under its row lock (task, replay, redelivery);
+- ``tasks``: task mode's tasks and their enqueue (public path ``django_stripe_portal.tasks``);
 - ``retries``: task mode's schedule after a failure, and when an event has given up;
 - ``recovery``: stuck and due events taken up again (``manage.py recover_stripe_events``);
 - ``health``: the figures a monitor reads (``manage.py check_stripe_webhooks``);

@@ -15,6 +15,7 @@ from django_stripe_portal.events import (
     DISCOUNT_EVENTS,
     ENTITLEMENT_EVENTS,
     SUBSCRIPTION_EVENTS,
+    THIN_SUBSCRIPTION_ASPECTS,
     ChangeKind,
 )
 from django_stripe_portal.exceptions import WebhookRefused
@@ -31,6 +32,7 @@ from django_stripe_portal.webhooks.payload import (
     subscription_values,
     summary_customer,
 )
+from django_stripe_portal.webhooks.thin_events import thin_type_of
 
 #: ``customer.updated`` fields that count as the customer's details (the portal's
 #: ``customer_update.allowed_updates`` plus what Stripe derives from them).
@@ -144,6 +146,25 @@ def _interpret_subscription(
             meaning.kinds.add(ChangeKind.QUANTITY_CHANGED)
 
 
+def _interpret_thin_aspect(thin_type: str, obj: dict[str, Any], meaning: Interpretation) -> None:
+    """A granular thin subscription type says itself what changed, when neither
+    ``changes`` nor a stored row did (``webhooks/thin_events.py``)."""
+    kind = THIN_SUBSCRIPTION_ASPECTS.get(thin_type)
+    if kind is None or kind in meaning.kinds:
+        return
+    if kind is ChangeKind.CANCEL_SCHEDULED:
+        if ChangeKind.REACTIVATED in meaning.kinds:
+            return
+        if _cancel_scheduled(obj.get("cancel_at_period_end"), obj.get("cancel_at")):
+            meaning.kinds.add(ChangeKind.CANCEL_SCHEDULED)
+        elif obj.get("status") != "canceled":
+            meaning.kinds.add(ChangeKind.REACTIVATED)
+        return
+    if not meaning.new_prices:
+        meaning.new_prices, meaning.new_quantity = _prices_and_quantity(subscription_items(obj))
+    meaning.kinds.add(kind)
+
+
 def _resumes_at(obj: dict[str, Any]) -> datetime | None:
     pause = pause_collection_of(obj)
     return stripe_time(pause["resumes_at"]) if pause is not None else None
@@ -225,6 +246,7 @@ def interpret_event(event: dict[str, Any]) -> Interpretation:
     if event_type in SUBSCRIPTION_EVENTS:
         meaning.customer_id = customer_of(obj)
         _interpret_subscription(event_type, obj, previous, meaning)
+        _interpret_thin_aspect(thin_type_of(event), obj, meaning)
     elif event_type == "customer.updated":
         meaning.customer_id = id_of(obj.get("id"))
         if _default_payment_method_changed(obj, previous):

@@ -1,8 +1,9 @@
 """A verified, parsed delivery: stored once, then processed as ``WEBHOOK_PROCESSING`` says.
 
 Sync mode runs insert → state write → signals → commit in one transaction, so the
-new row is the lock (see ``store``). Task mode stores the row ``pending`` and, once
-that commits, enqueues a task that takes the row lock and dispatches.
+new row is the lock (see ``store``). Task mode stores the row ``pending`` and enqueues
+a task that takes the row lock and dispatches: in the row's transaction when the task
+is a row of the same database (django-tasks-db), else once the row has committed.
 """
 
 from __future__ import annotations
@@ -10,14 +11,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.state.row_writes import PreparedInsert, insert_unless_exists
 from django_stripe_portal.storage.columns import event_column_values
-from django_stripe_portal.tasks import enqueue_processing
 from django_stripe_portal.webhooks.dispatch import dispatch_event, is_handled
 from django_stripe_portal.webhooks.interpret import Interpretation
 from django_stripe_portal.webhooks.linking import visit_subquery
@@ -30,6 +30,7 @@ from django_stripe_portal.webhooks.process import (
 )
 from django_stripe_portal.webhooks.state_writes import prepare_state_write
 from django_stripe_portal.webhooks.store import DONE_STATUSES, stored_status
+from django_stripe_portal.webhooks.tasks import enqueue_processing, enqueues_with_events
 
 logger = logging.getLogger("django_stripe_portal.webhooks")
 
@@ -156,11 +157,31 @@ def _store_failed_after_rollback(row: WebhookEvent, linked: int | None, exc: Exc
 
 
 def _store_and_enqueue(row: WebhookEvent) -> Outcome:
+    """Store the row ``pending`` and enqueue its task: in one transaction where the
+    task is a row of the same database, else the insert autocommits and the enqueue
+    follows (a crash between the two leaves the row for the recovery sweep)."""
+    if enqueues_with_events():
+        try:
+            with transaction.atomic():
+                return _insert_and_enqueue(row)
+        except Exception:
+            logger.exception(
+                "Could not store Stripe event %s with its task; Stripe will deliver it again",
+                row.stripe_id,
+            )
+            return Outcome.NOT_STORED
+    return _insert_and_enqueue(row)
+
+
+def _insert_and_enqueue(row: WebhookEvent) -> Outcome:
     inserted = insert_unless_exists(row)
     if inserted is None and stored_status(row.stripe_id) in DONE_STATUSES:
         return Outcome.DUPLICATE
     # New, or stored but never finished (pending/failed): hand it to a task (again).
     # The task takes the row lock, so a double enqueue never double-dispatches.
+    if connection.in_atomic_block:
+        enqueue_processing(row.stripe_id)  # an error rolls the row back with it
+        return Outcome.ENQUEUED
     try:
         enqueue_processing(row.stripe_id)
     except Exception:

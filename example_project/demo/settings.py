@@ -104,6 +104,9 @@ OFFLINE_API_KEY = "sk_test_offlinedemo"
 OFFLINE_WEBHOOK_SECRET = "whsec_offlinedemo"
 #: The stand-in signs its connected account's events as a Connect endpoint would.
 OFFLINE_CONNECT_WEBHOOK_SECRET = "whsec_offlinedemoconnect"
+#: The stand-in signs thin notifications as an event destination would (``run_demo.py
+#: --delivery thin`` or ``both``).
+OFFLINE_EVENT_DESTINATION_SECRET = "whsec_offlinedemothin"
 #: The stand-in's connected account ("Ada's Bakery", stripe_standin/accounts.py).
 OFFLINE_MERCHANT_ACCOUNT = "acct_1StandinBakery01"
 
@@ -113,6 +116,7 @@ _OFFLINE_PLAN_NAMES = {"price_demo_basic": "Basic", "price_demo_pro": "Pro"}
 if STRIPE_OFFLINE:
     _api_key, _webhook_secrets = OFFLINE_API_KEY, [OFFLINE_WEBHOOK_SECRET]
     _connect_secrets = [OFFLINE_CONNECT_WEBHOOK_SECRET]
+    _destination_secrets = [OFFLINE_EVENT_DESTINATION_SECRET]
     DEMO_MERCHANT_ACCOUNT = env.str("DEMO_MERCHANT_ACCOUNT", default=OFFLINE_MERCHANT_ACCOUNT)
     _api_base: str | None = STRIPE_STANDIN_URL
     _products: dict[str, list[str]] = OFFLINE_PRODUCTS
@@ -128,6 +132,8 @@ else:
     # Connect (optional): a connected account of the test platform, and the Connect
     # endpoint's secret (`stripe listen --forward-connect-to …` prints one).
     _connect_secrets = env.list("STRIPE_CONNECT_WEBHOOK_SECRETS", default=[])
+    # Thin events (optional): `manage.py setup_stripe_webhook --destination` prints one.
+    _destination_secrets = env.list("STRIPE_EVENT_DESTINATION_SECRETS", default=[])
     DEMO_MERCHANT_ACCOUNT = env.str("DEMO_MERCHANT_ACCOUNT", default="")
     _api_base = None
     # e.g. PORTAL_PRODUCTS=prod_A=price_1;price_2,prod_B=price_3
@@ -160,6 +166,8 @@ STRIPE_PORTAL = {
     "ACCOUNT_RESOLVER": "demo.connect.merchant_of_request",
     "CONNECTED_ACCOUNTS": "demo.connect.merchant_accounts",
     "CONNECT_WEBHOOK_SECRETS": _connect_secrets,
+    # Thin events from an event destination, at /billing/events/.
+    "EVENT_DESTINATION_SECRETS": _destination_secrets,
 }
 DEMO_MERCHANT_NAME = env.str("DEMO_MERCHANT_NAME", default="Ada's Bakery")
 

@@ -17,6 +17,9 @@ def main() -> None:
     parser.add_argument("--webhook-url", default="http://127.0.0.1:8000/billing/webhook/")
     parser.add_argument("--webhook-secret", default="whsec_offlinedemo")
     parser.add_argument("--state", type=Path, default=None, help="JSON file to keep state in")
+    parser.add_argument("--delivery", choices=("snapshot", "thin", "both"), default="snapshot")
+    parser.add_argument("--thin-url", default="http://127.0.0.1:8000/billing/events/")
+    parser.add_argument("--thin-secret", default="whsec_offlinedemothin")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="stand-in: %(message)s")
     standin = start_standin(
@@ -25,6 +28,9 @@ def main() -> None:
         webhook_url=args.webhook_url,
         webhook_secret=args.webhook_secret,
         state_path=args.state,
+        delivery=args.delivery,
+        thin_url=args.thin_url,
+        thin_secret=args.thin_secret,
     )
     print(f"Stripe stand-in on {standin.url} (Ctrl-C to stop)")
     try:

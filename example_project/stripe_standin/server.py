@@ -20,7 +20,8 @@ from stripe_standin import api, events_api, objects
 from stripe_standin.accounts import acting_as, refusal_for
 from stripe_standin.portal_page import PageAnswer, PortalPage
 from stripe_standin.state import StandinState
-from stripe_standin.webhooks import WebhookSender
+from stripe_standin.thin import DELIVERIES, ThinDestination
+from stripe_standin.webhooks import Delivery, WebhookSender
 
 logger = logging.getLogger("stripe_standin")
 
@@ -52,7 +53,13 @@ class StandIn:
         webhook_secret: str,
         state_path: Path | None,
         connect_webhook_secret: str | None = None,
+        delivery: str = "snapshot",
+        thin_url: str | None = None,
+        thin_secret: str = "",
     ) -> None:
+        if delivery not in DELIVERIES:
+            raise ValueError(f"delivery={delivery!r}: one of {', '.join(DELIVERIES)}")
+        self.delivery = delivery
         self.state = StandinState(state_path)
         self.webhooks = WebhookSender(
             webhook_url,
@@ -60,7 +67,9 @@ class StandIn:
             connect_secret=connect_webhook_secret,
             on_delivered=lambda event_id: events_api.mark_delivered(self.state, event_id),
         )
-        self.portal = PortalPage(self.state, self.webhooks.send)
+        #: The event destination (thin events), delivering when ``delivery`` says so.
+        self.thin = ThinDestination(thin_url, thin_secret)
+        self.portal = PortalPage(self.state, self.deliver)
         self.requests: list[RecordedRequest] = []
         self._idempotent: dict[str, tuple[int, dict[str, Any]]] = {}
         self._lock = threading.Lock()
@@ -79,6 +88,18 @@ class StandIn:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.webhooks.stop()
+        self.thin.stop()
+
+    def deliver(self, event: dict[str, Any]) -> Delivery:
+        """Send ``event`` through the doors ``delivery`` names; the returned delivery is
+        the thin one when thin events are on (the one a caller waits for)."""
+        delivered = None
+        if self.delivery in ("snapshot", "both"):
+            delivered = self.webhooks.send(event)
+        if self.delivery in ("thin", "both"):
+            delivered = self.thin.send(event)
+        assert delivered is not None
+        return delivered
 
     def session_url(self, secret: str) -> str:
         return f"{self.url}/p/session/{secret}"
@@ -92,7 +113,8 @@ class StandIn:
                 "Invalid API Key provided. The offline stand-in accepts any test-mode key "
                 "(sk_test_…)."
             )
-        account = headers.get("stripe-account")
+        # A thin event's fetches name the connected account in Stripe-Context.
+        account = headers.get("stripe-account") or headers.get("stripe-context")
         with self._lock:
             self.requests.append(
                 RecordedRequest(method, path, body, headers.get("stripe-version"), account)
@@ -112,13 +134,24 @@ class StandIn:
         request = api.ApiRequest(
             method, split.path.rstrip("/"), params, objects.new_id("req"), idempotency_key
         )
-        context = api.ApiContext(self.state, self.webhooks.send, self.session_url)
+        context = api.ApiContext(self.state, self.deliver, self.session_url)
         with acting_as(account or ""):
             answer = api.dispatch(context, request)
         if method == "POST" and idempotency_key:
             with self._lock:
                 self._idempotent[replay_key] = answer
         return answer
+
+    def v2_event_answer(self, path: str, headers: Any) -> tuple[int, dict[str, Any]]:
+        """``GET /v2/core/events/{id}``, with the same key check as the v1 API."""
+        key = str(headers.get("Authorization") or "").removeprefix("Bearer ").strip()
+        if not key.startswith(ACCEPTED_KEY_PREFIXES):
+            return 401, objects.error_body("Invalid API Key provided.")
+        with self._lock:
+            self.requests.append(
+                RecordedRequest("GET", path, "", headers.get("Stripe-Version"), None)
+            )
+        return self.thin.answer(path.removeprefix("/v2/core/events/").strip("/"))
 
     def portal_answer(self, method: str, secret: str, body: str) -> PageAnswer:
         """The portal page acts as the account its session was created on."""
@@ -138,9 +171,14 @@ def start_standin(
     webhook_secret: str = "whsec_offlinedemo",  # noqa: S107 - the offline demo's fake secret
     state_path: Path | None = None,
     connect_webhook_secret: str = "whsec_offlinedemoconnect",  # noqa: S107 - also fake
+    delivery: str = "snapshot",
+    thin_url: str | None = None,
+    thin_secret: str = "whsec_offlinedemothin",  # noqa: S107 - also fake
 ) -> StandIn:
     """Start a stand-in in a background thread (``port=0``: any free port). Events of the
-    connected account are signed with ``connect_webhook_secret``, as a Connect endpoint's."""
+    connected account are signed with ``connect_webhook_secret``, as a Connect endpoint's.
+    ``delivery`` ``"thin"`` (or ``"both"``) sends thin notifications to ``thin_url``,
+    signed with ``thin_secret``, as an event destination does."""
     return StandIn(
         host,
         port,
@@ -148,6 +186,9 @@ def start_standin(
         webhook_secret=webhook_secret,
         state_path=state_path,
         connect_webhook_secret=connect_webhook_secret,
+        delivery=delivery,
+        thin_url=thin_url,
+        thin_secret=thin_secret,
     ).start()
 
 
@@ -182,6 +223,8 @@ def _handler_for(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 status, payload = standin.api_answer(method, self.path, body, headers)
                 self._send_json(status, payload)
+            elif path.startswith("/v2/core/events/") and method == "GET":
+                self._send_json(*standin.v2_event_answer(path, self.headers))
             elif path.startswith("/p/session/"):
                 secret = path.removeprefix("/p/session/").strip("/")
                 self._send_page(standin.portal_answer(method, secret, body))

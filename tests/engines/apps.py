@@ -3,6 +3,8 @@ under ``ENGINES_DIR``, so the test counts dispatches across worker processes.
 
 - ``started``/``completed``: ``<evt id> <pid>`` per dispatch; an event whose id is in
   the file ``block`` waits there (mid-dispatch, row lock held) while that file exists;
+- ``committed``: ``<evt id> <pid>`` once the dispatch's transaction has committed (a
+  process killed mid-dispatch never writes it);
 - ``flaky``: events listed there raise on their first two attempts;
 - ``always_failing``: events listed there always raise;
 - ``gave_up``: one line per ``webhook_gave_up``.
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from django.apps import AppConfig
+from django.db import transaction
 
 
 def _directory() -> Path:
@@ -41,6 +44,7 @@ def record_dispatch(sender: Any, event: Any, **kwargs: Any) -> None:
     ):
         raise ConnectionError(f"the mail server is down (attempt {event.attempts})")
     _note("completed", event.stripe_id)
+    transaction.on_commit(lambda: _note("committed", event.stripe_id))
 
 
 def record_gave_up(sender: Any, event: Any, **kwargs: Any) -> None:

@@ -11,8 +11,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_stripe_portal.conf import get_settings
-from django_stripe_portal.tasks import schedule_retry
 from django_stripe_portal.webhooks.recovery import recover_events
+from django_stripe_portal.webhooks.tasks import schedule_retry
 
 
 class Command(BaseCommand):

@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("django_stripe_portal", "0005_entitlements_customer_account"),
+        ("django_stripe_portal", "0006_event_destination"),
     ]
 
     operations = [
