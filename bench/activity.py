@@ -111,6 +111,11 @@ def _parse_args() -> argparse.Namespace:
         help="measure again on the database a --keep run left (no load); implies --keep",
     )
     parser.add_argument("--smoke", action="store_true", help="tiny counts: does it run at all")
+    parser.add_argument(
+        "--backfill",
+        action="store_true",
+        help="also empty every subscription's run rate and time migration 0008's backfill",
+    )
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument(
         "--database",
@@ -257,6 +262,11 @@ def _load(args: argparse.Namespace, postgres: bool) -> None:
             stripe_id = f"evt_bench{number:08d}"
             obj: dict[str, Any] = {"id": f"sub_bench{number:08d}", "customer": customer}
             details: dict[str, Any] = {}
+            money = _event_money(rng, kind)
+            if event_type.startswith("customer.subscription."):
+                # The customer's subscription, as Stripe sends it: what the run-rate
+                # backfill reads (its newest stored payload).
+                obj = _subscription_object(customer, money["run_rate_after"] or 2900)
             if kind in ("canceled", "cancel_scheduled"):
                 details = obj["cancellation_details"] = {
                     "reason": "cancellation_requested",
@@ -286,6 +296,7 @@ def _load(args: argparse.Namespace, postgres: bool) -> None:
                 # What ingest writes beside the payload (storage.columns).
                 "cancel_feedback": details.get("feedback") or "",
                 "cancel_feedback_option": details.get("feedback_option") or "",
+                **money,
             }
 
     statuses, status_weights = list(SUBSCRIPTION_STATUSES), list(SUBSCRIPTION_STATUSES.values())
@@ -308,12 +319,69 @@ def _load(args: argparse.Namespace, postgres: bool) -> None:
                 "cancellation_details": {},
                 "event_created_at": written,
                 "updated": written,
+                "currency": "eur" if number % 10 == 0 else "usd",
+                "monthly_amount": 0 if status in ("trialing", "canceled") else rng.choice(PRICES),
+                "run_rate_basis": {"currency": "usd", "live": True, "items": [], "discounts": []},
             }
 
     writer = _copy_rows if postgres else _bulk_create_rows
     writer(PortalSession, sessions())
     writer(WebhookEvent, events())
     writer(StripeSubscription, subscriptions())
+
+
+PRICES = (900, 2900, 2900, 4900, 9900, 2417)
+
+
+def _event_money(rng: random.Random, kind: str) -> dict[str, Any]:
+    """The money columns the webhook path writes for an event of ``kind``."""
+    if kind in ("", "payment_method_changed", "customer_details_changed"):
+        return {}
+    before, after = rng.choice(PRICES), rng.choice(PRICES)
+    if kind in ("canceled", "paused"):
+        after = 0
+    elif kind in ("cancel_scheduled", "reactivated", "resumed"):
+        after = before
+    elif kind == "retention_accepted":
+        after = before * 3 // 4
+    return {
+        "currency": "eur" if rng.random() < 0.1 else "usd",
+        "run_rate_before": before,
+        "run_rate_after": after,
+        "discount_cost": (before - after) * 3 if kind == "retention_accepted" else None,
+        "cancel_reason": rng.choice(FEEDBACK) or ""
+        if kind in ("canceled", "cancel_scheduled")
+        else "",
+    }
+
+
+def _subscription_object(customer: str, amount: int) -> dict[str, Any]:
+    number = int(customer.removeprefix("cus_bench"))
+    price = {
+        "id": "price_bench",
+        "object": "price",
+        "billing_scheme": "per_unit",
+        "currency": "usd",
+        "recurring": {"interval": "month", "interval_count": 1, "usage_type": "licensed"},
+        "tiers_mode": None,
+        "transform_quantity": None,
+        "type": "recurring",
+        "unit_amount": amount,
+        "unit_amount_decimal": str(amount),
+    }
+    return {
+        "id": f"sub_benchc{number:07d}",
+        "object": "subscription",
+        "customer": customer,
+        "currency": "usd",
+        "status": "active",
+        "discounts": [],
+        "pause_collection": None,
+        "items": {
+            "object": "list",
+            "data": [{"id": f"si_bench{number:07d}", "price": price, "quantity": 1}],
+        },
+    }
 
 
 def _event_type(kind: str) -> str:
@@ -491,6 +559,19 @@ def _measure(args: argparse.Namespace, postgres: bool) -> None:
     at_risk = _timed(
         "customers_at_risk, 30 days", args.repeat, lambda: activity.customers_at_risk(30)
     )
+    today = dt.date.today()
+    revenue = _timed(
+        "revenue_report, 30 days",
+        args.repeat,
+        lambda: activity.revenue_report(today - dt.timedelta(days=29), today),
+    )
+    _timed(
+        "revenue_report, 30 days, ending 60 days ago (mrr taken back)",
+        args.repeat,
+        lambda: activity.revenue_report(
+            today - dt.timedelta(days=89), today - dt.timedelta(days=60)
+        ),
+    )
     with CaptureQueriesContext(connection) as risk_queries:
         at_risk_rows = activity.customers_at_risk(30)
     # Copied now: the connection's query log is bounded, so the context's indices into
@@ -556,6 +637,9 @@ def _measure(args: argparse.Namespace, postgres: bool) -> None:
     print(f"RESULT admin activity page {admin_page * 1000:.1f} ms (target 2000 ms)")
     print(f"RESULT customers_at_risk {at_risk * 1000:.1f} ms (target 1000 ms)")
     print(f"RESULT admin at-risk page {risk_page * 1000:.1f} ms")
+    print(f"RESULT revenue_report {revenue * 1000:.1f} ms (target 1000 ms)")
+    if args.backfill:
+        _backfill(args)
 
     print("\n# query plans of the 30-day summary, then of customers_at_risk")
     with CaptureQueriesContext(connection) as queries:
@@ -567,6 +651,27 @@ def _measure(args: argparse.Namespace, postgres: bool) -> None:
             cursor.execute(f"{explain} {sql}")
             for row in cursor.fetchall():
                 print("   ", " | ".join(str(col) for col in row))
+
+
+def _backfill(args: argparse.Namespace) -> None:
+    """Migration 0008's backfill over every subscription (run rates emptied first): time,
+    peak memory (ru_maxrss grows only if the backfill needs more than the process had)."""
+    import resource
+
+    from django_stripe_portal.models import StripeDiscount, StripeSubscription, WebhookEvent
+    from django_stripe_portal.webhooks.run_rate_backfill import backfill_run_rates
+
+    StripeSubscription.objects.update(run_rate_basis=None, monthly_amount=None, currency="")
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"\nload average before the backfill: {_load_average()}")
+    started = time.perf_counter()
+    result = backfill_run_rates(StripeSubscription, WebhookEvent, StripeDiscount)
+    elapsed = time.perf_counter() - started
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        f"RESULT backfill {elapsed:.1f} s: {result.filled} filled, {result.not_filled} not "
+        f"filled; peak RSS {rss_before // 1024} MB before, {rss_after // 1024} MB after"
+    )
 
 
 if __name__ == "__main__":

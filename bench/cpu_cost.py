@@ -46,7 +46,7 @@ def measure(processing: str) -> dict[str, float]:
     from django.test import Client
 
     from django_stripe_portal.models import WebhookEvent
-    from django_stripe_portal.webhooks import process
+    from django_stripe_portal.webhooks import receive
     from django_stripe_portal.webhooks.interpret import interpret_event
     from django_stripe_portal.webhooks.parse import parse_event
     from django_stripe_portal.webhooks.verify import verify_signature
@@ -81,7 +81,7 @@ def measure(processing: str) -> dict[str, float]:
 
     def build_row(i: int) -> None:
         event = json.loads(bodies[i])
-        rows.append(process._new_row(event, interpret_event(event), "processed", 3600))
+        rows.append(receive._new_row(event, interpret_event(event), "processed", 3600, "webhook"))
 
     figures["app: interpret_event + _new_row"] = _mean_cpu_ms(build_row, count)
     fields = [f for f in WebhookEvent._meta.concrete_fields if not f.primary_key]

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.db import router
+
 from django_stripe_portal.conf import get_settings
+from django_stripe_portal.id_lists import field_in
 from django_stripe_portal.models import PortalSession, StripeCustomer, StripeSubscription
 
 
@@ -66,7 +69,9 @@ def customer_labels(customer_ids: Iterable[str], *, account: str | None = None) 
 def _labels_of_links(ids: set[str], account: str | None) -> dict[str, str]:
     if not ids:
         return {}
-    links = StripeCustomer.objects.filter(customer_id__in=ids).select_related("user")
+    using = router.db_for_read(StripeCustomer)
+    links = StripeCustomer.objects.filter(field_in("customer_id", ids, using=using))
+    links = links.select_related("user")
     if account is not None:
         links = links.filter(account=account)
     labels = {}
@@ -77,12 +82,13 @@ def _labels_of_links(ids: set[str], account: str | None) -> dict[str, str]:
 
 def _customer_accounts_of(customer_ids: set[str]) -> dict[str, str]:
     """``{cus_…: acct_…}`` for the customers whose rows say an Account stands for them."""
+    using = router.db_for_read(StripeSubscription)
     pairs = (
-        StripeSubscription.objects.filter(customer_id__in=customer_ids)
+        StripeSubscription.objects.filter(field_in("customer_id", customer_ids, using=using))
         .exclude(customer_account="")
         .values_list("customer_id", "customer_account")
         .union(
-            PortalSession.objects.filter(customer_id__in=customer_ids)
+            PortalSession.objects.filter(field_in("customer_id", customer_ids, using=using))
             .exclude(customer_account="")
             .values_list("customer_id", "customer_account")
         )

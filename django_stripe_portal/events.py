@@ -36,6 +36,12 @@ DISCOUNT_EVENTS = (
 )
 #: A customer's active entitlements changed (Stripe Entitlements: access by feature).
 ENTITLEMENT_EVENTS = ("entitlements.active_entitlement_summary.updated",)
+#: A coupon's terms: what a discount that names its coupon by id takes off (run rate).
+COUPON_EVENTS = (
+    "coupon.created",
+    "coupon.updated",
+    "coupon.deleted",
+)
 PORTAL_EVENTS = (
     "billing_portal.session.created",
     "billing_portal.configuration.created",
@@ -48,6 +54,7 @@ HANDLED_EVENTS: tuple[str, ...] = (
     *PAYMENT_METHOD_EVENTS,
     *DISCOUNT_EVENTS,
     *ENTITLEMENT_EVENTS,
+    *COUPON_EVENTS,
 )
 #: A connected account connecting to or disconnecting from the platform (Connect
 #: endpoints only): see ``django_stripe_portal.state.accounts``.

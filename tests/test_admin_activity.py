@@ -108,10 +108,12 @@ def test_figures_charts_and_tables(admin_client: Client, visits: list[PortalSess
 
     assert (summary.visits, summary.unique_customers, summary.returned) == (3, 2, 1)
     assert (summary.changed, summary.abandoned) == (1, 1)
-    # Two inline SVG charts (visits per day, outcomes), each with an accessible title.
-    assert html.count('<svg xmlns="http://www.w3.org/2000/svg" role="img"') == 2
+    # Three inline SVG charts (visits per day, outcomes, weekly visits beside weekly
+    # cancellations; no money moved, so no movement chart), each with an accessible title.
+    assert html.count('<svg xmlns="http://www.w3.org/2000/svg" role="img"') == 3
     assert "<title>Visits and unique customers per day</title>" in html
-    assert html.count('class="series"') == 2
+    assert "<title>Portal visits and cancellations per week</title>" in html
+    assert html.count('class="series"') == 4
     assert html.count('class="bar"') == len(ChangeKind) + 1
     # No script and no external resource: everything is in the page.
     assert "<script" not in html.split('id="content-main"')[1]

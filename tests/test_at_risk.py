@@ -203,13 +203,14 @@ def _reading_queries(run: Any) -> tuple[Any, list[str]]:
     return answer, [text for text in sql if text not in others]
 
 
-def test_three_queries_whatever_the_number_of_rows() -> None:
+def test_five_queries_whatever_the_number_of_rows() -> None:
+    """Three for the signals, one for the run rates at stake, one for the labels."""
     _many_at_risk(3, "few")
     few, selects = _reading_queries(lambda: customers_at_risk(now=NOW))
-    assert len(few) == 3 and len(selects) == 3
+    assert len(few) == 3 and len(selects) == 5
     _many_at_risk(30, "many")
     rows, selects = _reading_queries(lambda: customers_at_risk(now=NOW))
-    assert len(selects) == 3
+    assert len(selects) == 5
     assert len(rows) == 33
     assert {tuple(row.reasons) for row in rows} == {
         ("cancel_scheduled", "cancel_flow_abandoned", "payment_trouble", "stuck")

@@ -63,9 +63,13 @@ def test_without_keys_the_example_talks_to_the_stand_in(tmp_path: Path) -> None:
     update = portal["CONFIGURATIONS"]["default"]["features"]["subscription_update"]
     assert update["products"] == [
         {"product": "prod_demo_basic", "prices": ["price_demo_basic"]},
-        {"product": "prod_demo_pro", "prices": ["price_demo_pro"]},
+        {"product": "prod_demo_pro", "prices": ["price_demo_pro", "price_demo_pro_yearly"]},
     ]
-    assert values["plans"] == {"price_demo_basic": "Basic", "price_demo_pro": "Pro"}
+    assert values["plans"] == {
+        "price_demo_basic": "Basic",
+        "price_demo_pro": "Pro",
+        "price_demo_pro_yearly": "Pro yearly",
+    }
     assert values["db"] == "django.db.backends.sqlite3"
 
 

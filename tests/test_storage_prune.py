@@ -88,6 +88,7 @@ def _figures() -> dict[str, Any]:
             for visit in history
         ],
         "inline": _inline_feedback(),
+        "revenue": activity.revenue_report(TODAY.start, TODAY.end).as_dict(),
     }
 
 
@@ -105,6 +106,8 @@ def test_every_figure_is_the_same_after_every_payload_is_pruned(client: Client) 
     reasons = {(r.feedback, r.feedback_option) for r in before["report"].cancellation_reasons}
     assert reasons == {("too_expensive", None), (None, "bfo_setup"), ("missing_features", None)}
     assert before["at_risk"] and any("missing_features" in text for text in before["inline"])
+    (money,) = before["revenue"]["currencies"]
+    assert money["canceled_by_reason"] and money["portal_cancellations"] == 3
 
     result = prune_payloads(FUTURE)
 

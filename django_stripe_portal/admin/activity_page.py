@@ -17,14 +17,18 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from django_stripe_portal import activity, labels
+from django_stripe_portal.activity.revenue_weekly import weekly_money
 from django_stripe_portal.admin import charts
 from django_stripe_portal.admin.records import short_date
 from django_stripe_portal.models import PortalConfiguration
+from django_stripe_portal.money_format import format_money, to_major
 
 #: The activity page refuses longer ranges (a year of weeks on the chart).
 MAX_ACTIVITY_DAYS = 366
 #: The visits chart's width in px: the page's content width beside the admin's sidebar.
 CHART_WIDTH = 840
+#: Currencies charted week by week (the largest run rates first); all have their cards.
+MAX_CURRENCY_CHARTS = 3
 
 _DATE_WIDGET = forms.DateInput(
     format="%Y-%m-%d",
@@ -75,6 +79,7 @@ def _figures(activity_range: activity.ActivityRange, customer_id: str) -> dict[s
         else _("Visits and unique customers per day")
     )
     return {
+        **_money(activity_range),
         "report": report,
         "weekly": weekly,
         "periods": periods,
@@ -109,6 +114,84 @@ def _figures(activity_range: activity.ActivityRange, customer_id: str) -> dict[s
             if customer_id
             else None
         ),
+    }
+
+
+def _money(activity_range: activity.ActivityRange) -> dict[str, Any]:
+    """The money cards (one per currency) and the two weekly charts."""
+    revenue = activity.revenue_report(
+        activity_range.start,
+        activity_range.end,
+        account=activity_range.account,
+        configuration=activity_range.configuration,
+    )
+    weekly = weekly_money(activity_range)
+    week_labels = [short_date(week.start) for week in weekly.churn]
+    movement_charts = [
+        (
+            currency,
+            charts.line_chart(
+                week_labels,
+                [
+                    charts.Series(str(_("lost")), [_major(w.lost, currency) for w in weeks]),
+                    charts.Series(str(_("gained")), [_major(w.gained, currency) for w in weeks]),
+                    charts.Series(str(_("saved")), [_major(w.saved, currency) for w in weeks]),
+                ],
+                title=str(_("Run rate moved in portal visits, per week (%(currency)s a month)"))
+                % {"currency": currency.upper()},
+                width=CHART_WIDTH,
+                height=260,
+            ),
+        )
+        for currency, weeks in list(weekly.movements.items())[:MAX_CURRENCY_CHARTS]
+    ]
+    return {
+        "revenue": revenue,
+        "money_cards": [_cards(entry) for entry in revenue.currencies],
+        "movement_charts": movement_charts,
+        "churn_chart": charts.line_chart(
+            week_labels,
+            [
+                charts.Series(str(_("portal visits")), [w.visits for w in weekly.churn]),
+                charts.Series(str(_("cancellations")), [w.cancellations for w in weekly.churn]),
+            ],
+            title=str(_("Portal visits and cancellations per week")),
+            width=CHART_WIDTH,
+            height=260,
+        ),
+    }
+
+
+def _major(amount: int, currency: str) -> int:
+    """Whole major units for a chart's axis."""
+    return round(to_major(amount, currency))
+
+
+def _cards(entry: activity.CurrencyRevenue) -> dict[str, Any]:
+    money = {
+        name: format_money(getattr(entry, name), entry.currency)
+        for name in ("mrr", "saved", "discount_cost", "canceled", "contraction", "expansion")
+    }
+    lost = entry.canceled + entry.contraction + entry.paused
+    gained = entry.expansion + entry.reactivated
+    share = entry.portal_share
+    return {
+        "entry": entry,
+        **money,
+        "lost": format_money(lost, entry.currency),
+        "gained": format_money(gained, entry.currency),
+        "reactivated": format_money(entry.reactivated, entry.currency),
+        "paused": format_money(entry.paused, entry.currency),
+        "at_risk": format_money(entry.at_risk, entry.currency),
+        "share": None if share is None else round(share * 100),
+        "reasons": [
+            (
+                r.description or labels.feedback_label(r.reason) or r.reason,
+                r,
+                format_money(r.monthly_amount, entry.currency),
+            )
+            for r in entry.canceled_by_reason
+        ],
     }
 
 

@@ -8,7 +8,9 @@ or event), not the time the row was written.
 
 from django_stripe_portal.models.account_authorizations import AccountAuthorization
 from django_stripe_portal.models.configurations import PortalConfiguration
+from django_stripe_portal.models.coupons import StripeCoupon
 from django_stripe_portal.models.customers import StripeCustomer
+from django_stripe_portal.models.discounts import StripeDiscount
 from django_stripe_portal.models.entitlements import ActiveEntitlements
 from django_stripe_portal.models.sessions import PortalSession
 from django_stripe_portal.models.subscriptions import StripeSubscription
@@ -19,7 +21,9 @@ __all__ = [
     "ActiveEntitlements",
     "PortalConfiguration",
     "PortalSession",
+    "StripeCoupon",
     "StripeCustomer",
+    "StripeDiscount",
     "StripeSubscription",
     "WebhookEvent",
 ]

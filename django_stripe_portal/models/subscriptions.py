@@ -38,6 +38,24 @@ class StripeSubscription(models.Model):
         help_text="The Account (acct_…) standing for the customer (Accounts v2); empty for cus_…",
     )
     livemode = models.BooleanField(default=False)
+    currency = models.CharField(
+        max_length=3,
+        blank=True,
+        default="",
+        help_text="Stripe's lowercase ISO code; empty: unknown",
+    )
+    monthly_amount = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Run rate per month in the currency's minor units, after the discounts the "
+        "app knows of (0 while trialing, paused or ended; empty: the payloads cannot tell)",
+    )
+    run_rate_basis = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="What the run rate rests on (items' amounts per month, discounts), so that a "
+        "discount learned later is applied without the payload",
+    )
     event_created_at = models.DateTimeField(
         help_text="Stripe time of the event that last wrote this row"
     )

@@ -65,6 +65,26 @@ class WebhookEvent(models.Model):
         blank=True,
         help_text="What the event changed for the customer (empty: nothing the activity counts)",
     )
+    # Money (docs/activity.md): written with the row at ingest, so that figures never
+    # read payloads (which may be pruned).
+    currency = models.CharField(max_length=3, blank=True, default="")
+    run_rate_before = models.BigIntegerField(
+        null=True, blank=True, help_text="The subscription's run rate per month before the event"
+    )
+    run_rate_after = models.BigIntegerField(
+        null=True, blank=True, help_text="The subscription's run rate per month after the event"
+    )
+    discount_cost = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="What an accepted retention offer's coupon gives away over its duration",
+    )
+    cancel_reason = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="A cancellation's feedback (Stripe's) or custom feedback option (bfo_…)",
+    )
     # Read by the figures and pages instead of the payload, which prune_stripe_events may
     # empty: written by the same INSERT as the row (docs/deployment.md, "Storage").
     cancel_feedback = models.CharField(

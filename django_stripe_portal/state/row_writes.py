@@ -31,7 +31,8 @@ class PreparedInsert:
     condition on the stored row (its table's name) and ``EXCLUDED``: where it is
     false the stored row is kept and :meth:`run` returns None, as on a conflict
     without an update. Field values may be expressions (a ``Subquery``), evaluated
-    by the database in the same statement.
+    by the database in the same statement. ``extra_returning`` (SQL, params) adds one
+    more value to what the statement returns, e.g. a scalar subquery on another table.
     """
 
     def __init__(
@@ -42,6 +43,7 @@ class PreparedInsert:
         unique_fields: Sequence[str] = (),
         update_fields: Sequence[str] = (),
         update_when: str = "",
+        extra_returning: tuple[str, list[Any]] = ("", []),
     ) -> None:
         model = type(row)
         meta = model._meta
@@ -51,10 +53,10 @@ class PreparedInsert:
         self.columns = [meta.pk if name == "pk" else meta.get_field(name) for name in returning]
         fields = [f for f in meta.concrete_fields if not f.primary_key]
         shape: tuple[Any, ...] = (model, self.using, returning)
-        shape += (tuple(unique_fields), tuple(update_fields), update_when)
+        shape += (tuple(unique_fields), tuple(update_fields), update_when, extra_returning[0])
         params = _plain_params(fields, row, connection)
         if params is not None and shape in _SQL_OF_PLAIN_INSERTS:
-            self.sql, self.params = _SQL_OF_PLAIN_INSERTS[shape], params
+            self.sql, self.params = _SQL_OF_PLAIN_INSERTS[shape], [*params, *extra_returning[1]]
             return
         if update_fields:
             query = InsertQuery(
@@ -70,7 +72,9 @@ class PreparedInsert:
         if update_when:
             sql += f" WHERE {update_when}"
         self.sql = sql + _returning_clause(connection, self.columns)
-        self.params = compiled_params
+        if extra_returning[0]:
+            self.sql += ", " + extra_returning[0]
+        self.params = [*compiled_params, *extra_returning[1]]
         if params is not None:
             _SQL_OF_PLAIN_INSERTS[shape] = self.sql
 

@@ -17,6 +17,7 @@ delivery win.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -24,7 +25,7 @@ from typing import Any
 
 from django.db import connections, router
 
-from django_stripe_portal.models import StripeSubscription
+from django_stripe_portal.models import StripeDiscount, StripeSubscription
 from django_stripe_portal.state.row_writes import PreparedInsert
 
 ENDED_STATUSES = ("canceled", "incomplete_expired")
@@ -49,6 +50,9 @@ class SubscriptionWrite:
     subscription: StripeSubscription
     #: False when the stored row was newer and kept (the payload was stale).
     applied: bool
+    #: The terms of the customer's own discount (``StripeDiscount``), read by the same
+    #: statement; None when they have none (or the payload was stale).
+    customer_discount: dict[str, Any] | None = None
 
 
 def record_subscription(
@@ -88,11 +92,16 @@ class PreparedSubscriptionWrite:
         self.row = StripeSubscription(
             stripe_id=stripe_id, event_created_at=event_created_at, **values
         )
+        using = router.db_for_write(StripeSubscription)
         self.statement = PreparedInsert(
             self.row,
             unique_fields=["stripe_id"],
             update_fields=_UPDATED_FIELDS,
-            update_when=_not_older_condition(router.db_for_write(StripeSubscription)),
+            update_when=_not_older_condition(using),
+            extra_returning=(
+                _customer_discount_sql(using),
+                [self.row.customer_id, self.row.account],
+            ),
         )
 
     def run(self) -> SubscriptionWrite:
@@ -101,8 +110,12 @@ class PreparedSubscriptionWrite:
         Raises :class:`SubscriptionAccountMismatch` when the stored row belongs to another
         account: the statement left it alone, and the event must not pass for it.
         """
-        if self.statement.run() is not None:
-            return SubscriptionWrite(self.row, True)
+        returned = self.statement.run()
+        if returned is not None:
+            terms = returned[-1]
+            if isinstance(terms, str):  # SQLite returns JSON as text
+                terms = json.loads(terms)
+            return SubscriptionWrite(self.row, True, terms or None)
         stored = StripeSubscription.objects.get(stripe_id=self.row.stripe_id)
         if stored.account != self.row.account:
             raise SubscriptionAccountMismatch(stored, self.row.account)
@@ -125,6 +138,21 @@ class SubscriptionAccountMismatch(Exception):
             f"subscription {stored.stripe_id} is stored for {name(stored.account)}, but this "
             f"event comes from {name(account)}; the stored row was left unchanged"
         )
+
+
+@cache
+def _customer_discount_sql(using: str) -> str:
+    """A scalar subquery for the RETURNING clause: the terms of the customer's own
+    discount, so that the run rate can take it into account without another round trip
+    (``webhooks.run_rate``; one index probe of a small table)."""
+    quote = connections[using].ops.quote_name
+    table = quote(StripeDiscount._meta.db_table)
+    return (
+        f"(SELECT {quote('terms')} FROM {table} WHERE {quote('customer_id')} = %s "  # noqa: S608
+        f"AND {quote('account')} = %s AND {quote('subscription_id')} = '' "
+        f"AND NOT {quote('deleted')} AND {quote('terms')} IS NOT NULL "
+        f"ORDER BY {quote('event_created_at')} DESC LIMIT 1)"
+    )
 
 
 @cache

@@ -2,7 +2,7 @@
 pruned payload changes no figure.
 
 At ingest they are set on the row before its one INSERT (no extra statement); rows stored
-before the columns existed are filled by :func:`backfill_payload_columns` (migration 0007),
+before the columns existed are filled by :func:`backfill_payload_columns` (migration 0009),
 in batches by primary key: memory stays flat and no lock outlives a batch.
 """
 

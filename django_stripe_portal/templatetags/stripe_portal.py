@@ -13,6 +13,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from django_stripe_portal import access, labels
+from django_stripe_portal.money_format import format_money
 from django_stripe_portal.portal.button_form import (
     AFTER_COMPLETION_TYPES,
     CONFIRMATION_MESSAGE_MAX_LENGTH,
@@ -143,6 +144,14 @@ register.filter("cancellation_reason_label", labels.cancellation_reason_label)
 register.filter("flow_label", labels.flow_label)
 register.filter("status_label", labels.status_label)
 register.filter("change_kind_label", labels.change_kind_label)
+
+
+@register.filter(name="money")
+def money_filter(amount: Any, currency: str) -> str:
+    """``{{ 29000|money:"eur" }}`` → "€290.00 a month" (minor units, a run rate)."""
+    if amount is None or amount == "":
+        return "-"
+    return format_money(int(amount), str(currency or ""), per_month=True)
 
 
 @register.filter(name="change_labels")

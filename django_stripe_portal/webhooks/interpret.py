@@ -65,6 +65,12 @@ class Interpretation:
     #: coupon (the linking looks for such a visit; ``dispatch`` checks the rest).
     retention_coupon: str = ""
     discount_subscription: str = ""
+    #: Terms of the discounts a subscription payload names by id only, as the app stored
+    #: them (``webhooks.money``; the row write computes the run rate with them).
+    known_discounts: dict[str, Any] = field(default_factory=dict)
+    #: The subscription's ``currency``, ``monthly_amount`` and ``run_rate_basis`` as
+    #: ``webhooks.money`` computed them for the event row (None: not computed).
+    run_rate: dict[str, Any] | None = None
 
     @property
     def change_kind(self) -> str:
@@ -214,7 +220,7 @@ def understand_event(event: dict[str, Any]) -> Interpretation:
             if not isinstance(obj.get("id"), str) or not 0 < len(obj["id"]) <= 255:
                 raise ValueError("data.object.id is not an id")
             if event["type"] in SUBSCRIPTION_EVENTS:
-                values = subscription_values(obj)
+                values = subscription_values(obj, run_rate=False)
                 if len(values["status"]) > 30 or len(values["customer_id"]) > 255:
                     raise ValueError("status or customer is not Stripe's")
             elif event["type"] == "billing_portal.session.created":
@@ -227,7 +233,7 @@ def understand_event(event: dict[str, Any]) -> Interpretation:
             obj = event["data"]["object"]
             summary_customer(obj)
             listed_lookup_keys(obj)
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, OSError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, OSError) as exc:
         raise WebhookRefused(
             "event payload not understood", f"{type(exc).__name__}: {exc}"
         ) from None

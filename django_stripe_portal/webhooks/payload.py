@@ -6,8 +6,17 @@ returned): no database, no Stripe call.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from django_stripe_portal.webhooks.discount_terms import DiscountTerms
+from django_stripe_portal.webhooks.run_rate import (
+    discounts_carried,
+    monthly_amount,
+    run_rate_basis,
+)
 
 #: The keys of ``cancellation_details`` the app keeps (Stripe's, API 2026-10-28).
 CANCELLATION_DETAIL_KEYS = ("reason", "feedback", "feedback_option", "comment")
@@ -93,8 +102,17 @@ def pause_collection_of(obj: dict[str, Any]) -> dict[str, Any] | None:
     return {"behavior": pause.get("behavior"), "resumes_at": pause.get("resumes_at")}
 
 
-def subscription_values(obj: dict[str, Any]) -> dict[str, Any]:
-    """The ``StripeSubscription`` fields a subscription payload sets."""
+def subscription_values(
+    obj: dict[str, Any],
+    *,
+    at: int | None = None,
+    known: Mapping[str, DiscountTerms] | None = None,
+    run_rate: bool = True,
+) -> dict[str, Any]:
+    """The ``StripeSubscription`` fields a subscription payload sets; the run rate is the
+    one at Unix time ``at`` (default: now), ``known`` the terms of discounts the payload
+    names by id only (``webhooks.run_rate``). ``run_rate=False`` leaves the run-rate
+    fields out (a caller that has them already)."""
     details = obj.get("cancellation_details") or {}
     kept = cancellation_details_of(obj)
     return {
@@ -113,6 +131,24 @@ def subscription_values(obj: dict[str, Any]) -> dict[str, Any]:
         },
         "pause_collection": pause_collection_of(obj),
         "livemode": bool(obj.get("livemode")),
+        **(run_rate_values(obj, at=at, known=known) if run_rate else {}),
+    }
+
+
+def run_rate_values(
+    obj: dict[str, Any],
+    *,
+    at: int | None = None,
+    known: Mapping[str, DiscountTerms] | None = None,
+) -> dict[str, Any]:
+    """``currency``, ``monthly_amount`` and ``run_rate_basis`` of a subscription payload."""
+    basis = run_rate_basis(obj)
+    terms = {**(known or {}), **discounts_carried(obj)}
+    when = int(time.time()) if at is None else at
+    return {
+        "currency": str(basis["currency"])[:3],
+        "monthly_amount": monthly_amount(basis, terms, at=when),
+        "run_rate_basis": basis,
     }
 
 

@@ -29,6 +29,7 @@ from django_stripe_portal.webhooks.dispatch import (
 )
 from django_stripe_portal.webhooks.interpret import interpret_event
 from django_stripe_portal.webhooks.linking import find_visit
+from django_stripe_portal.webhooks.money import MONEY_FIELDS, read_event_money
 from django_stripe_portal.webhooks.retries import is_due, plan_retry
 from django_stripe_portal.webhooks.state_writes import prepare_state_write
 from django_stripe_portal.webhooks.store import lock_stored_event
@@ -152,6 +153,8 @@ def _dispatch_locked(row: WebhookEvent) -> Outcome:
             meaning.retention_coupon,
         )
     row.attempts += 1
+    money = read_event_money(row, event, meaning)
+    meaning.known_discounts, meaning.run_rate = money.known, money.row_values
     state_write = prepare_state_write(row, event, meaning)
     written = state_write.run() if state_write is not None else None
     failures = dispatch_event(row, event, meaning, written)
@@ -168,6 +171,7 @@ def _dispatch_locked(row: WebhookEvent) -> Outcome:
             "customer_id",
             "portal_session",
             *PAYLOAD_COLUMNS,
+            *MONEY_FIELDS,
             *_FAILURE_FIELDS,
         ]
     )

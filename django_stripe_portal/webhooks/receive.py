@@ -21,6 +21,7 @@ from django_stripe_portal.storage.columns import event_column_values
 from django_stripe_portal.webhooks.dispatch import dispatch_event, is_handled
 from django_stripe_portal.webhooks.interpret import Interpretation
 from django_stripe_portal.webhooks.linking import visit_subquery
+from django_stripe_portal.webhooks.money import read_event_money
 from django_stripe_portal.webhooks.payload import stripe_time
 from django_stripe_portal.webhooks.process import (
     Outcome,
@@ -77,6 +78,8 @@ def _new_row(
         received_via=received_via,
         **event_column_values(event),
     )
+    money = read_event_money(row, event, meaning)
+    meaning.known_discounts, meaning.run_rate = money.known, money.row_values
     if meaning.change_kind and meaning.customer_id:
         # Looked up by the INSERT itself: one statement, one round trip.
         row.portal_session_id = visit_subquery(

@@ -1,5 +1,6 @@
-"""The rows an event writes before any signal is sent: the subscription, the portal
-session seen in ``billing_portal.session.created``, a connected account's authorization
+"""The rows an event writes before any signal is sent: the subscription (with its run
+rate), the portal session seen in ``billing_portal.session.created``, a discount or
+coupon (``webhooks.discounts``), a connected account's authorization
 (``account.application.*``, ``state.accounts``), or a customer's active entitlements.
 
 Each write is compiled by :func:`prepare_state_write` before the dispatch transaction
@@ -25,6 +26,8 @@ from django.db.models import Subquery
 
 from django_stripe_portal.events import (
     ACCOUNT_APPLICATION_EVENTS,
+    COUPON_EVENTS,
+    DISCOUNT_EVENTS,
     ENTITLEMENT_EVENTS,
     SUBSCRIPTION_EVENTS,
 )
@@ -38,18 +41,22 @@ from django_stripe_portal.state.subscriptions import (
     DELETED_STAGE,
     PreparedSubscriptionWrite,
 )
+from django_stripe_portal.webhooks.discounts import apply_coupon_event, apply_discount_event
 from django_stripe_portal.webhooks.entitlement_summaries import (
     PreparedEntitlementsWrite,
     prepare_entitlements_write,
 )
 from django_stripe_portal.webhooks.interpret import Interpretation
+from django_stripe_portal.webhooks.money import with_customer_discount
 from django_stripe_portal.webhooks.payload import (
     customer_account_of,
     customer_of,
     id_of,
+    run_rate_values,
     stripe_time,
     subscription_values,
 )
+from django_stripe_portal.webhooks.run_rate import NOT_PAYING_STATUSES
 
 
 @dataclass(frozen=True)
@@ -72,13 +79,28 @@ _STAGES = {
 
 class _SubscriptionWrite:
     def __init__(
-        self, event: dict[str, Any], event_time: datetime, status: str | None, account: str
+        self,
+        event: dict[str, Any],
+        event_time: datetime,
+        status: str | None,
+        account: str,
+        meaning: Interpretation,
+        event_row: WebhookEvent,
     ) -> None:
         obj: dict[str, Any] = event["data"]["object"]
-        values = subscription_values(obj)
+        at = int(event_time.timestamp())
+        self.event_row, self.at = event_row, at
+        values = subscription_values(obj, run_rate=False)
+        values.update(
+            meaning.run_rate
+            if meaning.run_rate is not None
+            else run_rate_values(obj, at=at, known=meaning.known_discounts)
+        )
         values["account"] = account
         if status is not None:
             values["status"] = status
+            if status in NOT_PAYING_STATUSES:
+                values["monthly_amount"] = 0
         # What the event says of its place among others of the same second.
         values["event_stage"] = _STAGES.get(str(event["type"]), CHANGED_STAGE)
         previous = event["data"].get("previous_attributes")
@@ -88,6 +110,10 @@ class _SubscriptionWrite:
 
     def run(self) -> StateWritten:
         write = self.statement.run()
+        if write.customer_discount is not None:
+            with_customer_discount(
+                write.subscription, write.customer_discount, self.event_row, self.at
+            )
         return StateWritten(write.subscription, write.applied)
 
 
@@ -121,6 +147,18 @@ class _SessionSeen:
         return StateWritten(self.row, True)
 
 
+class _DiscountWrite:
+    """A discount or coupon event (``webhooks.discounts``): rare, run as it comes."""
+
+    def __init__(self, row: WebhookEvent, event: dict[str, Any]) -> None:
+        self.row, self.event = row, event
+
+    def run(self) -> StateWritten | None:
+        apply = apply_coupon_event if self.row.type in COUPON_EVENTS else apply_discount_event
+        written = apply(self.row, self.event)
+        return None if written is None else StateWritten(written, True)
+
+
 class _AuthorizationWrite:
     def __init__(self, account: str, event_type: str, event_time: datetime) -> None:
         self.statement = PreparedAuthorizationWrite(account, event_type, event_time)
@@ -140,7 +178,9 @@ class _EntitlementsWrite:
         return StateWritten(write.row, write.applied, entitlements=write)
 
 
-PreparedStateWrite = _SubscriptionWrite | _SessionSeen | _AuthorizationWrite | _EntitlementsWrite
+PreparedStateWrite = (
+    _SubscriptionWrite | _SessionSeen | _DiscountWrite | _AuthorizationWrite | _EntitlementsWrite
+)
 
 
 def prepare_state_write(
@@ -149,11 +189,15 @@ def prepare_state_write(
     """The row write the event calls for, compiled but not sent (None: it writes none)."""
     obj: dict[str, Any] = event["data"]["object"]
     if row.type in SUBSCRIPTION_EVENTS:
-        return _SubscriptionWrite(event, row.created_at, meaning.subscription_status, row.account)
-    if row.type == "billing_portal.session.created":
-        return _SessionSeen(obj, row.created_at, row.account)
+        return _SubscriptionWrite(
+            event, row.created_at, meaning.subscription_status, row.account, meaning, row
+        )
+    if row.type in DISCOUNT_EVENTS or row.type in COUPON_EVENTS:
+        return _DiscountWrite(row, event)
     if row.type in ACCOUNT_APPLICATION_EVENTS and row.account:
         return _AuthorizationWrite(row.account, row.type, row.created_at)
+    if row.type == "billing_portal.session.created":
+        return _SessionSeen(obj, row.created_at, row.account)
     if row.type in ENTITLEMENT_EVENTS:
         return _EntitlementsWrite(obj, row.created_at, row.account)
     return None

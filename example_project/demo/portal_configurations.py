@@ -8,7 +8,7 @@ from typing import Any
 #: The stand-in's catalogue (see stripe_standin/state.py): product → prices.
 OFFLINE_PRODUCTS: dict[str, list[str]] = {
     "prod_demo_basic": ["price_demo_basic"],
-    "prod_demo_pro": ["price_demo_pro"],
+    "prod_demo_pro": ["price_demo_pro", "price_demo_pro_yearly"],
 }
 
 

@@ -111,7 +111,11 @@ OFFLINE_EVENT_DESTINATION_SECRET = "whsec_offlinedemothin"
 OFFLINE_MERCHANT_ACCOUNT = "acct_1StandinBakery01"
 
 #: Offline catalogue (see stripe_standin/state.py): price → plan name.
-_OFFLINE_PLAN_NAMES = {"price_demo_basic": "Basic", "price_demo_pro": "Pro"}
+_OFFLINE_PLAN_NAMES = {
+    "price_demo_basic": "Basic",
+    "price_demo_pro": "Pro",
+    "price_demo_pro_yearly": "Pro yearly",
+}
 
 if STRIPE_OFFLINE:
     _api_key, _webhook_secrets = OFFLINE_API_KEY, [OFFLINE_WEBHOOK_SECRET]

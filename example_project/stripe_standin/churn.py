@@ -62,6 +62,41 @@ def offered_coupon(session: dict[str, Any]) -> str | None:
     return (retention.get("coupon_offer") or {}).get("coupon")
 
 
+#: The terms of the coupons the stand-in's merchant offers (any other id: 20 % forever).
+COUPON_TERMS = {"DEMO_STAY25": {"percent_off": 25.0, "duration": "repeating", "months": 3}}
+
+
+def coupon_created(state: StandinState, coupon_id: str) -> dict[str, Any] | None:
+    """The coupon, the first time an offer uses it: the stand-in sends ``coupon.created``
+    then, as Stripe does when the merchant creates it (in the Dashboard, before any
+    offer), so the app knows the terms the discount names by id."""
+    with state.changing():
+        if coupon_id in state.data["coupons"]:
+            return None
+        terms = COUPON_TERMS.get(coupon_id, {"percent_off": 20.0, "duration": "forever"})
+        coupon = {
+            "id": coupon_id,
+            "object": "coupon",
+            "amount_off": None,
+            "applies_to": None,
+            "created": now(),
+            "currency": None,
+            "currency_options": None,
+            "duration": terms["duration"],
+            "duration_in_months": terms.get("months"),
+            "livemode": False,
+            "max_redemptions": None,
+            "metadata": {},
+            "name": coupon_id,
+            "percent_off": terms["percent_off"],
+            "redeem_by": None,
+            "times_redeemed": 0,
+            "valid": True,
+        }
+        state.data["coupons"][coupon_id] = coupon
+        return copy.deepcopy(coupon)
+
+
 def apply_coupon(
     state: StandinState, customer_id: str, subscription_id: str, coupon: str
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:

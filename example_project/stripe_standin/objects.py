@@ -88,7 +88,13 @@ def product(product_id: str, name: str, description: str) -> dict[str, Any]:
 
 
 def price(
-    price_id: str, product_id: str, *, unit_amount: int, lookup_key: str, nickname: str
+    price_id: str,
+    product_id: str,
+    *,
+    unit_amount: int,
+    lookup_key: str,
+    nickname: str,
+    interval: str = "month",
 ) -> dict[str, Any]:
     return {
         "id": price_id,
@@ -104,7 +110,7 @@ def price(
         "nickname": nickname,
         "product": product_id,
         "recurring": {
-            "interval": "month",
+            "interval": interval,
             "interval_count": 1,
             "meter": None,
             "trial_period_days": None,

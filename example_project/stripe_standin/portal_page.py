@@ -125,7 +125,7 @@ class PortalPage:
             if choices:
                 options = "".join(
                     f'<option value="{escape(p["id"])}">{escape(p["nickname"] or p["id"])} — '
-                    f"{_money(p['unit_amount'])} a month</option>"
+                    f"{_money(p['unit_amount'])} a {escape(p['recurring']['interval'])}</option>"
                     for p in choices
                 )
                 select = f'<select name="price" id="price">{options}</select>'
@@ -235,10 +235,12 @@ class PortalPage:
             coupon = churn.offered_coupon(session)
             if not coupon:
                 raise StandinError("This link makes no offer.")
+            created = churn.coupon_created(self.state, coupon)
             discount, sub, previous = churn.apply_coupon(
                 self.state, customer_id, subscription_id, coupon
             )
             return [
+                *([objects.event("coupon.created", created)] if created else []),
                 objects.event("customer.discount.created", discount),
                 objects.event(_UPDATED, sub, previous_attributes=previous),
             ]

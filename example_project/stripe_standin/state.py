@@ -30,10 +30,45 @@ from stripe_standin.objects import new_id, now
 MONTH = 30 * 86400
 
 #: The demo catalogue: (product id, name, description, price id, lookup key, cents a month).
+#: (product, name, description, price, lookup key, amount in cents, interval): real
+#: amounts and a yearly plan, so the demo's run rates and revenue figures mean something.
 CATALOGUE = (
-    ("prod_demo_basic", "Basic", "For one person", "price_demo_basic", "demo_basic_monthly", 900),
-    ("prod_demo_pro", "Pro", "For small teams", "price_demo_pro", "demo_pro_monthly", 2900),
+    (
+        "prod_demo_basic",
+        "Basic",
+        "For one person",
+        "price_demo_basic",
+        "demo_basic_monthly",
+        900,
+        "month",
+    ),
+    (
+        "prod_demo_pro",
+        "Pro",
+        "For small teams",
+        "price_demo_pro",
+        "demo_pro_monthly",
+        2900,
+        "month",
+    ),
+    (
+        "prod_demo_pro",
+        "Pro yearly",
+        "For small teams",
+        "price_demo_pro_yearly",
+        "demo_pro_yearly",
+        29000,
+        "year",
+    ),
 )
+
+
+def _prices_by_product() -> dict[str, list[str]]:
+    by_product: dict[str, list[str]] = {}
+    for product_id, _, _, price_id, _, _, _ in CATALOGUE:
+        by_product.setdefault(product_id, []).append(price_id)
+    return by_product
+
 
 #: The account's Dashboard default configuration, which sessions use when none is named.
 DASHBOARD_CONFIGURATION_ID = "bpc_standin_dashboard_default"
@@ -53,6 +88,7 @@ _COLLECTIONS = (
     "sessions",
     "payment_methods",
     "events",
+    "coupons",
 )
 
 
@@ -107,7 +143,7 @@ class StandinState:
 
     def _ensure_catalogue(self) -> None:
         with self.changing():
-            for product_id, name, description, price_id, lookup_key, amount in CATALOGUE:
+            for product_id, name, description, price_id, lookup_key, amount, interval in CATALOGUE:
                 self.data["products"].setdefault(
                     product_id, objects.product(product_id, name, description)
                 )
@@ -119,6 +155,7 @@ class StandinState:
                         unit_amount=amount,
                         lookup_key=lookup_key,
                         nickname=name,
+                        interval=interval,
                     ),
                 )
             if DASHBOARD_CONFIGURATION_ID not in self.data["configurations"]:
@@ -168,8 +205,8 @@ class StandinState:
             enabled=True,
             default_allowed_updates=["price"],
             products=[
-                stripe_defaults.portal_product({"prices": [price_id], "product": product_id})
-                for product_id, _, _, price_id, _, _ in CATALOGUE
+                stripe_defaults.portal_product({"prices": prices, "product": product_id})
+                for product_id, prices in _prices_by_product().items()
             ],
         )
         config["is_default"] = True

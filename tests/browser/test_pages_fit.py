@@ -214,6 +214,14 @@ def test_pages_fit_1280_and_read_as_words(demo: RunningDemo, browser: Any, artif
     admin.goto(activity)
     admin.screenshot(path=artifacts / "1280-activity.png", full_page=True)
     _assert_activity_page(admin, "activity page, 30 days")
+    # The money: the demo customer pays $9.00 a month (Basic), switched to Pro in a visit
+    # ($29.00: +$20.00), and scheduled a cancellation of it in another.
+    money = admin.locator('#money dl.money[data-currency="usd"]')
+    expect(money).to_contain_text("$29.00")
+    expect(money).to_contain_text("$20.00")
+    expect(admin.locator("#money .movement-chart svg")).to_have_count(1)
+    expect(admin.locator("#visits-and-cancellations svg")).to_have_count(1)
+    admin.locator("#money").screenshot(path=artifacts / "1280-activity-money.png")
     reason = admin.locator("#cancellation-reasons tbody tr", has_text="Missing features")
     expect(reason.locator("td.number")).to_have_text("1")
     expect(admin.locator("#visits-table")).not_to_have_attribute("open", "")
@@ -227,6 +235,11 @@ def test_pages_fit_1280_and_read_as_words(demo: RunningDemo, browser: Any, artif
     # The demo customer's cancellation is scheduled again at the end: at risk, in words.
     admin.goto(f"{demo.url}/admin/django_stripe_portal/portalsession/at-risk/")
     expect(admin.locator("#customers-at-risk")).to_contain_text("Cancellation scheduled")
+    # A person, not an id, and the run rate at stake with its currency.
+    first = admin.locator("#customers-at-risk tr.customer").first
+    expect(first.locator(".person")).not_to_have_text(re.compile(r"^cus_"))
+    expect(first.locator("td.money")).to_have_text("$29.00 a month")
+    assert admin.evaluate(_SPLIT_WORDS, "#customers-at-risk td.money") == []
     admin.screenshot(path=artifacts / "1280-at-risk.png", full_page=True)
     _assert_fits(admin, "customers at risk")
 
@@ -248,7 +261,8 @@ def _assert_activity_page(page: Any, what: str) -> None:
         "() => [...document.querySelectorAll('#content-main svg[role=img]')]"
         ".map(svg => svg.getBoundingClientRect().width / svg.viewBox.baseVal.width)"
     )
-    assert len(scales) == 2 and min(scales) >= 0.95, f"{what}: charts drawn at {scales}"
+    # Visits, outcomes, visits beside cancellations, and one movement chart per currency.
+    assert len(scales) >= 3 and min(scales) >= 0.95, f"{what}: charts drawn at {scales}"
     label_heights = page.evaluate(
         "() => [...document.querySelectorAll('#content-main svg text')]"
         ".map(t => t.getBoundingClientRect().height)"

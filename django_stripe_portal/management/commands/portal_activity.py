@@ -17,7 +17,9 @@ from django_stripe_portal import activity
 from django_stripe_portal.conf import SETTING_NAME, get_settings
 from django_stripe_portal.management.closed_pipe import stop_quietly_when_the_reader_goes
 from django_stripe_portal.management.exports import SafeCSVWriter, text_table
+from django_stripe_portal.management.revenue_output import write_revenue
 from django_stripe_portal.models import PortalConfiguration
+from django_stripe_portal.money_format import format_money
 from django_stripe_portal.portal.accounts import ACCOUNT_ID_RE
 from django_stripe_portal.webhooks.payload import id_of
 
@@ -54,6 +56,12 @@ class Command(BaseCommand):
             help="list the customers at risk instead (visit reasons look back --days days)",
         )
         parser.add_argument(
+            "--revenue",
+            action="store_true",
+            help="what the portal is worth per currency over the --days days: run rate, "
+            "canceled, contraction, expansion, reactivated, paused, saved, at risk",
+        )
+        parser.add_argument(
             "--customer",
             metavar="CUS_ID",
             help="also list this customer's visits in the range, with their changes",
@@ -77,6 +85,13 @@ class Command(BaseCommand):
             activity_range = activity.ActivityRange.last_days(options["days"], key, account=account)
         except ValueError as exc:
             raise CommandError(f"--days: {exc}") from exc
+        if options["revenue"]:
+            revenue = activity.revenue_report(
+                activity_range.start, activity_range.end, account=account, configuration=key
+            )
+            with stop_quietly_when_the_reader_goes():
+                write_revenue(self.stdout, revenue, options["format"])
+            return
         report = activity.activity_report(activity_range)
         history = (
             activity.customer_history(options["customer"], activity_range)
@@ -242,13 +257,27 @@ def write_at_risk(out: OutputWrapper, customers: list[activity.AtRiskCustomer], 
     if fmt == "csv":
         writer = SafeCSVWriter(out)
         writer.writerow(
-            ["customer_id", "reason", "at", "subscription", "status", "cancels_at", "visits"]
+            [
+                "customer_id",
+                "customer",
+                "monthly_amount",
+                "currency",
+                "reason",
+                "at",
+                "subscription",
+                "status",
+                "cancels_at",
+                "visits",
+            ]
         )
         for customer in customers:
             for signal in customer.signals:
                 writer.writerow(
                     [
                         customer.customer_id,
+                        customer.customer or customer.customer_id,
+                        "" if customer.monthly_amount is None else customer.monthly_amount,
+                        customer.currency,
                         signal.reason,
                         signal.at.isoformat(),
                         signal.subscription_id,
@@ -260,14 +289,16 @@ def write_at_risk(out: OutputWrapper, customers: list[activity.AtRiskCustomer], 
         return
     rows = [
         (
-            customer.customer_id,
+            customer.customer or customer.customer_id,
+            format_money(customer.monthly_amount, customer.currency, per_month=True),
             customer.latest_signal_at.strftime("%Y-%m-%d %H:%M"),
             "; ".join(f"{signal.label} ({_based_on(signal)})" for signal in customer.signals),
         )
         for customer in customers
     ]
     out.write(f"Customers at risk: {len(customers)}\n\n")
-    out.write(text_table(("Customer", "Latest signal", "Reasons (what they rest on)"), rows))
+    header = ("Customer", "Run rate at stake", "Latest signal", "Reasons (what they rest on)")
+    out.write(text_table(header, rows))
 
 
 def _based_on(signal: activity.RiskSignal) -> str:

@@ -58,9 +58,8 @@ class Command(BaseCommand):
                     ).values_list("stripe_id", flat=True)
                 )
                 for subscription in page:
-                    write = record_subscription(
-                        subscription["id"], subscription_values(subscription), page_time
-                    )
+                    values = subscription_values(subscription, at=int(page_time.timestamp()))
+                    write = record_subscription(subscription["id"], values, page_time)
                     outcome = "updated" if subscription["id"] in known else "created"
                     counts[outcome if write.applied else "kept"] += 1
         except stripe.StripeError as error:

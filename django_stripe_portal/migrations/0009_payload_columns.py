@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("django_stripe_portal", "0006_event_destination"),
+        ("django_stripe_portal", "0008_run_rate_backfill"),
     ]
 
     operations = [
