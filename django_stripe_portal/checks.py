@@ -164,7 +164,10 @@ def _check_return_url(conf: PortalSettings) -> Iterable[CheckMessage]:
     if isinstance(value, str) and value.startswith("/") and not value.startswith("//"):
         return
     if isinstance(value, str):
-        parts = urlsplit(value)
+        try:
+            parts = urlsplit(value)
+        except ValueError:  # "https://[": falls through to the error below
+            parts = urlsplit("//")
         if parts.scheme in ("http", "https") and parts.netloc:
             return
         if not parts.scheme and not value.startswith("//") and "/" not in value:

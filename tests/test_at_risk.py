@@ -203,14 +203,15 @@ def _reading_queries(run: Any) -> tuple[Any, list[str]]:
     return answer, [text for text in sql if text not in others]
 
 
-def test_five_queries_whatever_the_number_of_rows() -> None:
-    """Three for the signals, one for the run rates at stake, one for the labels."""
+def test_six_queries_whatever_the_number_of_rows() -> None:
+    """Three for the signals, one for the run rates at stake, two for the labels (the
+    links, then the Accounts v2 links of customers no user is linked to by cus_…)."""
     _many_at_risk(3, "few")
     few, selects = _reading_queries(lambda: customers_at_risk(now=NOW))
-    assert len(few) == 3 and len(selects) == 5
+    assert len(few) == 3 and len(selects) == 6
     _many_at_risk(30, "many")
     rows, selects = _reading_queries(lambda: customers_at_risk(now=NOW))
-    assert len(selects) == 5
+    assert len(selects) == 6
     assert len(rows) == 33
     assert {tuple(row.reasons) for row in rows} == {
         ("cancel_scheduled", "cancel_flow_abandoned", "payment_trouble", "stuck")

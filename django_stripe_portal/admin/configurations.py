@@ -6,12 +6,17 @@ from django.contrib import admin
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from django_stripe_portal.admin.records import AccountFilter, ReadOnly, pretty_json
+from django_stripe_portal.admin.records import (
+    AccountFilter,
+    NoNulInQuery,
+    ReadOnly,
+    pretty_json,
+)
 from django_stripe_portal.models import PortalConfiguration
 
 
 @admin.register(PortalConfiguration)
-class PortalConfigurationAdmin(ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
+class PortalConfigurationAdmin(NoNulInQuery, ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
     """Written by ``sync_portal_configs``: edit the settings and sync instead."""
 
     list_display = ("key", "stripe_id", "account", "livemode", "active", "is_default", "synced_at")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from django_stripe_portal.admin.records import AccountFilter
+from django_stripe_portal.admin.records import AccountFilter, NoNulInQuery
 from django_stripe_portal.models import StripeCustomer
 
 
 @admin.register(StripeCustomer)
-class StripeCustomerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class StripeCustomerAdmin(NoNulInQuery, admin.ModelAdmin):  # type: ignore[type-arg]
     """The user ↔ customer links the default resolver reads: ours to edit."""
 
     list_display = ("customer_id", "user", "account", "livemode", "created")

@@ -57,6 +57,9 @@ class Outcome(enum.Enum):
     MISSING = "missing"
     #: Processing failed and the event could not even be stored as failed.
     NOT_STORED = "not stored"
+    #: Task mode: stored ``pending``, but the task could not be enqueued (the broker is
+    #: down); no receiver ran, and the recovery sweep or a redelivery takes it up.
+    NOT_ENQUEUED = "not enqueued"
     #: The stored payload was emptied by ``prune_stripe_events``: nothing to dispatch.
     PRUNED = "pruned"
 
@@ -200,14 +203,19 @@ def _mark_failed(row: WebhookEvent, error: str, culprits: list[str]) -> None:
         return
     plan = plan_retry(row.attempts, now)
     row.next_attempt_at = plan.next_attempt_at
-    if plan.gave_up:
+    if not plan.gave_up:
+        row.gave_up_at = None
+    elif row.gave_up_at is None:
+        # Giving up is announced once: a replay of an event that had given up and fails
+        # again leaves it given up since then (a person is already on it); only a dispatch
+        # that succeeded in between (which clears gave_up_at) makes the next one news.
         row.gave_up_at = now
         transaction.on_commit(lambda: _announce_gave_up(row, culprits))
 
 
 def _announce_gave_up(row: WebhookEvent, culprits: list[str]) -> None:
-    """The ERROR line a person is paged on, and ``webhook_gave_up`` (once: the row lock
-    lets one attempt only reach the last failure)."""
+    """The ERROR line a person is paged on, and ``webhook_gave_up``: once per giving up
+    (the row lock lets one attempt only set ``gave_up_at``; see ``_mark_failed``)."""
     logger.error(
         "Stripe event %s (%s) gave up after %d attempts; failing: %s. Nothing will retry it: "
         "fix the cause, then run `manage.py replay_stripe_events --id %s`.",

@@ -193,5 +193,5 @@ def _insert_and_enqueue(row: WebhookEvent) -> Outcome:
             "enqueue it again (or run `manage.py recover_stripe_events`)",
             row.stripe_id,
         )
-        return Outcome.FAILED
+        return Outcome.NOT_ENQUEUED
     return Outcome.ENQUEUED

@@ -154,7 +154,10 @@ class Command(BaseCommand):
             )
 
     def _checked_url(self, url: str) -> str:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # "https://[": an unclosed IPv6 host
+            parts = urlsplit("")
         if parts.scheme != "https" or not parts.netloc:
             raise CommandError(
                 f"--url {url!r}: Stripe delivers webhooks to a public https:// URL "
