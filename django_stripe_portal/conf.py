@@ -73,6 +73,9 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_RETRY_DELAYS": list(DEFAULT_RETRY_DELAYS),
     # Seconds after which a pending event no worker holds is taken up again.
     "WEBHOOK_STUCK_AFTER": 600,
+    # prune_stripe_events empties the payloads of finished events older than this many days
+    # (None: keep every payload).
+    "EVENT_PAYLOAD_DAYS": None,
     # --- access and activity ---
     # Subscription statuses that count as "active" for the access helpers.
     "ACTIVE_STATUSES": ["active", "trialing"],
@@ -154,6 +157,7 @@ class PortalSettings:
     WEBHOOK_MAX_BODY_BYTES: int
     WEBHOOK_RETRY_DELAYS: list[int]
     WEBHOOK_STUCK_AFTER: int
+    EVENT_PAYLOAD_DAYS: int | None
     ACTIVE_STATUSES: list[str]
     ENTITLEMENT_REQUIRED_URL: str | None
     VISIT_WINDOW: int

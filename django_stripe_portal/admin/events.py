@@ -24,7 +24,7 @@ from django_stripe_portal.admin.records import (
 from django_stripe_portal.events import CONNECT_ENDPOINT_EVENTS
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.webhooks.health import webhook_health
-from django_stripe_portal.webhooks.process import Outcome, process_stored_event
+from django_stripe_portal.webhooks.process import PRUNED_NOTE, Outcome, process_stored_event
 
 #: The replay action dispatches at most this many events in one request; more is a
 #: job for ``manage.py replay_stripe_events``.
@@ -190,10 +190,12 @@ class WebhookEventAdmin(PeopleAdmin):
             for stripe_id in selected
         )
         summary = ", ".join(f"{count} {outcome.value}" for outcome, count in outcomes.items())
-        failed = outcomes[Outcome.FAILED] + outcomes[Outcome.BUSY]
+        failed = outcomes[Outcome.FAILED] + outcomes[Outcome.BUSY] + outcomes[Outcome.PRUNED]
         self.message_user(
             request,
             _("Replayed %(count)d event(s): %(summary)s.")
             % {"count": len(selected), "summary": summary},
             messages.WARNING if failed else messages.SUCCESS,
         )
+        if outcomes[Outcome.PRUNED]:
+            self.message_user(request, PRUNED_NOTE, messages.WARNING)

@@ -89,7 +89,7 @@ class LinkedChangeInline(ReadOnly, admin.TabularInline):  # type: ignore[type-ar
         events: QuerySet[WebhookEvent] = super().get_queryset(request)
         return (
             events.defer("payload")
-            .annotate(feedback=F("payload__data__object__cancellation_details__feedback"))
+            .annotate(feedback=F("cancel_feedback"))
             .order_by("created_at", "pk")
         )
 

@@ -39,6 +39,8 @@ _STATUS_CODES = {
     Outcome.MISSING: 500,
     Outcome.NOT_STORED: 503,
     Outcome.NOT_ENQUEUED: 503,
+    # Only a replay can meet a pruned row (a delivery of a done event is a duplicate).
+    Outcome.PRUNED: 200,
 }
 _MESSAGES = {
     Outcome.FAILED: "a receiver failed; the event is stored as failed and will be retried",

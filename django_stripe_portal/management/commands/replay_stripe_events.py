@@ -18,7 +18,12 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django_stripe_portal.management.base import NeedsAPerson, PortalCommand
 from django_stripe_portal.management.options import checked_choices, listed
 from django_stripe_portal.models import WebhookEvent
-from django_stripe_portal.webhooks.process import UNFINISHED_STATUSES, Outcome, process_stored_event
+from django_stripe_portal.webhooks.process import (
+    PRUNED_NOTE,
+    UNFINISHED_STATUSES,
+    Outcome,
+    process_stored_event,
+)
 
 Status = WebhookEvent.Status
 
@@ -102,6 +107,8 @@ class Command(PortalCommand):
             self.stdout.write(f"{stripe_id} {event_type}: {outcome.value}")
         summary = ", ".join(f"{count} {outcome.value}" for outcome, count in outcomes.items())
         self.stdout.write(f"Replayed {len(selected)} event(s){': ' + summary if summary else ''}.")
+        if outcomes[Outcome.PRUNED]:
+            self.stderr.write(f"{outcomes[Outcome.PRUNED]} event(s) not replayed. {PRUNED_NOTE}")
         if outcomes[Outcome.FAILED]:
             raise NeedsAPerson(
                 f"{outcomes[Outcome.FAILED]} event(s) failed again; "
