@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +130,33 @@ def gunicorn(wsgi: str, env: dict[str, str], log: Path, workers: int = 2) -> Ite
     args = ["-m", "gunicorn", wsgi, "-b", f"127.0.0.1:{port}", "-w", str(workers)]
     with running([*args, "--timeout", "120"], env, log, ready=lambda: server_up(port)):
         yield port
+
+
+@contextmanager
+def local_stripe(answers: dict[str, dict[str, Any]]) -> Iterator[tuple[str, list[str]]]:
+    """An HTTP server answering ``GET path`` with ``answers[path]`` (or, failing that, the
+    answer for the path without its query string); yields its URL and the paths asked for
+    (with their query strings)."""
+    asked: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            answer = answers.get(self.path) or answers.get(self.path.split("?", 1)[0])
+            body = json.dumps(answer or {"error": {"type": "invalid_request_error"}})
+            self.send_response(200 if answer else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
+        server.server_close()

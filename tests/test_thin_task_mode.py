@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +18,7 @@ from django.db import connection
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.testing import sign_payload
 from tests import stripe_objects as so
-from tests.process_support import child_env, gunicorn, lines, running, wait_until
+from tests.process_support import child_env, gunicorn, lines, local_stripe, running, wait_until
 from tests.thin_support import (
     DESTINATION_SECRET,
     EVENTS_URL,
@@ -37,36 +34,6 @@ pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL"),
     pytest.mark.django_db(transaction=True),
 ]
-
-
-@contextmanager
-def _local_stripe(answers: dict[str, dict[str, Any]]) -> Iterator[tuple[str, list[str]]]:
-    """An HTTP server answering ``GET path`` with ``answers[path]``; yields its URL and
-    the paths asked for."""
-    asked: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            asked.append(self.path)
-            body = json.dumps(
-                answers.get(self.path) or {"error": {"type": "invalid_request_error"}}
-            )
-            self.send_response(200 if self.path in answers else 404)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body.encode())
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", asked
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _post(port: int, path: str, body: str, secret: str) -> int:
@@ -112,7 +79,7 @@ def test_thin_events_are_dispatched_by_a_worker_process_once(tmp_path: Path) -> 
         answers[related_reference(sub)["url"]] = sub
         changes.append((snapshot, thin))
 
-    with _local_stripe(answers) as (api_base, asked), ExitStack() as stack:
+    with local_stripe(answers) as (api_base, asked), ExitStack() as stack:
         env = child_env(
             "tests.engines.settings",
             TASK_ENGINE="db",

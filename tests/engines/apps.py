@@ -7,11 +7,14 @@ under ``ENGINES_DIR``, so the test counts dispatches across worker processes.
   process killed mid-dispatch never writes it);
 - ``flaky``: events listed there raise on their first two attempts;
 - ``always_failing``: events listed there always raise;
-- ``gave_up``: one line per ``webhook_gave_up``.
+- ``gave_up``: one line per ``webhook_gave_up``;
+- ``entitlements_changed``: one JSON line per ``entitlements_changed`` (the event, the
+  customer, the sorted ``added`` and ``removed``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -51,12 +54,35 @@ def record_gave_up(sender: Any, event: Any, **kwargs: Any) -> None:
     _note("gave_up", event.stripe_id)
 
 
+def record_entitlements_changed(
+    sender: Any,
+    event: Any,
+    customer_id: str,
+    added: frozenset[str],
+    removed: frozenset[str],
+    **kwargs: Any,
+) -> None:
+    change = {
+        "event": event.stripe_id,
+        "customer": customer_id,
+        "added": sorted(added),
+        "removed": sorted(removed),
+    }
+    with (_directory() / "entitlements_changed").open("a") as file:
+        file.write(json.dumps(change) + "\n")
+
+
 class EnginesConfig(AppConfig):
     name = "tests.engines"
     label = "engines"
 
     def ready(self) -> None:
-        from django_stripe_portal.signals import webhook_gave_up, webhook_received
+        from django_stripe_portal.signals import (
+            entitlements_changed,
+            webhook_gave_up,
+            webhook_received,
+        )
 
         webhook_received.connect(record_dispatch, weak=False)
         webhook_gave_up.connect(record_gave_up, weak=False)
+        entitlements_changed.connect(record_entitlements_changed, weak=False)
