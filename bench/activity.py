@@ -261,13 +261,14 @@ def _load(args: argparse.Namespace, postgres: bool) -> None:
             event_type = _event_type(kind)
             stripe_id = f"evt_bench{number:08d}"
             obj: dict[str, Any] = {"id": f"sub_bench{number:08d}", "customer": customer}
+            details: dict[str, Any] = {}
             money = _event_money(rng, kind)
             if event_type.startswith("customer.subscription."):
                 # The customer's subscription, as Stripe sends it: what the run-rate
                 # backfill reads (its newest stored payload).
                 obj = _subscription_object(customer, money["run_rate_after"] or 2900)
             if kind in ("canceled", "cancel_scheduled"):
-                obj["cancellation_details"] = {
+                details = obj["cancellation_details"] = {
                     "reason": "cancellation_requested",
                     "feedback": rng.choice(FEEDBACK),
                     "feedback_option": rng.choice(FEEDBACK_OPTIONS),
@@ -292,6 +293,9 @@ def _load(args: argparse.Namespace, postgres: bool) -> None:
                 "processed_at": created + dt.timedelta(seconds=3),
                 "portal_session_id": session_id,
                 "change_kind": kind,
+                # What ingest writes beside the payload (storage.columns).
+                "cancel_feedback": details.get("feedback") or "",
+                "cancel_feedback_option": details.get("feedback_option") or "",
                 **money,
             }
 
@@ -409,6 +413,10 @@ def _column_values(model: type[Any]) -> tuple[list[Any], dict[str, Any]]:
     return fields, defaults
 
 
+class RawJson(str):
+    """JSON text already serialized (``bench/prune.py``'s payloads): copied as it is."""
+
+
 def _copy_rows(model: type[Any], rows: Iterator[dict[str, Any]]) -> None:
     from django.db import connection
 
@@ -436,7 +444,7 @@ def _copy_rows(model: type[Any], rows: Iterator[dict[str, Any]]) -> None:
                 values = []
                 for field in fields:
                     value = row.get(field.attname, defaults[field.attname])
-                    if field.attname in json_fields:
+                    if field.attname in json_fields and not isinstance(value, RawJson):
                         value = json.dumps(value)
                     values.append(_copy_text(value))
                 lines.append("\t".join(values))
@@ -587,6 +595,15 @@ def _measure(args: argparse.Namespace, postgres: bool) -> None:
     )
     client = Client()
     client.force_login(superuser)
+    # A person behind one customer: the lists name them, the search finds them by name.
+    from django_stripe_portal.customers import link_customer
+
+    person = user_model.objects.filter(username="bench-dana").first() or (
+        user_model.objects.create_user(
+            "bench-dana", "dana@bench.example", first_name="Dana", last_name="Li"
+        )
+    )
+    link_customer(person, "cus_bench0000042")
 
     def page(url: str, params: dict[str, str] | None = None) -> Callable[[], object]:
         def get() -> object:
@@ -620,6 +637,16 @@ def _measure(args: argparse.Namespace, postgres: bool) -> None:
         "admin: webhook event list, search by customer id",
         args.repeat,
         page(f"{base}webhookevent/", {"q": "cus_bench0000042"}),
+    )
+    _timed(
+        "admin: webhook event list, search by a person's name",
+        args.repeat,
+        page(f"{base}webhookevent/", {"q": "dana li"}),
+    )
+    _timed(
+        "admin: portal session list, search by a person's name",
+        args.repeat,
+        page(f"{base}portalsession/", {"q": "dana li"}),
     )
     _timed("admin: portal session list", args.repeat, page(f"{base}portalsession/"))
     _timed("admin: portal session detail", args.repeat, page(f"{base}portalsession/7/change/"))

@@ -30,10 +30,10 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, reverse
 
+from django_stripe_portal.api_key_check import check_api_key
 from django_stripe_portal.conf import (
     DEFAULTS,
     IMPORT_STRINGS,
-    LIVE_KEY_PREFIXES,
     SETTING_NAME,
     WEBHOOK_PROCESSING_MODES,
     PortalSettings,
@@ -52,7 +52,6 @@ from django_stripe_portal.portal.guards import GUARD_KEYS, checked_guard_urls
 from django_stripe_portal.setting_types import check_setting_types
 from django_stripe_portal.webhooks.tasks import HAS_TASKS_FRAMEWORK, MISSING_TASKS_FRAMEWORK
 
-API_KEY_RE = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]+$")
 WEBHOOK_SECRET_RE = re.compile(r"^whsec_[A-Za-z0-9+/=_-]+$")
 
 
@@ -78,7 +77,7 @@ def check_settings(
         messages.append(_error(unknown_keys_message(unknown), "E001"))
     # The known keys are checked even beside an unknown one: every problem at once.
     conf = PortalSettings(written, ignore_unknown=True)
-    messages += _check_api_key(conf)
+    messages += check_api_key(conf)
     messages += _check_webhook_secrets(conf)
     messages += _check_import_strings(conf)
     messages += _check_return_url(conf)
@@ -93,32 +92,6 @@ def check_settings(
     messages += _check_session_after_expiration(conf)
     messages += _check_stripe_context(conf)
     return messages
-
-
-def _check_api_key(conf: PortalSettings) -> Iterable[CheckMessage]:
-    key = conf.API_KEY
-    if not key:
-        yield _error(
-            f"{SETTING_NAME}['API_KEY'] is not set.",
-            "E002",
-            hint="Set it to your Stripe secret key, e.g. os.environ.get('STRIPE_SECRET_KEY') "
-            "with STRIPE_SECRET_KEY=sk_test_… in the environment.",
-        )
-        return
-    if not isinstance(key, str) or not API_KEY_RE.match(key):
-        yield _error(
-            f"{SETTING_NAME}['API_KEY'] does not look like a Stripe secret key.",
-            "E002",
-            hint="Use a key that starts with sk_test_, sk_live_, rk_test_ or rk_live_ "
-            "(a publishable pk_… key cannot create portal sessions).",
-        )
-        return
-    if key.startswith(LIVE_KEY_PREFIXES) and django_settings.DEBUG:
-        yield _warning(
-            f"{SETTING_NAME}['API_KEY'] is a live-mode key while DEBUG is True.",
-            "W003",
-            hint="Use a test-mode key (sk_test_…) in development.",
-        )
 
 
 def _check_webhook_secrets(conf: PortalSettings) -> Iterable[CheckMessage]:
@@ -164,7 +137,10 @@ def _check_return_url(conf: PortalSettings) -> Iterable[CheckMessage]:
     if isinstance(value, str) and value.startswith("/") and not value.startswith("//"):
         return
     if isinstance(value, str):
-        parts = urlsplit(value)
+        try:
+            parts = urlsplit(value)
+        except ValueError:  # "https://[": falls through to the error below
+            parts = urlsplit("//")
         if parts.scheme in ("http", "https") and parts.netloc:
             return
         if not parts.scheme and not value.startswith("//") and "/" not in value:

@@ -68,7 +68,10 @@ def request_options(
 def api_host() -> str:
     """The host the client sends requests to (``API_BASE``'s, else Stripe's)."""
     base = get_settings().API_BASE or stripe.DEFAULT_API_BASE
-    return urlsplit(base).netloc or base
+    try:
+        return urlsplit(base).netloc or base
+    except ValueError:  # "http://[": the check of API_BASE says what is wrong with it
+        return base
 
 
 def unreachable_reason(error: stripe.APIConnectionError) -> str:

@@ -73,6 +73,9 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_RETRY_DELAYS": list(DEFAULT_RETRY_DELAYS),
     # Seconds after which a pending event no worker holds is taken up again.
     "WEBHOOK_STUCK_AFTER": 600,
+    # prune_stripe_events empties the payloads of finished events older than this many days
+    # (None: keep every payload).
+    "EVENT_PAYLOAD_DAYS": None,
     # --- access and activity ---
     # Subscription statuses that count as "active" for the access helpers.
     "ACTIVE_STATUSES": ["active", "trialing"],
@@ -154,6 +157,7 @@ class PortalSettings:
     WEBHOOK_MAX_BODY_BYTES: int
     WEBHOOK_RETRY_DELAYS: list[int]
     WEBHOOK_STUCK_AFTER: int
+    EVENT_PAYLOAD_DAYS: int | None
     ACTIVE_STATUSES: list[str]
     ENTITLEMENT_REQUIRED_URL: str | None
     VISIT_WINDOW: int
@@ -241,7 +245,8 @@ def unknown_keys(user_settings: dict[str, Any]) -> list[str]:
 def unknown_keys_message(unknown: list[str]) -> str:
     parts = []
     for key in unknown:
-        hint = difflib.get_close_matches(key, DEFAULTS, n=1)
+        same_but_case = [known for known in DEFAULTS if known.lower() == str(key).lower()]
+        hint = same_but_case or difflib.get_close_matches(str(key).upper(), DEFAULTS, n=1)
         parts.append(f"{key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
     return (
         f"Unknown key(s) in {SETTING_NAME}: {', '.join(parts)}. "

@@ -47,6 +47,23 @@ class _Number:
 
 
 @dataclass(frozen=True)
+class _OptionalNumber:
+    """None, or a number as :class:`_Number` checks it."""
+
+    number: _Number
+
+    def problem(self, value: Any) -> str | None:
+        problem = None if value is None else self.number.problem(value)
+        return None if problem is None else f"{problem}, or None"
+
+    def hint(self, name: str, default: Any) -> str:
+        return (
+            f"Write a number of days, e.g. {name!r}: 400, or None to keep every payload; a "
+            "value read from the environment is a string: int(os.environ.get(...)) makes it one."
+        )
+
+
+@dataclass(frozen=True)
 class _OptionalText:
     def problem(self, value: Any) -> str | None:
         return None if value is None or isinstance(value, str) else "must be a string or None"
@@ -107,6 +124,7 @@ SETTING_TYPES: dict[str, Any] = {
     "WEBHOOK_STUCK_AFTER": _Number(0, seconds=True),  # 0: take up every pending event
     "VISIT_WINDOW": _Number(1, seconds=True),
     "ENTITLEMENT_REQUIRED_URL": _OptionalText(),
+    "EVENT_PAYLOAD_DAYS": _OptionalNumber(_Number(1)),
 }
 
 

@@ -3,6 +3,10 @@
 Webhook signals are sent with ``sender=WebhookEvent``, the session ones with
 ``sender=PortalSession``. Every receiver gets ``event`` (the ``WebhookEvent``
 row, or None where there is none) and ``data`` (the event's ``data.object``).
+
+Domain signals speak of what is true now: an event older than the stored state (a late
+subscription event) sends none, only ``webhook_received`` and its per-type signal, with
+``stale=True`` (docs/webhooks.md has the one exception, a late deletion).
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from typing import Any, TypeVar
 
 from django.dispatch import Signal
 
-#: Every verified event, the first time it is stored.
+#: Every verified event, each time it is dispatched. Extra: ``stale`` (True for an event
+#: older than the stored state: it sends no domain signal).
 webhook_received = Signal()
 
 #: A portal session was created, by this app or elsewhere. Extra: ``portal_session``.

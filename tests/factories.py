@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from django_stripe_portal import models
+from django_stripe_portal.storage.columns import event_column_values
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -75,3 +76,15 @@ class WebhookEventFactory(factory.django.DjangoModelFactory):
         lambda o: {"id": o.stripe_id, "object": "event", "type": o.type, "data": {"object": {}}}
     )
     status = models.WebhookEvent.Status.PROCESSED
+    # What ingest writes beside the payload (storage.columns), read from it as ingest does.
+    cancel_feedback = factory.LazyAttribute(lambda o: _columns(o.payload)["cancel_feedback"])
+    cancel_feedback_option = factory.LazyAttribute(
+        lambda o: _columns(o.payload)["cancel_feedback_option"]
+    )
+    cancel_feedback_option_label = factory.LazyAttribute(
+        lambda o: _columns(o.payload)["cancel_feedback_option_label"]
+    )
+
+
+def _columns(payload: Any) -> dict[str, str]:
+    return event_column_values(payload or {})

@@ -2,7 +2,9 @@
 
 It keeps the events "created at Stripe" in order, lists them newest first in pages
 (``limit``, ``starting_after``, ``has_more``), filters by ``created``, ``types`` and
-``delivery_success`` as Stripe documents, and refuses what Stripe refuses: every
+``delivery_success`` as Stripe documents, lists a connected account's events only to a
+request that names it in ``Stripe-Account`` (and the platform's only to one that names
+none), and refuses what Stripe refuses: every
 request is checked against Stripe's spec (../shared/stripe-openapi) and against the
 rules its texts state (``types``: up to 20 names, not with ``type``; ``limit``: 1 to
 100). A refused request is kept in ``refused`` so a test can assert there was none.
@@ -38,16 +40,31 @@ class FakeStripeEvents:
     refused: list[str] = field(default_factory=list)
     #: Answer the next list requests with these (status, error body) instead.
     errors: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    #: The ``Stripe-Account`` of every list request (``""``: none, the platform).
+    accounts_asked: list[str] = field(default_factory=list)
+    #: Accounts the platform has no access to: their listing is refused with a 403.
+    no_access: set[str] = field(default_factory=set)
+    #: Leave ``account`` out of listed events (to show the app fills it from the request).
+    omit_account_field: bool = False
 
     def install(self) -> FakeStripeEvents:
         self.mock.add_callback(responses.GET, _LIST_URL, callback=self._list)
         return self
 
     def create(
-        self, event_type: str, obj: dict[str, Any], *, delivered: bool = True, **kwargs: Any
+        self,
+        event_type: str,
+        obj: dict[str, Any],
+        *,
+        delivered: bool = True,
+        account: str | None = None,
+        **kwargs: Any,
     ) -> dict[str, Any]:
-        """An event Stripe created (``tests.stripe_objects.event``), kept for the listing."""
+        """An event Stripe created (``tests.stripe_objects.event``), kept for the listing;
+        with ``account``, one that happened in that connected account."""
         event = so.event(event_type, obj, **kwargs)
+        if account is not None:
+            event["account"] = account
         event["pending_webhooks"] = 0 if delivered else 1
         self.events.append(event)
         if not delivered:
@@ -55,6 +72,18 @@ class FakeStripeEvents:
         return event
 
     def _list(self, request: Any) -> tuple[int, dict[str, str], str]:
+        account = request.headers.get("Stripe-Account") or ""
+        self.accounts_asked.append(account)
+        if account in self.no_access:
+            body = {
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "account_invalid",
+                    "message": f"The provided key does not have access to account '{account}' "
+                    "(or that account does not exist). Application access may have been revoked.",
+                }
+            }
+            return 403, {"Request-Id": so.unique_id("req")}, json.dumps(body)
         if self.errors:
             status, body = self.errors.pop(0)
             return status, {"Request-Id": so.unique_id("req")}, json.dumps(body)
@@ -73,7 +102,10 @@ class FakeStripeEvents:
             return self._refuse("limit must be between 1 and 100.")
 
         # Newest first; among events of one second, the one created later comes first.
-        rows = list(reversed(self.events))
+        # The account's own events only: the platform's listing holds none of its accounts'.
+        rows = [row for row in reversed(self.events) if (row.get("account") or "") == account]
+        if self.omit_account_field:
+            rows = [{key: value for key, value in row.items() if key != "account"} for row in rows]
         created = query.get("created")
         if isinstance(created, int):
             rows = [row for row in rows if row["created"] == created]

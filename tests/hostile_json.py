@@ -1,6 +1,7 @@
 """Hypothesis strategies for hostile webhook input: what answered 500 before
-(non-ASCII signature headers, floats that overflow, lone surrogates, deep nesting),
-shared by the in-process fuzz tests and the bounded run against gunicorn."""
+(non-ASCII signature headers, floats that overflow, lone surrogates, deep nesting,
+nesting hidden inside strings, NULs at depth, URLs ``urlsplit`` refuses), shared by the
+in-process fuzz tests and the bounded run against gunicorn."""
 
 from __future__ import annotations
 
@@ -55,22 +56,66 @@ surrogate_strings = st.builds(
 def _nested(levels: int, kind: str, inner: str) -> str:
     if kind == "list":
         return "[" * levels + inner + "]" * levels
+    if kind == "hidden list":
+        # Each level's bracket is balanced by one inside a string: a raw count sees no depth.
+        return '["]",' * levels + inner + ',"["]' * levels
+    if kind == "hidden dict":
+        return '{"}":' * levels + inner + ',"{":1}' * levels
     return '{"a": ' * levels + inner + "}" * levels
 
 
-#: Raw JSON: the above, nested up to 3,000 deep, in lists.
+#: NULs where PostgreSQL cannot take them: in strings and keys, after escaped backslashes.
+nul_strings = st.sampled_from(
+    [
+        '"\\u0000"',
+        '"a\\u0000b"',
+        '"\\\\\\u0000"',  # an escaped backslash, then a NUL
+        '"\\\\u0000"',  # an escaped backslash, then the letters u0000
+        '{"\\u0000": "\\u0000"}',
+    ]
+)
+
+#: Raw JSON: the above, nested up to 3,000 deep (plainly or hidden in strings), in lists.
 hostile_fragments = st.recursive(
-    huge_floats | surrogate_strings | st.just("1") | st.just('"\\u0000"'),
+    huge_floats | surrogate_strings | nul_strings | st.just("1"),
     lambda inner: (
         st.builds(
             _nested,
             st.integers(min_value=1, max_value=3000),
-            st.sampled_from(["list", "dict"]),
+            st.sampled_from(["list", "dict", "hidden list", "hidden dict"]),
             inner,
         )
         | st.lists(inner, min_size=1, max_size=3).map(lambda items: "[" + ", ".join(items) + "]")
     ),
     max_leaves=4,
+)
+
+#: URLs that ``urlsplit`` refuses (an IPv6 host never closed, or brackets around a name),
+#: and others an open-redirect check must keep out.
+bad_urls = st.one_of(
+    st.sampled_from(
+        [
+            "http://[",
+            "https://[::1",
+            "http://]",
+            "//[",
+            "http://a]b/",
+            "https://[x]y/",
+            "http://[::1]:99999/",
+            "https://evil.example.net/",
+            "//evil.example.net",
+            "/\\evil.example.net",
+            "javascript:alert(1)",
+            "http://testserver@evil.example.net/",
+            "",
+        ]
+    ),
+    st.builds(
+        lambda scheme, host, rest: f"{scheme}{host}{rest}",
+        st.sampled_from(["http://", "https://", "//", "", "HTTP://"]),
+        st.sampled_from(["[", "]", "[::1", "[v1.x]", "a[b", "testserver", "[::1]"]),
+        st.text(alphabet="/[]@:?#%\\\t .", max_size=8),
+    ),
 )
 
 
@@ -95,3 +140,57 @@ def hostile_event_body(where: str, fragment: str) -> str:
     else:
         event[where] = "__hostile__"
     return json.dumps(event).replace(_PLACEHOLDER, fragment, 1)
+
+
+#: URL-shaped fields of the objects the app reads, and the event type carrying each.
+URL_FIELDS = {
+    ("billing_portal.session.created", "return_url"),
+    ("billing_portal.session.created", "url"),
+    ("billing_portal.session.created", "flow.after_completion.redirect.return_url"),
+    ("billing_portal.configuration.updated", "default_return_url"),
+    ("billing_portal.configuration.updated", "login_page.url"),
+    ("billing_portal.configuration.updated", "business_profile.privacy_policy_url"),
+    ("billing_portal.configuration.updated", "business_profile.terms_of_service_url"),
+}
+
+
+def bad_url_event_body(where: tuple[str, str], url: str) -> str:
+    """A real-shaped event with ``url`` in one of its URL-shaped fields."""
+    event_type, path = where
+    if event_type == "billing_portal.session.created":
+        obj = so.portal_session(customer="cus_fuzz")
+        obj["flow"] = {
+            "type": "payment_method_update",
+            "after_completion": {"type": "redirect", "redirect": {"return_url": None}},
+        }
+    else:
+        obj = so.portal_configuration()
+    *parents, name = path.split(".")
+    holder = obj
+    for parent in parents:
+        holder = holder[parent]
+    holder[name] = url
+    return json.dumps(so.event(event_type, obj))
+
+
+def json_depth(text: str) -> int:
+    """How deep valid JSON ``text`` nests, read character by character (independent of
+    the app's own measure, and of the recursion limit)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest

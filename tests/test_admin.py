@@ -368,15 +368,23 @@ def test_replay_action_needs_the_change_permission(client: Client) -> None:
 
 def test_sessions_filter_by_configuration_key(admin_client: Client) -> None:
     default = PortalConfigurationFactory(key="default")
+    # The same key on a connected account: one choice in the filter, matching both.
+    default_connected = PortalConfigurationFactory(key="default", account="acct_1Merchant")
     annual = PortalConfigurationFactory(key="annual")
     kept = PortalSessionFactory(configuration=annual)
-    PortalSessionFactory(configuration=default)
+    on_default = PortalSessionFactory(configuration=default)
+    on_connected = PortalSessionFactory(configuration=default_connected)
+    url = admin_url("portalsession", "changelist")
 
-    html = admin_client.get(admin_url("portalsession", "changelist")).content.decode()
-    filtered = admin_client.get(
-        admin_url("portalsession", "changelist"), {"configuration": str(annual.pk)}
-    )
+    html = admin_client.get(url).content.decode()
 
-    assert f'<a href="?configuration={annual.pk}">annual</a>' in html
+    def found(key: str) -> set[int]:
+        response = admin_client.get(url, {"configuration": key})
+        return {row.pk for row in response.context["cl"].result_list}
+
+    assert '<a href="?configuration=annual">annual</a>' in html
+    assert html.count('<a href="?configuration=default">default</a>') == 1
     assert default.stripe_id not in html  # the filter names keys, not bpc_… ids
-    assert [s.pk for s in filtered.context["cl"].result_list] == [kept.pk]
+    assert found("annual") == {kept.pk}
+    assert found("default") == {on_default.pk, on_connected.pk}
+    assert found("nothing") == set()

@@ -223,12 +223,18 @@ def test_a_long_range_is_charted_by_week(admin_client: Client) -> None:
     assert "The same figures, week by week" in html
 
 
+AT_RISK_URL = "/admin/django_stripe_portal/portalsession/at-risk/"
+
+
 def test_the_admin_index_links_to_the_page(admin_client: Client, client: Client) -> None:
     index = reverse("admin:index")
 
     html = admin_client.get(index).content.decode()
-    assert f'href="{URL}"' in html
-    assert html.index(f'href="{URL}"') < html.index("app-django_stripe_portal")
+    # First in the app's one section, not in a second section of the same name.
+    section = html[html.index("app-django_stripe_portal") :]
+    assert section.index(f'href="{URL}"') < section.index("portalconfiguration/")
+    assert section.index(AT_RISK_URL) < section.index("portalconfiguration/")
+    assert html.count(">Stripe customer portal</a>") == 1
     staff = UserFactory(is_staff=True)
     staff.user_permissions.add(Permission.objects.get(codename="view_webhookevent"))
     client.force_login(staff)

@@ -51,5 +51,5 @@ def test_one_listing_costs_no_extra_request(stripe_events: FakeStripeEvents) -> 
     second = int(time.time()) - 600
     for _ in range(3):
         stripe_events.create("customer.subscription.created", so.subscription(), created=second)
-    fetch("--hours", "1")
+    fetch("--hours", "1", "--type", "customer.subscription.created")
     assert len(stripe_events.calls) == 1

@@ -34,6 +34,9 @@ def test_good_settings_pass() -> None:
             "does not look like a Stripe secret key",
         ),
         ({"API_KEY": "sk_test_"}, "stripe_portal.E002", Error, "does not look like"),
+        # The quickstart's placeholder, copied as it stands.
+        ({"API_KEY": "sk_test_..."}, "stripe_portal.E002", Error, "the placeholder 'sk_test_...'"),
+        ({"API_KEY": "sk_test_…"}, "stripe_portal.E002", Error, "is the placeholder"),
         ({"API_KEY": 12345}, "stripe_portal.E002", Error, "does not look like"),
         ({"WEBHOOK_SECRETS": []}, "stripe_portal.W004", Warning, "every webhook will be refused"),
         ({"WEBHOOK_SECRETS": "whsec_abc"}, "stripe_portal.E005", Error, "must be a list"),
@@ -205,3 +208,20 @@ def test_the_app_imports_without_a_tasks_framework(monkeypatch: pytest.MonkeyPat
     assert module.HAS_TASKS_FRAMEWORK is False
     with pytest.raises(ImproperlyConfigured, match=r"django-stripe-portal\[tasks\]"):
         module.process_webhook_event.enqueue("evt_1")
+
+
+@pytest.mark.parametrize(
+    "placeholder", ["sk_test_...", "sk_test_…", "sk_live_xxxx", "sk_test_<your key>"]
+)
+def test_a_placeholder_key_says_to_replace_it(placeholder: str) -> None:
+    (error,) = run_checks(API_KEY=placeholder)
+    assert error.id == "stripe_portal.E002"
+    assert error.hint.startswith("Replace the placeholder with your own key")
+    assert "starts with" not in error.hint
+
+
+def test_a_lower_case_key_gets_a_did_you_mean() -> None:
+    messages = run_checks(api_key="sk_test_abc123", webhook_secrets=["whsec_abc123"])
+    unknown = [m for m in messages if "Unknown key(s)" in m.msg]
+    assert unknown and "'api_key' (did you mean 'API_KEY'?)" in unknown[0].msg
+    assert "'webhook_secrets' (did you mean 'WEBHOOK_SECRETS'?)" in unknown[0].msg

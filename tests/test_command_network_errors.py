@@ -123,3 +123,12 @@ def test_no_sdk_boilerplate_in_any_of_them(refused: str) -> None:
         message = _error_of(*args)
         assert "support@stripe.com" not in message
         assert "request id" not in message
+
+
+def test_fetch_stripe_events_without_network(unresolvable: str) -> None:
+    message = _error_of("fetch_stripe_events", "--hours", "1")
+    assert message == (
+        "Could not list the events: could not reach Stripe at api.stripe.invalid (its name "
+        "does not resolve: no network, or no DNS), after STRIPE_PORTAL['MAX_NETWORK_RETRIES']=0 "
+        "retries. Nothing was stored; running the command again is safe."
+    )

@@ -37,6 +37,8 @@ COVERED = {
     "test_one_account_given_as_a_string_from_code",
     ("fetch_stripe_events", "type"): "tests/test_fetch_stripe_events.py::"
     "test_type_option_lists_only_those_types",
+    ("fetch_stripe_events", "account"): "tests/test_fetch_connect_accounts.py::"
+    "test_one_account_given_as_a_string_from_code",
     ("sync_entitlements", "account"): "tests/test_sync_entitlements.py::"
     "test_one_account_given_as_a_string_from_code",
 }

@@ -188,3 +188,11 @@ def test_readme_links_point_at_files_that_exist() -> None:
     assert targets, "the README links no local file"
     missing = [target for target in targets if not (ROOT / target).exists()]
     assert not missing, f"README links to missing files: {missing}"
+
+
+def test_the_readme_links_every_docs_page() -> None:
+    readme = (ROOT / "README.md").read_text()
+    missing = [
+        page.name for page in sorted(DOCS.glob("*.md")) if f"](docs/{page.name})" not in readme
+    ]
+    assert not missing, f"README.md's documentation list leaves out {missing}"

@@ -51,21 +51,31 @@ def _stored(status: str, days_old: float, **fields: Any) -> WebhookEvent:
     )
 
 
-def documented_prune() -> str:
-    """The prune recipe of docs/deployment.md, exactly as the page shows it."""
-    (prune,) = [block for block in _blocks("deployment.md", "python") if ".delete()" in block]
-    return prune
+def documented_prune() -> list[str]:
+    """The manage.py arguments of the prune's cron line in docs/deployment.md, as written."""
+    (crontab,) = [
+        block for block in _blocks("deployment.md", "sh") if "prune_stripe_events" in block
+    ]
+    (line,) = crontab.strip().splitlines()
+    run = line.split(None, 5)[5].split(" && ", 1)[1].partition(" || ")[0]
+    words = shlex.split(run)
+    assert words[:2] == ["python", "manage.py"], line
+    return words[2:]
 
 
-def test_the_prune_deletes_old_processed_events_only() -> None:
-    prune = documented_prune()
+def test_the_prune_empties_old_finished_payloads_only() -> None:
+    arguments = documented_prune()
     old, recent = _stored("processed", 401), _stored("processed", 399)
-    old_failed = _stored("failed", 500)
+    old_ignored, old_failed = _stored("ignored", 500), _stored("failed", 500)
 
-    exec(compile(prune, "docs/deployment.md", "exec"), {})  # noqa: S102
+    with _settings(EVENT_PAYLOAD_DAYS=400):
+        assert _run(arguments)[0] == 0
 
-    left = set(WebhookEvent.objects.values_list("pk", flat=True))
-    assert left == {recent.pk, old_failed.pk} and old.pk not in left
+    payloads = dict(WebhookEvent.objects.values_list("pk", "payload"))
+    assert payloads[old.pk] == payloads[old_ignored.pk] == {"pruned": True}
+    assert payloads[recent.pk]["id"] == recent.stripe_id
+    assert payloads[old_failed.pk]["id"] == old_failed.stripe_id
+    assert WebhookEvent.objects.count() == 4  # no row deleted
 
 
 def _cron_lines() -> list[tuple[str, list[str], str]]:

@@ -1,9 +1,10 @@
-"""Arbitrary form values: never a 500, never a redirect off the allowed hosts."""
+"""Arbitrary form values, Referers and return tokens: never a 500, never a redirect off
+the allowed hosts (URLs ``urlsplit`` refuses, such as ``http://[``, included)."""
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 from django.test import Client, RequestFactory, override_settings
@@ -11,6 +12,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from django_stripe_portal.portal.return_links import safe_return_to
+from tests.hostile_json import bad_urls
 from tests.portal_support import FakePortalApi
 
 ALLOWED = {"testserver", "app.example.com"}
@@ -30,12 +32,15 @@ url_like = st.one_of(
         st.sampled_from(["", "evil.com", "testserver", "app.example.com", "testserver@evil.com"]),
         st.text(alphabet="/\\?#@:.%a\t\n ", max_size=12),
     ),
+    bad_urls,
 )
 
 
 @settings(max_examples=400, deadline=None)
 @given(candidate=url_like, secure=st.booleans())
 @example(candidate="://", secure=False)  # found by this test: a relative path, not a URL
+@example(candidate="http://[", secure=False)  # found by a probe: urlsplit raised ValueError
+@example(candidate="/a\x00b", secure=False)  # kept, then PostgreSQL refused to store it
 def test_a_kept_return_to_never_leaves_the_allowed_hosts(candidate: str, secure: bool) -> None:
     request = RequestFactory().get("/", secure=secure)
     with override_settings(STRIPE_PORTAL=TEST_SETTINGS):
@@ -68,17 +73,35 @@ def test_a_kept_return_to_never_leaves_the_allowed_hosts(candidate: str, secure:
             "return_to": url_like,
             "customer": st.text(max_size=20),
         },
-    )
+    ),
+    referer=st.none() | url_like,
 )
 def test_any_form_is_answered_without_a_500(
-    signed_in: Client, portal_api: FakePortalApi, form: dict[str, str]
+    signed_in: Client, portal_api: FakePortalApi, form: dict[str, str], referer: str | None
 ) -> None:
-    form = {key: value.replace("\x00", "") for key, value in form.items()}
+    headers = {}
+    if referer is not None and referer.isprintable():  # what an HTTP header can carry
+        headers["Referer"] = referer
     with override_settings(STRIPE_PORTAL=TEST_SETTINGS):
-        response = signed_in.post("/billing/portal/", form)
+        response = signed_in.post("/billing/portal/", form, headers=headers)
 
     assert response.status_code in (302, 303)
     location = response["Location"]
     if response.status_code == 303 and location.startswith("https://billing.stripe.com/"):
         return
     assert urlsplit(location).netloc in ("", *ALLOWED)
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(token=st.text(min_size=1, max_size=80).filter(lambda t: "/" not in t and t.isprintable()))
+def test_any_return_token_ends_at_the_return_url(client: Client, token: str) -> None:
+    with override_settings(STRIPE_PORTAL=TEST_SETTINGS):
+        response = client.get(f"/billing/return/{quote(token, safe='')}/")
+    assert response.status_code in (302, 404), response.status_code
+    if response.status_code == 302:
+        assert response["Location"] == "/"

@@ -63,6 +63,7 @@ BAD_VALUES: dict[str, list[Any]] = {
     "WEBHOOK_STUCK_AFTER": ["600", -1, 0.5],
     "VISIT_WINDOW": ["3600", 0],
     "ENTITLEMENT_REQUIRED_URL": [["/pricing/"], 403],
+    "EVENT_PAYLOAD_DAYS": ["400", 0, -1, 30.5, True],
 }
 
 
@@ -93,6 +94,7 @@ def test_good_values_of_other_shapes_pass() -> None:
             API_BASE="http://127.0.0.1:12111",
             ALLOWED_RETURN_HOSTS=("app.example.com",),
             WEBHOOK_RETRY_DELAYS=(0, 1.5, 60),
+            EVENT_PAYLOAD_DAYS=400,
         )
         == []
     )

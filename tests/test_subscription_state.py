@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import pytest
@@ -173,7 +175,46 @@ def test_late_update_after_deletion_keeps_it_canceled(client: Client) -> None:
     assert _stored().status == "canceled"
 
 
-def test_late_event_still_signals_with_the_newer_state_and_stale_flag(client: Client) -> None:
+DOMAIN_SIGNAL_NAMES = [
+    "subscription_plan_changed",
+    "subscription_quantity_changed",
+    "subscription_cancel_scheduled",
+    "subscription_reactivated",
+    "subscription_canceled",
+    "subscription_paused",
+    "subscription_resumed",
+    "retention_offer_accepted",
+    "payment_method_changed",
+    "customer_details_changed",
+    "portal_configuration_changed",
+]
+
+
+@contextmanager
+def _every_signal() -> Iterator[dict[str, Recorder]]:
+    """A recorder on every domain signal, ``webhook_received`` and the per-type signals."""
+    recorders = {name: Recorder() for name in [*DOMAIN_SIGNAL_NAMES, "webhook_received"]}
+    per_type = ["customer.subscription.updated", "customer.subscription.deleted"]
+    recorders.update({f"on:{name}": Recorder() for name in per_type})
+    with ExitStack() as stack:
+        for name, recorder in recorders.items():
+            signal = (
+                signals.event_signal(name[3:]) if name.startswith("on:") else getattr(signals, name)
+            )
+            stack.enter_context(connected(signal, recorder))
+        yield recorders
+
+
+def _sent(recorders: dict[str, Recorder]) -> dict[str, list[bool]]:
+    return {name: [call["stale"] for call in r.calls] for name, r in recorders.items() if r.calls}
+
+
+def test_a_late_event_sends_no_domain_signal_only_the_generic_ones_marked_stale(
+    client: Client,
+) -> None:
+    """Issue 22, item 8: domain signals speak of what is true now. A late cancellation
+    request (older than the reactivation stored) is not news; a receiver that does not
+    read ``stale`` would act on it."""
     _deliver(
         client,
         "customer.subscription.updated",
@@ -181,18 +222,78 @@ def test_late_event_still_signals_with_the_newer_state_and_stale_flag(client: Cl
         T0 + 60,
         {"cancel_at_period_end": True},
     )
-    recorder = Recorder()
-    with connected(signals.subscription_cancel_scheduled, recorder):
+    with _every_signal() as recorders:
+        _deliver(
+            client,
+            "customer.subscription.updated",
+            _sub(cancel_at_period_end=True, items=[("price_new", 3)]),
+            T0,
+            {"cancel_at_period_end": False, "items": _sub(items=[("price_old", 1)])["items"]},
+        )
+    assert _sent(recorders) == {
+        "webhook_received": [True],
+        "on:customer.subscription.updated": [True],
+    }
+    assert _stored().cancel_at_period_end is False  # the newer, stored state
+
+
+def test_a_late_plan_change_after_a_deletion_sends_no_plan_change(client: Client) -> None:
+    """The probe's case: the subscription is gone; its plan did not change now."""
+    _deliver(client, "customer.subscription.deleted", _sub(status="canceled"), T0 + 60)
+    with _every_signal() as recorders:
+        _deliver(
+            client,
+            "customer.subscription.updated",
+            _sub(items=[("price_new", 1)]),
+            T0,
+            {"items": _sub(items=[("price_old", 1)])["items"]},
+        )
+    assert _sent(recorders) == {
+        "webhook_received": [True],
+        "on:customer.subscription.updated": [True],
+    }
+
+
+def test_an_event_in_order_sends_its_domain_signals_not_stale(client: Client) -> None:
+    _deliver(client, "customer.subscription.updated", _sub(cancel_at_period_end=False), T0)
+    with _every_signal() as recorders:
         _deliver(
             client,
             "customer.subscription.updated",
             _sub(cancel_at_period_end=True),
-            T0,
+            T0 + 60,
             {"cancel_at_period_end": False},
         )
-    (call,) = recorder.calls
-    assert call["stale"] is True
-    assert call["subscription"].cancel_at_period_end is False  # the newer, stored state
+    assert _sent(recorders) == {
+        "webhook_received": [False],
+        "on:customer.subscription.updated": [False],
+        "subscription_cancel_scheduled": [False],
+    }
+
+
+def test_a_deletion_overtaken_by_a_later_update_still_says_canceled(client: Client) -> None:
+    """The one exception: the subscription has ended (that is true now) and the update
+    that overtook the deletion sent no subscription_canceled, so without this signal a
+    win-back flow would never hear of the cancellation."""
+    _deliver(client, "customer.subscription.updated", _sub(status="canceled"), T0 + 60)
+    with _every_signal() as recorders:
+        _deliver(client, "customer.subscription.deleted", _sub(status="canceled"), T0)
+    assert _sent(recorders) == {
+        "webhook_received": [True],
+        "on:customer.subscription.deleted": [True],
+        "subscription_canceled": [True],
+    }
+    (call,) = recorders["subscription_canceled"].calls
+    assert call["subscription"].status == "canceled"
+
+
+def test_a_late_deletion_of_a_subscription_that_is_live_says_nothing(client: Client) -> None:
+    """Stripe never revives a subscription, so a stored live state newer than a deletion
+    is not Stripe's; nothing "canceled" is true now."""
+    _deliver(client, "customer.subscription.updated", _sub(status="active"), T0 + 60)
+    with _every_signal() as recorders:
+        _deliver(client, "customer.subscription.deleted", _sub(status="canceled"), T0)
+    assert "subscription_canceled" not in _sent(recorders)
 
 
 def test_duplicate_delivery_changes_nothing(client: Client) -> None:

@@ -207,6 +207,54 @@ def test_tax_id_created_is_a_details_change(client: Client) -> None:
     assert calls["customer_details_changed"][0]["previous_attributes"] == {}
 
 
+def _tax_id(**fields: Any) -> dict[str, Any]:
+    return {
+        "id": "txi_self",
+        "object": "tax_id",
+        "type": "eu_vat",
+        "value": "DE123456789",
+        "country": "DE",
+        "livemode": False,
+        "created": 1,
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    "event_type", ["customer.tax_id.created", "customer.tax_id.updated", "customer.tax_id.deleted"]
+)
+@pytest.mark.parametrize(
+    "owner",
+    [
+        {"type": "self", "account": None, "application": None, "customer": None},
+        {"type": "account", "account": "acct_other", "application": None, "customer": None},
+        {"type": "application", "account": None, "application": "ca_app", "customer": None},
+    ],
+    ids=["self", "account", "application"],
+)
+def test_a_tax_id_no_customer_owns_is_nobodys_details_change(
+    client: Client, event_type: str, owner: dict[str, Any]
+) -> None:
+    """Issue 22, item 8: the account's own tax id (owner.type "self") sent
+    customer_details_changed with an empty customer id."""
+    event = so.event(event_type, _tax_id(customer=None, owner=owner))
+    assert _post_recording(client, event) == {}
+    row = _row(event)
+    assert (row.status, row.customer_id, row.change_kind) == ("processed", "", "")
+
+
+def test_a_customers_tax_id_named_by_its_owner_is_that_customers_change(client: Client) -> None:
+    owner = {"type": "customer", "account": None, "application": None, "customer": "cus_tax"}
+    event = so.event("customer.tax_id.created", _tax_id(customer="cus_tax", owner=owner))
+    calls = _post_recording(client, event)
+    assert [call["customer_id"] for call in calls["customer_details_changed"]] == ["cus_tax"]
+
+
+def test_a_detached_method_naming_no_customer_signals_nothing(client: Client) -> None:
+    event = so.event("payment_method.detached", so.payment_method(customer=None))
+    assert _post_recording(client, event) == {}
+
+
 @pytest.mark.parametrize("event_type", ["payment_method.attached", "payment_method.detached"])
 def test_payment_method_attached_and_detached(client: Client, event_type: str) -> None:
     attached = event_type.endswith("attached") and not event_type.endswith("detached")

@@ -14,12 +14,17 @@ from hypothesis import strategies as st
 
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.testing import sign_payload
+from django_stripe_portal.webhooks.parse import MAX_NESTING
 from tests import stripe_objects as so
 from tests.hostile_json import (
     HOSTILE_SPOTS,
+    URL_FIELDS,
+    bad_url_event_body,
+    bad_urls,
     header_texts,
     hostile_event_body,
     hostile_fragments,
+    json_depth,
     non_ascii_header_texts,
 )
 from tests.webhook_support import SECRET, post_raw
@@ -188,3 +193,18 @@ def test_signed_hostile_json_is_refused_or_kept_never_a_500(
     assert response.status_code in (200, 400), response.content
     stored = WebhookEvent.objects.count() - before
     assert stored == (1 if response.status_code == 200 else 0), response.content
+    if json_depth(body) > MAX_NESTING:  # hidden in strings or not: the documented limit
+        assert response.status_code == 400, response.content
+
+
+@FUZZ
+@given(where=st.sampled_from(sorted(URL_FIELDS)), url=bad_urls)
+def test_signed_events_with_bad_urls_in_url_fields_are_kept_never_a_500(
+    client: Client, where: tuple[str, str], url: str
+) -> None:
+    """A URL ``urlsplit`` refuses, in any URL-shaped field the app reads: the event is
+    Stripe-shaped, so it is stored and processed (a 500 would be retried for days)."""
+    body = bad_url_event_body(where, url)
+    response = post_raw(client, body, sign_payload(body, SECRET))
+    assert (response.status_code, response.content) == (200, b"processed")
+    assert WebhookEvent.objects.get(stripe_id=json.loads(body)["id"]).status == "processed"

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 from django.utils import timezone
 
@@ -181,6 +181,61 @@ def test_a_replayed_given_up_event_that_succeeds_is_no_longer_given_up(
     assert (row.status, row.gave_up_at) == (Status.PROCESSED, None)
 
 
+def _replay(stripe_id: str, *statuses: str) -> None:
+    """``replay_stripe_events --id``; a replay that fails again exits with an error."""
+    try:
+        call_command("replay_stripe_events", id=[stripe_id], status=list(statuses) or None)
+    except CommandError:
+        pass
+
+
+def test_a_given_up_event_replayed_and_failing_again_is_not_announced_again(
+    client: Client, dummy_backend: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 22, item 5: a person replaying a given-up event is already on it; each failed
+    replay used to send webhook_gave_up (and page) again. Giving up is announced when an
+    event goes from "something will retry it" to "nothing will": once, and again only
+    after a success in between made it fine (a new give-up)."""
+    event = _cancel_event()
+    always = Recorder(raises=ConnectionError("mail server down"))
+    gave_up = Recorder()
+    with (
+        _task_mode(WEBHOOK_RETRY_DELAYS=[0]),
+        connected(signals.webhook_gave_up, gave_up),
+        caplog.at_level(logging.ERROR, logger="django_stripe_portal.webhooks"),
+    ):
+        with connected(signals.webhook_received, always):
+            post_signed(client, event)
+            assert [process_webhook_event.call(event["id"]) for _ in range(2)] == ["failed"] * 2
+            first_gave_up_at = WebhookEvent.objects.get().gave_up_at
+            assert first_gave_up_at is not None and len(gave_up.calls) == 1
+            for _ in range(3):
+                _replay(event["id"])
+            row = WebhookEvent.objects.get()
+            assert (row.status, row.attempts, row.gave_up_at) == (
+                Status.FAILED,
+                5,
+                first_gave_up_at,
+            )
+            assert len(gave_up.calls) == 1
+            assert webhook_health().given_up == 1
+
+        _replay(event["id"])  # the cause fixed: it succeeds, and is fine
+        row = WebhookEvent.objects.get()
+        assert (row.status, row.gave_up_at) == (Status.PROCESSED, None)
+
+        with connected(signals.webhook_received, always):  # broken again: a new give-up
+            _replay(event["id"], Status.PROCESSED)
+            row = WebhookEvent.objects.get()
+            assert row.status == Status.FAILED and row.gave_up_at is not None
+            assert row.gave_up_at > first_gave_up_at
+            assert len(gave_up.calls) == 2
+            _replay(event["id"])
+            assert len(gave_up.calls) == 2
+    lines = [r for r in caplog.records if "gave up after" in r.getMessage()]
+    assert len(lines) == 2
+
+
 def test_a_retried_older_event_never_moves_the_subscription_backwards(
     client: Client, dummy_backend: Any
 ) -> None:
@@ -194,15 +249,17 @@ def test_a_retried_older_event_never_moves_the_subscription_backwards(
     )
     newer = so.event("customer.subscription.updated", {**sub, "status": "past_due"}, created=now)
     flaky = FailsTimes(1)
-    stale_flags: list[bool] = []
+    received: list[tuple[str, bool]] = []
+    scheduled = Recorder()
 
-    def note_stale(sender: Any, stale: bool, **kwargs: Any) -> None:
-        stale_flags.append(stale)
+    def note_stale(sender: Any, event: WebhookEvent, stale: bool, **kwargs: Any) -> None:
+        received.append((event.stripe_id, stale))
 
     with (
         _task_mode(WEBHOOK_RETRY_DELAYS=[0]),
         connected(signals.webhook_received, flaky),
-        connected(signals.subscription_cancel_scheduled, note_stale),
+        connected(signals.webhook_received, note_stale),
+        connected(signals.subscription_cancel_scheduled, scheduled),
     ):
         post_signed(client, older)
         post_signed(client, newer)
@@ -212,7 +269,11 @@ def test_a_retried_older_event_never_moves_the_subscription_backwards(
     stored = StripeSubscription.objects.get()
     assert stored.status == "past_due"  # the newer event's state stays
     assert stored.event_created_at == dt.datetime.fromtimestamp(now, tz=dt.UTC)
-    assert stale_flags == [False, True]  # the retry told its receiver it was late
+    # The retry told the generic receiver it was late, and sent no domain signal: the
+    # cancellation it asked for is not what is true now. (The one call is the first
+    # attempt's, in time then, whose dispatch was rolled back.)
+    assert received[1:] == [(newer["id"], False), (older["id"], True)]
+    assert [call["stale"] for call in scheduled.calls] == [False]
 
 
 def test_sync_mode_failures_are_left_to_stripe(client: Client) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +12,7 @@ from django.test import Client, override_settings
 from django_stripe_portal import signals
 from django_stripe_portal.models import StripeSubscription, WebhookEvent
 from django_stripe_portal.tasks import process_webhook_event
+from django_stripe_portal.webhooks.recovery import recover_events
 from tests import stripe_objects as so
 from tests.webhook_support import SECRET, Recorder, connected, post_signed
 
@@ -103,14 +105,55 @@ def test_unknown_type_ends_ignored(client: Client, task_mode: None) -> None:
     assert WebhookEvent.objects.get().status == Status.IGNORED
 
 
-def test_enqueue_failure_answers_500_and_keeps_the_row_pending(
+def test_enqueue_failure_answers_503_and_keeps_the_row_pending(
     client: Client, task_mode: None
 ) -> None:
     broken = {"default": {"BACKEND": "tests.no_such_module.Backend"}}
     event = _event()
     with override_settings(TASKS=broken):
-        assert post_signed(client, event).status_code == 500
+        response = post_signed(client, event)
+    assert (response.status_code, response.content) == (503, NOT_ENQUEUED_ANSWER)
     assert WebhookEvent.objects.get().status == Status.PENDING
     with override_settings(TASKS=IMMEDIATE):  # Stripe's retry
         assert post_signed(client, event).status_code == 200
     assert WebhookEvent.objects.get().status == Status.PROCESSED
+
+
+NOT_ENQUEUED_ANSWER = (
+    b"the event is stored as pending but could not be queued (no receiver ran); "
+    b"recover_stripe_events or this retry will process it"
+)
+
+
+def _closed_port() -> int:
+    """A port nothing listens on: bound, then closed (connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_with_the_broker_down_the_answer_says_the_row_is_pending(
+    client: Client, task_mode: None
+) -> None:
+    """RQ on a Redis that refuses connections: the enqueue raises. The answer must not say
+    a receiver failed (none ran); the row is pending and the recovery sweep runs it."""
+    pytest.importorskip("django_tasks_rq")
+    ran = Recorder()
+    event = _event()
+    rq_down = {"default": {"BACKEND": "django_tasks_rq.RQBackend"}}
+    queues = {"default": {"URL": f"redis://127.0.0.1:{_closed_port()}/0"}}
+    with (
+        override_settings(TASKS=rq_down, RQ_QUEUES=queues),
+        connected(signals.webhook_received, ran),
+    ):
+        response = post_signed(client, event)
+        assert (response.status_code, response.content) == (503, NOT_ENQUEUED_ANSWER)
+        row = WebhookEvent.objects.get()
+        assert (row.status, row.attempts, row.last_error) == (Status.PENDING, 0, "")
+        assert ran.calls == []
+
+        with override_settings(STRIPE_PORTAL={**TASK_MODE, "WEBHOOK_STUCK_AFTER": 0}):
+            report = recover_events()
+    assert report.stuck == [event["id"]]
+    row.refresh_from_db()
+    assert (row.status, len(ran.calls)) == (Status.PROCESSED, 1)

@@ -24,7 +24,6 @@ from django_stripe_portal.events import ChangeKind
 from django_stripe_portal.models import WebhookEvent
 
 _CANCELLATION_KINDS = (ChangeKind.CANCELED, ChangeKind.CANCEL_SCHEDULED)
-_DETAILS_PATH = "payload__data__object__cancellation_details"
 
 
 @dataclass(frozen=True)
@@ -66,28 +65,26 @@ def cancellation_reasons(activity_range: ActivityRange) -> list[ReasonCount]:
         linked_changes(activity_range)
         .filter(change_kind__in=_CANCELLATION_KINDS)
         .annotate(
-            feedback=F(f"{_DETAILS_PATH}__feedback"),
-            feedback_option=F(f"{_DETAILS_PATH}__feedback_option"),
+            feedback=F("cancel_feedback"),
+            feedback_option=F("cancel_feedback_option"),
+            label=F("cancel_feedback_option_label"),
         )
-        .values("feedback", "feedback_option")
+        .values("feedback", "feedback_option", "label")
         .annotate(cancellations=Count("pk"))
         .order_by()
     )
-    # A few rows, merged and sorted here: PostgreSQL groups a JSON null apart from a
-    # missing key (both "no reason"), an option may be an id or the expanded object,
-    # and NULL sorts differently on each database.
+    # A few rows, sorted here (NULL sorts differently on each database). The columns
+    # (not the payload, which may be pruned) hold "" for no reason.
     counts: dict[tuple[str | None, str | None], int] = {}
-    described: dict[str, str] = {}
+    sent: dict[str, str] = {}  # descriptions the events carried (an expanded option)
     for row in rows:
-        option = row["feedback_option"]
-        if isinstance(option, dict):
-            if isinstance(option.get("description"), str) and isinstance(option.get("id"), str):
-                described[option["id"]] = option["description"]
-            option = option.get("id")
-        group = (_text_or_none(row["feedback"]), _text_or_none(option))
+        group = (_text_or_none(row["feedback"]), _text_or_none(row["feedback_option"]))
         counts[group] = counts.get(group, 0) + row["cancellations"]
+        if group[1] and row["label"]:
+            sent[group[1]] = row["label"]
+    described: dict[str, str] = {}
     if any(option is not None for _, option in counts):
-        described = {**feedback_option_descriptions(), **described}
+        described = {**feedback_option_descriptions(), **sent}
     reasons = [
         ReasonCount(feedback, cancellations, option, described.get(option or ""))
         for (feedback, option), cancellations in counts.items()

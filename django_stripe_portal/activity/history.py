@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db.models import F, Prefetch
+from django.db.models import F, Prefetch, Value
+from django.db.models.functions import NullIf
 
 from django_stripe_portal.activity.figures import ActivityRange, visits_in
 from django_stripe_portal.models import PortalSession, WebhookEvent
 from django_stripe_portal.state.customers import customer_q
-
-_DETAILS_PATH = "payload__data__object__cancellation_details"
 
 
 @dataclass(frozen=True)
@@ -25,8 +24,8 @@ def customer_history(
 ) -> list[VisitHistory]:
     """The customer's (a ``cus_…``, or an Accounts v2 customer's ``acct_…``) latest
     visits (newest first), each with the changes linked to it (oldest first). Two queries
-    whatever the number of visits; payloads are not loaded, only the cancellation
-    feedback is read out of them."""
+    whatever the number of visits; payloads are not loaded (they may be pruned): the
+    cancellation feedback is read from its columns."""
     visits = (
         visits_in(activity_range) if activity_range is not None else PortalSession.objects.all()
     )
@@ -34,8 +33,9 @@ def customer_history(
         WebhookEvent.objects.exclude(change_kind="")
         .defer("payload")
         .annotate(
-            feedback=F(f"{_DETAILS_PATH}__feedback"),
-            feedback_option=F(f"{_DETAILS_PATH}__feedback_option"),
+            # None for no reason, as the payload said it ("" in the columns).
+            feedback=NullIf(F("cancel_feedback"), Value("")),
+            feedback_option=NullIf(F("cancel_feedback_option"), Value("")),
         )
         .order_by("created_at", "pk")
     )

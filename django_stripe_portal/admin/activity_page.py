@@ -20,6 +20,8 @@ from django_stripe_portal import activity, labels
 from django_stripe_portal.activity.revenue_weekly import weekly_money
 from django_stripe_portal.admin import charts
 from django_stripe_portal.admin.records import short_date
+from django_stripe_portal.customer_labels import customer_labels
+from django_stripe_portal.customer_search import customer_id_for
 from django_stripe_portal.models import PortalConfiguration
 from django_stripe_portal.money_format import format_money, to_major
 
@@ -57,7 +59,7 @@ def activity_view(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> H
         activity_range = (
             form.activity_range() if form.is_bound else activity.ActivityRange.last_days(30)
         )
-        customer_id = form.cleaned_data["customer"] if form.is_bound else ""
+        customer_id = customer_id_for(form.cleaned_data["customer"]) if form.is_bound else ""
         context.update(_figures(activity_range, customer_id))
     return TemplateResponse(request, "admin/django_stripe_portal/portal_activity.html", context)
 
@@ -106,6 +108,7 @@ def _figures(activity_range: activity.ActivityRange, customer_id: str) -> dict[s
             for reason in report.cancellation_reasons
         ],
         "customer_id": customer_id,
+        "customer_label": customer_labels([customer_id]).get(customer_id, customer_id),
         "history": (
             [
                 (entry, _change_words(entry.changes))
@@ -227,7 +230,9 @@ class ActivityRangeForm(forms.Form):
     end = forms.DateField(required=False, input_formats=["%Y-%m-%d"], widget=_DATE_WIDGET)
     configuration = forms.ChoiceField(required=False)
     customer = forms.CharField(
-        required=False, max_length=255, help_text=_("A customer id (cus_…) to list its visits.")
+        required=False,
+        max_length=255,
+        help_text=_("A customer id (cus_…), email or username, to list their visits."),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

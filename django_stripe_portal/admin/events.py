@@ -14,17 +14,17 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from django_stripe_portal import labels
+from django_stripe_portal.admin.people import PeopleAdmin
 from django_stripe_portal.admin.records import (
     AccountFilter,
     ChoicesFilter,
-    StripeRecordAdmin,
     pretty_json,
     short_datetime,
 )
 from django_stripe_portal.events import CONNECT_ENDPOINT_EVENTS
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.webhooks.health import webhook_health
-from django_stripe_portal.webhooks.process import Outcome, process_stored_event
+from django_stripe_portal.webhooks.process import PRUNED_NOTE, Outcome, process_stored_event
 
 #: The replay action dispatches at most this many events in one request; more is a
 #: job for ``manage.py replay_stripe_events``.
@@ -65,12 +65,12 @@ class RetryStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(StripeRecordAdmin):
+class WebhookEventAdmin(PeopleAdmin):
     """Every verified event as received, with its processing state."""
 
     # The columns that fit a 1280 px window beside the filters; the rest is on the event.
-    # Customers are found by searching their id; each row's visit link leads to them.
-    list_display = ("created", "event", "processing", "visit")
+    # Customers are found by searching their name, email or id.
+    list_display = ("created", "event", "customer", "processing", "visit")
     list_display_links = ("created",)
     list_filter = (
         "status",
@@ -88,7 +88,7 @@ class WebhookEventAdmin(StripeRecordAdmin):
         "type",
         "status",
         "change_kind",
-        "customer_id",
+        "customer_with_id",
         "portal_session",
         "livemode",
         "api_version",
@@ -111,6 +111,12 @@ class WebhookEventAdmin(StripeRecordAdmin):
         """The list, with the health figures a monitor reads (check_stripe_webhooks) on top."""
         context = {**(extra_context or {}), "webhook_health": webhook_health()}
         return super().changelist_view(request, extra_context=context)
+
+    def page_subtitle(self, obj: WebhookEvent) -> str:
+        what = f"{obj.type}, {short_datetime(obj.created_at)}"
+        if not obj.customer_id:
+            return what
+        return f"{super().page_subtitle(obj)}: {what}"
 
     @admin.display(description=_("created"), ordering="created_at")
     def created(self, obj: WebhookEvent) -> str:
@@ -184,10 +190,12 @@ class WebhookEventAdmin(StripeRecordAdmin):
             for stripe_id in selected
         )
         summary = ", ".join(f"{count} {outcome.value}" for outcome, count in outcomes.items())
-        failed = outcomes[Outcome.FAILED] + outcomes[Outcome.BUSY]
+        failed = outcomes[Outcome.FAILED] + outcomes[Outcome.BUSY] + outcomes[Outcome.PRUNED]
         self.message_user(
             request,
             _("Replayed %(count)d event(s): %(summary)s.")
             % {"count": len(selected), "summary": summary},
             messages.WARNING if failed else messages.SUCCESS,
         )
+        if outcomes[Outcome.PRUNED]:
+            self.message_user(request, PRUNED_NOTE, messages.WARNING)

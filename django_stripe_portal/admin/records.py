@@ -3,7 +3,8 @@ fast on tables of millions of rows, filters that never ask the database for choi
 
 List pages never count the whole table (``show_full_result_count = False``, planner
 estimates for large counts on PostgreSQL), list filters never scan for distinct
-values, and searching is an exact match on indexed Stripe ids.
+values, and searching is an exact match on indexed Stripe ids (or, where a page names
+people, a user's name through the customer links: ``admin/people.py``).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import json
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import SuspiciousOperation
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Model, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.functional import cached_property
@@ -79,8 +81,72 @@ def identifier(value: str, words: str = "") -> SafeString:
 
 def pretty_json(value: Any) -> SafeString:
     """A JSON value indented in a ``<pre>``, escaped (payloads are untrusted text)."""
-    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
-    return format_html('<pre style="white-space:pre-wrap;margin:0">{}</pre>', text)
+    return format_html('<pre style="white-space:pre-wrap;margin:0">{}</pre>', indented_json(value))
+
+
+#: Levels of indentation shown; deeper values are written at this indentation.
+MAX_INDENT_LEVELS = 30
+
+
+def indented_json(value: Any) -> str:
+    """``json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)``, written with a
+    stack instead of recursion: a stored payload of any depth (rows older than the
+    nesting limit may be deep) is shown, never a ``RecursionError``. Indentation stops
+    growing past :data:`MAX_INDENT_LEVELS` (Stripe nests about ten), so a deep payload's
+    page grows with its size, not with the square of its depth."""
+    parts: list[str] = []
+    # What is left to write, last first: text as it is, or (value, indent level).
+    todo: list[str | tuple[Any, int]] = [(value, 0)]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            parts.append(item)
+            continue
+        current, level = item
+        level = min(level, MAX_INDENT_LEVELS)
+        if isinstance(current, dict) and current:
+            inner = "\n" + "  " * (level + 1)
+            entries = sorted(current.items(), key=lambda entry: str(entry[0]))
+            pending: list[str | tuple[Any, int]] = ["{"]
+            for index, (key, child) in enumerate(entries):
+                lead = inner if index == 0 else "," + inner
+                pending += [lead + _scalar_json(str(key)) + ": ", (child, level + 1)]
+            pending.append("\n" + "  " * level + "}")
+            todo.extend(reversed(pending))
+        elif isinstance(current, list | tuple) and current:
+            inner = "\n" + "  " * (level + 1)
+            pending = ["["]
+            for index, child in enumerate(current):
+                pending += [inner if index == 0 else "," + inner, (child, level + 1)]
+            pending.append("\n" + "  " * level + "]")
+            todo.extend(reversed(pending))
+        else:
+            parts.append(_scalar_json(current))
+    return "".join(parts)
+
+
+def _scalar_json(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{}"
+    if isinstance(value, list | tuple):
+        return "[]"
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return json.dumps(str(value), ensure_ascii=False)
+
+
+class NoNulInQuery:
+    """A list page whose query string holds a NUL answers 400: PostgreSQL refuses NUL in
+    a text parameter, and Django's admin sends filter and search values to it as given,
+    so ``?q=%00`` or ``?account=acct_%00`` was a 500."""
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if any("\x00" in key or "\x00" in "".join(values) for key, values in request.GET.lists()):
+            raise SuspiciousOperation("NUL character in an admin list's query string")
+        return super().changelist_view(request, extra_context)  # type: ignore[misc,no-any-return]
 
 
 class ReadOnly:
@@ -96,7 +162,7 @@ class ReadOnly:
         return False
 
 
-class StripeRecordAdmin(ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
+class StripeRecordAdmin(NoNulInQuery, ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
     """Read-only, large-table friendly list, exact search on Stripe ids."""
 
     show_full_result_count = False
@@ -117,11 +183,15 @@ class StripeRecordAdmin(ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
     ) -> tuple[QuerySet[Any], bool]:
         for term in search_term.split():
-            match = Q()
-            for field_name in self.exact_search_fields:
-                match |= Q(**{field_name: term})
-            queryset = queryset.filter(match)
+            queryset = queryset.filter(self.search_term_match(term))
         return queryset, False
+
+    def search_term_match(self, term: str) -> Q:
+        """What one search term matches: an exact id in any of ``exact_search_fields``."""
+        match = Q()
+        for field_name in self.exact_search_fields:
+            match |= Q(**{field_name: term})
+        return match
 
 
 def with_id(words: str, value: str) -> SafeString:
@@ -150,6 +220,14 @@ class ChoicesFilter(admin.SimpleListFilter):
         if value is None:
             return queryset
         return queryset.filter(**{self.field_name: value})
+
+
+class AccountColumn:
+    """A list column naming the row's Stripe account: *platform*, or the connected one."""
+
+    @admin.display(description=_("Stripe account"), ordering="account")
+    def stripe_account(self, obj: Any) -> str:
+        return str(obj.account or _("platform"))
 
 
 class AccountFilter(admin.SimpleListFilter):

@@ -14,11 +14,11 @@ from django.utils.translation import gettext_lazy as _
 from django_stripe_portal import labels
 from django_stripe_portal.admin.activity_page import activity_view
 from django_stripe_portal.admin.at_risk_page import at_risk_view
+from django_stripe_portal.admin.people import PeopleAdmin
 from django_stripe_portal.admin.records import (
     AccountFilter,
     ChoicesFilter,
     ReadOnly,
-    StripeRecordAdmin,
     identifier,
     short_datetime,
     with_id,
@@ -39,20 +39,23 @@ class FlowTypeFilter(ChoicesFilter):
 
 class ConfigurationFilter(admin.SimpleListFilter):
     """By the configuration's key: its ``bpc_…`` id is for developers (and too long for
-    the filter column). The configurations table is a handful of rows."""
+    the filter column). Each key once, though every account (Connect) and mode has a
+    configuration of its own under it: the account filter tells those apart. The
+    configurations table is a handful of rows."""
 
     title = _("configuration")
     parameter_name = "configuration"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        rows = PortalConfiguration.objects.order_by("key", "pk").values_list("pk", "key")
-        return [(str(pk), key) for pk, key in rows]
+        keys = PortalConfiguration.objects.order_by("key").values_list("key", flat=True)
+        return [(key, key) for key in dict.fromkeys(keys)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
-        if value and value.isdigit():
-            return queryset.filter(configuration_id=int(value))
-        return queryset
+        if not value:
+            return queryset
+        configurations = PortalConfiguration.objects.filter(key=value).values("pk")
+        return queryset.filter(configuration_id__in=configurations)
 
 
 class ReturnedFilter(admin.SimpleListFilter):
@@ -86,7 +89,7 @@ class LinkedChangeInline(ReadOnly, admin.TabularInline):  # type: ignore[type-ar
         events: QuerySet[WebhookEvent] = super().get_queryset(request)
         return (
             events.defer("payload")
-            .annotate(feedback=F("payload__data__object__cancellation_details__feedback"))
+            .annotate(feedback=F("cancel_feedback"))
             .order_by("created_at", "pk")
         )
 
@@ -111,11 +114,11 @@ class LinkedChangeInline(ReadOnly, admin.TabularInline):  # type: ignore[type-ar
 
 
 @admin.register(PortalSession)
-class PortalSessionAdmin(StripeRecordAdmin):
+class PortalSessionAdmin(PeopleAdmin):
     """Portal visits, each with the changes linked to it; also serves the activity page."""
 
     # The columns that fit a 1280 px window beside the filters; the rest is on the visit.
-    list_display = ("opened", "customer_id", "opened_for", "came_back")
+    list_display = ("opened", "customer", "opened_for", "came_back")
     list_display_links = ("opened",)
     list_select_related = ("configuration",)
     list_filter = (
@@ -129,7 +132,7 @@ class PortalSessionAdmin(StripeRecordAdmin):
     ordering = ("-created_at", "-pk")
     fields = (
         "stripe_id",
-        "customer_id",
+        "customer_with_id",
         "user",
         "configuration",
         "opened_for_and_flow",
@@ -143,6 +146,12 @@ class PortalSessionAdmin(StripeRecordAdmin):
     )
     readonly_fields = fields
     inlines = (LinkedChangeInline,)
+
+    def page_subtitle(self, obj: PortalSession) -> str:
+        return str(_("%(customer)s, portal visit of %(when)s")) % {
+            "customer": super().page_subtitle(obj),
+            "when": short_datetime(obj.created_at),
+        }
 
     @admin.display(description=_("opened"), ordering="created_at")
     def opened(self, obj: PortalSession) -> str:

@@ -7,10 +7,10 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from django_stripe_portal import labels
+from django_stripe_portal.admin.people import PeopleAdmin
 from django_stripe_portal.admin.records import (
     AccountFilter,
     ChoicesFilter,
-    StripeRecordAdmin,
     identifier,
     pretty_json,
     short_date,
@@ -31,17 +31,17 @@ class SubscriptionStatusFilter(ChoicesFilter):
 
 
 @admin.register(StripeSubscription)
-class StripeSubscriptionAdmin(StripeRecordAdmin):
+class StripeSubscriptionAdmin(PeopleAdmin):
     """Subscription state as the webhooks last told it."""
 
     # The columns that fit a 1280 px window beside the filters; the rest is on the page.
-    list_display = ("customer_id", "state", "next_date", "last_event")
-    list_display_links = ("customer_id",)
+    list_display = ("customer", "state", "next_date", "last_event")
+    list_display_links = ("customer",)
     list_filter = (SubscriptionStatusFilter, "cancel_at_period_end", "livemode", AccountFilter)
     ordering = ("-event_created_at", "-pk")
     fields = (
         "stripe_id",
-        "customer_id",
+        "customer_with_id",
         "status",
         "items_formatted",
         "cancel_at_period_end",
@@ -55,6 +55,12 @@ class StripeSubscriptionAdmin(StripeRecordAdmin):
         "updated",
     )
     readonly_fields = fields
+
+    def page_subtitle(self, obj: StripeSubscription) -> str:
+        return str(_("%(customer)s, subscription %(status)s")) % {
+            "customer": super().page_subtitle(obj),
+            "status": labels.status_label(obj.status),
+        }
 
     @admin.display(description=_("status"), ordering="status")
     def state(self, obj: StripeSubscription) -> SafeString:

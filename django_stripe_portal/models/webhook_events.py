@@ -85,6 +85,26 @@ class WebhookEvent(models.Model):
         default="",
         help_text="A cancellation's feedback (Stripe's) or custom feedback option (bfo_…)",
     )
+    # Read by the figures and pages instead of the payload, which prune_stripe_events may
+    # empty: written by the same INSERT as the row (docs/deployment.md, "Storage").
+    cancel_feedback = models.CharField(
+        max_length=50,
+        blank=True,
+        default="",
+        help_text="The subscription's cancellation_details.feedback (Stripe's enum) at the event",
+    )
+    cancel_feedback_option = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="The subscription's cancellation_details.feedback_option (bfo_…) at the event",
+    )
+    cancel_feedback_option_label = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="That option's description, when the event sent it expanded",
+    )
 
     class Meta:
         verbose_name = _("webhook event")

@@ -51,7 +51,11 @@ def is_own_return_link(url: object) -> bool:
     """
     if not isinstance(url, str) or not url:
         return False
-    token = unquote(urlsplit(url).path.rstrip("/").rpartition("/")[2])
+    try:
+        path = urlsplit(url).path
+    except ValueError:  # "http://[": not a URL at all, so not one of ours
+        return False
+    token = unquote(path.rstrip("/").rpartition("/")[2])
     try:
         _signer().unsign(token)
     except signing.BadSignature:
@@ -83,10 +87,15 @@ def safe_return_to(request: HttpRequest, candidate: str | None) -> str | None:
     candidate = candidate.strip()
     if not candidate or len(candidate) > MAX_RETURN_TO_LENGTH:
         return None
-    if any(char in candidate for char in "\t\r\n"):
-        # Browsers drop these, so "/\t/evil.com" is "//evil.com" to them.
+    if any(char < " " or char == "\x7f" for char in candidate):
+        # Browsers drop tab, CR and LF, so "/\t/evil.com" is "//evil.com" to them; and no
+        # page of ours has a control character in its address (PostgreSQL cannot even
+        # store a NUL: "/a\x00" was a 500).
         return None
-    parts = urlsplit(candidate)
+    try:
+        parts = urlsplit(candidate)
+    except ValueError:  # "http://[" (an unclosed IPv6 host): not a place to send anyone
+        return None
     if not candidate.startswith("/") and not (parts.scheme and parts.netloc):
         # "billing/" (or "://x") would resolve against whichever page the browser is on.
         return None

@@ -38,11 +38,18 @@ _STATUS_CODES = {
     Outcome.BUSY: 409,
     Outcome.MISSING: 500,
     Outcome.NOT_STORED: 503,
+    Outcome.NOT_ENQUEUED: 503,
+    # Only a replay can meet a pruned row (a delivery of a done event is a duplicate).
+    Outcome.PRUNED: 200,
 }
 _MESSAGES = {
     Outcome.FAILED: "a receiver failed; the event is stored as failed and will be retried",
     Outcome.BUSY: "this event is being processed by another delivery; retry later",
     Outcome.NOT_STORED: "the event could not be stored; retry later",
+    Outcome.NOT_ENQUEUED: (
+        "the event is stored as pending but could not be queued (no receiver ran); "
+        "recover_stripe_events or this retry will process it"
+    ),
 }
 
 _warned_api_versions: set[str] = set()

@@ -18,5 +18,7 @@
 - ``health``: the figures a monitor reads (``manage.py check_stripe_webhooks``);
 - ``retention``: a retention offer accepted (``customer.discount.created`` after an offer);
 - ``catch_up``: events Stripe's Events API lists that were never delivered, received as
-  deliveries (``manage.py fetch_stripe_events``).
+  deliveries (``manage.py fetch_stripe_events``);
+- ``event_listing``: one account's ``GET /v1/events``, page by page (``Stripe-Account``
+  for a connected account).
 """

@@ -25,23 +25,23 @@ import logging
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import IO, Any, NamedTuple
+from typing import IO, NamedTuple
 
 from django.db.models import Max
 from django.utils import timezone
-from stripe import StripeClient
 from stripe.params import EventListParams
 
 from django_stripe_portal import signals
 from django_stripe_portal.client import get_client
 from django_stripe_portal.conf import get_settings
-from django_stripe_portal.events import HANDLED_EVENTS
+from django_stripe_portal.events import CONNECT_ENDPOINT_EVENTS, HANDLED_EVENTS
 from django_stripe_portal.exceptions import WebhookRefused
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.webhooks.accept import accept_event
+from django_stripe_portal.webhooks.event_listing import PAGE_SIZE, EventListing, list_params
 from django_stripe_portal.webhooks.process import Outcome
 from django_stripe_portal.webhooks.receive import receive_event
 
@@ -53,15 +53,14 @@ RETENTION = timedelta(days=30)
 #: around then may have been missed while later ones arrived (Stripe does not deliver
 #: in order, and a delivery retried for hours carries its original ``created``).
 SAFETY_OVERLAP = timedelta(hours=1)
-#: Stripe's most per page.
-PAGE_SIZE = 100
 #: ``types`` takes "an array of up to 20 strings": more types are listed in several runs.
 MAX_TYPES_PER_LISTING = 20
 #: A progress line at most this often (events), or when this many seconds passed.
 PROGRESS_EVERY = 1000
 PROGRESS_SECONDS = 5.0
 
-_NEW = {Outcome.PROCESSED, Outcome.IGNORED, Outcome.ENQUEUED}
+#: NOT_ENQUEUED: stored pending while the task broker was down; the recovery sweep runs it.
+_NEW = {Outcome.PROCESSED, Outcome.IGNORED, Outcome.ENQUEUED, Outcome.NOT_ENQUEUED}
 #: BUSY: a live delivery holds the row right now, so it is stored and being processed.
 _ALREADY_STORED = {Outcome.DUPLICATE, Outcome.BUSY}
 
@@ -104,10 +103,15 @@ class CatchUpResult:
 
 
 def catch_up_window(
-    *, since: datetime | None = None, hours: float | None = None, now: datetime | None = None
+    *,
+    since: datetime | None = None,
+    hours: float | None = None,
+    now: datetime | None = None,
+    account: str = "",
 ) -> Window:
     """The start of the listing: ``since``, ``hours`` ago, or by default the newest stored
-    event minus :data:`SAFETY_OVERLAP` (at most Stripe's 30 days back).
+    event of ``account`` (``""``: the platform) minus :data:`SAFETY_OVERLAP` (at most
+    Stripe's 30 days back).
 
     Raises :class:`WindowRefused` for a window Stripe cannot list.
     """
@@ -121,13 +125,14 @@ def catch_up_window(
     elif since is not None:
         start, asked = since, f"--since {since.isoformat()}"
     else:
-        # The platform's events only: a Connect endpoint that kept delivering while the
-        # platform's was down must not shorten the window.
-        newest = WebhookEvent.objects.filter(account="").aggregate(newest=Max("created_at"))[
+        # This account's events only: one whose events kept arriving while another's did
+        # not (the Connect endpoint up, the platform's down, or the reverse) must not
+        # shorten the other's window.
+        newest = WebhookEvent.objects.filter(account=account).aggregate(newest=Max("created_at"))[
             "newest"
         ]
         if newest is None:
-            return Window(oldest, "no event is stored yet: Stripe's whole 30 days")
+            return Window(oldest, "no event of it is stored yet: Stripe's whole 30 days")
         start = newest - SAFETY_OVERLAP
         if start < oldest:
             return Window(
@@ -154,9 +159,10 @@ def catch_up_window(
     return Window(start, asked)
 
 
-def catch_up_types(only: Sequence[str] = ()) -> list[str]:
+def catch_up_types(only: Sequence[str] = (), *, connect: bool = False) -> list[str]:
     """The event types to list: ``only``, or those the app handles plus any a host
-    connected a per-type receiver to with ``signals.on()``."""
+    connected a per-type receiver to with ``signals.on()``; for a connected account
+    (``connect``) also ``account.application.*``, which only a Connect endpoint gets."""
     if only:
         wildcards = [name for name in only if "*" in name]
         if wildcards:
@@ -165,7 +171,8 @@ def catch_up_types(only: Sequence[str] = ()) -> list[str]:
                 "(customer.subscription.updated), not wildcards."
             )
         return list(dict.fromkeys(only))
-    return sorted({*HANDLED_EVENTS, *signals.event_types_with_receivers()})
+    handled = CONNECT_ENDPOINT_EVENTS if connect else HANDLED_EVENTS
+    return sorted({*handled, *signals.event_types_with_receivers()})
 
 
 def catch_up(
@@ -175,15 +182,18 @@ def catch_up(
     undelivered: bool = False,
     dry_run: bool = False,
     progress: Callable[[str], None] | None = None,
+    account: str = "",
 ) -> CatchUpResult:
     """List ``types`` since ``window.start`` and receive every event not stored yet,
-    oldest first. Stripe errors (``stripe.StripeError``) propagate: nothing is received
-    unless the whole listing was read."""
+    oldest first. ``account``: a connected account's Events API (``Stripe-Account``),
+    ``""`` the platform's. Stripe errors (``stripe.StripeError``) propagate: nothing is
+    received unless the whole listing was read."""
     conf = get_settings()
     result = CatchUpResult()
     with tempfile.TemporaryFile() as spool:
+        listing = EventListing(get_client(), account)
         missing = _missing_events(
-            get_client(), window, types, undelivered, result, _Progress(progress), spool
+            listing, window, types, undelivered, result, _Progress(progress), spool
         )
         if dry_run:
             result.to_receive = [(item.stripe_id, item.type, item.created) for item in missing]
@@ -210,7 +220,7 @@ def _receive_all(
 
 
 def _missing_events(
-    client: StripeClient,
+    listing: EventListing,
     window: Window,
     types: Sequence[str],
     undelivered: bool,
@@ -226,7 +236,7 @@ def _missing_events(
     for chunk_start in range(0, max(len(types), 1), MAX_TYPES_PER_LISTING):
         chunk = list(types[chunk_start : chunk_start + MAX_TYPES_PER_LISTING])
         position = 0
-        for page in _pages(client, _list_params(window, chunk, undelivered)):
+        for page in listing.pages(list_params(window.start, chunk, undelivered)):
             page = [event for event in page if event.get("id") not in seen]
             ids = [str(event.get("id")) for event in page]
             seen.update(ids)
@@ -263,13 +273,13 @@ def _missing_events(
                     f"listed {result.listed:,} event(s) so far, "
                     f"{len(missing):,} of them not stored yet"
                 )
-    missing = _in_stripes_order_across_listings(client, missing, listing_of)
+    missing = _in_stripes_order_across_listings(listing, missing, listing_of)
     missing.sort()
     return missing
 
 
 def _in_stripes_order_across_listings(
-    client: StripeClient, missing: list[_Listed], listing_of: dict[str, int]
+    listing: EventListing, missing: list[_Listed], listing_of: dict[str, int]
 ) -> list[_Listed]:
     """``missing`` with the places of events of one second that came from different
     listings (more than 20 types) taken from one listing of that second, all types: each
@@ -282,43 +292,12 @@ def _in_stripes_order_across_listings(
     place: dict[str, int] = {}
     for second in mixed:
         params: EventListParams = {"limit": PAGE_SIZE, "created": second}
-        ids = [str(event.get("id")) for page in _pages(client, params) for event in page]
+        ids = [str(event.get("id")) for page in listing.pages(params) for event in page]
         place.update((stripe_id, index) for index, stripe_id in enumerate(ids, 1))
     return [
         item._replace(order=-place[item.stripe_id]) if item.stripe_id in place else item
         for item in missing
     ]
-
-
-def _list_params(window: Window, types: list[str], undelivered: bool) -> EventListParams:
-    params: EventListParams = {
-        "limit": PAGE_SIZE,
-        "created": {"gte": int(window.start.timestamp())},
-    }
-    if types:
-        params["types"] = types
-    if undelivered:
-        params["delivery_success"] = False
-    return params
-
-
-def _pages(client: StripeClient, params: EventListParams) -> Iterator[list[dict[str, Any]]]:
-    """The events of each page, as the JSON Stripe sent.
-
-    ``raw_request`` (the client's retries, version and errors all the same) rather than
-    ``v1.events.list``: building the SDK's objects for each nested field was nine tenths
-    of the listing's time, and a listed event must be what a delivery of it carries
-    anyway, not the SDK's rendering of it.
-    """
-    while True:
-        response = client.raw_request("get", "/v1/events", **params)
-        page = response.data if isinstance(response.data, dict) else {}
-        events: list[dict[str, Any]] = list(page.get("data") or [])
-        if events:
-            yield events
-        if not page.get("has_more") or not events:
-            return
-        params["starting_after"] = str(events[-1]["id"])
 
 
 def _receive_one(item: _Listed, body: bytes, livemode: bool, result: CatchUpResult) -> None:

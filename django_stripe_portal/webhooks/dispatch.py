@@ -30,8 +30,14 @@ from django_stripe_portal.events import (
     SUBSCRIPTION_EVENTS,
     ChangeKind,
 )
-from django_stripe_portal.models import PortalConfiguration, PortalSession, WebhookEvent
+from django_stripe_portal.models import (
+    PortalConfiguration,
+    PortalSession,
+    StripeSubscription,
+    WebhookEvent,
+)
 from django_stripe_portal.portal.return_links import is_own_return_link
+from django_stripe_portal.state.subscriptions import ENDED_STATUSES
 from django_stripe_portal.webhooks.interpret import Interpretation
 from django_stripe_portal.webhooks.retention import accepted_retention_offer
 from django_stripe_portal.webhooks.state_writes import StateWritten
@@ -147,9 +153,14 @@ def dispatch_event(
     obj: dict[str, Any] = event["data"]["object"]
     failures: list[ReceiverFailure] = []
     domain: list[tuple[str, type[Any], dict[str, Any]]] = []
+    # Older than the stored state: a newer event wrote the subscription already.
+    stale = event_type in SUBSCRIPTION_EVENTS and written is not None and not written.applied
 
-    if event_type in SUBSCRIPTION_EVENTS and written is not None:
-        domain.extend(_subscription_signals(meaning, written.row, stale=not written.applied))
+    if stale:
+        assert written is not None
+        domain.extend(_stale_subscription_signals(meaning, written.row))
+    elif event_type in SUBSCRIPTION_EVENTS and written is not None:
+        domain.extend(_subscription_signals(meaning, written.row, stale=False))
     elif event_type == "billing_portal.session.created" and written is not None:
         # A session this app opened is announced by the redirect view once it has saved
         # it (with its user); announcing it here too would send the signal twice when the
@@ -217,15 +228,38 @@ def dispatch_event(
         )
 
     send_guarded(
-        signals.webhook_received, "webhook_received", WebhookEvent, failures, event=row, data=obj
+        signals.webhook_received,
+        "webhook_received",
+        WebhookEvent,
+        failures,
+        event=row,
+        data=obj,
+        stale=stale,
     )
     per_type = signals.connected_event_signal(event_type)
     if per_type is not None:
-        send_guarded(per_type, event_type, WebhookEvent, failures, event=row, data=obj)
+        send_guarded(per_type, event_type, WebhookEvent, failures, event=row, data=obj, stale=stale)
     for name, sender, extra in domain:
         signal = getattr(signals, name)
         send_guarded(signal, name, sender, failures, event=row, data=obj, **extra)
     return failures
+
+
+def _stale_subscription_signals(
+    meaning: Interpretation, subscription: StripeSubscription
+) -> list[tuple[str, type[Any], dict[str, Any]]]:
+    """Domain signals speak of what is true now, so a stale event sends none (a late plan
+    change after a deletion is no plan change) but one: ``subscription_canceled`` for a
+    late ``customer.subscription.deleted`` whose subscription has ended. A subscription
+    ends once and never comes back, and the newer event that overtook the deletion sent
+    no such signal, so this is the only one it will ever get."""
+    if ChangeKind.CANCELED in meaning.kinds and subscription.status in ENDED_STATUSES:
+        return [
+            signal
+            for signal in _subscription_signals(meaning, subscription, stale=True)
+            if signal[0] == "subscription_canceled"
+        ]
+    return []
 
 
 def _subscription_signals(

@@ -261,7 +261,7 @@ def interpret_event(event: dict[str, Any]) -> Interpretation:
             meaning.kinds.add(ChangeKind.CUSTOMER_DETAILS_CHANGED)
             meaning.previous_attributes = previous
     elif event_type.startswith("customer.tax_id."):
-        meaning.customer_id = id_of(obj.get("customer"))
+        meaning.customer_id = _tax_id_customer(obj)
         meaning.kinds.add(ChangeKind.CUSTOMER_DETAILS_CHANGED)
         meaning.previous_attributes = previous
     elif event_type in ("payment_method.attached", "payment_method.detached"):
@@ -275,4 +275,24 @@ def interpret_event(event: dict[str, Any]) -> Interpretation:
     elif event_type in ENTITLEMENT_EVENTS:
         meaning.customer_id = id_of(obj.get("customer"))
     meaning.customer_id = meaning.customer_id[:255]
+    if not meaning.customer_id:
+        # A change of nobody's details: the account's own tax id, a detached method whose
+        # customer the payload does not name. Its signals would carry an empty customer id.
+        meaning.kinds -= _CUSTOMER_KINDS
+        meaning.previous_attributes = {}
     return meaning
+
+
+#: Kinds whose signals name the customer (``customer_id``), and mean nothing without one.
+_CUSTOMER_KINDS = {ChangeKind.PAYMENT_METHOD_CHANGED, ChangeKind.CUSTOMER_DETAILS_CHANGED}
+
+
+def _tax_id_customer(obj: dict[str, Any]) -> str:
+    """The customer a tax id belongs to; ``""`` for one whose ``owner`` is not a customer
+    (``self``: the account's own tax id; ``account``, ``application``)."""
+    owner = obj.get("owner")
+    if isinstance(owner, dict):
+        if owner.get("type") not in (None, "customer"):
+            return ""
+        return id_of(obj.get("customer") or owner.get("customer"))
+    return id_of(obj.get("customer"))

@@ -19,6 +19,8 @@ from django_stripe_portal.conf import get_settings
 from django_stripe_portal.exceptions import EventBusy
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.signals import webhook_gave_up
+from django_stripe_portal.storage.columns import PAYLOAD_COLUMNS, set_payload_columns
+from django_stripe_portal.storage.pruned import is_pruned
 from django_stripe_portal.webhooks.dispatch import (
     MAX_ERROR_CHARS,
     ReceiverFailure,
@@ -55,6 +57,19 @@ class Outcome(enum.Enum):
     MISSING = "missing"
     #: Processing failed and the event could not even be stored as failed.
     NOT_STORED = "not stored"
+    #: Task mode: stored ``pending``, but the task could not be enqueued (the broker is
+    #: down); no receiver ran, and the recovery sweep or a redelivery takes it up.
+    NOT_ENQUEUED = "not enqueued"
+    #: The stored payload was emptied by ``prune_stripe_events``: nothing to dispatch.
+    PRUNED = "pruned"
+
+
+#: What replay says of an event whose payload was pruned.
+PRUNED_NOTE = (
+    "A pruned event cannot be replayed: prune_stripe_events emptied its payload (its row, "
+    "status and figures stay). Stripe keeps events for 30 days: fetch_stripe_events can "
+    "read a recent one again; sync_subscriptions restores subscription rows."
+)
 
 
 def failure_text(failures: list[ReceiverFailure]) -> str:
@@ -93,6 +108,8 @@ def process_stored_event(
                 return Outcome.MISSING
             if not _eligible(row, statuses, only_due):
                 return Outcome.DUPLICATE
+            if is_pruned(row.payload):
+                return Outcome.PRUNED
             return _dispatch_locked(row)
     except EventBusy:
         return Outcome.BUSY
@@ -130,6 +147,7 @@ def _dispatch_locked(row: WebhookEvent) -> Outcome:
     meaning = interpret_event(event)
     row.change_kind = meaning.change_kind
     row.customer_id = meaning.customer_id
+    set_payload_columns(row, event)
     if meaning.change_kind and meaning.customer_id:
         row.portal_session = find_visit(
             meaning.customer_id,
@@ -155,6 +173,7 @@ def _dispatch_locked(row: WebhookEvent) -> Outcome:
             "change_kind",
             "customer_id",
             "portal_session",
+            *PAYLOAD_COLUMNS,
             *MONEY_FIELDS,
             *_FAILURE_FIELDS,
         ]
@@ -184,14 +203,19 @@ def _mark_failed(row: WebhookEvent, error: str, culprits: list[str]) -> None:
         return
     plan = plan_retry(row.attempts, now)
     row.next_attempt_at = plan.next_attempt_at
-    if plan.gave_up:
+    if not plan.gave_up:
+        row.gave_up_at = None
+    elif row.gave_up_at is None:
+        # Giving up is announced once: a replay of an event that had given up and fails
+        # again leaves it given up since then (a person is already on it); only a dispatch
+        # that succeeded in between (which clears gave_up_at) makes the next one news.
         row.gave_up_at = now
         transaction.on_commit(lambda: _announce_gave_up(row, culprits))
 
 
 def _announce_gave_up(row: WebhookEvent, culprits: list[str]) -> None:
-    """The ERROR line a person is paged on, and ``webhook_gave_up`` (once: the row lock
-    lets one attempt only reach the last failure)."""
+    """The ERROR line a person is paged on, and ``webhook_gave_up``: once per giving up
+    (the row lock lets one attempt only set ``gave_up_at``; see ``_mark_failed``)."""
     logger.error(
         "Stripe event %s (%s) gave up after %d attempts; failing: %s. Nothing will retry it: "
         "fix the cause, then run `manage.py replay_stripe_events --id %s`.",

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.state.row_writes import PreparedInsert, insert_unless_exists
+from django_stripe_portal.storage.columns import event_column_values
 from django_stripe_portal.webhooks.dispatch import dispatch_event, is_handled
 from django_stripe_portal.webhooks.interpret import Interpretation
 from django_stripe_portal.webhooks.linking import visit_subquery
@@ -75,6 +76,7 @@ def _new_row(
         processed_at=None if status == Status.PENDING else timezone.now(),
         change_kind=meaning.change_kind,
         received_via=received_via,
+        **event_column_values(event),
     )
     money = read_event_money(row, event, meaning)
     meaning.known_discounts, meaning.run_rate = money.known, money.row_values
@@ -191,5 +193,5 @@ def _insert_and_enqueue(row: WebhookEvent) -> Outcome:
             "enqueue it again (or run `manage.py recover_stripe_events`)",
             row.stripe_id,
         )
-        return Outcome.FAILED
+        return Outcome.NOT_ENQUEUED
     return Outcome.ENQUEUED

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_http_methods
 from django_stripe_portal.access import entitlement_required, entitlements
 from django_stripe_portal.client import get_client, request_id_of
 from django_stripe_portal.configurations.feedback_options import feedback_option_descriptions
+from django_stripe_portal.customer_labels import label_for_user
 from django_stripe_portal.customers import link_customer, linked_customer
 from django_stripe_portal.models import PortalSession, StripeSubscription, WebhookEvent
 from django_stripe_portal.portal.accounts import resolve_account
@@ -100,6 +101,7 @@ def account(request: HttpRequest) -> HttpResponse:
         request,
         "demo/account.html",
         {
+            "person": label_for_user(request.user),  # CUSTOMER_LABEL, as the admin names them
             "customer_id": customer_id,
             "merchant_account": account,
             "merchant_name": settings.DEMO_MERCHANT_NAME if account else "",

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.layout import LayoutWatch
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -115,6 +117,15 @@ def browser() -> Iterator[object]:
             yield launched
         finally:
             launched.close()
+
+
+@pytest.fixture
+def layout() -> Iterator[LayoutWatch]:
+    """Watch pages with ``layout.watch(page)``, measure each with ``layout.measure``; the
+    test fails for any page it reached and never measured."""
+    watch = LayoutWatch()
+    yield watch
+    watch.assert_every_page_measured()
 
 
 @pytest.fixture

@@ -1,14 +1,18 @@
-"""The pages people read, in headless Chromium at 1280 px: nothing wider than the window,
-no word split across lines, words where people read (not Stripe's identifiers), visits
-newest first. Screenshots go to test-artifacts/browser/ (``1280-*.png``).
+"""The pages people read, in headless Chromium at 1280 px: every page the test reaches is
+measured (``tests/browser/layout.py``: nothing wider than the window or its box, no word
+cut, no text crushed to a letter a line), words and people's names where people read (not
+Stripe's identifiers), visits newest first. Screenshots go to test-artifacts/browser/
+(``1280-*.png``).
 
 One demo run: a customer cancels, undoes it, changes plan and updates the card through
-the (stand-in) portal; then staff look at the admin's lists and the activity page.
+the (stand-in) portal; then staff open every admin page the app adds: the index, each
+list and a record of each, the activity and at-risk pages.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import sqlite3
 from pathlib import Path
@@ -16,11 +20,14 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import RunningDemo
+from tests.browser.conftest import ROOT, RunningDemo
+from tests.browser.layout import LayoutWatch
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 WIDTH = 1280
+#: Screenshots docs/admin.md shows, refreshed with UPDATE_DOCS_SCREENSHOTS=1.
+DOCS_SCREENSHOTS = {"admin-index": "admin-index.png", "admin-portalsession": "admin-sessions.png"}
 
 #: Stripe identifiers that must never be what a person reads on these pages.
 RAW_IDS = re.compile(
@@ -30,57 +37,15 @@ RAW_IDS = re.compile(
     r"cancellation_requested|past_due|incomplete_expired)\b"
 )
 
-_MEASURE = """() => {
-  const doc = document.documentElement;
-  const tables = [...document.querySelectorAll('table')]
-    .filter(table => table.offsetParent !== null)
-    .map(table => ({
-      id: table.id || table.closest('[id]')?.id || '',
-      width: Math.ceil(table.getBoundingClientRect().width),
-      room: table.parentElement.clientWidth,
-    }));
-  return {scrollWidth: doc.scrollWidth, tables};
-}"""
 
-#: Cells whose text takes more lines than it has words (+ <wbr> break points): a word
-#: was cut, e.g. "CANCEL AT P…" or a change kind a few letters per line.
-_SPLIT_WORDS = """(selector) => {
-  const split = [];
-  for (const cell of document.querySelectorAll(selector)) {
-    const text = cell.innerText.trim();
-    if (!text) continue;
-    const breaks = text.split(/\\s+/).length + cell.querySelectorAll('wbr').length;
-    const tops = [];
-    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
-    while (walker.nextNode()) {
-      if (!walker.currentNode.textContent.trim()) continue;
-      const range = document.createRange();
-      range.selectNodeContents(walker.currentNode);
-      tops.push(...[...range.getClientRects()].map(r => r.top));
-    }
-    tops.sort((a, b) => a - b);
-    let lines = 0, last = -100;
-    for (const top of tops) { if (top - last > 6) { lines += 1; last = top; } }
-    const clipped = cell.scrollWidth > cell.clientWidth + 1;
-    if (lines > breaks || clipped) split.push(`${text} (${lines} lines, ${cell.scrollWidth} px)`);
-  }
-  return split;
-}"""
-
-
-def _log_in(page: Any, demo: RunningDemo, username: str, password: str) -> None:
+def _log_in(
+    page: Any, layout: LayoutWatch, demo: RunningDemo, username: str, password: str
+) -> None:
     page.goto(f"{demo.url}/accounts/login/")
+    layout.measure(page, "log-in page")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.get_by_role("button", name="Log in").click()
-
-
-def _assert_fits(page: Any, what: str) -> dict[str, Any]:
-    measured: dict[str, Any] = page.evaluate(_MEASURE)
-    assert measured["scrollWidth"] <= WIDTH, f"{what}: the page is {measured['scrollWidth']} px"
-    for table in measured["tables"]:
-        assert table["width"] <= table["room"], f"{what}: table {table} is wider than its room"
-    return measured
 
 
 def _assert_no_raw_ids(where: Any, what: str) -> None:
@@ -90,22 +55,42 @@ def _assert_no_raw_ids(where: Any, what: str) -> None:
     assert not found, f"{what}: identifiers where words belong: {found}"
 
 
-def _through_the_portal(page: Any, button: str, act: Any) -> None:
+ADMIN = "/admin/django_stripe_portal"
+
+
+def _through_the_portal(page: Any, layout: LayoutWatch, button: str, act: Any) -> None:
     from playwright.sync_api import expect
 
     page.get_by_role("button", name=button).first.click()
     expect(page).to_have_url(re.compile(r"^http://127\.0\.0\.1:\d+/p/session/"))
+    layout.measure(page, f"the stand-in portal ({button})")
     act(page)
 
 
-def test_pages_fit_1280_and_read_as_words(demo: RunningDemo, browser: Any, artifacts: Path) -> None:
+def _look(page: Any, layout: LayoutWatch, artifacts: Path, name: str) -> None:
+    """Every page: a screenshot to look at, then measured."""
+    page.wait_for_load_state("load")
+    page.screenshot(path=artifacts / f"1280-{name}.png", full_page=True)
+    layout.measure(page, name)
+    if name in DOCS_SCREENSHOTS and os.environ.get("UPDATE_DOCS_SCREENSHOTS"):
+        # The window's height only: the page's top is what the docs show.
+        page.screenshot(path=ROOT / "docs" / "img" / DOCS_SCREENSHOTS[name])
+
+
+def test_pages_fit_1280_and_read_as_words(
+    demo: RunningDemo, browser: Any, artifacts: Path, layout: LayoutWatch
+) -> None:
     from playwright.sync_api import expect
 
     customer = browser.new_context(viewport={"width": WIDTH, "height": 900})
-    page = customer.new_page()
+    page = layout.watch(customer.new_page())
     page.set_default_timeout(20_000)
-    _log_in(page, demo, "demo", "demo-password")
+    page.goto(f"{demo.url}/")
+    _look(page, layout, artifacts, "home")
+    _log_in(page, layout, demo, "demo", "demo-password")
     expect(page).to_have_url(f"{demo.url}/account/")
+    expect(page.locator("#person")).to_have_text("Dana Li")
+    layout.measure(page, "account page")
 
     def cancel(reason: str) -> Any:
         def act(portal: Any) -> None:
@@ -124,17 +109,22 @@ def test_pages_fit_1280_and_read_as_words(demo: RunningDemo, browser: Any, artif
         portal.fill("#card_number", "5555 5555 5555 4444")
         portal.get_by_role("button", name="Update card").click()
 
-    _through_the_portal(page, "Cancel plan", cancel("too_expensive"))
+    _through_the_portal(page, layout, "Cancel plan", cancel("too_expensive"))
     expect(page.locator(".cancel-scheduled")).to_be_visible()
-    _through_the_portal(page, "Manage billing", renew)
+    layout.measure(page, "account page, cancellation scheduled")
+    _through_the_portal(page, layout, "Manage billing", renew)
     expect(page.locator(".cancel-scheduled")).to_have_count(0)
-    _through_the_portal(page, "Change plan", switch)
+    layout.measure(page, "account page, renewed")
+    _through_the_portal(page, layout, "Change plan", switch)
     expect(page).to_have_url(f"{demo.url}/account/")
-    _through_the_portal(page, "Update card", card)
+    layout.measure(page, "account page, plan changed")
+    _through_the_portal(page, layout, "Update card", card)
     expect(page).to_have_url(f"{demo.url}/account/")
-    _through_the_portal(page, "Cancel plan", cancel("missing_features"))
+    layout.measure(page, "account page, card updated")
+    _through_the_portal(page, layout, "Cancel plan", cancel("missing_features"))
     expect(page.locator(".cancel-scheduled")).to_be_visible()
     expect(page.locator(".cancel-reason")).to_have_text("missing features")
+    layout.measure(page, "account page, cancellation scheduled again")
 
     # Stripe's times are whole seconds: give every visit the same one, as a quick
     # customer gets, and the page must still list the newest visit first.
@@ -164,55 +154,96 @@ def test_pages_fit_1280_and_read_as_words(demo: RunningDemo, browser: Any, artif
     ]
     assert flows == ["cancellation", "card update", "plan change", "portal home", "cancellation"]
     assert rows.nth(1).locator("td.flow").get_attribute("title") == "subscription_cancel"
-    page.screenshot(path=artifacts / "1280-account.png", full_page=True)
-    _assert_fits(page, "account page")
+    _look(page, layout, artifacts, "account")
     _assert_no_raw_ids(page.locator("body"), "account page")
+    account_text = page.locator("#content, body").first.inner_text()
+    assert "cus_" not in account_text and "has_active_subscription" not in account_text
+    assert "webhook" not in account_text.lower()
 
     # A bookmarked button URL sends the user back to the account page, not to a 405.
     page.goto(f"{demo.url}/billing/portal/")
     expect(page).to_have_url(f"{demo.url}/account/")
+    layout.measure(page, "account page, after a bookmarked button URL")
     customer.close()
 
     staff = browser.new_context(viewport={"width": WIDTH, "height": 900})
-    admin = staff.new_page()
+    admin = layout.watch(staff.new_page())
     admin.set_default_timeout(20_000)
-    _log_in(admin, demo, "admin", "admin-password")
+    _log_in(admin, layout, demo, "admin", "admin-password")
+    layout.measure(admin, "after the staff log-in")
 
     admin.goto(f"{demo.url}/admin/")
-    admin.get_by_role("link", name="Portal activity").first.click()
-    expect(admin).to_have_url(f"{demo.url}/admin/django_stripe_portal/portalsession/activity/")
+    _look(admin, layout, artifacts, "admin-index")
+    section = admin.locator("#content-main .app-django_stripe_portal")
+    expect(section).to_have_count(1)  # one section of the app, its pages in it
+    expect(admin.get_by_role("link", name="Stripe customer portal")).to_have_count(1)
+    section.get_by_role("link", name="Portal activity").first.click()
+    expect(admin).to_have_url(f"{demo.url}{ADMIN}/portalsession/activity/")
+    layout.measure(admin, "activity page from the index")
 
-    for model, expected_rows in [
-        ("portalsession", 5),
-        ("webhookevent", None),
+    admin.goto(f"{demo.url}{ADMIN}/")
+    _look(admin, layout, artifacts, "admin-app-index")
+    # Every page the app adds to the admin, as its own index lists them.
+    listed = admin.locator("#content-main .app-django_stripe_portal th a")
+    pages = [link.get_attribute("href") for link in listed.all()]
+    assert len(pages) == 7, pages  # five tables, the activity and at-risk pages
+
+    expected_rows = {
+        "portalsession": 5,
         # The demo customer's, and the merchant's customer's on the connected account.
-        ("stripesubscription", 2),
-    ]:
-        admin.goto(f"{demo.url}/admin/django_stripe_portal/{model}/")
+        "stripesubscription": 2,
+        "stripecustomer": 2,
+    }
+    for href in pages:
+        model = href.removeprefix(f"{ADMIN}/").split("/")[0]
+        admin.goto(f"{demo.url}{href}")
+        if href.endswith(("/activity/", "/at-risk/")):
+            layout.measure(admin, href)  # and below, with their own checks
+            continue
         result = admin.locator("#result_list tbody tr")
-        if expected_rows is not None:
-            expect(result).to_have_count(expected_rows)
-        admin.screenshot(path=artifacts / f"1280-admin-{model}.png", full_page=True)
-        _assert_fits(admin, f"{model} list")
-        cells = "#result_list th, #result_list td, #changelist-filter li"
-        assert admin.evaluate(_SPLIT_WORDS, cells) == []
+        if model in expected_rows:
+            expect(result).to_have_count(expected_rows[model])
+        _look(admin, layout, artifacts, f"admin-{model}")
         _assert_no_raw_ids(admin.locator("#result_list"), f"{model} list")
+        # A record of each table: its own page, titled with the person where it has one.
+        result.first.locator("th a, td a").first.click()
+        expect(admin).to_have_url(re.compile(rf".*{model}/\d+/change/"))
+        _look(admin, layout, artifacts, f"admin-{model}-record")
+        if model in ("portalsession", "stripesubscription", "stripecustomer"):
+            assert "cus_" not in admin.locator("#content > h2").inner_text()
+
+    # The one table that is ours to edit has an add page too.
+    admin.goto(f"{demo.url}{ADMIN}/stripecustomer/add/")
+    _look(admin, layout, artifacts, "admin-stripecustomer-add")
+
+    # People, not ids: the lists name the customers.
+    admin.goto(f"{demo.url}{ADMIN}/portalsession/")
+    expect(admin.locator("#result_list td.field-customer").first).to_have_text("Dana Li")
+    layout.measure(admin, "sessions list")
+    admin.goto(f"{demo.url}{ADMIN}/stripesubscription/")
+    names = admin.locator("#result_list th.field-customer").all_inner_texts()
+    assert sorted(names) == ["Dana Li", "Sam Baker"]
+    layout.measure(admin, "subscriptions list")
+    admin.goto(f"{demo.url}{ADMIN}/webhookevent/?q=Dana")
+    expect(admin.locator("#result_list td.field-customer").first).to_have_text("Dana Li")
+    _look(admin, layout, artifacts, "admin-events-found-by-name")
 
     # The visit list is newest first too (card update second, plan change third), and the
     # plan change's page does not call the earlier cancellation's feedback its own.
-    admin.goto(f"{demo.url}/admin/django_stripe_portal/portalsession/")
+    admin.goto(f"{demo.url}{ADMIN}/portalsession/")
+    layout.measure(admin, "sessions list")
     admin.locator("#result_list tbody tr").nth(2).locator("th a").click()
     inline = admin.locator(".inline-group")
     expect(inline).to_contain_text("plan changed")
+    expect(admin.locator("#content > h2")).to_contain_text("Dana Li")
     assert "too expensive" not in inline.inner_text().lower()
     assert "too_expensive" not in inline.inner_text()
-    admin.screenshot(path=artifacts / "1280-admin-session.png", full_page=True)
+    _look(admin, layout, artifacts, "admin-session")
     _assert_no_raw_ids(inline, "session page's changes")
-    _assert_fits(admin, "session page")
 
-    activity = f"{demo.url}/admin/django_stripe_portal/portalsession/activity/"
+    activity = f"{demo.url}{ADMIN}/portalsession/activity/"
     admin.goto(activity)
-    admin.screenshot(path=artifacts / "1280-activity.png", full_page=True)
+    _look(admin, layout, artifacts, "activity")
     _assert_activity_page(admin, "activity page, 30 days")
     # The money: the demo customer pays $9.00 a month (Basic), switched to Pro in a visit
     # ($29.00: +$20.00), and scheduled a cancellation of it in another.
@@ -229,30 +260,26 @@ def test_pages_fit_1280_and_read_as_words(demo: RunningDemo, browser: Any, artif
     today = dt.datetime.now(tz=dt.UTC).date()
     admin.goto(f"{activity}?start={today - dt.timedelta(days=119)}&end={today}")
     expect(admin.locator("#visits-per-day h2")).to_have_text("Visits and unique customers per week")
-    admin.screenshot(path=artifacts / "1280-activity-weekly.png", full_page=True)
+    _look(admin, layout, artifacts, "activity-weekly")
     _assert_activity_page(admin, "activity page, by week")
 
     # The demo customer's cancellation is scheduled again at the end: at risk, in words.
-    admin.goto(f"{demo.url}/admin/django_stripe_portal/portalsession/at-risk/")
+    admin.goto(f"{demo.url}{ADMIN}/portalsession/at-risk/")
     expect(admin.locator("#customers-at-risk")).to_contain_text("Cancellation scheduled")
     # A person, not an id, and the run rate at stake with its currency.
     first = admin.locator("#customers-at-risk tr.customer").first
     expect(first.locator(".person")).not_to_have_text(re.compile(r"^cus_"))
     expect(first.locator("td.money")).to_have_text("$29.00 a month")
-    assert admin.evaluate(_SPLIT_WORDS, "#customers-at-risk td.money") == []
-    admin.screenshot(path=artifacts / "1280-at-risk.png", full_page=True)
-    _assert_fits(admin, "customers at risk")
+    _look(admin, layout, artifacts, "at-risk")
 
     admin.goto(f"{activity}?start=2026-11-03&end=2026-11-01")
     expect(admin.locator("#range-error")).to_contain_text("The range ends before it starts.")
     expect(admin.locator("#activity-summary")).to_have_count(0)
-    admin.screenshot(path=artifacts / "1280-activity-bad-range.png", full_page=True)
-    _assert_fits(admin, "activity page, bad range")
+    _look(admin, layout, artifacts, "activity-bad-range")
     staff.close()
 
 
 def _assert_activity_page(page: Any, what: str) -> None:
-    _assert_fits(page, what)
     _assert_no_raw_ids(page.locator("#content-main"), what)
     chart = page.locator("#visits-per-day svg").bounding_box()
     assert chart is not None and chart["width"] >= 800, f"{what}: chart {chart}"

@@ -7,19 +7,28 @@ import json
 import sys
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
+from django_stripe_portal.management.base import EXIT_NEEDS_A_PERSON, PortalCommand
 from django_stripe_portal.webhooks.health import webhook_health
 
 
-class Command(BaseCommand):
+class Command(PortalCommand):
     help = (
         "Webhook processing health: pending past WEBHOOK_STUCK_AFTER, failed awaiting retry, "
         "given up, last event received. Exits 1 when something is stuck or has given up."
     )
 
+    uses_stripe_api = False  # reads the database only: runs without API_KEY
+
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--format", choices=("text", "json"), default="text")
+        parser.add_argument(
+            "--format",
+            choices=("text", "json"),
+            default="text",
+            help="text (default): one figure a line, for people; json: one object with the "
+            "same figures, for a monitor",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         health = webhook_health()
@@ -41,4 +50,4 @@ class Command(BaseCommand):
                     "cause is fixed (`manage.py replay_stripe_events --id evt_…`)."
                 )
         if health.needs_attention:
-            sys.exit(1)
+            sys.exit(EXIT_NEEDS_A_PERSON)

@@ -2,22 +2,25 @@
 the webhook endpoint never got (an outage, a disabled endpoint, a rotated secret).
 
 The work is ``django_stripe_portal.webhooks.catch_up``; this command reads the
-options and prints what happened. Safe to run again and beside live deliveries.
+options and prints what happened. Safe to run again and beside live deliveries. With
+``--account``/``--all-accounts`` (Connect) it lists each connected account's events,
+each in its own window, one account's failure not stopping the others.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 import stripe
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from django_stripe_portal.client import request_id_of
+from django_stripe_portal.client import request_id_of, stripe_error_text
 from django_stripe_portal.conf import get_settings
+from django_stripe_portal.management.accounts import add_account_options, chosen_accounts
+from django_stripe_portal.management.base import NeedsAPerson, PortalCommand
 from django_stripe_portal.management.options import listed
 from django_stripe_portal.webhooks.catch_up import (
     CatchUpResult,
@@ -48,22 +51,27 @@ def _utc(moment: dt.datetime) -> str:
     return f"{moment.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
-def _stripe_refusal(error: stripe.StripeError) -> str:
-    """One line: what Stripe said and its request id, without the SDK's boilerplate."""
+def _stripe_refusal(error: stripe.StripeError, account: str = "") -> str:
+    """One line: for an unreachable API the host and why, as the other commands say it;
+    else what Stripe said and its request id, without the SDK's boilerplate."""
     if isinstance(error, stripe.APIConnectionError):
-        found = re.search(r"\(Network error: (.*)\)", str(error.user_message or ""), re.S)
-        detail = found.group(1).strip() if found else type(error).__name__
+        retries = get_settings().MAX_NETWORK_RETRIES
         what = (
-            f"Could not reach Stripe to list events ({detail}) after "
-            f"STRIPE_PORTAL['MAX_NETWORK_RETRIES']={get_settings().MAX_NETWORK_RETRIES} retries."
+            f"Could not list the events: {stripe_error_text(error)}, after "
+            f"STRIPE_PORTAL['MAX_NETWORK_RETRIES']={retries} retries."
         )
     else:
         what = f"Stripe refused the event list: {error.user_message or type(error).__name__}"
         what = f"{what.rstrip('.')} (request id {request_id_of(error) or 'none'})."
+    if account and isinstance(error, stripe.PermissionError | stripe.AuthenticationError):
+        what += (
+            f" The platform may have lost access to {account} (it disconnected, or the API "
+            "key lacks Connect permissions); remove it from CONNECTED_ACCOUNTS if so."
+        )
     return f"{what} Nothing was stored; running the command again is safe."
 
 
-class Command(BaseCommand):
+class Command(PortalCommand):
     help = (
         "Receive the events Stripe's Events API lists (the last 30 days at most) that were "
         "never delivered to this site: stored and dispatched once, oldest first, with the "
@@ -98,23 +106,67 @@ class Command(BaseCommand):
             "(delivery_success=false)",
         )
         parser.add_argument("--dry-run", action="store_true", help="list and count, store nothing")
+        add_account_options(
+            parser,
+            account_help="list this connected account's events (acct_…, through "
+            "Stripe-Account) instead of the platform's; repeat for several (Connect)",
+            all_help="list the events of every account STRIPE_PORTAL['CONNECTED_ACCOUNTS'] "
+            "returns, each in its own window (Connect)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["since"] is not None and options["hours"] is not None:
             raise CommandError("Give --since or --hours, not both.")
+        since = _since(options["since"]) if options["since"] is not None else None
+        hours = float(options["hours"]) if options["hours"] is not None else None
         types_asked = listed(options["type"])
+        accounts = chosen_accounts(options)
         try:
-            window = catch_up_window(
-                since=_since(options["since"]) if options["since"] is not None else None,
-                hours=float(options["hours"]) if options["hours"] is not None else None,
-            )
-            types = catch_up_types(types_asked)
+            catch_up_types(types_asked)  # a wildcard is refused before anything is sent
+            catch_up_window(since=since, hours=hours)
         except WindowRefused as exc:
             raise CommandError(str(exc)) from exc
+        if accounts is None:
+            self._fetch("", since, hours, types_asked, options)
+            return
+        if not accounts:
+            self.stdout.write("No connected accounts to fetch (CONNECTED_ACCOUNTS is empty).")
+            return
+        failures: dict[str, CommandError] = {}
+        for account in accounts:
+            try:
+                self._fetch(account, since, hours, types_asked, options)
+            except CommandError as error:
+                # Access revoked, Stripe down for a moment …: the next account still runs.
+                failures[account] = error
+                self.stderr.write(f"  {account}: {error}")
+        done = len(accounts) - len(failures)
+        self.stdout.write(f"{done} of {len(accounts)} account(s) done.")
+        if failures:
+            raise CommandError(
+                f"{len(failures)} of {len(accounts)} account(s) not done: "
+                + ", ".join(failures)
+                + ". Running the command again for them is safe."
+            )
 
+    def _fetch(
+        self,
+        account: str,
+        since: dt.datetime | None,
+        hours: float | None,
+        types_asked: list[str],
+        options: dict[str, Any],
+    ) -> None:
+        """One account's catch-up (``""``: the platform), in that account's own window."""
+        try:
+            window = catch_up_window(since=since, hours=hours, account=account)
+            types = catch_up_types(types_asked, connect=bool(account))
+        except WindowRefused as exc:
+            raise CommandError(str(exc)) from exc
         conf = get_settings()
         self.stdout.write(
-            f"Listing {conf.mode_name}-mode Stripe events created since {_utc(window.start)} "
+            f"Listing {conf.mode_name}-mode Stripe events "
+            f"{f'of {account} ' if account else ''}created since {_utc(window.start)} "
             f"({window.reason}), {len(types)} type(s)"
             f"{', undelivered only' if options['undelivered'] else ''}"
             f"{' (dry run: nothing is stored)' if options['dry_run'] else ''}."
@@ -126,9 +178,10 @@ class Command(BaseCommand):
                 undelivered=options["undelivered"],
                 dry_run=options["dry_run"],
                 progress=self.stderr.write,
+                account=account,
             )
         except stripe.StripeError as error:
-            raise CommandError(_stripe_refusal(error)) from error
+            raise CommandError(_stripe_refusal(error, account)) from error
         self._report(result, dry_run=options["dry_run"])
 
     def _report(self, result: CatchUpResult, *, dry_run: bool) -> None:
@@ -155,7 +208,7 @@ class Command(BaseCommand):
             f"{result.already_stored:,} already stored, {result.failed:,} failed."
         )
         if result.failed:
-            raise CommandError(
+            raise NeedsAPerson(
                 f"{result.failed:,} event(s) failed. Those stored as failed are retried by "
                 "`manage.py replay_stripe_events --status failed` (this command leaves stored "
                 "events alone); refused ones were not stored and are listed above."

@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
+from django.core.management.base import CommandError, CommandParser, OutputWrapper
 
 from django_stripe_portal import activity
 from django_stripe_portal.conf import SETTING_NAME, get_settings
+from django_stripe_portal.customer_labels import customer_labels
+from django_stripe_portal.customer_search import customer_id_for
+from django_stripe_portal.management.base import PortalCommand
 from django_stripe_portal.management.closed_pipe import stop_quietly_when_the_reader_goes
 from django_stripe_portal.management.exports import SafeCSVWriter, text_table
 from django_stripe_portal.management.revenue_output import write_revenue
@@ -28,17 +31,24 @@ FORMATS = ("table", "csv", "json")
 PLATFORM_NAME = "platform"
 
 
-class Command(BaseCommand):
+class Command(PortalCommand):
     help = (
         "Portal visits per day, unique customers, return rate, and what customers changed "
         "during their visits, for the last N days (days counted in TIME_ZONE)."
     )
 
+    uses_stripe_api = False  # reads the database only: runs without API_KEY
+
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--days", type=int, default=30, help="days up to and including today (default 30)"
         )
-        parser.add_argument("--format", choices=FORMATS, default="table")
+        parser.add_argument(
+            "--format",
+            choices=FORMATS,
+            default="table",
+            help="table (default): for people; csv or json: for other tools (docs/activity.md)",
+        )
         parser.add_argument(
             "--configuration",
             metavar="KEY",
@@ -63,8 +73,9 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--customer",
-            metavar="CUS_ID",
-            help="also list this customer's visits in the range, with their changes",
+            metavar="CUSTOMER",
+            help="also list this customer's visits in the range, with their changes: a "
+            "customer id (cus_…), or the email or username of the linked user",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -93,11 +104,9 @@ class Command(BaseCommand):
                 write_revenue(self.stdout, revenue, options["format"])
             return
         report = activity.activity_report(activity_range)
-        history = (
-            activity.customer_history(options["customer"], activity_range)
-            if options["customer"]
-            else None
-        )
+        customer = customer_id_for(options["customer"] or "")
+        history = activity.customer_history(customer, activity_range) if customer else None
+        self._customer = customer_labels([customer]).get(customer, customer)
         with stop_quietly_when_the_reader_goes():
             if options["format"] == "json":
                 self._write_json(report, history)
@@ -111,7 +120,7 @@ class Command(BaseCommand):
     ) -> None:
         data = report.as_dict()
         if history is not None:
-            data["customer_history"] = [_history_entry(entry) for entry in history]
+            data["customer_history"] = [_history_entry(entry, self._customer) for entry in history]
         self.stdout.write(json.dumps(data, indent=2))
 
     def _write_csv(
@@ -135,8 +144,9 @@ class Command(BaseCommand):
                 value = "" if offer[metric] is None else offer[metric]
                 writer.writerow(["retention_offer", offer["coupon"], metric, value])
         for entry in history or []:
-            visit = _history_entry(entry)
+            visit = _history_entry(entry, self._customer)
             kinds = " ".join(change["change_kind"] for change in visit["changes"])
+            writer.writerow(["customer_visit", visit["visit"], "customer", visit["customer"]])
             writer.writerow(["customer_visit", visit["visit"], "changes", kinds])
 
     def _writetext_table(
@@ -187,8 +197,9 @@ class Command(BaseCommand):
         )
         if history is not None:
             visits = []
+            write(f"Visits of {self._customer}\n")
             for entry in history:
-                visit = _history_entry(entry)
+                visit = _history_entry(entry, self._customer)
                 changes = ", ".join(c["change_kind"] for c in visit["changes"]) or "nothing"
                 returned = "yes" if visit["returned_at"] else "no"
                 visits.append((visit["visit"], visit["created_at"], returned, changes))
@@ -222,10 +233,12 @@ def _unsynced_configuration(key: str) -> str:
     )
 
 
-def _history_entry(entry: activity.VisitHistory) -> dict[str, Any]:
+def _history_entry(entry: activity.VisitHistory, customer: str) -> dict[str, Any]:
+    """One visit of ``--customer``; ``customer`` is the person's label (CUSTOMER_LABEL)."""
     visit = entry.visit
     return {
         "visit": visit.stripe_id,
+        "customer": customer,
         "customer_id": visit.customer_id,
         "created_at": visit.created_at.isoformat(),
         "returned_at": visit.returned_at.isoformat() if visit.returned_at else None,

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from django_stripe_portal.conf import get_settings
+from django_stripe_portal.management.base import NeedsAPerson, PortalCommand
 from django_stripe_portal.webhooks.recovery import recover_events
 from django_stripe_portal.webhooks.tasks import schedule_retry
 
 
-class Command(BaseCommand):
+class Command(PortalCommand):
     help = (
         "Dispatch pending webhook events that no worker took for WEBHOOK_STUCK_AFTER seconds, "
         "and failed ones whose next attempt is due. Meant for cron, every minute."
     )
+
+    uses_stripe_api = False  # reads the database only: runs without API_KEY
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -54,7 +57,7 @@ class Command(BaseCommand):
             + (f": {summary}." if summary else ".")
         )
         if report.failed:
-            raise CommandError(
+            raise NeedsAPerson(
                 f"{report.failed} event(s) failed again; their next attempt is scheduled "
                 "(see WebhookEvent.last_error in the admin, and the log)."
             )

@@ -11,13 +11,19 @@ import datetime as dt
 from collections import Counter
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from django_stripe_portal.management.base import NeedsAPerson, PortalCommand
 from django_stripe_portal.management.options import checked_choices, listed
 from django_stripe_portal.models import WebhookEvent
-from django_stripe_portal.webhooks.process import UNFINISHED_STATUSES, Outcome, process_stored_event
+from django_stripe_portal.webhooks.process import (
+    PRUNED_NOTE,
+    UNFINISHED_STATUSES,
+    Outcome,
+    process_stored_event,
+)
 
 Status = WebhookEvent.Status
 
@@ -35,11 +41,13 @@ def _since(value: str) -> dt.datetime:
     return moment
 
 
-class Command(BaseCommand):
+class Command(PortalCommand):
     help = (
         "Dispatch stored Stripe webhook events again (default: those pending or failed). "
         "Runs the app's state writes and every receiver, under the same lock as deliveries."
     )
+
+    uses_stripe_api = False  # reads the database only: runs without API_KEY
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -99,8 +107,10 @@ class Command(BaseCommand):
             self.stdout.write(f"{stripe_id} {event_type}: {outcome.value}")
         summary = ", ".join(f"{count} {outcome.value}" for outcome, count in outcomes.items())
         self.stdout.write(f"Replayed {len(selected)} event(s){': ' + summary if summary else ''}.")
+        if outcomes[Outcome.PRUNED]:
+            self.stderr.write(f"{outcomes[Outcome.PRUNED]} event(s) not replayed. {PRUNED_NOTE}")
         if outcomes[Outcome.FAILED]:
-            raise CommandError(
+            raise NeedsAPerson(
                 f"{outcomes[Outcome.FAILED]} event(s) failed again; "
                 "see WebhookEvent.last_error (admin) and the log."
             )

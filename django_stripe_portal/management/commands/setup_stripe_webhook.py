@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import stripe
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from django_stripe_portal.client import stripe_error_text
 from django_stripe_portal.conf import get_settings
@@ -29,10 +29,11 @@ from django_stripe_portal.endpoint_setup import (
     unknown_events,
 )
 from django_stripe_portal.events import CONNECT_ENDPOINT_EVENTS, HANDLED_EVENTS
+from django_stripe_portal.management.base import PortalCommand
 from django_stripe_portal.management.options import listed
 
 
-class Command(BaseCommand):
+class Command(PortalCommand):
     help = (
         "Create (or update) the Stripe webhook endpoint for this app: the events it handles "
         "and the pinned API version. Prints the signing secret once, on creation."
@@ -154,7 +155,10 @@ class Command(BaseCommand):
             )
 
     def _checked_url(self, url: str) -> str:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # "https://[": an unclosed IPv6 host
+            parts = urlsplit("")
         if parts.scheme != "https" or not parts.netloc:
             raise CommandError(
                 f"--url {url!r}: Stripe delivers webhooks to a public https:// URL "

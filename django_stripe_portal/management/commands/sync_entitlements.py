@@ -19,10 +19,11 @@ from typing import Any
 
 import stripe
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from django_stripe_portal.client import stripe_error_text
 from django_stripe_portal.conf import get_settings
+from django_stripe_portal.management.base import PortalCommand
 from django_stripe_portal.management.options import listed
 from django_stripe_portal.models import StripeCustomer
 from django_stripe_portal.portal.accounts import ACCOUNT_ID_RE
@@ -36,7 +37,7 @@ PROGRESS_EVERY = 100
 PROGRESS_SECONDS = 5.0
 
 
-class Command(BaseCommand):
+class Command(PortalCommand):
     help = (
         "Copy every linked customer's active entitlements (or one customer's) from Stripe "
         "into ActiveEntitlements, never overwriting a row a newer summary wrote."

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import stripe
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from django_stripe_portal.client import api_host, stripe_error_text, unreachable_reason
 from django_stripe_portal.conf import get_settings
@@ -23,15 +23,21 @@ from django_stripe_portal.configurations.apply import (
 )
 from django_stripe_portal.configurations.declare import declared_configurations
 from django_stripe_portal.configurations.schema import validate_configurations
-from django_stripe_portal.management.options import listed
-from django_stripe_portal.portal.accounts import ACCOUNT_ID_RE
+from django_stripe_portal.management.accounts import add_account_options, chosen_accounts
+from django_stripe_portal.management.base import (
+    EXIT_COULD_NOT_RUN,
+    EXIT_NEEDS_A_PERSON,
+    NeedsAPerson,
+    PortalCommand,
+)
 
-# Exit codes: 1 = --check found a difference; 2 = invalid settings or a Stripe error.
-EXIT_DRIFT = 1
-EXIT_ERROR = 2
+# Exit codes (management/base.py): 1 = --check found a difference; 2 = invalid settings or
+# a Stripe error.
+EXIT_DRIFT = EXIT_NEEDS_A_PERSON
+EXIT_ERROR = EXIT_COULD_NOT_RUN
 
 
-class Command(BaseCommand):
+class Command(PortalCommand):
     help = (
         "Create or update Stripe's customer portal configurations so they match "
         "STRIPE_PORTAL['CONFIGURATIONS']. A run with nothing to change makes no writes."
@@ -52,18 +58,11 @@ class Command(BaseCommand):
             help="Deactivate configurations this app created whose key is no longer declared.",
         )
         parser.add_argument("--only", metavar="KEY", help="Limit the run to one key.")
-        accounts = parser.add_mutually_exclusive_group()
-        accounts.add_argument(
-            "--account",
-            action="append",
-            metavar="ACCT",
-            help="Apply the configurations on this connected account (acct_…) instead of the "
-            "platform, through Stripe-Account; repeat for several.",
-        )
-        accounts.add_argument(
-            "--all-accounts",
-            action="store_true",
-            help="Apply them on every account STRIPE_PORTAL['CONNECTED_ACCOUNTS'] returns.",
+        add_account_options(
+            parser,
+            account_help="Apply the configurations on this connected account (acct_…) instead "
+            "of the platform, through Stripe-Account; repeat for several.",
+            all_help="Apply them on every account STRIPE_PORTAL['CONNECTED_ACCOUNTS'] returns.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -98,39 +97,17 @@ class Command(BaseCommand):
             self.stdout.write("")
         self._print_accounts_summary(accounts, failures)
         if failures:
-            worst = max(error.returncode for error in failures.values())
-            raise CommandError(
-                f"{len(failures)} of {len(accounts)} account(s) not done: " + ", ".join(failures),
-                returncode=worst,
+            summary = f"{len(failures)} of {len(accounts)} account(s) not done: " + ", ".join(
+                failures
             )
+            if all(isinstance(error, NeedsAPerson) for error in failures.values()):
+                raise NeedsAPerson(summary)  # only drift (--check): exit 1
+            raise CommandError(summary, returncode=EXIT_ERROR)
 
     def _accounts(self, options: dict[str, Any]) -> list[str] | None:
         """The connected accounts to run on, in order and once each; None: the platform."""
-        if options["all_accounts"]:
-            source = get_settings().imported("CONNECTED_ACCOUNTS")
-            if source is None:
-                raise CommandError(
-                    "--all-accounts needs STRIPE_PORTAL['CONNECTED_ACCOUNTS']: a dotted path to "
-                    "a function returning the acct_… ids of the accounts to manage.",
-                    returncode=EXIT_ERROR,
-                )
-            given = list(source())
-            setting = "CONNECTED_ACCOUNTS"
-        elif options["account"]:
-            given, setting = listed(options["account"]), "--account"
-        else:
-            return None
-        accounts: list[str] = []
-        for value in given:
-            if not (isinstance(value, str) and ACCOUNT_ID_RE.fullmatch(value)):
-                raise CommandError(
-                    f"{setting}: {value!r} is not a connected account id (acct_…). "
-                    "Nothing was sent.",
-                    returncode=EXIT_ERROR,
-                )
-            if value not in accounts:
-                accounts.append(value)
-        if not accounts:
+        accounts = chosen_accounts(options, returncode=EXIT_ERROR)
+        if accounts == []:
             self.stdout.write("No connected accounts to sync (CONNECTED_ACCOUNTS is empty).")
         return accounts
 
@@ -196,10 +173,9 @@ class Command(BaseCommand):
         self._print_summary(steps, done=write)
         if options["check"]:
             if pending:
-                raise CommandError(
+                raise NeedsAPerson(
                     f"{len(pending)} configuration(s) differ from the declaration; "
-                    "run sync_portal_configs to apply.",
-                    returncode=EXIT_DRIFT,
+                    "run sync_portal_configs to apply."
                 )
             return
         if not write:

@@ -19,10 +19,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import stripe
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from django_stripe_portal.client import get_client, stripe_error_text
 from django_stripe_portal.conf import get_settings
+from django_stripe_portal.management.base import PortalCommand
 from django_stripe_portal.models import StripeSubscription
 from django_stripe_portal.state.subscriptions import record_subscription
 from django_stripe_portal.webhooks.payload import subscription_values
@@ -30,7 +31,7 @@ from django_stripe_portal.webhooks.payload import subscription_values
 PAGE_SIZE = 100
 
 
-class Command(BaseCommand):
+class Command(PortalCommand):
     help = (
         "Copy the account's subscriptions (every status) into StripeSubscription, "
         "never overwriting a row a newer webhook wrote."

@@ -29,6 +29,8 @@ ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "admin-password"
 SHOPPER_USERNAME = "shopper"
 SHOPPER_PASSWORD = "shopper-password"
+#: The people behind the logins, as the admin's pages name them (CUSTOMER_LABEL).
+FULL_NAMES = {DEMO_USERNAME: ("Dana", "Li"), SHOPPER_USERNAME: ("Sam", "Baker")}
 _LIVE_STATUSES = ("active", "trialing", "past_due", "incomplete")
 
 
@@ -76,8 +78,14 @@ class Command(BaseCommand):
 
     def _user(self, username: str, password: str, *, staff: bool) -> Any:
         user_model = get_user_model()
+        first_name, last_name = FULL_NAMES.get(username, ("", ""))
         user, created = user_model.objects.get_or_create(
-            username=username, defaults={"email": f"{username}@example.com"}
+            username=username,
+            defaults={
+                "email": f"{username}@example.com",
+                "first_name": first_name,
+                "last_name": last_name,
+            },
         )
         if created or not user.check_password(password):
             user.set_password(password)

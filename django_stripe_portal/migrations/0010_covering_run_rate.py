@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("django_stripe_portal", "0008_run_rate_backfill"),
+        ("django_stripe_portal", "0009_payload_columns"),
     ]
 
     operations = [
