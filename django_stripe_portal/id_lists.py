@@ -14,10 +14,17 @@ from django.db import connections
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
+_SEPARATOR = ","
+
 
 def field_in(field: str, values: Collection[str], *, using: str) -> Q:
     """``Q(field__in=values)``, written for the database ``using`` names."""
     if connections[using].vendor == "postgresql":
+        if not any(_SEPARATOR in value for value in values):
+            # One string split by the server: dumping a list as an array quotes each
+            # element in Python (0.1 s for 30,000 ids); Stripe's ids hold no comma.
+            text = RawSQL("SELECT unnest(string_to_array(%s, ','))", (_SEPARATOR.join(values),))
+            return Q(**{f"{field}__in": text})
         array = RawSQL("SELECT unnest(%s::text[])", (list(values),))
         return Q(**{f"{field}__in": array})
     return Q(**{f"{field}__in": values})

@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from django_stripe_portal.activity import AtRiskCustomer, customers_at_risk
+from django_stripe_portal.activity.at_risk import at_risk_run_rate
 from django_stripe_portal.models import PortalSession, StripeSubscription
 from tests import stripe_objects as so
 from tests.factories import (
@@ -358,3 +359,34 @@ def test_times_are_read_whatever_the_connections_datestyle(date_style: str) -> N
     assert (scheduled.at, scheduled.cancels_at) == (ago(days=2), ends)
     assert trouble.at == ago(hours=5)
     assert found["cus_left"].signals[0].at == left.created_at
+
+
+def test_the_run_rate_at_risk_is_the_sum_of_the_rows() -> None:
+    """``at_risk_run_rate`` (``revenue_report``'s at-risk figure) reads no rows' signals,
+    yet adds up to exactly what the listed rows' ``monthly_amount`` add up to, per
+    currency: every reason, a customer in two currencies (counted in the larger), one
+    with no known figure, one paying nothing, ended and unrelated subscriptions."""
+    sub = StripeSubscriptionFactory
+    sub(customer_id="cus_sched", cancel_at_period_end=True, currency="eur", monthly_amount=2900)
+    sub(customer_id="cus_sched", currency="eur", monthly_amount=1000)  # live, not at risk
+    sub(customer_id="cus_sched", status="canceled", currency="eur", monthly_amount=5000)
+    sub(customer_id="cus_due", status="past_due", currency="usd", monthly_amount=4900)
+    sub(customer_id="cus_two", status="unpaid", currency="usd", monthly_amount=700)
+    sub(customer_id="cus_two", currency="eur", monthly_amount=900)  # shown in eur (larger)
+    sub(customer_id="cus_unknown", status="past_due", currency="", monthly_amount=None)
+    sub(customer_id="cus_free", status="past_due", currency="eur", monthly_amount=0)
+    sub(customer_id="cus_calm", currency="eur", monthly_amount=99_900)  # not at risk
+    sub(customer_id="cus_flow", currency="gbp", monthly_amount=1200)
+    visit("cus_flow", ago(days=3), flow_type="subscription_cancel")
+    sub(customer_id="cus_stuck", currency="eur", monthly_amount=300)
+    for days in (5, 4, 3):
+        visit("cus_stuck", ago(days=days))
+    rows = customers_at_risk(now=NOW)
+    expected: dict[str, int] = {}
+    for row in rows:
+        if row.monthly_amount:
+            expected[row.currency] = expected.get(row.currency, 0) + row.monthly_amount
+    assert len(rows) == 7
+    assert expected == {"eur": 2900 + 1000 + 900 + 300, "usd": 4900, "gbp": 1200}
+    assert at_risk_run_rate(now=NOW) == expected
+    assert at_risk_run_rate(now=NOW, account="acct_other") == {}

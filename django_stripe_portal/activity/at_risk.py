@@ -14,7 +14,8 @@ Four reasons (``docs/activity.md`` defines them):
 
 State reasons hold as long as the subscription's state does; visit reasons look back
 ``days`` days. A customer whose every known subscription has ended is not at risk
-any more (they left). Three queries whatever the number of rows; no Stripe call.
+any more (they left). The signals take three queries whatever the number of rows; no
+Stripe call.
 """
 
 from __future__ import annotations
@@ -29,20 +30,19 @@ from typing import Any
 from django.db import connections, router, transaction
 from django.db.models import (
     Case,
-    CharField,
     Count,
     Exists,
-    Func,
     OuterRef,
     Q,
     QuerySet,
     When,
 )
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from django_stripe_portal.activity.at_risk_money import run_rates_of
+from django_stripe_portal.activity.utc_text import UtcText, parse_time
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.customer_labels import customer_labels
 from django_stripe_portal.models import PortalSession, StripeSubscription, WebhookEvent
@@ -145,20 +145,11 @@ def customers_at_risk(
     named: bool = True,
 ) -> list[AtRiskCustomer]:
     """Every customer at risk in the site's mode, the largest run rate at stake first (then
-    the newest signal); five queries: the signals, the run rates, the labels.
+    the newest signal); six queries whatever the number of rows: three for the signals,
+    one for the run rates, two for the labels.
     ``account``: only that connected account's (``""``: the platform's; None: all).
     ``named=False`` leaves ``customer`` empty (one query less, for sums)."""
-    if days < 1:
-        raise ValueError(f"days must be at least 1, not {days}.")
-    now = now or timezone.now()
-    # Visits are read through covering indexes that hold no mode: a site's visits are of
-    # its mode (the button opens sessions with the site's key); subscriptions, which can
-    # outlive a change of keys, are filtered by it.
-    scope = Q() if account is None else Q(account=account)
-    subscription_scope = scope & Q(livemode=get_settings().livemode)
-    since = now - dt.timedelta(days=days)
-    # A visit still within its window may yet change something: not abandoned yet.
-    ended_before = now - dt.timedelta(seconds=get_settings().VISIT_WINDOW)
+    scope, subscription_scope, since, ended_before = _window(days, account, now)
     signals: dict[str, list[RiskSignal]] = defaultdict(list)
     with _without_jit():
         found_signals = [
@@ -173,7 +164,7 @@ def customers_at_risk(
     customers = [
         AtRiskCustomer(
             customer_id,
-            sorted(found, key=lambda s: s.at, reverse=True),
+            found if len(found) == 1 else sorted(found, key=lambda s: s.at, reverse=True),
             labels.get(customer_id, ""),
             *money.get(customer_id, (None, "")),
         )
@@ -184,6 +175,48 @@ def customers_at_risk(
         key=lambda c: (c.monthly_amount or 0, c.latest_signal_at, c.customer_id),
         reverse=True,
     )
+
+
+def at_risk_run_rate(
+    days: int = 30, *, account: str | None = None, now: dt.datetime | None = None
+) -> dict[str, int]:
+    """``{currency: run rate}`` that the ``monthly_amount`` of ``customers_at_risk``'s rows
+    add up to, without building the rows (``revenue_report``): the subscriptions' signals
+    are read as customer ids only, and no label is looked up."""
+    scope, subscription_scope, since, ended_before = _window(days, account, now)
+    with _without_jit():
+        customers = set(
+            _at_risk_subscriptions(subscription_scope).values_list("customer_id", flat=True)
+        )
+        for customer_id, _signal in [
+            *_abandoned_cancel_flows(scope, since, ended_before),
+            *_stuck_customers(scope, since, ended_before),
+        ]:
+            customers.add(customer_id)
+        money = run_rates_of(list(customers), subscription_scope)
+    totals: dict[str, int] = defaultdict(int)
+    for amount, currency in money.values():
+        if amount:
+            totals[currency] += amount
+    return dict(totals)
+
+
+def _window(
+    days: int, account: str | None, now: dt.datetime | None
+) -> tuple[Q, Q, dt.datetime, dt.datetime]:
+    """The visits' scope, the subscriptions' scope, the first instant visit reasons look
+    back to, and the instant before which a visit is over."""
+    if days < 1:
+        raise ValueError(f"days must be at least 1, not {days}.")
+    now = now or timezone.now()
+    # Visits are read through covering indexes that hold no mode: a site's visits are of
+    # its mode (the button opens sessions with the site's key); subscriptions, which can
+    # outlive a change of keys, are filtered by it.
+    scope = Q() if account is None else Q(account=account)
+    subscription_scope = scope & Q(livemode=get_settings().livemode)
+    # A visit still within its window may yet change something: not abandoned yet.
+    ended_before = now - dt.timedelta(seconds=get_settings().VISIT_WINDOW)
+    return scope, subscription_scope, now - dt.timedelta(days=days), ended_before
 
 
 @contextmanager
@@ -201,26 +234,30 @@ def _without_jit() -> Iterator[None]:
         yield
 
 
-def _subscription_signals(scope: Q) -> Iterable[tuple[str, RiskSignal]]:
+def _at_risk_subscriptions(scope: Q) -> QuerySet[StripeSubscription]:
     # The condition of the partial index stripe_portal_sub_at_risk, in the same form.
     at_risk = (
         Q(cancel_at_period_end=True)
         | Q(cancel_at__isnull=False)
         | Q(status__in=PAYMENT_TROUBLE_STATUSES)
     ) & ~Q(status__in=ENDED_STATUSES)
+    return StripeSubscription.objects.filter(at_risk, scope)
+
+
+def _subscription_signals(scope: Q) -> Iterable[tuple[str, RiskSignal]]:
     scheduled = Q(cancel_at_period_end=True) | Q(cancel_at__isnull=False)
-    # Only the times each row's signals need, read as text (see _parse_time): at scale
+    # Only the times each row's signals need, read as text (see utc_text): at scale
     # (tens of thousands of rows) turning timestamps into datetimes is most of the work.
     rows = (
-        StripeSubscription.objects.filter(at_risk, scope)
+        _at_risk_subscriptions(scope)
         .annotate(
-            scheduled_at=_as_text(
+            scheduled_at=UtcText(
                 Case(When(scheduled, then=Coalesce("canceled_at", "event_created_at")))
             ),
-            ends_at=_as_text(
+            ends_at=UtcText(
                 Case(When(scheduled, then=Coalesce("cancel_at", "current_period_end")))
             ),
-            trouble_since=_as_text(
+            trouble_since=UtcText(
                 Case(When(status__in=PAYMENT_TROUBLE_STATUSES, then="event_created_at"))
             ),
         )
@@ -229,8 +266,8 @@ def _subscription_signals(scope: Q) -> Iterable[tuple[str, RiskSignal]]:
         )
     )
     for pk, stripe_id, customer_id, status, scheduled_text, ends_text, trouble_text in rows:
-        scheduled_at, trouble_since = _parse_time(scheduled_text), _parse_time(trouble_text)
-        ends_at = _parse_time(ends_text)
+        scheduled_at, trouble_since = parse_time(scheduled_text), parse_time(trouble_text)
+        ends_at = parse_time(ends_text)
         if scheduled_at is not None:
             yield (
                 customer_id,
@@ -246,38 +283,6 @@ def _subscription_signals(scope: Q) -> Iterable[tuple[str, RiskSignal]]:
         if trouble_since is not None:
             signal = RiskSignal(PAYMENT_TROUBLE, trouble_since, stripe_id, pk, status)
             yield customer_id, signal
-
-
-class _UtcText(Cast):
-    """A timestamp as ISO text in UTC, whatever the connection's ``DateStyle``: a cast to
-    text follows that setting (``SQL, DMY`` gives ``05/12/2026 19:04:39.5 UTC``), so
-    PostgreSQL is asked for the format itself; SQLite stores the text already (a cast)."""
-
-    def __init__(self, expression: Any) -> None:
-        super().__init__(expression, output_field=CharField())
-
-    def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
-        return Func.as_sql(
-            self,
-            compiler,
-            connection,
-            template="to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')",
-            **extra_context,
-        )
-
-
-def _as_text(expression: Any) -> _UtcText:
-    return _UtcText(expression)
-
-
-def _parse_time(text: str | None) -> dt.datetime | None:
-    """A timestamp the database wrote as ISO text in UTC (:class:`_UtcText`).
-    ``datetime.fromisoformat`` is C code, where Django's psycopg timestamp loader is
-    Python: 20 times faster per value."""
-    if text is None:
-        return None
-    value = dt.datetime.fromisoformat(text)
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 def _still_customers(visits: QuerySet[PortalSession]) -> QuerySet[PortalSession]:
@@ -297,7 +302,7 @@ def _visits_read(
     changes = WebhookEvent.objects.filter(portal_session=OuterRef("pk")).exclude(change_kind="")
     rows = (
         _still_customers(visits)
-        .annotate(changed=Exists(changes), created_text=_as_text("created_at"))
+        .annotate(changed=Exists(changes), created_text=UtcText("created_at"))
         .filter(Q(changed=True) | Q(returned_at__isnull=False) | Q(created_at__lte=ended_before))
         .values_list("pk", "stripe_id", "customer_id", "created_text", "changed")
     )
@@ -306,7 +311,7 @@ def _visits_read(
             "pk": pk,
             "stripe_id": stripe_id,
             "customer_id": customer_id,
-            "created_at": _parse_time(created_text),
+            "created_at": parse_time(created_text),
             "changed": changed,
         }
 

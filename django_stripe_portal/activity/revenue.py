@@ -29,7 +29,7 @@ from typing import Any
 from django.db.models import Case, Count, F, IntegerField, Q, Sum, When
 from django.utils import timezone
 
-from django_stripe_portal.activity.at_risk import customers_at_risk
+from django_stripe_portal.activity.at_risk import at_risk_run_rate
 from django_stripe_portal.activity.figures import ActivityRange, linked_changes
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.configurations.feedback_options import feedback_option_descriptions
@@ -154,9 +154,8 @@ def revenue_report(
         target.all_canceled, target.portal_canceled = row["amount"] or 0, row["portal"] or 0
         target.all_cancellations, target.portal_cancellations = row["n"], row["portal_n"]
     now = timezone.now()
-    for customer in customers_at_risk(account=account, now=min(after, now), named=False):
-        if customer.monthly_amount:
-            entry(customer.currency).at_risk += customer.monthly_amount
+    for currency, amount in at_risk_run_rate(account=account, now=min(after, now)).items():
+        entry(currency).at_risk += amount
     entries.pop("", None)  # figures of subscriptions whose currency is unknown
     return RevenueReport(
         activity_range, sorted(entries.values(), key=lambda e: (-e.mrr, e.currency))
