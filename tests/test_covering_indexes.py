@@ -1,0 +1,31 @@
+"""Migration 0010's covering indexes: on PostgreSQL the run rate at stake is read from the
+index alone; on SQLite nothing is declared that Django would warn about (models.W040)."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import checks
+from django.db import connection
+
+pytestmark = pytest.mark.django_db
+
+
+def test_postgresql_indexes_carry_the_run_rate_columns() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("covering indexes are PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE indexname IN "
+            "('stripe_portal_sub_cust', 'stripe_portal_sub_at_risk')"
+        )
+        definitions = dict(cursor.fetchall())
+    assert (
+        "INCLUDE (currency, monthly_amount, livemode, account)"
+        in (definitions["stripe_portal_sub_cust"])
+    )
+    assert "INCLUDE (livemode, account)" in definitions["stripe_portal_sub_at_risk"]
+
+
+def test_the_models_declare_no_index_sqlite_would_warn_about() -> None:
+    messages = checks.run_checks(tags=[checks.Tags.models], databases=["default"])
+    assert [m.id for m in messages if m.id == "models.W040"] == []
