@@ -153,3 +153,14 @@ def test_a_filter_that_can_match_nothing_lists_nothing(staff: Client) -> None:
     url = reverse("admin:django_stripe_portal_webhookevent_changelist")
     response = staff.get(url, {"pk": "9223372036854775808"})
     assert response.status_code in (200, 302, 400)
+
+
+@pytest.mark.parametrize("end", ["0001-1-1", "9999-12-31", "9999-12-30"])
+def test_the_activity_page_refuses_days_at_the_ends_of_the_calendar(
+    staff: Client, end: str
+) -> None:
+    """``end`` at Python's date limits: the 30 days before it, or the day after it, do not
+    exist (it was a 500)."""
+    response = staff.get(reverse("admin:django_stripe_portal_portalsession_activity"), {"end": end})
+    assert response.status_code == 200
+    assert "Choose days between" in response.content.decode()

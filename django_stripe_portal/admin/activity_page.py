@@ -27,6 +27,10 @@ from django_stripe_portal.money_format import format_money, to_major
 
 #: The activity page refuses longer ranges (a year of weeks on the chart).
 MAX_ACTIVITY_DAYS = 366
+#: Days a range may name: far enough around Stripe's lifetime, and far from the limits of
+#: Python's dates (``end`` 0001-01-01 minus 29 days was a 500).
+EARLIEST_DAY = dt.date(1970, 1, 1)
+LATEST_DAY = dt.date(2999, 12, 31)
 #: The visits chart's width in px: the page's content width beside the admin's sidebar.
 CHART_WIDTH = 840
 #: Currencies charted week by week (the largest run rates first); all have their cards.
@@ -249,6 +253,12 @@ class ActivityRangeForm(forms.Form):
         cleaned: dict[str, Any] = super().clean() or {}
         today = timezone.localdate(timezone=timezone.get_default_timezone())
         end = cleaned.get("end") or today
+        for day in (end, cleaned.get("start")):
+            if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
+                raise forms.ValidationError(
+                    _("Choose days between %(first)s and %(last)s.")
+                    % {"first": EARLIEST_DAY.isoformat(), "last": LATEST_DAY.isoformat()}
+                )
         start = cleaned.get("start") or end - dt.timedelta(days=29)
         if end < start:
             raise forms.ValidationError(_("The range ends before it starts."))
