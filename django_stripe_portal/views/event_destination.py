@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.exceptions import WebhookRefused
-from django_stripe_portal.views.webhook import _MESSAGES, _STATUS_CODES, _read_body
+from django_stripe_portal.views.webhook import answer_for, read_body
 from django_stripe_portal.webhooks.event_destination import (
     ThinEventNotFetched,
     receive_notification,
@@ -34,7 +34,7 @@ def stripe_thin_events(request: HttpRequest) -> HttpResponse:
     notification that is not signed or not Stripe's (nothing fetched)."""
     conf = get_settings()
     try:
-        body = _read_body(request, conf.WEBHOOK_MAX_BODY_BYTES)
+        body = read_body(request, conf.WEBHOOK_MAX_BODY_BYTES)
         result = receive_notification(body, request.META.get("HTTP_STRIPE_SIGNATURE"), conf)
     except WebhookRefused as refusal:
         logger.warning(
@@ -54,8 +54,4 @@ def stripe_thin_events(request: HttpRequest) -> HttpResponse:
         )
     if result.skipped:
         return HttpResponse(f"ignored: {result.skipped}", status=200, content_type="text/plain")
-    return HttpResponse(
-        _MESSAGES.get(result.outcome, result.outcome.value),
-        status=_STATUS_CODES[result.outcome],
-        content_type="text/plain",
-    )
+    return answer_for(result.outcome)

@@ -55,7 +55,7 @@ _MESSAGES = {
 _warned_api_versions: set[str] = set()
 
 
-def _read_body(request: HttpRequest, limit: int) -> bytes:
+def read_body(request: HttpRequest, limit: int) -> bytes:
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -109,7 +109,7 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
     """Answer Stripe: 2xx once the event is safely stored (and processed in sync mode)."""
     conf = get_settings()
     try:
-        body = _read_body(request, conf.WEBHOOK_MAX_BODY_BYTES)
+        body = read_body(request, conf.WEBHOOK_MAX_BODY_BYTES)
         _, signed_by = verify_signature_of_endpoints(
             body,
             request.META.get("HTTP_STRIPE_SIGNATURE"),
@@ -131,7 +131,11 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         return HttpResponse(refusal.reason, status=400, content_type="text/plain")
 
     _warn_on_api_version(event.get("api_version"), conf.api_version)
-    outcome = receive_event(event, meaning)
+    return answer_for(receive_event(event, meaning))
+
+
+def answer_for(outcome: Outcome) -> HttpResponse:
+    """The answer Stripe gets for a received event, the same from either door."""
     return HttpResponse(
         _MESSAGES.get(outcome, outcome.value),
         status=_STATUS_CODES[outcome],
