@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from typing import Any
 
 import pytest
@@ -204,15 +205,15 @@ def _reading_queries(run: Any) -> tuple[Any, list[str]]:
     return answer, [text for text in sql if text not in others]
 
 
-def test_six_queries_whatever_the_number_of_rows() -> None:
-    """Three for the signals, one for the run rates at stake, two for the labels (the
+def test_seven_queries_whatever_the_number_of_rows() -> None:
+    """Four for the signals (the visits a change is linked to among them), one for the run rates at stake, two for the labels (the
     links, then the Accounts v2 links of customers no user is linked to by cus_…)."""
     _many_at_risk(3, "few")
     few, selects = _reading_queries(lambda: customers_at_risk(now=NOW))
-    assert len(few) == 3 and len(selects) == 6
+    assert len(few) == 3 and len(selects) == 7
     _many_at_risk(30, "many")
     rows, selects = _reading_queries(lambda: customers_at_risk(now=NOW))
-    assert len(selects) == 6
+    assert len(selects) == 7
     assert len(rows) == 33
     assert {tuple(row.reasons) for row in rows} == {
         ("cancel_scheduled", "cancel_flow_abandoned", "payment_trouble", "stuck")
@@ -303,6 +304,14 @@ def test_admin_page_links_each_customer(
     assert "cancel_flow_abandoned" not in html.split("<tbody>")[1].replace(
         'data-reason="cancel_flow_abandoned"', ""
     )
+    # What a person reads names no subscription or visit by its id: the words and the
+    # visit's time are the links (the ids stay in links' targets and titles).
+    table = html.split("<tbody>")[1].split("</tbody>")[0]
+    words = re.sub(r"<[^>]*>", " ", table)
+    assert "sub_cmdsched" not in words and "bps_cmdleft" not in words
+    assert "the subscription" in words
+    left_at = timezone.localtime(left.created_at).strftime("%b %-d, %H:%M")
+    assert left_at in words
 
 
 def test_admin_page_needs_the_view_permission(client: Client) -> None:

@@ -14,7 +14,7 @@ Four reasons (``docs/activity.md`` defines them):
 
 State reasons hold as long as the subscription's state does; visit reasons look back
 ``days`` days. A customer whose every known subscription has ended is not at risk
-any more (they left). The signals take three queries whatever the number of rows; no
+any more (they left). The signals take four queries whatever the number of rows; no
 Stripe call.
 """
 
@@ -80,15 +80,17 @@ class RiskSignal:
     #: The visits (``bps_…``, oldest first) a visit reason rests on, and their row ids.
     visits: tuple[str, ...] = ()
     visit_pks: tuple[int, ...] = ()
+    #: When each of those visits began, for pages (which show times, not ``bps_…``).
+    visit_times: tuple[dt.datetime, ...] = ()
 
     @property
     def label(self) -> str:
         return str(AT_RISK_REASONS[self.reason])
 
     @property
-    def visit_links(self) -> list[tuple[int, str]]:
-        """``(row id, bps_…)`` of each visit, for links to the admin."""
-        return list(zip(self.visit_pks, self.visits, strict=True))
+    def visit_links(self) -> list[tuple[int, dt.datetime]]:
+        """``(row id, when it began)`` of each visit, for links to the admin."""
+        return list(zip(self.visit_pks, self.visit_times, strict=True))
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"reason": self.reason, "at": self.at.isoformat()}
@@ -145,17 +147,18 @@ def customers_at_risk(
     named: bool = True,
 ) -> list[AtRiskCustomer]:
     """Every customer at risk in the site's mode, the largest run rate at stake first (then
-    the newest signal); six queries whatever the number of rows: three for the signals,
+    the newest signal); seven queries whatever the number of rows: four for the signals,
     one for the run rates, two for the labels.
     ``account``: only that connected account's (``""``: the platform's; None: all).
     ``named=False`` leaves ``customer`` empty (one query less, for sums)."""
     scope, subscription_scope, since, ended_before = _window(days, account, now)
     signals: dict[str, list[RiskSignal]] = defaultdict(list)
     with _without_jit():
+        changed = _changed_visits(since)
         found_signals = [
             *_subscription_signals(subscription_scope),
-            *_abandoned_cancel_flows(scope, since, ended_before),
-            *_stuck_customers(scope, since, ended_before),
+            *_abandoned_cancel_flows(scope, since, ended_before, changed),
+            *_stuck_customers(scope, since, ended_before, changed),
         ]
         for customer_id, signal in found_signals:
             signals[customer_id].append(signal)
@@ -188,9 +191,10 @@ def at_risk_run_rate(
         customers = set(
             _at_risk_subscriptions(subscription_scope).values_list("customer_id", flat=True)
         )
+        changed = _changed_visits(since)
         for customer_id, _signal in [
-            *_abandoned_cancel_flows(scope, since, ended_before),
-            *_stuck_customers(scope, since, ended_before),
+            *_abandoned_cancel_flows(scope, since, ended_before, changed),
+            *_stuck_customers(scope, since, ended_before, changed),
         ]:
             customers.add(customer_id)
         money = run_rates_of(list(customers), subscription_scope)
@@ -293,37 +297,53 @@ def _still_customers(visits: QuerySet[PortalSession]) -> QuerySet[PortalSession]
     )
 
 
+def _changed_visits(since: dt.datetime) -> set[int]:
+    """Row ids of the visits since ``since`` that a change is linked to.
+
+    A change is never older than its visit (``webhooks.linking``), so the window's slice
+    of the partial ``stripe_portal_evt_visit_change`` index holds them all: one
+    index-only read and a set, instead of probing the events once per visit (which read
+    the table to check ``change_kind``)."""
+    linked = WebhookEvent.objects.filter(created_at__gte=since, portal_session__isnull=False)
+    return set(linked.exclude(change_kind="").values_list("portal_session_id", flat=True))
+
+
 def _visits_read(
-    visits: QuerySet[PortalSession], ended_before: dt.datetime
+    visits: QuerySet[PortalSession], ended_before: dt.datetime, changed: set[int]
 ) -> Iterable[dict[str, Any]]:
     """``pk``, ``stripe_id``, ``customer_id``, ``created_at``, ``changed`` (a change is
-    linked to the visit) of the visits that are over or changed something; one that
-    is neither may still change something (it is within ``VISIT_WINDOW``)."""
-    changes = WebhookEvent.objects.filter(portal_session=OuterRef("pk")).exclude(change_kind="")
+    linked to the visit: its row id is in ``changed``) of the visits that are over or
+    changed something; one that is neither may still change something (it is within
+    ``VISIT_WINDOW``)."""
     rows = (
         _still_customers(visits)
-        .annotate(changed=Exists(changes), created_text=UtcText("created_at"))
-        .filter(Q(changed=True) | Q(returned_at__isnull=False) | Q(created_at__lte=ended_before))
-        .values_list("pk", "stripe_id", "customer_id", "created_text", "changed")
+        .annotate(
+            returned=Q(returned_at__isnull=False),
+            over=Q(created_at__lte=ended_before),
+            created_text=UtcText("created_at"),
+        )
+        .values_list("pk", "stripe_id", "customer_id", "created_text", "returned", "over")
     )
-    for pk, stripe_id, customer_id, created_text, changed in rows:
-        yield {
-            "pk": pk,
-            "stripe_id": stripe_id,
-            "customer_id": customer_id,
-            "created_at": parse_time(created_text),
-            "changed": changed,
-        }
+    for pk, stripe_id, customer_id, created_text, returned, over in rows:
+        visit_changed = pk in changed
+        if visit_changed or returned or over:
+            yield {
+                "pk": pk,
+                "stripe_id": stripe_id,
+                "customer_id": customer_id,
+                "created_at": parse_time(created_text),
+                "changed": visit_changed,
+            }
 
 
 def _abandoned_cancel_flows(
-    scope: Q, since: dt.datetime, ended_before: dt.datetime
+    scope: Q, since: dt.datetime, ended_before: dt.datetime, changed: set[int]
 ) -> Iterable[tuple[str, RiskSignal]]:
     visits = PortalSession.objects.filter(
         scope, created_at__gte=since, flow_type="subscription_cancel"
     )
     latest: dict[str, dict[str, Any]] = {}
-    for visit in _visits_read(visits, ended_before):
+    for visit in _visits_read(visits, ended_before, changed):
         known = latest.get(visit["customer_id"])
         if known is None or (visit["created_at"], visit["pk"]) > (known["created_at"], known["pk"]):
             latest[visit["customer_id"]] = visit
@@ -336,12 +356,13 @@ def _abandoned_cancel_flows(
                     visit["created_at"],
                     visits=(visit["stripe_id"],),
                     visit_pks=(visit["pk"],),
+                    visit_times=(visit["created_at"],),
                 ),
             )
 
 
 def _stuck_customers(
-    scope: Q, since: dt.datetime, ended_before: dt.datetime
+    scope: Q, since: dt.datetime, ended_before: dt.datetime, changed: set[int]
 ) -> Iterable[tuple[str, RiskSignal]]:
     in_range = PortalSession.objects.filter(scope, created_at__gte=since)
     frequent = (
@@ -352,7 +373,7 @@ def _stuck_customers(
         .values("customer_id")
     )
     by_customer: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for visit in _visits_read(in_range.filter(customer_id__in=frequent), ended_before):
+    for visit in _visits_read(in_range.filter(customer_id__in=frequent), ended_before, changed):
         by_customer[visit["customer_id"]].append(visit)
     for customer_id, visits in by_customer.items():
         run = _stuck_run(sorted(visits, key=lambda v: (v["created_at"], v["pk"])))
@@ -364,6 +385,7 @@ def _stuck_customers(
                     run[-1]["created_at"],
                     visits=tuple(v["stripe_id"] for v in run),
                     visit_pks=tuple(v["pk"] for v in run),
+                    visit_times=tuple(v["created_at"] for v in run),
                 ),
             )
 
