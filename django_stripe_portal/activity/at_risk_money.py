@@ -29,12 +29,12 @@ def run_rates_of(customer_ids: list[str], scope: Q) -> dict[str, tuple[int | Non
             StripeSubscription.objects.filter(scope, field_in("customer_id", chunk, using=using))
             .exclude(status__in=ENDED_STATUSES)
             .exclude(monthly_amount__isnull=True)
-            .values("customer_id", "currency")
+            .values_list("customer_id", "currency")
             .annotate(amount=Sum("monthly_amount"))
             .order_by()
         )
-        for row in rows:
-            totals[row["customer_id"]][row["currency"]] = int(row["amount"])
+        for customer_id, currency, amount in rows:
+            totals[customer_id][currency] = int(amount)
     return {
         customer: max(((amount, currency) for currency, amount in by.items()))
         for customer, by in totals.items()

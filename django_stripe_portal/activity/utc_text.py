@@ -23,13 +23,18 @@ class UtcText(Cast):
             self,
             compiler,
             connection,
-            template="to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')",
+            # With its offset: an aware datetime straight from ``fromisoformat``, where
+            # adding the time zone afterwards (``replace``) took 8 times as long.
+            template=(
+                "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
+            ),
             **extra_context,
         )
 
 
 def parse_time(text: str | None) -> dt.datetime | None:
-    """A timestamp the database wrote as ISO text in UTC (:class:`UtcText`).
+    """A timestamp the database wrote as ISO text in UTC (:class:`UtcText`; SQLite's
+    carries no offset).
     ``datetime.fromisoformat`` is C code, where Django's psycopg timestamp loader is
     Python: 20 times faster per value."""
     if text is None:
