@@ -12,8 +12,6 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.test import Client, override_settings
 from django.utils import timezone
 
@@ -22,9 +20,9 @@ from django_stripe_portal.models import AccountAuthorization, WebhookEvent
 from django_stripe_portal.state.accounts import is_deauthorized
 from tests import stripe_objects as so
 from tests.factories import StripeCustomerFactory, UserFactory
+from tests.migration_states import back_at, migrate
 from tests.test_connect_webhooks import CONNECT_SECRET, MERCHANT, SETTINGS, connect_event
 from tests.test_docs_recipes import documented_prune
-from tests.test_migration_0002 import migrate
 from tests.webhook_support import post_signed
 
 
@@ -88,8 +86,7 @@ APP = "django_stripe_portal"
 
 @pytest.fixture
 def at_0003() -> Iterator[Any]:
-    yield migrate([(APP, "0003_churn")])
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    yield from back_at("0003_churn")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -206,8 +206,9 @@ def _reading_queries(run: Any) -> tuple[Any, list[str]]:
 
 
 def test_seven_queries_whatever_the_number_of_rows() -> None:
-    """Four for the signals (the visits a change is linked to among them), one for the run rates at stake, two for the labels (the
-    links, then the Accounts v2 links of customers no user is linked to by cus_…)."""
+    """Four for the signals (the visits a change is linked to among them), one for the
+    run rates at stake, two for the labels (the links, then the Accounts v2 links of
+    customers no user is linked to by cus_…)."""
     _many_at_risk(3, "few")
     few, selects = _reading_queries(lambda: customers_at_risk(now=NOW))
     assert len(few) == 3 and len(selects) == 7

@@ -12,32 +12,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, connection, transaction
-from django.db.migrations.executor import MigrationExecutor
+from django.db import IntegrityError, transaction
 
-APP = "django_stripe_portal"
-BEFORE = [(APP, "0001_initial")]
+from tests.migration_states import APP, back_at, migrate
+
 AFTER = [(APP, "0002_second_build")]
 WHEN = dt.datetime(2026, 11, 2, 12, 0, tzinfo=dt.UTC)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def migrate(targets: list[tuple[str, str]]) -> Any:
-    """Migrate to ``targets``; the historical app registry there."""
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
 @pytest.fixture
 def at_0001() -> Iterator[Any]:
-    apps = migrate(BEFORE)
-    yield apps
-    # Back to the newest migrations, for the tests that follow.
-    executor = MigrationExecutor(connection)
-    migrate(executor.loader.graph.leaf_nodes())
+    yield from back_at("0001_initial")
 
 
 def test_0002_keeps_every_row_as_a_platform_row(at_0001: Any) -> None:

@@ -12,32 +12,20 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from tests import stripe_objects as so
+from tests.migration_states import APP, back_at, migrate, migrate_to_newest
 from tests.test_revenue import item, subscription
 
-APP = "django_stripe_portal"
-BEFORE = [(APP, "0007_money")]
 AFTER = [(APP, "0008_run_rate_backfill")]
 WHEN = dt.datetime(2026, 11, 2, 12, 0, tzinfo=dt.UTC)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def migrate(targets: list[tuple[str, str]]) -> Any:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
 @pytest.fixture
-def at_0004() -> Iterator[Any]:
-    apps = migrate(BEFORE)
-    yield apps
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+def at_0007() -> Iterator[Any]:
+    yield from back_at("0007_money")
 
 
 def _store(apps: Any, obj: dict[str, Any], event_type: str, minutes: int) -> None:
@@ -53,8 +41,8 @@ def _store(apps: Any, obj: dict[str, Any], event_type: str, minutes: int) -> Non
     )
 
 
-def test_0005_fills_from_the_newest_stored_payload(at_0004: Any) -> None:
-    old = at_0004
+def test_0005_fills_from_the_newest_stored_payload(at_0007: Any) -> None:
+    old = at_0007
     subscriptions = old.get_model(APP, "StripeSubscription").objects
     for n in range(7):  # more than one batch below
         sub_id, customer = f"sub_fill{n}", f"cus_fill{n}"
@@ -102,13 +90,13 @@ def test_0005_fills_from_the_newest_stored_payload(at_0004: Any) -> None:
     assert "filled for 7 subscription(s); 2 could not be filled" in out.getvalue()
 
 
-def test_the_command_fills_only_empty_rows_and_can_run_again(at_0004: Any) -> None:
-    old = at_0004
+def test_the_command_fills_only_empty_rows_and_can_run_again(at_0007: Any) -> None:
+    old = at_0007
     old.get_model(APP, "StripeSubscription").objects.create(
         stripe_id="sub_cmd", customer_id="cus_cmd", status="trialing", event_created_at=WHEN
     )
     _store(old, subscription("sub_cmd", "cus_cmd", item(5000)), "customer.subscription.created", 0)
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    migrate_to_newest()
     from django_stripe_portal.models import StripeSubscription
 
     row = StripeSubscription.objects.get()

@@ -26,7 +26,8 @@ class UtcText(Cast):
             # With its offset: an aware datetime straight from ``fromisoformat``, where
             # adding the time zone afterwards (``replace``) took 8 times as long.
             template=(
-                "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
+                "to_char(%(expressions)s AT TIME ZONE 'UTC', "
+                '\'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\')'
             ),
             **extra_context,
         )
