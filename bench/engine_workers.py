@@ -30,6 +30,8 @@ RQ_URL = os.environ.get("BENCH_RQ_URL", "redis://127.0.0.1:6379/14")
 #: A second Redis database for the ``rqurl`` ingest target (left out when not set), so
 #: that each target's queue can be checked on its own.
 RQ_ALT_URL = os.environ.get("BENCH_RQ_ALT_URL", "")
+#: A third one for the ``rqstock`` ingest target (django-rq's own queue class), likewise.
+RQ_STOCK_URL = os.environ.get("BENCH_RQ_STOCK_URL", "")
 #: The RabbitMQ virtual host of the bench's Celery queue (made with rabbitmqctl if missing).
 CELERY_VHOST = os.environ.get("BENCH_CELERY_VHOST", "bench")
 CELERY_URL = f"amqp://guest:guest@127.0.0.1:5672/{CELERY_VHOST}"
@@ -50,6 +52,7 @@ QUEUE_KIND = {
     "rq": "rq",
     "rqsimple": "rq",
     "rqurl": "rq",
+    "rqstock": "rq",
     "celery": "celery",
 }
 TASKS_TABLE = "django_tasks_database_dbtaskresult"
@@ -66,7 +69,7 @@ def engine_env(engine: str) -> dict[str, str]:
 
 
 def _rq_url(engine: str) -> str:
-    return RQ_ALT_URL if engine == "rqurl" else RQ_URL
+    return {"rqurl": RQ_ALT_URL, "rqstock": RQ_STOCK_URL}.get(engine, RQ_URL)
 
 
 def _redis(url: str = RQ_URL) -> Any:

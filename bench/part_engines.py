@@ -7,8 +7,9 @@ where the enqueue really happens.
    engines' workers stopped; afterwards every stored event has its task queued. Beside
    django-tasks-db (the task in the event row's transaction) runs ``dbafter`` (the same
    table written after the row's commit); beside RQ through one connection pool per
-   process, ``rqurl`` (django-rq's plain ``URL``: a connection per enqueue) when
-   ``BENCH_RQ_ALT_URL`` names a second Redis database for it.
+   process and the app's ``OneTripQueue``, ``rqstock`` (the same pool, django-rq's own
+   queue class) when ``BENCH_RQ_STOCK_URL`` names a Redis database for it, and ``rqurl``
+   (django-rq's plain ``URL``: a connection per enqueue) when ``BENCH_RQ_ALT_URL`` does.
 2. **Drain**: ``drain_events`` events stored with their tasks (delivered through the
    endpoint, workers stopped), then 1 or 2 workers started and timed until every event
    is processed (RQ with its forking worker and with ``SimpleWorker``).
@@ -43,7 +44,10 @@ from servers import Server, serving
 
 #: The engines each database's ingest is measured with (RQ and Celery keep their queue
 #: elsewhere; the events are in PostgreSQL, as a site running them would have them).
-ENGINES = {"sqlite": ["db", "dbafter"], "postgres": ["db", "dbafter", "rq", "rqurl", "celery"]}
+ENGINES = {
+    "sqlite": ["db", "dbafter"],
+    "postgres": ["db", "dbafter", "rq", "rqstock", "rqurl", "celery"],
+}
 #: The engines whose workers are timed (``rqsimple``: RQ's queue, SimpleWorker).
 WORKER_ENGINES = {"sqlite": ["db"], "postgres": ["db", "rq", "rqsimple", "celery"]}
 CODES = {
@@ -51,6 +55,7 @@ CODES = {
     "dbafter": "TA",
     "rq": "TR",
     "rqurl": "TU",
+    "rqstock": "TQ",
     "rqsimple": "TS",
     "celery": "TC",
     "discard": "TX",
@@ -67,6 +72,8 @@ def engines_for(db_engine: str, table: dict[str, list[str]] = ENGINES) -> list[s
         found = [e for e in found if not e.startswith("rq")]
     if not ew.RQ_ALT_URL and "rqurl" in found:
         found.remove("rqurl")  # needs its own Redis database
+    if not ew.RQ_STOCK_URL and "rqstock" in found:
+        found.remove("rqstock")  # likewise
     if "celery" in found and not ew.rabbitmq_available():
         log("no RabbitMQ at 127.0.0.1:5672: celery is left out")
         found.remove("celery")

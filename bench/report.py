@@ -160,6 +160,7 @@ ENGINE_NAMES = {
     "dbafter": "django-tasks-db, after the commit",
     "rq": "django-tasks-rq",
     "rqurl": "django-tasks-rq, a connection per enqueue",
+    "rqstock": "django-tasks-rq, django-rq's queue class",
     "rqsimple": "django-tasks-rq, SimpleWorker",
     "celery": "Celery (django-tasks-fennel)",
     "discard": "discarding backend",

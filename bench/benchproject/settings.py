@@ -12,9 +12,11 @@ project serves every target:
   ``DatabaseBackend``, a row written in the event row's transaction), ``dbafter`` (the
   same table written after the event row's commit, as a backend elsewhere would be),
   ``rq`` and ``rqsimple`` (django-tasks-rq's ``RQBackend`` on the Redis at
-  ``BENCH_RQ_URL`` through one connection pool per process, as docs/deployment.md
-  configures it; the two differ in the worker only), ``rqurl`` (django-rq's plain
-  ``URL`` setting: a new connection per enqueue) or ``celery`` (django-tasks-fennel's
+  ``BENCH_RQ_URL`` through one connection pool per process and the app's
+  ``OneTripQueue``, as docs/deployment.md configures it; the two differ in the worker
+  only), ``rqstock`` (the same pool with django-rq's own queue class: three round trips
+  per enqueue), ``rqurl`` (django-rq's plain ``URL`` setting: a new connection per
+  enqueue) or ``celery`` (django-tasks-fennel's
   ``CeleryBackend`` on the RabbitMQ at ``BENCH_CELERY_URL``).
 - ``BENCH_RECEIVED_LOG``: a file that a receiver of ``webhook_received`` appends
   ``<event id> <time.time()>`` to for every event it sees (end-to-end latency);
@@ -139,7 +141,7 @@ elif TASK_ENGINE == "db":
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 elif TASK_ENGINE == "dbafter":
     TASKS = {"default": {"BACKEND": "benchproject.tasks_backend.DatabaseAfterCommitBackend"}}
-elif TASK_ENGINE in ("rq", "rqsimple"):
+elif TASK_ENGINE in ("rq", "rqsimple", "rqstock"):
     import redis
 
     INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
@@ -152,6 +154,8 @@ elif TASK_ENGINE in ("rq", "rqsimple"):
             "REDIS_CLIENT_KWARGS": {"connection_pool": RQ_POOL},
         }
     }
+    if TASK_ENGINE != "rqstock":
+        RQ_QUEUES["default"]["QUEUE_CLASS"] = "django_stripe_portal.webhooks.rq_queue.OneTripQueue"
     TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend"}}
 elif TASK_ENGINE == "rqurl":
     INSTALLED_APPS += ["django_rq", "django_tasks_rq"]

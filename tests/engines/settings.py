@@ -3,7 +3,8 @@
 - ``TASK_ENGINE=db``: django-tasks-db;
 - ``rq``, ``rq-simple``: django-tasks-rq on the Redis at ``RQ_URL``, through one connection
   pool per process (``REDIS_CLIENT_KWARGS``; ``RQ_CLIENT_NAME`` names its connections so a
-  test can find them); the two differ in the worker command only;
+  test can find them) and the app's ``OneTripQueue``; the two differ in the worker command
+  only;
 - ``celery``: Celery through django-tasks-fennel on the RabbitMQ at ``CELERY_BROKER_URL``.
 """
 
@@ -29,6 +30,7 @@ elif ENGINE in ("rq", "rq-simple"):
             "PORT": RQ_POOL.connection_kwargs["port"],
             "DB": RQ_POOL.connection_kwargs["db"],
             "REDIS_CLIENT_KWARGS": {"connection_pool": RQ_POOL},
+            "QUEUE_CLASS": "django_stripe_portal.webhooks.rq_queue.OneTripQueue",
         }
     }
     TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend"}}
