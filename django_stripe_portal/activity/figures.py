@@ -23,6 +23,7 @@ A change event linked to no visit counts nowhere.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import connections
@@ -133,15 +134,30 @@ def linked_changes(activity_range: ActivityRange) -> QuerySet[WebhookEvent]:
     visit, and the dispatcher links it only within ``VISIT_WINDOW`` seconds (a day of
     slack is kept when the window is shorter).
     """
+    return _linked(activity_range, ~Q(change_kind=""))
+
+
+def linked_changes_of(
+    activity_range: ActivityRange, kinds: Sequence[str]
+) -> QuerySet[WebhookEvent]:
+    """``linked_changes`` of some kinds only. The kinds replace the "any kind" condition
+    rather than add to it: PostgreSQL multiplies the conditions' selectivities as if they
+    were independent, and with both it expected a seventh of a year's cancellations and
+    read them visit by visit through the rows (1 s at 200,000 visits, 0.2 s without)."""
+    return _linked(activity_range, Q(change_kind__in=kinds))
+
+
+def _linked(activity_range: ActivityRange, kinds: Q) -> QuerySet[WebhookEvent]:
     first, after = activity_range.bounds()
     slack = dt.timedelta(seconds=max(get_settings().VISIT_WINDOW, _DAY_SECONDS))
     changes = WebhookEvent.objects.filter(
+        kinds,
         created_at__gte=first,
         created_at__lt=after + slack,
         portal_session__isnull=False,
         portal_session__created_at__gte=first,
         portal_session__created_at__lt=after,
-    ).exclude(change_kind="")
+    )
     if activity_range.configuration is not None:
         changes = changes.filter(portal_session__configuration__key=activity_range.configuration)
     if activity_range.account is not None:

@@ -104,7 +104,7 @@ def weekly_money(
         )
         .annotate(week=TruncWeek("created_at", tzinfo=tz))
         .values("week")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))  # not the id: stripe_portal_evt_cancellation holds no id
         .order_by()
         .values_list("week", "n")
     )
