@@ -209,15 +209,15 @@ def visit_days(activity_range: ActivityRange) -> dict[dt.date, VisitDay]:
     tz = timezone.get_default_timezone()
     day = TruncDate("created_at", tzinfo=tz)
     week = TruncWeek("created_at", tzinfo=tz)
-    newer = {"partition_by": [F("customer_id")], "order_by": [F("created_at").desc()]}
+    customer, newest_first = [F("customer_id")], [F("created_at").desc()]
     visits = (
         visits_in(activity_range)
         .order_by()
         .annotate(
             visit_day=day,
             visit_week=week,
-            newer_day=Window(Lag(day), **newer),
-            newer_week=Window(Lag(week), **newer),
+            newer_day=Window(Lag(day), partition_by=customer, order_by=newest_first),
+            newer_week=Window(Lag(week), partition_by=customer, order_by=newest_first),
         )
         .values("visit_day", "visit_week", "returned_at", "newer_day", "newer_week")
     )
