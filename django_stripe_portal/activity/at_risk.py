@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connections, router, transaction
 from django.db.models import (
     Case,
     Count,
@@ -42,6 +40,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from django_stripe_portal.activity.at_risk_money import run_rates_of
+from django_stripe_portal.activity.jit import without_jit
 from django_stripe_portal.activity.utc_text import UtcText, parse_time
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.customer_labels import customer_labels
@@ -153,7 +152,7 @@ def customers_at_risk(
     ``named=False`` leaves ``customer`` empty (one query less, for sums)."""
     scope, subscription_scope, since, ended_before = _window(days, account, now)
     signals: dict[str, list[RiskSignal]] = defaultdict(list)
-    with _without_jit():
+    with without_jit():
         changed = _changed_visits(since)
         found_signals = [
             *_subscription_signals(subscription_scope),
@@ -187,7 +186,7 @@ def at_risk_run_rate(
     add up to, without building the rows (``revenue_report``): the subscriptions' signals
     are read as customer ids only, and no label is looked up."""
     scope, subscription_scope, since, ended_before = _window(days, account, now)
-    with _without_jit():
+    with without_jit():
         customers = set(
             _at_risk_subscriptions(subscription_scope).values_list("customer_id", flat=True)
         )
@@ -221,21 +220,6 @@ def _window(
     # A visit still within its window may yet change something: not abandoned yet.
     ended_before = now - dt.timedelta(seconds=get_settings().VISIT_WINDOW)
     return scope, subscription_scope, now - dt.timedelta(days=days), ended_before
-
-
-@contextmanager
-def _without_jit() -> Iterator[None]:
-    """PostgreSQL compiles a query to machine code (JIT) when its cost estimate is high.
-    These queries' estimates are (the planner guesses far more customers with several
-    visits than there are), and the compiling took 0.4 s of the stuck query's 0.54 s at
-    1M sessions; ``SET LOCAL`` turns it off for this transaction only."""
-    alias = router.db_for_read(PortalSession)
-    if connections[alias].vendor != "postgresql":
-        yield
-        return
-    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
-        cursor.execute("SET LOCAL jit = off")
-        yield
 
 
 def _at_risk_subscriptions(scope: Q) -> QuerySet[StripeSubscription]:

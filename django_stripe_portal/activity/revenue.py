@@ -204,7 +204,7 @@ def _movements(activity_range: ActivityRange) -> list[dict[str, Any]]:
         .exclude(currency="")
         .values("currency", "change_kind", "cancel_reason")
         .annotate(
-            n=Count("pk"),
+            n=Count("*"),  # not the id: stripe_portal_evt_visit_change holds no id
             before=Sum("run_rate_before"),
             after=Sum("run_rate_after"),
             up=Sum(Case(When(run_rate_after__gt=F("run_rate_before"), then=change))),
@@ -258,8 +258,8 @@ def _all_cancellations(
         .exclude(currency="")
         .values("currency")
         .annotate(
-            n=Count("pk"),
-            portal_n=Count("pk", filter=in_visit),
+            n=Count("*"),  # not the id: stripe_portal_evt_cancellation holds no id
+            portal_n=Count("portal_session", filter=in_visit),
             amount=Sum("run_rate_before"),
             portal=Sum("run_rate_before", filter=in_visit),
         )

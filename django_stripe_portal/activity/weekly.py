@@ -7,10 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models.functions import TruncWeek
-from django.utils import timezone
-
-from django_stripe_portal.activity.figures import ActivityRange, counts_by_period
+from django_stripe_portal.activity.figures import ActivityRange, VisitDay, visit_days
 
 #: Ranges longer than this many days are charted by week.
 WEEKLY_AFTER_DAYS = 60
@@ -30,8 +27,17 @@ def is_long(activity_range: ActivityRange) -> bool:
 
 def visits_per_week(activity_range: ActivityRange) -> list[WeekActivity]:
     """Visits and distinct customers for every week the range touches (zeros included)."""
-    tz = timezone.get_default_timezone()
-    by_monday = counts_by_period(activity_range, TruncWeek("created_at", tzinfo=tz))
+    return weeks_of(activity_range, visit_days(activity_range))
+
+
+def weeks_of(activity_range: ActivityRange, days: dict[dt.date, VisitDay]) -> list[WeekActivity]:
+    """``visits_per_week`` from the counts of ``visit_days``: a week's distinct customers
+    are the sum of its days' ``last_of_week``."""
+    by_monday: dict[dt.date, tuple[int, int]] = {}
+    for day, counts in days.items():
+        monday = day - dt.timedelta(days=day.weekday())
+        visits, customers = by_monday.get(monday, (0, 0))
+        by_monday[monday] = (visits + counts.visits, customers + counts.last_of_week)
     monday = activity_range.start - dt.timedelta(days=activity_range.start.weekday())
     weeks = []
     while monday <= activity_range.end:

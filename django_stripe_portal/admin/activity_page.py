@@ -17,7 +17,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from django_stripe_portal import activity, labels
+from django_stripe_portal.activity.figures import visit_days
+from django_stripe_portal.activity.jit import without_jit
+from django_stripe_portal.activity.report import report_of
 from django_stripe_portal.activity.revenue_weekly import weekly_money
+from django_stripe_portal.activity.weekly import weeks_of
 from django_stripe_portal.admin import charts
 from django_stripe_portal.admin.records import short_date
 from django_stripe_portal.customer_labels import customer_labels
@@ -64,18 +68,18 @@ def activity_view(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> H
             form.activity_range() if form.is_bound else activity.ActivityRange.last_days(30)
         )
         customer_id = customer_id_for(form.cleaned_data["customer"]) if form.is_bound else ""
-        context.update(_figures(activity_range, customer_id))
+        with without_jit():
+            context.update(_figures(activity_range, customer_id))
     return TemplateResponse(request, "admin/django_stripe_portal/portal_activity.html", context)
 
 
 def _figures(activity_range: activity.ActivityRange, customer_id: str) -> dict[str, Any]:
-    report = activity.activity_report(activity_range)
+    days = visit_days(activity_range)  # read once: the report, the weeks, the money's weeks
+    report = report_of(activity_range, days)
+    weeks = weeks_of(activity_range, days)
     weekly = activity.weekly.is_long(activity_range)
     periods = (
-        [
-            _Period(week.start, week.end, week.visits, week.unique_customers)
-            for week in activity.visits_per_week(activity_range)
-        ]
+        [_Period(week.start, week.end, week.visits, week.unique_customers) for week in weeks]
         if weekly
         else [_Period(d.day, d.day, d.visits, d.unique_customers) for d in report.per_day]
     )
@@ -85,7 +89,7 @@ def _figures(activity_range: activity.ActivityRange, customer_id: str) -> dict[s
         else _("Visits and unique customers per day")
     )
     return {
-        **_money(activity_range),
+        **_money(activity_range, weeks),
         "report": report,
         "weekly": weekly,
         "periods": periods,
@@ -124,7 +128,9 @@ def _figures(activity_range: activity.ActivityRange, customer_id: str) -> dict[s
     }
 
 
-def _money(activity_range: activity.ActivityRange) -> dict[str, Any]:
+def _money(
+    activity_range: activity.ActivityRange, weeks: list[activity.WeekActivity]
+) -> dict[str, Any]:
     """The money cards (one per currency) and the two weekly charts."""
     revenue = activity.revenue_report(
         activity_range.start,
@@ -132,7 +138,7 @@ def _money(activity_range: activity.ActivityRange) -> dict[str, Any]:
         account=activity_range.account,
         configuration=activity_range.configuration,
     )
-    weekly = weekly_money(activity_range)
+    weekly = weekly_money(activity_range, weeks)
     week_labels = [short_date(week.start) for week in weekly.churn]
     movement_charts = [
         (
