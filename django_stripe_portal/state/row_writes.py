@@ -9,18 +9,22 @@ Compiling a statement (Django's ``as_sql``, JSON encoding of the values) costs m
 than running it. :class:`PreparedInsert` therefore compiles when it is built and
 runs later: a caller about to take a lock (SQLite's write lock, a row lock) builds
 its statements first and holds the lock only while they run. And the SQL text of
-an insert whose values are all plain (no expressions) is the same every time, so
-it is compiled once per shape and only the parameters are made per row.
+an insert whose values are all plain (no expressions, or a ``RawSQL`` whose text the
+calling code fixes) is the same every time, so it is compiled once per shape and only the
+parameters are made per row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from django.db import connections, router
-from django.db.models import Model
+from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.models import BooleanField, CharField, Field, Model, TextField
 from django.db.models.constants import OnConflict
+from django.db.models.expressions import RawSQL
 from django.db.models.sql import InsertQuery
 
 
@@ -51,13 +55,18 @@ class PreparedInsert:
         self.using = router.db_for_write(model)
         connection = connections[self.using]
         self.columns = [meta.pk if name == "pk" else meta.get_field(name) for name in returning]
-        fields = [f for f in meta.concrete_fields if not f.primary_key]
+        fields, plan = _insert_plan(model)
         shape: tuple[Any, ...] = (model, self.using, returning)
         shape += (tuple(unique_fields), tuple(update_fields), update_when, extra_returning[0])
-        params = _plain_params(fields, row, connection)
-        if params is not None and shape in _SQL_OF_PLAIN_INSERTS:
-            self.sql, self.params = _SQL_OF_PLAIN_INSERTS[shape], [*params, *extra_returning[1]]
-            return
+        plain = _plain_params(plan, row, connection)
+        params: list[Any] | None = None
+        if plain is not None:
+            params, raw_texts = plain
+            shape += raw_texts
+            if shape in _SQL_OF_PLAIN_INSERTS:
+                self.sql = _SQL_OF_PLAIN_INSERTS[shape]
+                self.params = [*params, *extra_returning[1]]
+                return
         if update_fields:
             query = InsertQuery(
                 model,
@@ -93,24 +102,69 @@ class PreparedInsert:
         return tuple(values)
 
 
-#: SQL text of each shape of insert (model, database, conflict handling, RETURNING)
-#: whose values were all plain; a handful of entries, fixed by the calling code.
+#: SQL text of each shape of insert (model, database, conflict handling, RETURNING, the
+#: text of its ``RawSQL`` values) whose values were all plain; a handful of entries,
+#: fixed by the calling code.
 _SQL_OF_PLAIN_INSERTS: dict[tuple[Any, ...], str] = {}
 
 
-def _plain_params(fields: list[Any], row: Model, connection: Any) -> list[Any] | None:
-    """The parameters Django's insert compiler would make for ``row``, or None when a
-    value needs the compiler (an expression, a field with its own placeholder)."""
-    params: list[Any] = []
+#: Field classes whose ``get_db_prep_save`` gives a value of this type back unchanged, on
+#: every backend (``CharField.to_python`` keeps a ``str``); exact classes only, since a
+#: subclass may convert. ``tests/test_single_statement.py`` compares with Django's compiler.
+_UNCHANGED_TYPES: dict[type[Field[Any, Any]], type] = {CharField: str, TextField: str}
+
+#: Per field of a model's INSERT: the field, its attname, the value type it sends unchanged
+#: (None: ask the field), whether it has its own ``pre_save`` (``auto_now``), and whether
+#: it has its own placeholder.
+_FieldPlan = tuple[Any, str, type | None, bool, bool]
+
+
+@cache
+def _insert_plan(model: type[Model]) -> tuple[list[Any], tuple[_FieldPlan, ...]]:
+    """The fields an INSERT of ``model`` names, and how each one's value is prepared:
+    worked out once per model, not once per row."""
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    plan = []
     for field in fields:
-        value = field.pre_save(row, add=True)
-        if hasattr(value, "resolve_expression") or hasattr(field, "get_placeholder"):
+        unchanged = _UNCHANGED_TYPES.get(type(field))
+        if type(field) is BooleanField and not field.null:
+            unchanged = bool
+        own_pre_save = type(field).pre_save is not Field.pre_save
+        own_placeholder = hasattr(field, "get_placeholder")
+        plan.append((field, field.attname, unchanged, own_pre_save, own_placeholder))
+    return fields, tuple(plan)
+
+
+def _plain_params(
+    plan: tuple[_FieldPlan, ...], row: Model, connection: Any
+) -> tuple[list[Any], tuple[tuple[str, str], ...]] | None:
+    """The parameters Django's insert compiler would make for ``row`` and the text of each
+    ``RawSQL`` value (by field), or None when a value needs the compiler (another
+    expression, a field with its own placeholder).
+
+    A ``RawSQL`` compiles to its own text in parentheses and its parameters in place, so
+    its text joins the shape: callers pass one compiled once (e.g. ``linking``'s visit),
+    never text built per row."""
+    ops = connection.ops
+    as_given = type(ops).modify_insert_params is BaseDatabaseOperations.modify_insert_params
+    params: list[Any] = []
+    raw_texts: tuple[tuple[str, str], ...] = ()
+    for field, attname, unchanged, own_pre_save, own_placeholder in plan:
+        value = field.pre_save(row, add=True) if own_pre_save else getattr(row, attname)
+        if unchanged is not None and as_given and isinstance(value, unchanged):
+            params.append(value)
+            continue
+        if type(value) is RawSQL and not own_placeholder:
+            raw_texts += ((attname, value.sql),)
+            params.extend(ops.modify_insert_params(f"({value.sql})", value.params))
+            continue
+        if own_placeholder or hasattr(value, "resolve_expression"):
             return None
         value = field.get_db_prep_save(value, connection=connection)
         if hasattr(value, "as_sql"):
             return None
-        params.extend(connection.ops.modify_insert_params("%s", [value]))
-    return params
+        params.extend(ops.modify_insert_params("%s", [value]))
+    return params, raw_texts
 
 
 def insert_unless_exists(
