@@ -16,8 +16,10 @@ parameters are made per row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from functools import cache
+from types import MappingProxyType
 from typing import Any
 
 from django.db import connections, router
@@ -26,6 +28,8 @@ from django.db.models import BooleanField, CharField, Field, Model, TextField
 from django.db.models.constants import OnConflict
 from django.db.models.expressions import RawSQL
 from django.db.models.sql import InsertQuery
+
+_NO_TEXTS: Mapping[str, str] = MappingProxyType({})
 
 
 class PreparedInsert:
@@ -37,6 +41,9 @@ class PreparedInsert:
     without an update. Field values may be expressions (a ``Subquery``), evaluated
     by the database in the same statement. ``extra_returning`` (SQL, params) adds one
     more value to what the statement returns, e.g. a scalar subquery on another table.
+    ``json_texts`` names JSON fields whose value is already written as text (a request's
+    own body): where the database parses what it stores (PostgreSQL's ``jsonb``) that text
+    is sent as it is instead of encoding the value again.
     """
 
     def __init__(
@@ -48,6 +55,7 @@ class PreparedInsert:
         update_fields: Sequence[str] = (),
         update_when: str = "",
         extra_returning: tuple[str, list[Any]] = ("", []),
+        json_texts: Mapping[str, str] = _NO_TEXTS,
     ) -> None:
         model = type(row)
         meta = model._meta
@@ -58,10 +66,13 @@ class PreparedInsert:
         fields, plan = _insert_plan(model)
         shape: tuple[Any, ...] = (model, self.using, returning)
         shape += (tuple(unique_fields), tuple(update_fields), update_when, extra_returning[0])
-        plain = _plain_params(plan, row, connection)
+        if connection.vendor != "postgresql":
+            json_texts = _NO_TEXTS
+        plain = _plain_params(plan, row, connection, json_texts)
         params: list[Any] | None = None
+        as_text: tuple[int, ...] = ()
         if plain is not None:
-            params, raw_texts = plain
+            params, raw_texts, as_text = plain
             shape += raw_texts
             if shape in _SQL_OF_PLAIN_INSERTS:
                 self.sql = _SQL_OF_PLAIN_INSERTS[shape]
@@ -85,6 +96,8 @@ class PreparedInsert:
             self.sql += ", " + extra_returning[0]
         self.params = [*compiled_params, *extra_returning[1]]
         if params is not None:
+            for index in as_text:  # the compiler encoded that value again: send its text
+                self.params[index] = params[index]
             _SQL_OF_PLAIN_INSERTS[shape] = self.sql
 
     def run(self) -> tuple[Any, ...] | None:
@@ -106,6 +119,22 @@ class PreparedInsert:
 #: text of its ``RawSQL`` values) whose values were all plain; a handful of entries,
 #: fixed by the calling code.
 _SQL_OF_PLAIN_INSERTS: dict[tuple[Any, ...], str] = {}
+
+
+class _JSONText:
+    """A JSON value already written as text."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+class _AsWritten(json.JSONEncoder):
+    """The encoder Django's JSON adaptation is given for a :class:`_JSONText`: its text."""
+
+    def encode(self, o: Any) -> str:
+        return o.text if isinstance(o, _JSONText) else super().encode(o)
 
 
 #: Field classes whose ``get_db_prep_save`` gives a value of this type back unchanged, on
@@ -136,11 +165,12 @@ def _insert_plan(model: type[Model]) -> tuple[list[Any], tuple[_FieldPlan, ...]]
 
 
 def _plain_params(
-    plan: tuple[_FieldPlan, ...], row: Model, connection: Any
-) -> tuple[list[Any], tuple[tuple[str, str], ...]] | None:
-    """The parameters Django's insert compiler would make for ``row`` and the text of each
-    ``RawSQL`` value (by field), or None when a value needs the compiler (another
-    expression, a field with its own placeholder).
+    plan: tuple[_FieldPlan, ...], row: Model, connection: Any, json_texts: Mapping[str, str]
+) -> tuple[list[Any], tuple[tuple[str, str], ...], tuple[int, ...]] | None:
+    """The parameters Django's insert compiler would make for ``row``, the text of each
+    ``RawSQL`` value (by field) and where the parameters hold a ``json_texts`` text, or
+    None when a value needs the compiler (another expression, a field with its own
+    placeholder).
 
     A ``RawSQL`` compiles to its own text in parentheses and its parameters in place, so
     its text joins the shape: callers pass one compiled once (e.g. ``linking``'s visit),
@@ -149,6 +179,7 @@ def _plain_params(
     as_given = type(ops).modify_insert_params is BaseDatabaseOperations.modify_insert_params
     params: list[Any] = []
     raw_texts: tuple[tuple[str, str], ...] = ()
+    as_text: tuple[int, ...] = ()
     for field, attname, unchanged, own_pre_save, own_placeholder in plan:
         value = field.pre_save(row, add=True) if own_pre_save else getattr(row, attname)
         if unchanged is not None and as_given and isinstance(value, unchanged):
@@ -160,11 +191,15 @@ def _plain_params(
             continue
         if own_placeholder or hasattr(value, "resolve_expression"):
             return None
+        if attname in json_texts:
+            as_text += (len(params),)
+            params.append(ops.adapt_json_value(_JSONText(json_texts[attname]), _AsWritten))
+            continue
         value = field.get_db_prep_save(value, connection=connection)
         if hasattr(value, "as_sql"):
             return None
         params.extend(ops.modify_insert_params("%s", [value]))
-    return params, raw_texts
+    return params, raw_texts, as_text
 
 
 def insert_unless_exists(

@@ -71,6 +71,9 @@ class Interpretation:
     #: The subscription's ``currency``, ``monthly_amount`` and ``run_rate_basis`` as
     #: ``webhooks.money`` computed them for the event row (None: not computed).
     run_rate: dict[str, Any] | None = None
+    #: The event as the JSON text it was read from, when that text stands for it exactly
+    #: (``parse.json_text_of``; None: the payload column encodes the dict).
+    payload_json: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def change_kind(self) -> str:

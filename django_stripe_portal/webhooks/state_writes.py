@@ -130,10 +130,12 @@ def _configuration_subquery(stripe_id: str, account: str) -> RawSQL:
 
 @cache
 def _configuration_sql(using: str) -> str:
+    """What ``PortalConfiguration.objects.filter(stripe_id=…, account=…).values("pk")[:1]``
+    compiles to, written once per database (``stripe_id`` is unique)."""
     quote = connections[using].ops.quote_name
-    meta = PortalConfiguration._meta
+    table = quote(PortalConfiguration._meta.db_table)
     return (
-        f"SELECT {quote(meta.pk.column)} FROM {quote(meta.db_table)} "  # noqa: S608
+        f"SELECT {quote('id')} FROM {table} "  # noqa: S608
         f"WHERE {quote('stripe_id')} = %s AND {quote('account')} = %s LIMIT 1"
     )
 
