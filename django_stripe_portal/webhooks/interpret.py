@@ -74,6 +74,9 @@ class Interpretation:
     #: The event as the JSON text it was read from, when that text stands for it exactly
     #: (``parse.json_text_of``; None: the payload column encodes the dict).
     payload_json: str | None = field(default=None, repr=False, compare=False)
+    #: A subscription payload's ``StripeSubscription`` fields (run rate aside), as
+    #: :func:`understand_event` read them to check them: the row write reads them once.
+    subscription_fields: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def change_kind(self) -> str:
@@ -226,6 +229,7 @@ def understand_event(event: dict[str, Any]) -> Interpretation:
                 values = subscription_values(obj, run_rate=False)
                 if len(values["status"]) > 30 or len(values["customer_id"]) > 255:
                     raise ValueError("status or customer is not Stripe's")
+                meaning.subscription_fields = values
             elif event["type"] == "billing_portal.session.created":
                 stripe_time(obj.get("created"))
                 if len(customer_of(obj)) > 255:

@@ -62,6 +62,7 @@ def _new_row(
 ) -> WebhookEvent:
     created_at = stripe_time(event["created"])
     assert created_at is not None
+    change_kind = meaning.change_kind
     row = WebhookEvent(
         stripe_id=event["id"],
         type=event["type"],
@@ -74,13 +75,13 @@ def _new_row(
         status=status,
         attempts=0 if status == Status.PENDING else 1,
         processed_at=None if status == Status.PENDING else timezone.now(),
-        change_kind=meaning.change_kind,
+        change_kind=change_kind,
         received_via=received_via,
         **event_column_values(event),
     )
     money = read_event_money(row, event, meaning)
     meaning.known_discounts, meaning.run_rate = money.known, money.row_values
-    if meaning.change_kind and meaning.customer_id:
+    if change_kind and meaning.customer_id:
         # Looked up by the INSERT itself: one statement, one round trip.
         row.portal_session_id = visit_subquery(
             meaning.customer_id, created_at, window, meaning.retention_coupon

@@ -93,7 +93,10 @@ class _SubscriptionWrite:
         obj: dict[str, Any] = event["data"]["object"]
         at = int(event_time.timestamp())
         self.event_row, self.at = event_row, at
-        values = subscription_values(obj, run_rate=False)
+        if meaning.subscription_fields is not None:
+            values = dict(meaning.subscription_fields)
+        else:
+            values = subscription_values(obj, run_rate=False)
         values.update(
             meaning.run_rate
             if meaning.run_rate is not None
@@ -120,12 +123,16 @@ class _SubscriptionWrite:
         return StateWritten(write.subscription, write.applied)
 
 
+#: The output field of that lookup (a configuration's pk): one instance, not one a session.
+_CONFIGURATION_ID = BigIntegerField()
+
+
 def _configuration_subquery(stripe_id: str, account: str) -> RawSQL:
     """The pk of the stored configuration ``stripe_id`` of ``account``, looked up by the
     session's INSERT itself. One text per database, so that INSERT is compiled once too
     (``PreparedInsert``), where a ``Subquery`` would compile it for every session."""
     sql = _configuration_sql(router.db_for_read(PortalConfiguration))
-    return RawSQL(sql, [stripe_id, account], output_field=BigIntegerField())  # noqa: S611  (quoted names, bound params)
+    return RawSQL(sql, [stripe_id, account], output_field=_CONFIGURATION_ID)  # noqa: S611  (quoted names, bound params)
 
 
 @cache
