@@ -51,7 +51,7 @@ def receive_event(
     conf = get_settings()
     if conf.WEBHOOK_PROCESSING == "task":
         row = _new_row(event, meaning, Status.PENDING, conf.VISIT_WINDOW, received_via)
-        return _store_and_enqueue(row, _event_insert(row, meaning, returning=("pk",)))
+        return _store_and_enqueue(row, meaning)
     status = Status.PROCESSED if is_handled(event["type"]) else Status.IGNORED
     row = _new_row(event, meaning, status, conf.VISIT_WINDOW, received_via)
     return _store_and_dispatch(row, event, meaning)
@@ -169,25 +169,25 @@ def _store_failed_after_rollback(row: WebhookEvent, linked: int | None, exc: Exc
     return Outcome.FAILED
 
 
-def _store_and_enqueue(row: WebhookEvent, claim: PreparedInsert) -> Outcome:
+def _store_and_enqueue(row: WebhookEvent, meaning: Interpretation) -> Outcome:
     """Store the row ``pending`` and enqueue its task: in one transaction where the
     task is a row of the same database, else the insert autocommits and the enqueue
     follows (a crash between the two leaves the row for the recovery sweep)."""
     if enqueues_with_events():
         try:
             with transaction.atomic():
-                return _insert_and_enqueue(row, claim)
+                return _insert_and_enqueue(row, meaning)
         except Exception:
             logger.exception(
                 "Could not store Stripe event %s with its task; Stripe will deliver it again",
                 row.stripe_id,
             )
             return Outcome.NOT_STORED
-    return _insert_and_enqueue(row, claim)
+    return _insert_and_enqueue(row, meaning)
 
 
-def _insert_and_enqueue(row: WebhookEvent, claim: PreparedInsert) -> Outcome:
-    inserted = claim.run()
+def _insert_and_enqueue(row: WebhookEvent, meaning: Interpretation) -> Outcome:
+    inserted = _event_insert(row, meaning, returning=("pk",)).run()
     if inserted is None and stored_status(row.stripe_id) in DONE_STATUSES:
         return Outcome.DUPLICATE
     # New, or stored but never finished (pending/failed): hand it to a task (again).
