@@ -18,6 +18,8 @@ from django_stripe_portal.models import (
 )
 from django_stripe_portal.state import row_writes
 from django_stripe_portal.state.row_writes import PreparedInsert, insert_unless_exists, upsert
+from django_stripe_portal.webhooks import state_writes
+from django_stripe_portal.webhooks.linking import visit_subquery
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -97,8 +99,37 @@ def _fresh_statement(row: Any, **options: Any) -> PreparedInsert:
             ),
             {"unique_fields": ["stripe_id"], "update_fields": ["status"], "update_when": "1 = 1"},
         ),
+        (
+            lambda: WebhookEvent(
+                stripe_id="evt_2",
+                type="customer.updated",
+                customer_id="cus_1",
+                created_at=FIXED,
+                payload={"id": "evt_2"},
+                status="processed",
+                change_kind="customer_details_changed",
+                portal_session_id=visit_subquery("cus_1", FIXED, 3600),
+            ),
+            {"returning": ("pk", "portal_session")},
+        ),
+        (
+            lambda: PortalSession(
+                stripe_id="bps_2",
+                customer_id="cus_1",
+                created_at=FIXED,
+                source="webhook",
+                configuration_id=state_writes._configuration_subquery("bpc_1", ""),
+            ),
+            {"returning": ("pk", "configuration")},
+        ),
     ],
-    ids=["portal-session-upsert", "webhook-event", "subscription-conditional-upsert"],
+    ids=[
+        "portal-session-upsert",
+        "webhook-event",
+        "subscription-conditional-upsert",
+        "webhook-event-linked-to-a-visit",
+        "portal-session-seen-by-a-webhook",
+    ],
 )
 def test_a_cached_plain_insert_is_what_djangos_compiler_makes(
     build: Callable[[], Any], options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
@@ -135,3 +166,32 @@ def test_an_expression_value_is_compiled_every_time() -> None:
     assert row_writes._SQL_OF_PLAIN_INSERTS == {}
     assert first is not None and first[1] == configuration.pk
     assert second is not None and second[1] is None
+
+
+def test_a_raw_sql_value_is_compiled_once_for_every_row_that_sends_its_text() -> None:
+    """The visit link is ``RawSQL`` of one text: the event INSERT is compiled once, and
+    each row still links its own visit (the subquery's parameters are the row's)."""
+    visits = {
+        customer: PortalSession.objects.create(
+            stripe_id=f"bps_{customer}", customer_id=customer, created_at=FIXED
+        )
+        for customer in ("cus_a", "cus_b")
+    }
+    row_writes._SQL_OF_PLAIN_INSERTS.clear()
+    linked = {}
+    for customer in ("cus_a", "cus_b", "cus_none"):
+        row = WebhookEvent(
+            stripe_id=f"evt_{customer}",
+            type="customer.updated",
+            customer_id=customer,
+            created_at=FIXED + dt.timedelta(minutes=1),
+            payload={},
+            status="processed",
+            portal_session_id=visit_subquery(customer, FIXED + dt.timedelta(minutes=1), 3600),
+        )
+        inserted = insert_unless_exists(row, returning=("pk", "portal_session"))
+        assert inserted is not None
+        linked[customer] = inserted[1]
+
+    assert len(row_writes._SQL_OF_PLAIN_INSERTS) == 1
+    assert linked == {"cus_a": visits["cus_a"].pk, "cus_b": visits["cus_b"].pk, "cus_none": None}

@@ -9,19 +9,27 @@ Compiling a statement (Django's ``as_sql``, JSON encoding of the values) costs m
 than running it. :class:`PreparedInsert` therefore compiles when it is built and
 runs later: a caller about to take a lock (SQLite's write lock, a row lock) builds
 its statements first and holds the lock only while they run. And the SQL text of
-an insert whose values are all plain (no expressions) is the same every time, so
-it is compiled once per shape and only the parameters are made per row.
+an insert whose values are all plain (no expressions, or a ``RawSQL`` whose text the
+calling code fixes) is the same every time, so it is compiled once per shape and only the
+parameters are made per row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+from functools import cache
+from types import MappingProxyType
 from typing import Any
 
 from django.db import connections, router
-from django.db.models import Model
+from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.models import BooleanField, CharField, Field, Model, TextField
 from django.db.models.constants import OnConflict
+from django.db.models.expressions import RawSQL
 from django.db.models.sql import InsertQuery
+
+_NO_TEXTS: Mapping[str, str] = MappingProxyType({})
 
 
 class PreparedInsert:
@@ -33,6 +41,9 @@ class PreparedInsert:
     without an update. Field values may be expressions (a ``Subquery``), evaluated
     by the database in the same statement. ``extra_returning`` (SQL, params) adds one
     more value to what the statement returns, e.g. a scalar subquery on another table.
+    ``json_texts`` names JSON fields whose value is already written as text (a request's
+    own body): where the database parses what it stores (PostgreSQL's ``jsonb``) that text
+    is sent as it is instead of encoding the value again.
     """
 
     def __init__(
@@ -44,6 +55,7 @@ class PreparedInsert:
         update_fields: Sequence[str] = (),
         update_when: str = "",
         extra_returning: tuple[str, list[Any]] = ("", []),
+        json_texts: Mapping[str, str] = _NO_TEXTS,
     ) -> None:
         model = type(row)
         meta = model._meta
@@ -51,13 +63,21 @@ class PreparedInsert:
         self.using = router.db_for_write(model)
         connection = connections[self.using]
         self.columns = [meta.pk if name == "pk" else meta.get_field(name) for name in returning]
-        fields = [f for f in meta.concrete_fields if not f.primary_key]
+        fields, plan = _insert_plan(model)
         shape: tuple[Any, ...] = (model, self.using, returning)
         shape += (tuple(unique_fields), tuple(update_fields), update_when, extra_returning[0])
-        params = _plain_params(fields, row, connection)
-        if params is not None and shape in _SQL_OF_PLAIN_INSERTS:
-            self.sql, self.params = _SQL_OF_PLAIN_INSERTS[shape], [*params, *extra_returning[1]]
-            return
+        if connection.vendor != "postgresql":
+            json_texts = _NO_TEXTS
+        plain = _plain_params(plan, row, connection, json_texts)
+        params: list[Any] | None = None
+        as_text: tuple[int, ...] = ()
+        if plain is not None:
+            params, raw_texts, as_text = plain
+            shape += raw_texts
+            if shape in _SQL_OF_PLAIN_INSERTS:
+                self.sql = _SQL_OF_PLAIN_INSERTS[shape]
+                self.params = [*params, *extra_returning[1]]
+                return
         if update_fields:
             query = InsertQuery(
                 model,
@@ -76,6 +96,8 @@ class PreparedInsert:
             self.sql += ", " + extra_returning[0]
         self.params = [*compiled_params, *extra_returning[1]]
         if params is not None:
+            for index in as_text:  # the compiler encoded that value again: send its text
+                self.params[index] = params[index]
             _SQL_OF_PLAIN_INSERTS[shape] = self.sql
 
     def run(self) -> tuple[Any, ...] | None:
@@ -93,24 +115,91 @@ class PreparedInsert:
         return tuple(values)
 
 
-#: SQL text of each shape of insert (model, database, conflict handling, RETURNING)
-#: whose values were all plain; a handful of entries, fixed by the calling code.
+#: SQL text of each shape of insert (model, database, conflict handling, RETURNING, the
+#: text of its ``RawSQL`` values) whose values were all plain; a handful of entries,
+#: fixed by the calling code.
 _SQL_OF_PLAIN_INSERTS: dict[tuple[Any, ...], str] = {}
 
 
-def _plain_params(fields: list[Any], row: Model, connection: Any) -> list[Any] | None:
-    """The parameters Django's insert compiler would make for ``row``, or None when a
-    value needs the compiler (an expression, a field with its own placeholder)."""
-    params: list[Any] = []
+class _JSONText:
+    """A JSON value already written as text."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+class _AsWritten(json.JSONEncoder):
+    """The encoder Django's JSON adaptation is given for a :class:`_JSONText`: its text."""
+
+    def encode(self, o: Any) -> str:
+        return o.text if isinstance(o, _JSONText) else super().encode(o)
+
+
+#: Field classes whose ``get_db_prep_save`` gives a value of this type back unchanged, on
+#: every backend (``CharField.to_python`` keeps a ``str``); exact classes only, since a
+#: subclass may convert. ``tests/test_single_statement.py`` compares with Django's compiler.
+_UNCHANGED_TYPES: dict[type[Field[Any, Any]], type] = {CharField: str, TextField: str}
+
+#: Per field of a model's INSERT: the field, its attname, the value type it sends unchanged
+#: (None: ask the field), whether it has its own ``pre_save`` (``auto_now``), and whether
+#: it has its own placeholder.
+_FieldPlan = tuple[Any, str, type | None, bool, bool]
+
+
+@cache
+def _insert_plan(model: type[Model]) -> tuple[list[Any], tuple[_FieldPlan, ...]]:
+    """The fields an INSERT of ``model`` names, and how each one's value is prepared:
+    worked out once per model, not once per row."""
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    plan = []
     for field in fields:
-        value = field.pre_save(row, add=True)
-        if hasattr(value, "resolve_expression") or hasattr(field, "get_placeholder"):
+        unchanged = _UNCHANGED_TYPES.get(type(field))
+        if type(field) is BooleanField and not field.null:
+            unchanged = bool
+        own_pre_save = type(field).pre_save is not Field.pre_save
+        own_placeholder = hasattr(field, "get_placeholder")
+        plan.append((field, field.attname, unchanged, own_pre_save, own_placeholder))
+    return fields, tuple(plan)
+
+
+def _plain_params(
+    plan: tuple[_FieldPlan, ...], row: Model, connection: Any, json_texts: Mapping[str, str]
+) -> tuple[list[Any], tuple[tuple[str, str], ...], tuple[int, ...]] | None:
+    """The parameters Django's insert compiler would make for ``row``, the text of each
+    ``RawSQL`` value (by field) and where the parameters hold a ``json_texts`` text, or
+    None when a value needs the compiler (another expression, a field with its own
+    placeholder).
+
+    A ``RawSQL`` compiles to its own text in parentheses and its parameters in place, so
+    its text joins the shape: callers pass one compiled once (e.g. ``linking``'s visit),
+    never text built per row."""
+    ops = connection.ops
+    as_given = type(ops).modify_insert_params is BaseDatabaseOperations.modify_insert_params
+    params: list[Any] = []
+    raw_texts: tuple[tuple[str, str], ...] = ()
+    as_text: tuple[int, ...] = ()
+    for field, attname, unchanged, own_pre_save, own_placeholder in plan:
+        value = field.pre_save(row, add=True) if own_pre_save else getattr(row, attname)
+        if unchanged is not None and as_given and isinstance(value, unchanged):
+            params.append(value)
+            continue
+        if type(value) is RawSQL and not own_placeholder:
+            raw_texts += ((attname, value.sql),)
+            params.extend(ops.modify_insert_params(f"({value.sql})", value.params))
+            continue
+        if own_placeholder or hasattr(value, "resolve_expression"):
             return None
+        if attname in json_texts:
+            as_text += (len(params),)
+            params.append(ops.adapt_json_value(_JSONText(json_texts[attname]), _AsWritten))
+            continue
         value = field.get_db_prep_save(value, connection=connection)
         if hasattr(value, "as_sql"):
             return None
-        params.extend(connection.ops.modify_insert_params("%s", [value]))
-    return params
+        params.extend(ops.modify_insert_params("%s", [value]))
+    return params, raw_texts, as_text
 
 
 def insert_unless_exists(

@@ -11,7 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from django_stripe_portal.webhooks.interpret import Interpretation, understand_event
-from django_stripe_portal.webhooks.parse import check_mode, parse_event, redact_secrets
+from django_stripe_portal.webhooks.parse import (
+    check_mode,
+    json_text_of,
+    parse_event,
+    redact_secrets,
+)
 from django_stripe_portal.webhooks.verify import check_signing_endpoint
 
 
@@ -23,9 +28,11 @@ def accept_event(
     for a delivery, one whose ``account`` does not match the endpoint (``signed_by``:
     platform or Connect) whose secret signed it."""
     event = parse_event(body)
+    text = json_text_of(body)
     if signed_by is not None:
         check_signing_endpoint(event, signed_by)
     check_mode(event, livemode)
     meaning = understand_event(event)
-    redact_secrets(event)
+    if not redact_secrets(event):
+        meaning.payload_json = text
     return event, meaning

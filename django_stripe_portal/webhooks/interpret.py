@@ -71,6 +71,12 @@ class Interpretation:
     #: The subscription's ``currency``, ``monthly_amount`` and ``run_rate_basis`` as
     #: ``webhooks.money`` computed them for the event row (None: not computed).
     run_rate: dict[str, Any] | None = None
+    #: The event as the JSON text it was read from, when that text stands for it exactly
+    #: (``parse.json_text_of``; None: the payload column encodes the dict).
+    payload_json: str | None = field(default=None, repr=False, compare=False)
+    #: A subscription payload's ``StripeSubscription`` fields (run rate aside), as
+    #: :func:`understand_event` read them to check them: the row write reads them once.
+    subscription_fields: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def change_kind(self) -> str:
@@ -223,6 +229,7 @@ def understand_event(event: dict[str, Any]) -> Interpretation:
                 values = subscription_values(obj, run_rate=False)
                 if len(values["status"]) > 30 or len(values["customer_id"]) > 255:
                     raise ValueError("status or customer is not Stripe's")
+                meaning.subscription_fields = values
             elif event["type"] == "billing_portal.session.created":
                 stripe_time(obj.get("created"))
                 if len(customer_of(obj)) > 255:

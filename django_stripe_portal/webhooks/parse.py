@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 from array import array
 from itertools import accumulate
 from typing import Any
@@ -27,11 +28,18 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+#: What this thread's last :func:`parse_event` read: the body, and the JSON text it decoded
+#: when that text stands for the event exactly (:func:`json_text_of`).
+_last_parsed = threading.local()
+
+
 def _finite_float(text: str) -> float:
     """``1e400`` is valid JSON but becomes ``inf``, which PostgreSQL's ``json`` refuses."""
     value = float(text)
     if math.isinf(value):
         raise WebhookRefused("number out of range", f"{text[:40]} overflows a double")
+    if repr(value) != text:  # "1e5", "1.50": json.dumps would write it otherwise
+        _last_parsed.floats_as_python_writes = False
     return value
 
 
@@ -41,6 +49,8 @@ _DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite
 
 def parse_event(body: bytes) -> dict[str, Any]:
     """The event as a dict, after checking the envelope fields the app relies on."""
+    _last_parsed.body = _last_parsed.text = None
+    _last_parsed.floats_as_python_writes = True
     try:
         # Strict UTF-8: json.loads(bytes) lets UTF-8-encoded lone surrogates through.
         text = body.decode("utf-8")
@@ -89,7 +99,23 @@ def parse_event(body: bytes) -> dict[str, Any]:
         value = event.get(key)
         if value is not None and (not isinstance(value, str) or len(value) > limit):
             raise WebhookRefused("body is not a Stripe event", f"{key} is not a short string")
+    if _last_parsed.floats_as_python_writes:
+        _last_parsed.body, _last_parsed.text = body, text
     return event
+
+
+def json_text_of(body: bytes) -> str | None:
+    """The JSON text this thread's last :func:`parse_event` decoded ``body`` from, once;
+    None for another body, or one with a float written otherwise than Python writes it.
+
+    A database that parses stored JSON (PostgreSQL's ``jsonb``) stores that text as it
+    would store ``json.dumps`` of the event: the payload column takes it as it is,
+    without encoding the event again (``receive``)."""
+    if getattr(_last_parsed, "body", None) is not body:
+        return None
+    text: str | None = _last_parsed.text
+    _last_parsed.body = _last_parsed.text = None
+    return text
 
 
 _OPEN_CLOSE = bytes.maketrans(b"{[}]", b"\x01\x01\xff\xff")
@@ -158,9 +184,12 @@ def check_mode(event: dict[str, Any], livemode: bool) -> None:
         )
 
 
-def redact_secrets(event: dict[str, Any]) -> None:
-    """Blank the portal session URL (a bearer credential) before the payload is stored."""
+def redact_secrets(event: dict[str, Any]) -> bool:
+    """Blank the portal session URL (a bearer credential) before the payload is stored;
+    True when something was blanked."""
     if event["type"] == "billing_portal.session.created":
         obj = event["data"]["object"]
         if obj.get("url"):
             obj["url"] = REDACTED
+            return True
+    return False

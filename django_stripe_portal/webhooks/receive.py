@@ -51,7 +51,7 @@ def receive_event(
     conf = get_settings()
     if conf.WEBHOOK_PROCESSING == "task":
         row = _new_row(event, meaning, Status.PENDING, conf.VISIT_WINDOW, received_via)
-        return _store_and_enqueue(row)
+        return _store_and_enqueue(row, meaning)
     status = Status.PROCESSED if is_handled(event["type"]) else Status.IGNORED
     row = _new_row(event, meaning, status, conf.VISIT_WINDOW, received_via)
     return _store_and_dispatch(row, event, meaning)
@@ -62,6 +62,7 @@ def _new_row(
 ) -> WebhookEvent:
     created_at = stripe_time(event["created"])
     assert created_at is not None
+    change_kind = meaning.change_kind
     row = WebhookEvent(
         stripe_id=event["id"],
         type=event["type"],
@@ -74,18 +75,27 @@ def _new_row(
         status=status,
         attempts=0 if status == Status.PENDING else 1,
         processed_at=None if status == Status.PENDING else timezone.now(),
-        change_kind=meaning.change_kind,
+        change_kind=change_kind,
         received_via=received_via,
         **event_column_values(event),
     )
     money = read_event_money(row, event, meaning)
     meaning.known_discounts, meaning.run_rate = money.known, money.row_values
-    if meaning.change_kind and meaning.customer_id:
+    if change_kind and meaning.customer_id:
         # Looked up by the INSERT itself: one statement, one round trip.
         row.portal_session_id = visit_subquery(
             meaning.customer_id, created_at, window, meaning.retention_coupon
         )
     return row
+
+
+def _event_insert(
+    row: WebhookEvent, meaning: Interpretation, returning: tuple[str, ...]
+) -> PreparedInsert:
+    """The event row's INSERT; its payload as the JSON text the event was read from, where
+    that text stands for it (``parse.json_text_of``): not encoded a second time."""
+    texts = {"payload": meaning.payload_json} if meaning.payload_json is not None else {}
+    return PreparedInsert(row, returning=returning, json_texts=texts)
 
 
 def _store_and_dispatch(
@@ -99,7 +109,7 @@ def _store_and_dispatch(
     """
     linked: int | None = None
     try:
-        claim = PreparedInsert(row, returning=("pk", "portal_session"))
+        claim = _event_insert(row, meaning, returning=("pk", "portal_session"))
         try:
             state_write = prepare_state_write(row, event, meaning)
             prepared = True
@@ -159,25 +169,25 @@ def _store_failed_after_rollback(row: WebhookEvent, linked: int | None, exc: Exc
     return Outcome.FAILED
 
 
-def _store_and_enqueue(row: WebhookEvent) -> Outcome:
+def _store_and_enqueue(row: WebhookEvent, meaning: Interpretation) -> Outcome:
     """Store the row ``pending`` and enqueue its task: in one transaction where the
     task is a row of the same database, else the insert autocommits and the enqueue
     follows (a crash between the two leaves the row for the recovery sweep)."""
     if enqueues_with_events():
         try:
             with transaction.atomic():
-                return _insert_and_enqueue(row)
+                return _insert_and_enqueue(row, meaning)
         except Exception:
             logger.exception(
                 "Could not store Stripe event %s with its task; Stripe will deliver it again",
                 row.stripe_id,
             )
             return Outcome.NOT_STORED
-    return _insert_and_enqueue(row)
+    return _insert_and_enqueue(row, meaning)
 
 
-def _insert_and_enqueue(row: WebhookEvent) -> Outcome:
-    inserted = insert_unless_exists(row)
+def _insert_and_enqueue(row: WebhookEvent, meaning: Interpretation) -> Outcome:
+    inserted = _event_insert(row, meaning, returning=("pk",)).run()
     if inserted is None and stored_status(row.stripe_id) in DONE_STATUSES:
         return Outcome.DUPLICATE
     # New, or stored but never finished (pending/failed): hand it to a task (again).

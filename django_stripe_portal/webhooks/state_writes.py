@@ -20,9 +20,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from django.db.models import Subquery
+from django.db import connections, router
+from django.db.models import BigIntegerField
+from django.db.models.expressions import RawSQL
 
 from django_stripe_portal.events import (
     ACCOUNT_APPLICATION_EVENTS,
@@ -90,7 +93,10 @@ class _SubscriptionWrite:
         obj: dict[str, Any] = event["data"]["object"]
         at = int(event_time.timestamp())
         self.event_row, self.at = event_row, at
-        values = subscription_values(obj, run_rate=False)
+        if meaning.subscription_fields is not None:
+            values = dict(meaning.subscription_fields)
+        else:
+            values = subscription_values(obj, run_rate=False)
         values.update(
             meaning.run_rate
             if meaning.run_rate is not None
@@ -117,6 +123,30 @@ class _SubscriptionWrite:
         return StateWritten(write.subscription, write.applied)
 
 
+#: The output field of that lookup (a configuration's pk): one instance, not one a session.
+_CONFIGURATION_ID = BigIntegerField()
+
+
+def _configuration_subquery(stripe_id: str, account: str) -> RawSQL:
+    """The pk of the stored configuration ``stripe_id`` of ``account``, looked up by the
+    session's INSERT itself. One text per database, so that INSERT is compiled once too
+    (``PreparedInsert``), where a ``Subquery`` would compile it for every session."""
+    sql = _configuration_sql(router.db_for_read(PortalConfiguration))
+    return RawSQL(sql, [stripe_id, account], output_field=_CONFIGURATION_ID)  # noqa: S611  (quoted names, bound params)
+
+
+@cache
+def _configuration_sql(using: str) -> str:
+    """What ``PortalConfiguration.objects.filter(stripe_id=…, account=…).values("pk")[:1]``
+    compiles to, written once per database (``stripe_id`` is unique)."""
+    quote = connections[using].ops.quote_name
+    table = quote(PortalConfiguration._meta.db_table)
+    return (
+        f"SELECT {quote('id')} FROM {table} "  # noqa: S608
+        f"WHERE {quote('stripe_id')} = %s AND {quote('account')} = %s LIMIT 1"
+    )
+
+
 class _SessionSeen:
     def __init__(self, obj: dict[str, Any], event_time: datetime, account: str) -> None:
         flow = obj.get("flow")
@@ -125,11 +155,7 @@ class _SessionSeen:
             stripe_id=str(obj["id"]),
             customer_id=customer_of(obj),
             customer_account=customer_account_of(obj),
-            configuration_id=Subquery(
-                PortalConfiguration.objects.filter(
-                    stripe_id=id_of(obj.get("configuration")), account=account
-                ).values("pk")[:1]
-            ),
+            configuration_id=_configuration_subquery(id_of(obj.get("configuration")), account),
             flow_type=str(flow_type or "")[:40],
             locale=str(obj.get("locale") or "")[:20],
             livemode=bool(obj.get("livemode")),
