@@ -10,6 +10,8 @@ its own until every event is processed:
 - ``rqsimple``: django-tasks-rq through django-rq, RQ's ``SimpleWorker`` in burst mode;
 - ``celery``: django-tasks-fennel's Celery app, a real ``celery worker --pool solo -c 1``
   (``app.Worker``, in process: the same consumer, not eager mode), on RabbitMQ;
+- ``celery-reuse``: the same with ``CELERY_DB_REUSE_MAX`` set (Celery otherwise closes
+  the database connection around every task, whatever ``CONN_MAX_AGE`` says);
 - ``sync``: the web worker's side, the same mix of deliveries posted in sync mode
   through Django's test client (``bench/cpu_cost.py``'s poster).
 
@@ -45,12 +47,13 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH.parent)]
 
-ENGINES = ("sync", "db", "rqsimple", "celery")
+ENGINES = ("sync", "db", "rqsimple", "celery", "celery-reuse")
 WHAT = {
     "sync": "web worker, sync mode (test client)",
     "db": "django-tasks-db, `db_worker`",
     "rqsimple": "django-tasks-rq, `SimpleWorker`",
     "celery": "Celery, `--pool solo -c 1`",
+    "celery-reuse": "the same, `CELERY_DB_REUSE_MAX`",
 }
 SECRET = "whsec_bench"
 MARK = "drain_cost: "  # the result's line (a worker may print lines of its own)
@@ -83,11 +86,14 @@ def _run(engine: str, count: int, warmup: int) -> dict[str, Any]:
     db = dbs.fresh("draincost")
     env = {**os.environ, **db.env(), "DJANGO_SETTINGS_MODULE": "benchproject.settings"}
     env["BENCH_PROCESSING"] = "sync" if engine == "sync" else "task"
-    env.update(engine_workers.engine_env("discard" if engine == "sync" else engine))
-    if engine == "celery" and not engine_workers.rabbitmq_available():
+    kind = "celery" if engine == "celery-reuse" else engine
+    env.update(engine_workers.engine_env("discard" if engine == "sync" else kind))
+    if engine == "celery-reuse":  # Celery keeps the connection (celery/celery#4116)
+        env["BENCH_CELERY_DB_REUSE_MAX"] = "1000000"
+    if kind == "celery" and not engine_workers.rabbitmq_available():
         raise SystemExit("RabbitMQ is not answering on 127.0.0.1:5672")
     if engine != "sync":
-        engine_workers.flush_queue(engine)
+        engine_workers.flush_queue(kind)
     try:
         before = _uptime()
         sizes = ["--events", str(count), "--warmup", str(warmup)]
@@ -281,6 +287,8 @@ def _run_celery(done: threading.Event) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=stop, daemon=True).start()
+    if os.environ.get("BENCH_CELERY_DB_REUSE_MAX"):  # Celery's knob, else a connection per task
+        app.conf.CELERY_DB_REUSE_MAX = int(os.environ["BENCH_CELERY_DB_REUSE_MAX"])
     worker = app.Worker(
         hostname="draincost@%h",
         pool_cls="solo",
@@ -296,7 +304,12 @@ def _run_celery(done: threading.Event) -> None:
         pass
 
 
-WORKERS = {"db": _run_db, "rqsimple": _run_rqsimple, "celery": _run_celery}
+WORKERS = {
+    "db": _run_db,
+    "rqsimple": _run_rqsimple,
+    "celery": _run_celery,
+    "celery-reuse": _run_celery,
+}
 
 
 def _unfinished() -> int:
