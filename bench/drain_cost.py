@@ -374,23 +374,28 @@ def _table(results: list[dict[str, Any]]) -> str:
     """The README's table: CPU per event and what it allows, against the web worker's."""
     sync = next((r for r in results if r["engine"] == "sync"), None)
     lines = [
-        "| worker | CPU ms/event: engine | app | total | + database backend | statements "
-        "(app) | broker per event | best ratio to a web worker: worker CPU | with the "
-        "database's |",
+        "| worker | CPU ms/event: engine | app | worker | database backend | statements "
+        "(app's) | broker per event | best ratio to a web worker: worker CPU | worker + "
+        "database CPU |",
         "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
     ]
     for r in results:
-        both = r["cpu_ms_per_event"] + (r["database_backend_cpu_ms_per_event"] or 0)
+        backend = r["database_backend_cpu_ms_per_event"]
         ratio = ratio_db = "1"
         if sync is not None and r is not sync:
             ratio = f"{sync['cpu_ms_per_event'] / r['cpu_ms_per_event']:.2f}"
-            sync_both = sync["cpu_ms_per_event"] + (sync["database_backend_cpu_ms_per_event"] or 0)
-            ratio_db = f"{sync_both / both:.2f}"
+            sync_both = sync["cpu_ms_per_event"] + sync["database_backend_cpu_ms_per_event"]
+            ratio_db = (
+                "n/a" if backend is None else f"{sync_both / (r['cpu_ms_per_event'] + backend):.2f}"
+            )
         broker = ", ".join(f"{v} {k}" for k, v in r["broker_per_event"].items()) or "none"
+        if r["database_connections_opened_per_event"]:
+            broker += f"; {r['database_connections_opened_per_event']} new database connections"
         lines.append(
             f"| {WHAT[r['engine']]} | {r['engine_cpu_ms_per_event']:.2f} "
             f"| {r['app_cpu_ms_per_event']:.2f} | {r['cpu_ms_per_event']:.2f} "
-            f"| {both:.2f} | {r['statements_per_event']} ({r['app_statements_per_event']}) "
+            f"| {'n/a' if backend is None else f'{backend:.2f}'} "
+            f"| {r['statements_per_event']} ({r['app_statements_per_event']}) "
             f"| {broker} | {ratio} | {ratio_db} |"
         )
     return "\n".join(lines)
