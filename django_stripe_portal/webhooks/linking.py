@@ -99,13 +99,24 @@ def visit_subquery(
     return RawSQL(sql, params, output_field=_VISIT_ID)  # noqa: S611  (ORM-compiled SQL, bound params)
 
 
-def find_visit(
+def find_visit_id(
     customer_id: str, event_created_at: datetime, window_seconds: int, offered_coupon: str = ""
-) -> PortalSession | None:
-    """The visit as a row, for reprocessing a stored event (one query)."""
-    visits = PortalSession.objects.filter(
-        visit_filter(customer_id, event_created_at, window_seconds)
-    )
-    if offered_coupon:
-        visits = visits.filter(retention_coupon=offered_coupon)
-    return visits.order_by("-created_at", "-pk").first()
+) -> int | None:
+    """The visit's id, for processing a stored event (one query).
+
+    Without a coupon it runs the insert's precompiled subquery itself (the same rule by
+    construction, and no query building on a task's path); with one, the ORM's query."""
+    alias = router.db_for_read(PortalSession)
+    sql = None if offered_coupon else _visit_sql(alias)
+    if sql is None:
+        visits = PortalSession.objects.filter(
+            visit_filter(customer_id, event_created_at, window_seconds)
+        )
+        if offered_coupon:
+            visits = visits.filter(retention_coupon=offered_coupon)
+        return visits.order_by("-created_at", "-pk").values_list("pk", flat=True).first()
+    params = _visit_params(connections[alias], customer_id, event_created_at, window_seconds)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchone()
+    return None if found is None else int(found[0])

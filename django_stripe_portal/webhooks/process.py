@@ -28,7 +28,7 @@ from django_stripe_portal.webhooks.dispatch import (
     is_handled,
 )
 from django_stripe_portal.webhooks.interpret import interpret_event
-from django_stripe_portal.webhooks.linking import find_visit
+from django_stripe_portal.webhooks.linking import find_visit_id
 from django_stripe_portal.webhooks.money import MONEY_FIELDS, read_event_money
 from django_stripe_portal.webhooks.retries import is_due, plan_retry
 from django_stripe_portal.webhooks.state_writes import prepare_state_write
@@ -149,7 +149,7 @@ def _dispatch_locked(row: WebhookEvent) -> Outcome:
     row.customer_id = meaning.customer_id
     set_payload_columns(row, event)
     if meaning.change_kind and meaning.customer_id:
-        row.portal_session = find_visit(
+        row.portal_session_id = find_visit_id(
             meaning.customer_id,
             row.created_at,
             get_settings().VISIT_WINDOW,

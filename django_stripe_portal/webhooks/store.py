@@ -37,11 +37,9 @@ def lock_stored_event(stripe_id: str, *, nowait: bool) -> WebhookEvent | None:
     instead of waiting for that worker's dispatch to finish.
     """
     try:
-        return (
-            WebhookEvent.objects.select_for_update(nowait=nowait)
-            .filter(stripe_id=stripe_id)
-            .first()
-        )
+        # ``stripe_id`` is unique: no ORDER BY (``first()`` would compile one each time).
+        rows = WebhookEvent.objects.select_for_update(nowait=nowait).filter(stripe_id=stripe_id)
+        return next(iter(rows[:1]), None)
     except DatabaseError as exc:
         if nowait and _is_lock_not_available(exc):
             raise EventBusy(stripe_id) from exc
