@@ -54,7 +54,6 @@ def _uses(sql: str, *indexes: str) -> None:
 
 
 def test_the_recovery_sweep_reads_the_unprocessed_and_due_indexes() -> None:
-    WebhookEventFactory(status=WebhookEvent.Status.PENDING)
     (stuck,) = _statements(lambda: stuck_events(NOW, 100))
     (due,) = _statements(lambda: due_events(NOW, 100))
     _uses(stuck, "stripe_portal_evt_unprocessed")
@@ -110,7 +109,6 @@ def test_a_processed_event_that_links_no_visit_enters_no_partial_index() -> None
     entries = _entries()
     assert entries["stripe_portal_evt_unprocessed"] == 0
     assert entries["stripe_portal_evt_visit"] == 0
-    # Django's own index of the foreign key (every row, NULL included) is gone.
     # Gone: Django's own index of the foreign key (every row, NULL included), the status
     # index of every row, and the ``LIKE`` copy of the unique key.
     gone = [name for name in entries if "_portal_session_id_" in name or name.endswith("_like")]
