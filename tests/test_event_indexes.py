@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import pytest
 from django.db import connection, transaction
+from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 
 from django_stripe_portal.models import PortalSession, WebhookEvent
@@ -23,6 +24,7 @@ from tests.factories import PortalSessionFactory, WebhookEventFactory
 
 pytestmark = pytest.mark.django_db
 
+APP = "django_stripe_portal"
 TABLE = WebhookEvent._meta.db_table
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 
@@ -117,3 +119,43 @@ def test_a_processed_event_that_links_no_visit_enters_no_partial_index() -> None
     entries = _entries()
     assert entries["stripe_portal_evt_unprocessed"] == 1
     assert entries["stripe_portal_evt_visit"] == 1
+
+
+def _indexes_of(column: str) -> dict[str, bool]:
+    """Indexes of ``column`` alone that back no constraint: name -> partial."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, TABLE)
+    return {
+        name: name.startswith("stripe_portal_evt_")
+        for name, details in constraints.items()
+        if details["columns"] == [column] and details["index"] and not details["unique"]
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_0011_goes_back_and_forth() -> None:
+    """Back at 0010 the table has its old indexes again (all rows), and 0011 replaces them
+    once more: both directions run on the suite's database (SQLite or PostgreSQL)."""
+    executor = MigrationExecutor(connection)
+    leaves = executor.loader.graph.leaf_nodes()
+    try:
+        executor.migrate([(APP, "0010_covering_run_rate")])
+        names = set(_names())
+        assert "stripe_portal_evt_status" in names and "stripe_portal_evt_unprocessed" not in names
+        assert list(_indexes_of("portal_session_id").values()) == [False]
+        if connection.vendor == "postgresql":
+            assert [n for n in _indexes_of("stripe_id") if n.endswith("_like")] != []
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(leaves)
+    names = set(_names())
+    assert {"stripe_portal_evt_unprocessed", "stripe_portal_evt_visit"} <= names
+    assert "stripe_portal_evt_status" not in names
+    assert _indexes_of("portal_session_id") == {"stripe_portal_evt_visit": True}
+    assert _indexes_of("stripe_id") == {}
+
+
+def _names() -> list[str]:
+    with connection.cursor() as cursor:
+        return list(connection.introspection.get_constraints(cursor, TABLE))
