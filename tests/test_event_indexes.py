@@ -14,17 +14,16 @@ from collections.abc import Callable
 
 import pytest
 from django.db import connection, transaction
-from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 
 from django_stripe_portal.models import PortalSession, WebhookEvent
 from django_stripe_portal.webhooks.health import webhook_health
 from django_stripe_portal.webhooks.recovery import due_events, stuck_events
 from tests.factories import PortalSessionFactory, WebhookEventFactory
+from tests.migration_states import APP, migrate, migrate_to_newest
 
 pytestmark = pytest.mark.django_db
 
-APP = "django_stripe_portal"
 TABLE = WebhookEvent._meta.db_table
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 
@@ -136,19 +135,15 @@ def _indexes_of(column: str) -> dict[str, bool]:
 def test_0011_goes_back_and_forth() -> None:
     """Back at 0010 the table has its old indexes again (all rows), and 0011 replaces them
     once more: both directions run on the suite's database (SQLite or PostgreSQL)."""
-    executor = MigrationExecutor(connection)
-    leaves = executor.loader.graph.leaf_nodes()
     try:
-        executor.migrate([(APP, "0010_covering_run_rate")])
+        migrate([(APP, "0010_covering_run_rate")])
         names = set(_names())
         assert "stripe_portal_evt_status" in names and "stripe_portal_evt_unprocessed" not in names
         assert list(_indexes_of("portal_session_id").values()) == [False]
         if connection.vendor == "postgresql":
             assert [n for n in _indexes_of("stripe_id") if n.endswith("_like")] != []
     finally:
-        executor = MigrationExecutor(connection)
-        executor.loader.build_graph()
-        executor.migrate(leaves)
+        migrate_to_newest()
     names = set(_names())
     assert {"stripe_portal_evt_unprocessed", "stripe_portal_evt_visit"} <= names
     assert "stripe_portal_evt_status" not in names
