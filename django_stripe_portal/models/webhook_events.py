@@ -8,6 +8,10 @@ from django.utils.translation import gettext_lazy as _
 from django_stripe_portal.events import ChangeKind
 from django_stripe_portal.models.sessions import PortalSession
 
+#: The rows of ``stripe_portal_evt_unprocessed``: written as ``OR``ed equalities, which
+#: SQLite (like PostgreSQL) proves ``status = …`` implies, so both use the partial index.
+UNPROCESSED = models.Q(status="pending") | models.Q(status="failed") | models.Q(status="ignored")
+
 
 class WebhookEvent(models.Model):
     """A verified Stripe event, stored exactly once by its ``evt_…`` id."""
@@ -24,6 +28,8 @@ class WebhookEvent(models.Model):
         #: A thin notification of an event destination, the event fetched from the API.
         EVENT_DESTINATION = "event_destination", _("event destination (thin)")
 
+    # Matched exactly only: on PostgreSQL migration 0011 drops the ``LIKE`` copy of its
+    # unique index that Django adds (``…_like``), one index less for every insert.
     stripe_id = models.CharField(max_length=255, unique=True, help_text="evt_…")
     type = models.CharField(max_length=100)
     livemode = models.BooleanField(default=False)
@@ -58,6 +64,9 @@ class WebhookEvent(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="events",
+        # Most events link no visit: Django's own index would hold every row, NULL
+        # included; the partial ``stripe_portal_evt_visit`` below holds the linked ones.
+        db_index=False,
     )
     change_kind = models.CharField(
         max_length=30,
@@ -110,7 +119,13 @@ class WebhookEvent(models.Model):
         verbose_name = _("webhook event")
         indexes = [
             models.Index(fields=["type", "-created_at"], name="stripe_portal_evt_type"),
-            models.Index(fields=["status", "created_at"], name="stripe_portal_evt_status"),
+            # Recovery, health and the admin's status filter: every event not processed.
+            # Partial, so a processed event (nearly every one) never enters it.
+            models.Index(
+                fields=["status", "created_at"],
+                name="stripe_portal_evt_unprocessed",
+                condition=UNPROCESSED,
+            ),
             # Recovery: failed events whose next attempt is due (partial: stays small).
             models.Index(
                 fields=["next_attempt_at"],
@@ -125,6 +140,13 @@ class WebhookEvent(models.Model):
                 fields=["created_at", "portal_session", "change_kind"],
                 name="stripe_portal_evt_visit_change",
                 condition=models.Q(portal_session__isnull=False) & ~models.Q(change_kind=""),
+            ),
+            # A visit's own events (its admin page, the at-risk and retention probes, a
+            # customer's history) and SET_NULL when a visit is deleted: linked rows only.
+            models.Index(
+                fields=["portal_session"],
+                name="stripe_portal_evt_visit",
+                condition=models.Q(portal_session__isnull=False),
             ),
         ]
 
