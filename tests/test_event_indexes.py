@@ -1,4 +1,4 @@
-"""The events table's indexes (migration 0011): the readers that must stay fast at millions
+"""The events table's indexes (migration 0012): the readers that must stay fast at millions
 of events find their rows through an index, although the indexes that cost every insert
 are partial (``bench/README.md``, "What each index of the events table buys").
 
@@ -132,11 +132,11 @@ def _indexes_of(column: str) -> dict[str, bool]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_0011_goes_back_and_forth() -> None:
-    """Back at 0010 the table has its old indexes again (all rows), and 0011 replaces them
+def test_0012_goes_back_and_forth() -> None:
+    """Back at 0011 the table has its old indexes again (all rows), and 0012 replaces them
     once more: both directions run on the suite's database (SQLite or PostgreSQL)."""
     try:
-        migrate([(APP, "0010_covering_run_rate")])
+        migrate([(APP, "0011_activity_year")])
         names = set(_names())
         assert "stripe_portal_evt_status" in names and "stripe_portal_evt_unprocessed" not in names
         assert list(_indexes_of("portal_session_id").values()) == [False]

@@ -28,7 +28,7 @@ class WebhookEvent(models.Model):
         #: A thin notification of an event destination, the event fetched from the API.
         EVENT_DESTINATION = "event_destination", _("event destination (thin)")
 
-    # Matched exactly only: on PostgreSQL migration 0011 drops the ``LIKE`` copy of its
+    # Matched exactly only: on PostgreSQL migration 0012 drops the ``LIKE`` copy of its
     # unique index that Django adds (``…_like``), one index less for every insert.
     stripe_id = models.CharField(max_length=255, unique=True, help_text="evt_…")
     type = models.CharField(max_length=100)

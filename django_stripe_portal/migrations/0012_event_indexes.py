@@ -74,7 +74,7 @@ def _restore_like_index(apps: Any, schema_editor: Any) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("django_stripe_portal", "0010_covering_run_rate"),
+        ("django_stripe_portal", "0011_activity_year"),
     ]
 
     operations = [
