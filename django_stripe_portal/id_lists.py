@@ -20,10 +20,12 @@ _SEPARATOR = ","
 def field_in(field: str, values: Collection[str], *, using: str) -> Q:
     """``Q(field__in=values)``, written for the database ``using`` names."""
     if connections[using].vendor == "postgresql":
-        if not any(_SEPARATOR in value for value in values):
-            # One string split by the server: dumping a list as an array quotes each
-            # element in Python (0.1 s for 30,000 ids); Stripe's ids hold no comma.
-            text = RawSQL("SELECT unnest(string_to_array(%s, ','))", (_SEPARATOR.join(values),))
+        joined = _SEPARATOR.join(values)
+        if joined.count(_SEPARATOR) == max(len(values) - 1, 0):
+            # No id holds a comma (Stripe's never do): one string split by the server.
+            # Dumping a list as an array quotes each element in Python (0.1 s for 30,000
+            # ids); the count is one pass in C where a test per id was 30 ms.
+            text = RawSQL("SELECT unnest(string_to_array(%s, ','))", (joined,))
             return Q(**{f"{field}__in": text})
         array = RawSQL("SELECT unnest(%s::text[])", (list(values),))
         return Q(**{f"{field}__in": array})

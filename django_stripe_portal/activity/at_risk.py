@@ -29,8 +29,6 @@ from typing import Any
 from django.db.models import (
     Case,
     Count,
-    Exists,
-    OuterRef,
     Q,
     QuerySet,
     When,
@@ -40,7 +38,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from django_stripe_portal.activity.at_risk_money import run_rates_of
+from django_stripe_portal.activity.collector import collector_paused
 from django_stripe_portal.activity.jit import without_jit
+from django_stripe_portal.activity.raw_rows import raw_rows
 from django_stripe_portal.activity.utc_text import UtcText, parse_time
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.customer_labels import customer_labels
@@ -63,7 +63,7 @@ STUCK_VISITS = 3
 STUCK_WITHIN = dt.timedelta(days=7)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RiskSignal:
     """One reason a customer is at risk, and what it rests on."""
 
@@ -104,7 +104,7 @@ class RiskSignal:
         return data
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AtRiskCustomer:
     customer_id: str
     #: Newest first.
@@ -152,7 +152,7 @@ def customers_at_risk(
     ``named=False`` leaves ``customer`` empty (one query less, for sums)."""
     scope, subscription_scope, since, ended_before = _window(days, account, now)
     signals: dict[str, list[RiskSignal]] = defaultdict(list)
-    with without_jit():
+    with without_jit(), collector_paused():
         changed = _changed_visits(since)
         found_signals = [
             *_subscription_signals(subscription_scope),
@@ -161,8 +161,20 @@ def customers_at_risk(
         ]
         for customer_id, signal in found_signals:
             signals[customer_id].append(signal)
-        money = run_rates_of(list(signals), subscription_scope)
+        money, left = run_rates_of(list(signals), subscription_scope)
+        for customer_id in left:
+            # Only visit signals name them (a subscription signal is of a live one).
+            del signals[customer_id]
         labels = customer_labels(signals, account=account) if named else {}
+        return _rows(signals, labels, money)
+
+
+def _rows(
+    signals: dict[str, list[RiskSignal]],
+    labels: dict[str, str],
+    money: dict[str, tuple[int, str]],
+) -> list[AtRiskCustomer]:
+    """The customers, largest run rate at stake first, then the newest signal."""
     customers = [
         AtRiskCustomer(
             customer_id,
@@ -196,7 +208,7 @@ def at_risk_run_rate(
             *_stuck_customers(scope, since, ended_before, changed),
         ]:
             customers.add(customer_id)
-        money = run_rates_of(list(customers), subscription_scope)
+        money = run_rates_of(list(customers), subscription_scope).run_rates
     totals: dict[str, int] = defaultdict(int)
     for amount, currency in money.values():
         if amount:
@@ -236,7 +248,7 @@ def _subscription_signals(scope: Q) -> Iterable[tuple[str, RiskSignal]]:
     scheduled = Q(cancel_at_period_end=True) | Q(cancel_at__isnull=False)
     # Only the times each row's signals need, read as text (see utc_text): at scale
     # (tens of thousands of rows) turning timestamps into datetimes is most of the work.
-    rows = (
+    rows = raw_rows(
         _at_risk_subscriptions(scope)
         .annotate(
             scheduled_at=UtcText(
@@ -273,14 +285,6 @@ def _subscription_signals(scope: Q) -> Iterable[tuple[str, RiskSignal]]:
             yield customer_id, signal
 
 
-def _still_customers(visits: QuerySet[PortalSession]) -> QuerySet[PortalSession]:
-    """Leaves out customers whose every known subscription has ended (they left)."""
-    subscriptions = StripeSubscription.objects.filter(customer_id=OuterRef("customer_id"))
-    return visits.exclude(
-        Q(Exists(subscriptions)) & ~Q(Exists(subscriptions.exclude(status__in=ENDED_STATUSES)))
-    )
-
-
 def _changed_visits(since: dt.datetime) -> set[int]:
     """Row ids of the visits since ``since`` that a change is linked to.
 
@@ -289,7 +293,7 @@ def _changed_visits(since: dt.datetime) -> set[int]:
     index-only read and a set, instead of probing the events once per visit (which read
     the table to check ``change_kind``)."""
     linked = WebhookEvent.objects.filter(created_at__gte=since, portal_session__isnull=False)
-    return set(linked.exclude(change_kind="").values_list("portal_session_id", flat=True))
+    return {pk for (pk,) in raw_rows(linked.exclude(change_kind="").values_list("portal_session"))}
 
 
 def _visits_read(
@@ -299,14 +303,12 @@ def _visits_read(
     linked to the visit: its row id is in ``changed``) of the visits that are over or
     changed something; one that is neither may still change something (it is within
     ``VISIT_WINDOW``)."""
-    rows = (
-        _still_customers(visits)
-        .annotate(
+    rows = raw_rows(
+        visits.annotate(
             returned=Q(returned_at__isnull=False),
             over=Q(created_at__lte=ended_before),
             created_text=UtcText("created_at"),
-        )
-        .values_list("pk", "stripe_id", "customer_id", "created_text", "returned", "over")
+        ).values_list("pk", "stripe_id", "customer_id", "created_text", "returned", "over")
     )
     for pk, stripe_id, customer_id, created_text, returned, over in rows:
         visit_changed = pk in changed

@@ -1,13 +1,16 @@
 """The run rate at stake for the customers at risk (``activity.at_risk``): the sum of
-each one's live subscriptions' ``monthly_amount``, read in one query."""
+each one's live subscriptions' ``monthly_amount``, and who among them left, read in one
+query."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import NamedTuple
 
 from django.db import connections, router
-from django.db.models import Q, Sum
+from django.db.models import Count, Q, Sum
 
+from django_stripe_portal.activity.raw_rows import raw_rows
 from django_stripe_portal.id_lists import field_in
 from django_stripe_portal.models import StripeSubscription
 from django_stripe_portal.state.subscriptions import ENDED_STATUSES
@@ -17,25 +20,44 @@ from django_stripe_portal.state.subscriptions import ENDED_STATUSES
 _IN_CHUNK = 20_000
 
 
-def run_rates_of(customer_ids: list[str], scope: Q) -> dict[str, tuple[int | None, str]]:
-    """``{customer: (run rate, currency)}`` of their live subscriptions (one query); a
-    customer paying in several currencies is shown in the largest."""
+class AtStake(NamedTuple):
+    #: ``{customer: (run rate, currency)}`` of their live subscriptions in the scope; a
+    #: customer paying in several currencies is shown in the largest.
+    run_rates: dict[str, tuple[int, str]]
+    #: Customers whose every known subscription (in any mode or account) has ended.
+    left: set[str]
+
+
+def run_rates_of(customer_ids: list[str], scope: Q) -> AtStake:
+    """The run rates at stake and who left, in one query (one per 20,000 ids but on
+    PostgreSQL), read from the covering index ``stripe_portal_sub_cust`` there."""
     totals: dict[str, dict[str, int]] = defaultdict(dict)
+    known: set[str] = set()
+    live_customers: set[str] = set()
+    live = ~Q(status__in=ENDED_STATUSES)
     using = router.db_for_read(StripeSubscription)
     size = len(customer_ids) if connections[using].vendor == "postgresql" else _IN_CHUNK
     for first in range(0, len(customer_ids), max(1, size)):
         chunk = customer_ids[first : first + size]
-        rows = (
-            StripeSubscription.objects.filter(scope, field_in("customer_id", chunk, using=using))
-            .exclude(status__in=ENDED_STATUSES)
-            .exclude(monthly_amount__isnull=True)
+        rows = raw_rows(
+            StripeSubscription.objects.using(using)
+            .filter(field_in("customer_id", chunk, using=using))
             .values_list("customer_id", "currency")
-            .annotate(amount=Sum("monthly_amount"))
+            .annotate(
+                amount=Sum("monthly_amount", filter=scope & live),
+                # status is in the index; counting pk would read the table.
+                live=Count("status", filter=live),
+            )
             .order_by()
         )
-        for customer_id, currency, amount in rows:
-            totals[customer_id][currency] = int(amount)
-    return {
+        for customer_id, currency, amount, live_count in rows:
+            known.add(customer_id)
+            if live_count:
+                live_customers.add(customer_id)
+            if amount is not None:
+                totals[customer_id][currency] = int(amount)
+    run_rates = {
         customer: max(((amount, currency) for currency, amount in by.items()))
         for customer, by in totals.items()
     }
+    return AtStake(run_rates, known - live_customers)
