@@ -665,6 +665,8 @@ def _measure(args: argparse.Namespace, postgres: bool) -> None:
         activity.activity_report(last_30)
     explain = "EXPLAIN (ANALYZE, BUFFERS)" if postgres else "EXPLAIN QUERY PLAN"
     for sql in [*(query["sql"] for query in queries.captured_queries), *risk_sql]:
+        if not sql.lstrip(" (").upper().startswith("SELECT"):
+            continue  # the transaction's BEGIN, SET LOCAL jit, COMMIT
         print(f"\n-- {sql}")
         with connection.cursor() as cursor:
             cursor.execute(f"{explain} {sql}")
