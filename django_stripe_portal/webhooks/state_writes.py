@@ -20,9 +20,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from django.db.models import Subquery
+from django.db import connections, router
+from django.db.models import BigIntegerField
+from django.db.models.expressions import RawSQL
 
 from django_stripe_portal.events import (
     ACCOUNT_APPLICATION_EVENTS,
@@ -125,10 +128,10 @@ class _SessionSeen:
             stripe_id=str(obj["id"]),
             customer_id=customer_of(obj),
             customer_account=customer_account_of(obj),
-            configuration_id=Subquery(
-                PortalConfiguration.objects.filter(
-                    stripe_id=id_of(obj.get("configuration")), account=account
-                ).values("pk")[:1]
+            configuration_id=RawSQL(  # noqa: S611  (quoted names, bound params)
+                _configuration_sql(router.db_for_write(PortalSession)),
+                [id_of(obj.get("configuration")), account],
+                output_field=BigIntegerField(),
             ),
             flow_type=str(flow_type or "")[:40],
             locale=str(obj.get("locale") or "")[:20],
@@ -145,6 +148,18 @@ class _SessionSeen:
             return StateWritten(PortalSession.objects.get(stripe_id=self.row.stripe_id), False)
         self.row.configuration_id = inserted[1]
         return StateWritten(self.row, True)
+
+
+@cache
+def _configuration_sql(using: str) -> str:
+    """The session's configuration, looked up by its insert: written once per database,
+    so that the insert's SQL is the same every time (``PreparedInsert`` compiles it once)."""
+    quote = connections[using].ops.quote_name
+    meta = PortalConfiguration._meta
+    return (
+        f"SELECT {quote(str(meta.pk.column))} FROM {quote(meta.db_table)} "  # noqa: S608
+        f"WHERE {quote('stripe_id')} = %s AND {quote('account')} = %s LIMIT 1"
+    )
 
 
 class _DiscountWrite:
