@@ -164,3 +164,14 @@ def redact_secrets(event: dict[str, Any]) -> None:
         obj = event["data"]["object"]
         if obj.get("url"):
             obj["url"] = REDACTED
+
+
+def text_as_stored(body: bytes, event: dict[str, Any]) -> str | None:
+    """The body's text, if it is the JSON of ``event`` as parsed and redacted: a caller
+    may store it as it came instead of encoding the event again. None when parsing
+    replaced a NUL escape or a secret was redacted."""
+    if b"\\u0000" in body:
+        return None
+    if event["type"] == "billing_portal.session.created" and event["data"]["object"].get("url"):
+        return None
+    return body.decode("utf-8")
