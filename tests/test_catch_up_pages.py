@@ -208,8 +208,10 @@ def test_a_receivers_database_work_is_undone_alone_in_an_event_without_a_state_w
         for step in range(4)
     ]
     bad = listed[1]["id"]
+    calls: list[str] = []
 
     def writes(sender: Any, event: WebhookEvent, **kwargs: Any) -> None:
+        calls.append(event.stripe_id)
         User.objects.create(username=f"kept-{event.stripe_id}")
 
     def writes_then_fails(sender: Any, event: WebhookEvent, **kwargs: Any) -> None:
@@ -225,6 +227,7 @@ def test_a_receivers_database_work_is_undone_alone_in_an_event_without_a_state_w
     # receiver's: rolling back the failing receiver leaves the event's work in place.
     users = set(User.objects.values_list("username", flat=True))
     assert users == {f"kept-{event['id']}" for event in listed}
+    assert calls == _ids(listed)  # each once: the page was not rolled back and received again
     rows = {row.stripe_id: row for row in WebhookEvent.objects.all()}
     assert rows[bad].status == Status.FAILED
     assert "receiver down" in rows[bad].last_error
