@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
+from datetime import datetime
+from types import NoneType
 from typing import Any, NamedTuple
 
 from django.db import connections, models, router
@@ -121,8 +123,8 @@ class _RowValues(NamedTuple):
 #: Fields whose value of this exact Python type (or None: SQL NULL) the database takes as
 #: it is: Django's ``get_db_prep_save`` would hand it over unchanged, through several calls.
 _AS_IS: dict[type[Any], type[Any]] = {
-    models.DateTimeField: type(None),
-    models.JSONField: type(None),
+    models.DateTimeField: NoneType,
+    models.JSONField: NoneType,
     models.CharField: str,
     models.TextField: str,
     models.BooleanField: bool,
@@ -148,6 +150,11 @@ def _row_values(fields: list[Any], row: Model, connection: Any) -> _RowValues | 
         if kind is not None and (value is None or type(value) is kind):
             placeholders.append("%s")
             params.append(value)
+            continue
+        if type(value) is datetime and value.tzinfo and type(field) is models.DateTimeField:
+            # An aware datetime: what DateTimeField's preparation leaves for the backend.
+            placeholders.append("%s")
+            params.append(connection.ops.adapt_datetimefield_value(value))
             continue
         if type(value) is RawSQL:
             sql = f"({value.sql})"

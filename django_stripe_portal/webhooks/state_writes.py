@@ -131,7 +131,7 @@ class _SessionSeen:
             configuration_id=RawSQL(  # noqa: S611  (quoted names, bound params)
                 _configuration_sql(router.db_for_write(PortalSession)),
                 [id_of(obj.get("configuration")), account],
-                output_field=BigIntegerField(),
+                output_field=_ID,
             ),
             flow_type=str(flow_type or "")[:40],
             locale=str(obj.get("locale") or "")[:20],
@@ -148,6 +148,10 @@ class _SessionSeen:
             return StateWritten(PortalSession.objects.get(stripe_id=self.row.stripe_id), False)
         self.row.configuration_id = inserted[1]
         return StateWritten(self.row, True)
+
+
+#: The configuration subquery's type, built once (a field costs more than the rest of it).
+_ID = BigIntegerField()
 
 
 @cache
