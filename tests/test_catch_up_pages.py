@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from io import StringIO
 from typing import Any
 
@@ -61,8 +61,42 @@ def _subscription_updates(
     ]
 
 
+def _email_changes(fake: FakeStripeEvents, count: int) -> list[dict[str, Any]]:
+    """``count`` undelivered ``customer.updated`` events (no state write), each of its own
+    customer, a second apart."""
+    start = int(time.time()) - HOUR
+    return [
+        fake.create(
+            "customer.updated",
+            so.customer(id=so.unique_id("cus"), email="new@example.com"),
+            previous_attributes={"email": "old@example.com"},
+            created=start + step,
+            delivered=False,
+        )
+        for step in range(count)
+    ]
+
+
 def _ids(events: list[dict[str, Any]]) -> list[str]:
     return [event["id"] for event in events]
+
+
+def _fetch_with_a_delivery_after_the_listing(
+    monkeypatch: pytest.MonkeyPatch, deliver: Callable[[], None]
+) -> tuple[str, Recorder]:
+    """Catch-up's output and the receiver's calls, Stripe's retry (``deliver``) getting
+    through after the listing, before the page is received."""
+    listing = catch_up._missing_events
+
+    def delivered_after_the_listing(*args: Any, **kwargs: Any) -> Any:
+        missing = listing(*args, **kwargs)
+        deliver()
+        return missing
+
+    monkeypatch.setattr(catch_up, "_missing_events", delivered_after_the_listing)
+    recorder = Recorder()
+    with connected(signals.webhook_received, recorder):
+        return fetch("--hours", "2"), recorder
 
 
 def test_an_event_a_live_delivery_stored_meanwhile_is_not_dispatched_again(
@@ -70,18 +104,11 @@ def test_an_event_a_live_delivery_stored_meanwhile_is_not_dispatched_again(
 ) -> None:
     listed = _subscription_updates(stripe_events, 6)
     live = listed[3]
-    listing = catch_up._missing_events
 
-    def delivered_after_the_listing(*args: Any, **kwargs: Any) -> Any:
-        missing = listing(*args, **kwargs)
-        # Stripe's retry gets through after the listing, before the page is received.
+    def deliver() -> None:
         assert post_signed(Client(), live).status_code == 200
-        return missing
 
-    monkeypatch.setattr(catch_up, "_missing_events", delivered_after_the_listing)
-    recorder = Recorder()
-    with connected(signals.webhook_received, recorder):
-        output = fetch("--hours", "2")
+    output, recorder = _fetch_with_a_delivery_after_the_listing(monkeypatch, deliver)
 
     assert "Listed 6 event(s): 5 new, 1 already stored, 0 failed." in output
     others = [event for event in listed if event is not live]
@@ -97,19 +124,13 @@ def test_an_event_a_live_delivery_left_failed_meanwhile_is_dispatched_once_more(
 ) -> None:
     listed = _subscription_updates(stripe_events, 4)
     failed = listed[1]
-    listing = catch_up._missing_events
     down = Recorder(raises=RuntimeError("receiver down"))
 
-    def delivered_after_the_listing(*args: Any, **kwargs: Any) -> Any:
-        missing = listing(*args, **kwargs)
+    def deliver() -> None:
         with connected(signals.webhook_received, down):
             assert post_signed(Client(), failed).status_code == 500
-        return missing
 
-    monkeypatch.setattr(catch_up, "_missing_events", delivered_after_the_listing)
-    recorder = Recorder()
-    with connected(signals.webhook_received, recorder):
-        output = fetch("--hours", "2")
+    output, recorder = _fetch_with_a_delivery_after_the_listing(monkeypatch, deliver)
 
     # Stored failed by the delivery, found by the page's insert: taken up under its lock.
     assert "Listed 4 event(s): 4 new, 0 already stored, 0 failed." in output
@@ -196,17 +217,7 @@ def test_a_processing_failure_mid_page_rolls_back_that_events_work_only(
 def test_a_receivers_database_work_is_undone_alone_in_an_event_without_a_state_write(
     stripe_events: FakeStripeEvents,
 ) -> None:
-    start = int(time.time()) - HOUR
-    listed = [
-        stripe_events.create(
-            "customer.updated",
-            so.customer(id=f"cus_writer{step}", email="new@example.com"),
-            previous_attributes={"email": "old@example.com"},
-            created=start + step,
-            delivered=False,
-        )
-        for step in range(4)
-    ]
+    listed = _email_changes(stripe_events, 4)
     bad = listed[1]["id"]
     calls: list[str] = []
 
@@ -293,17 +304,7 @@ class Crash(BaseException):
 def test_a_crash_mid_page_loses_nothing_and_doubles_nothing(
     stripe_events: FakeStripeEvents,
 ) -> None:
-    start = int(time.time()) - HOUR
-    listed = [
-        stripe_events.create(
-            "customer.updated",
-            so.customer(id=so.unique_id("cus"), email="new@example.com"),
-            previous_attributes={"email": "old@example.com"},
-            created=start + step,
-            delivered=False,
-        )
-        for step in range(150)
-    ]
+    listed = _email_changes(stripe_events, 150)
     crash_on = listed[120]["id"]  # in the second page
     committed: Counter[str] = Counter()
 

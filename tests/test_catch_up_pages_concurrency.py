@@ -85,7 +85,19 @@ class _Thread(threading.Thread):
         return self.result
 
 
-def _page(fake: FakeStripeEvents, count: int) -> list[dict[str, Any]]:
+def _started_and_blocked(work: Callable[[], Any]) -> _Thread:
+    """``work`` in a thread of its own, once its database session waits on a lock."""
+    thread = _Thread(work)
+    thread.start()
+    thread.started_session.wait(WAIT)
+    assert thread.pid is not None
+    _wait_until_blocked(thread.pid)
+    return thread
+
+
+def _page(stripe_mock: responses.RequestsMock, count: int) -> list[dict[str, Any]]:
+    """``count`` undelivered subscription updates at Stripe, a second apart."""
+    fake = FakeStripeEvents(stripe_mock).install()
     start = int(time.time()) - 600
     return [
         fake.create(
@@ -108,8 +120,7 @@ def _fetch() -> str:
 def test_a_delivery_during_the_page_waits_and_finds_the_event_stored(
     stripe_mock: responses.RequestsMock,
 ) -> None:
-    fake = FakeStripeEvents(stripe_mock).install()
-    listed = _page(fake, 6)
+    listed = _page(stripe_mock, 6)
     live = listed[4]
     dispatched: Counter[tuple[str, str]] = Counter()
     delivery: list[_Thread] = []
@@ -118,11 +129,7 @@ def test_a_delivery_during_the_page_waits_and_finds_the_event_stored(
         dispatched[event.stripe_id, event.received_via] += 1
         if event.stripe_id == listed[0]["id"] and not delivery:
             # The page's rows are inserted, not committed: Stripe's retry of one arrives.
-            delivery.append(_Thread(lambda: post_signed(Client(), live).status_code))
-            delivery[0].start()
-            delivery[0].started_session.wait(WAIT)
-            assert delivery[0].pid is not None
-            _wait_until_blocked(delivery[0].pid)
+            delivery.append(_started_and_blocked(lambda: post_signed(Client(), live).status_code))
 
     with connected(signals.webhook_received, receiver):
         output = _fetch()
@@ -136,8 +143,7 @@ def test_a_delivery_during_the_page_waits_and_finds_the_event_stored(
 def test_a_page_waits_for_a_delivery_holding_one_of_its_events(
     stripe_mock: responses.RequestsMock,
 ) -> None:
-    fake = FakeStripeEvents(stripe_mock).install()
-    listed = _page(fake, 6)
+    listed = _page(stripe_mock, 6)
     live = listed[2]
     dispatched: Counter[tuple[str, str]] = Counter()
     holding, release = threading.Event(), threading.Event()
@@ -152,11 +158,7 @@ def test_a_page_waits_for_a_delivery_holding_one_of_its_events(
         delivery = _Thread(lambda: post_signed(Client(), live).status_code)
         delivery.start()
         assert holding.wait(WAIT)
-        catch_up = _Thread(_fetch)
-        catch_up.start()
-        catch_up.started_session.wait(WAIT)
-        assert catch_up.pid is not None
-        _wait_until_blocked(catch_up.pid)  # the page's insert waits for the delivery's row
+        catch_up = _started_and_blocked(_fetch)  # the page's insert waits for the delivery's row
         release.set()
         assert delivery.outcome() == 200
         output = catch_up.outcome()
