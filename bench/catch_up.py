@@ -369,16 +369,18 @@ def bench(
 
 
 def _save(destination: Path, results: list[dict[str, Any]]) -> None:
-    """Into ``catchup_results.json``, replacing the engines measured, keeping the others."""
+    """Into ``catchup_results.json``, replacing the engines measured, keeping the others
+    (and the file's other keys: the figures before a change, earlier runs)."""
     destination.mkdir(parents=True, exist_ok=True)
     path = destination / "catchup_results.json"
-    kept = json.loads(path.read_text()).get("results", []) if path.exists() else []
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    kept = saved.get("results", [])
     measured = {result["engine"] for result in results}
     date = time.strftime("%Y-%m-%d")
     merged = [r for r in kept if r["engine"] not in measured] + [
         {**result, "date": date} for result in results
     ]
-    path.write_text(json.dumps({"results": merged}, indent=1) + "\n")
+    path.write_text(json.dumps({**saved, "results": merged}, indent=1) + "\n")
 
 
 def run_part(engine: str, *, smoke: bool) -> bool:

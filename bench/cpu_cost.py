@@ -96,7 +96,9 @@ def measure(processing: str) -> dict[str, float]:
 
     def build_row(i: int) -> None:
         event = json.loads(bodies[i])
-        rows.append(receive._new_row(event, interpret_event(event), "processed", 3600, "webhook"))
+        rows.append(
+            receive.new_event_row(event, interpret_event(event), "processed", 3600, "webhook")
+        )
 
     figures["app: interpret_event + _new_row"] = _mean_cpu_ms(build_row, count)
     fields = [f for f in WebhookEvent._meta.concrete_fields if not f.primary_key]

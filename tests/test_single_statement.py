@@ -17,7 +17,12 @@ from django_stripe_portal.models import (
     WebhookEvent,
 )
 from django_stripe_portal.state import row_writes
-from django_stripe_portal.state.row_writes import PreparedInsert, insert_unless_exists, upsert
+from django_stripe_portal.state.row_writes import (
+    PreparedInsert,
+    PreparedNewRows,
+    insert_unless_exists,
+    upsert,
+)
 from django_stripe_portal.webhooks import state_writes
 from django_stripe_portal.webhooks.linking import visit_subquery
 
@@ -195,3 +200,58 @@ def test_a_raw_sql_value_is_compiled_once_for_every_row_that_sends_its_text() ->
 
     assert len(row_writes._SQL_OF_PLAIN_INSERTS) == 1
     assert linked == {"cus_a": visits["cus_a"].pk, "cus_b": visits["cus_b"].pk, "cus_none": None}
+
+
+def _page_row(customer: str, *, subquery: bool = False) -> WebhookEvent:
+    at = FIXED + dt.timedelta(minutes=1)
+    link = (
+        Subquery(PortalSession.objects.filter(customer_id=customer).values("pk")[:1])
+        if subquery
+        else visit_subquery(customer, at, 3600)
+    )
+    return WebhookEvent(
+        stripe_id=f"evt_page_{customer}",
+        type="customer.updated",
+        customer_id=customer,
+        created_at=at,
+        payload={"customer": customer},
+        status="processed",
+        portal_session_id=link,
+    )
+
+
+@pytest.mark.parametrize("subquery", [False, True], ids=["raw-sql", "compiled-by-django"])
+def test_a_page_insert_writes_the_new_rows_in_one_statement_and_says_which(
+    subquery: bool, django_assert_num_queries: Any
+) -> None:
+    """Rows already stored are left out of the answer (and kept as they were); each new row
+    links its own visit, whether its values are made as ``PreparedInsert`` makes them or
+    Django's compiler writes the statement (a ``Subquery``)."""
+    visit = PortalSession.objects.create(stripe_id="bps_a", customer_id="cus_a", created_at=FIXED)
+    stored = _page_row("cus_stored")
+    stored.payload = {"kept": True}
+    assert insert_unless_exists(stored) is not None
+    rows = [_page_row(customer, subquery=subquery) for customer in ("cus_a", "cus_stored", "cus_b")]
+    statement = PreparedNewRows(rows, key="stripe_id", returning=("portal_session",))
+
+    with django_assert_num_queries(1):
+        inserted = statement.run()
+
+    assert inserted == {"evt_page_cus_a": (visit.pk,), "evt_page_cus_b": (None,)}
+    assert rows[0].pk == WebhookEvent.objects.get(stripe_id="evt_page_cus_a").pk
+    assert rows[1].pk is None
+    assert WebhookEvent.objects.get(stripe_id="evt_page_cus_stored").payload == {"kept": True}
+    assert WebhookEvent.objects.get(stripe_id="evt_page_cus_b").payload == {"customer": "cus_b"}
+
+
+def test_a_page_insert_past_the_parameter_limit_takes_more_statements(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(row_writes, "_parameter_limit", lambda connection: 100)
+    rows = [_page_row(f"cus_{n}") for n in range(7)]
+
+    statement = PreparedNewRows(rows, key="stripe_id")
+
+    assert len(statement.statements) > 1
+    assert set(statement.run()) == {f"evt_page_cus_{n}" for n in range(7)}
+    assert WebhookEvent.objects.count() == 7

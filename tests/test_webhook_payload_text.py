@@ -5,19 +5,23 @@ the event a second time."""
 from __future__ import annotations
 
 import json
+from io import StringIO
 from typing import Any
 
 import pytest
+import responses
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 from django_stripe_portal.models import WebhookEvent
-from django_stripe_portal.state.row_writes import PreparedInsert
+from django_stripe_portal.state.row_writes import PreparedInsert, PreparedNewRows
 from django_stripe_portal.testing import sign_payload
 from django_stripe_portal.webhooks.accept import accept_event
 from django_stripe_portal.webhooks.parse import json_text_of, parse_event
 from tests import stripe_objects as so
+from tests.fake_stripe_events import FakeStripeEvents
 from tests.webhook_support import SECRET, post_raw
 
 pytestmark = pytest.mark.django_db
@@ -109,3 +113,45 @@ def test_an_insert_sends_the_text_only_where_the_database_parses_it() -> None:
     stored = WebhookEvent.objects.get(stripe_id="evt_texts").payload
     expected = "text" if connection.vendor == "postgresql" else "dict"
     assert stored == {"from": expected}
+
+
+def test_a_page_insert_sends_each_rows_text_only_where_the_database_parses_it() -> None:
+    """Catch-up's page of rows takes the same texts as a delivery's insert, row by row."""
+    rows = [
+        WebhookEvent(
+            stripe_id=f"evt_page_{n}", type="x", created_at=timezone.now(), payload={"from": "dict"}
+        )
+        for n in range(2)
+    ]
+    texts = [{"payload": '{"from": "text"}'}, {}]
+    assert len(PreparedNewRows(rows, key="stripe_id", json_texts=texts).run()) == 2
+
+    stored = dict(WebhookEvent.objects.values_list("stripe_id", "payload"))
+    expected = "text" if connection.vendor == "postgresql" else "dict"
+    assert stored == {"evt_page_0": {"from": expected}, "evt_page_1": {"from": "dict"}}
+
+
+def test_catch_up_stores_a_page_of_payloads_as_deliveries_would(
+    stripe_mock: responses.RequestsMock,
+) -> None:
+    """A page of the listing goes in with one insert: each payload reads back as the event,
+    and a portal session's URL (still in the listing's text) is stored redacted."""
+    stripe = FakeStripeEvents(stripe_mock).install()
+    session = so.portal_session(customer="cus_text")
+    session["url"] = "https://billing.stripe.com/p/session/secret"
+    created = stripe.create("billing_portal.session.created", session, delivered=False)
+    updated = stripe.create(
+        "customer.updated",
+        so.customer(id="cus_text", name="Zoë Ångström"),
+        previous_attributes={"name": "Zoe"},
+        delivered=False,
+    )
+
+    call_command("fetch_stripe_events", "--hours", "1", stdout=StringIO(), stderr=StringIO())
+
+    assert stripe.refused == []
+    stored = WebhookEvent.objects.get(stripe_id=updated["id"])
+    assert stored.payload == updated
+    assert json.dumps(stored.payload) == _stored_as_the_orm_would(updated)
+    url = WebhookEvent.objects.get(stripe_id=created["id"]).payload["data"]["object"]["url"]
+    assert url == "[redacted]"

@@ -12,15 +12,19 @@ its statements first and holds the lock only while they run. And the SQL text of
 an insert whose values are all plain (no expressions, or a ``RawSQL`` whose text the
 calling code fixes) is the same every time, so it is compiled once per shape and only the
 parameters are made per row.
+
+:class:`PreparedNewRows` writes many rows with one statement and says which were new
+(catch-up's pages of events), where ``bulk_create(ignore_conflicts=True)`` cannot.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from functools import cache
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from functools import cache, lru_cache
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connections, router
 from django.db.backends.base.operations import BaseDatabaseOperations
@@ -98,7 +102,8 @@ class PreparedInsert:
         if params is not None:
             for index in as_text:  # the compiler encoded that value again: send its text
                 self.params[index] = params[index]
-            _SQL_OF_PLAIN_INSERTS[shape] = self.sql
+            if len(_SQL_OF_PLAIN_INSERTS) < _MOST_SHAPES:
+                _SQL_OF_PLAIN_INSERTS[shape] = self.sql
 
     def run(self) -> tuple[Any, ...] | None:
         """Send the statement: the ``returning`` columns, or None if no row was written."""
@@ -117,8 +122,9 @@ class PreparedInsert:
 
 #: SQL text of each shape of insert (model, database, conflict handling, RETURNING, the
 #: text of its ``RawSQL`` values) whose values were all plain; a handful of entries,
-#: fixed by the calling code.
+#: fixed by the calling code (capped all the same).
 _SQL_OF_PLAIN_INSERTS: dict[tuple[Any, ...], str] = {}
+_MOST_SHAPES = 256
 
 
 class _JSONText:
@@ -200,6 +206,134 @@ def _plain_params(
             return None
         params.extend(ops.modify_insert_params("%s", [value]))
     return params, raw_texts, as_text
+
+
+class PreparedNewRows:
+    """One ``INSERT … VALUES (…), (…) ON CONFLICT DO NOTHING RETURNING`` of many ``rows``
+    (of one model; more statements only past the database's limit of parameters), where
+    ``bulk_create(ignore_conflicts=True)`` would not say which rows it wrote. Compiled
+    when built, sent by :meth:`run` (as :class:`PreparedInsert`).
+
+    Values may be expressions (a ``RawSQL`` subquery), evaluated by the database per row.
+    Each row's values are made as :class:`PreparedInsert` makes them; ``json_texts``, when
+    given, holds one mapping per row, as there.
+    """
+
+    def __init__(
+        self,
+        rows: Sequence[Model],
+        *,
+        key: str,
+        returning: tuple[str, ...] = ("pk",),
+        json_texts: Sequence[Mapping[str, str]] = (),
+    ) -> None:
+        self.by_key = {getattr(row, key): row for row in rows}
+        self.statements: list[tuple[str, Sequence[Any]]] = []
+        self.using = router.db_for_write(type(rows[0])) if rows else ""
+        if not rows:
+            return
+        model = type(rows[0])
+        meta = model._meta
+        connection = connections[self.using]
+        fields, plan = _insert_plan(model)
+        names = (key, "pk", *returning)
+        columns = [meta.pk if name == "pk" else meta.get_field(name) for name in names]
+        if connection.vendor != "postgresql" or not json_texts:
+            json_texts = [_NO_TEXTS] * len(rows)
+        values = [
+            _row_values(model, _plain_params(plan, row, connection, texts))
+            for row, texts in zip(rows, json_texts, strict=True)
+        ]
+        ops: Any = connection.ops
+        head = (
+            f"{ops.insert_statement(on_conflict=OnConflict.IGNORE)} "
+            f"{ops.quote_name(meta.db_table)} "
+            f"({', '.join(ops.quote_name(field.column) for field in fields)}) "
+        )
+        tail = ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, [], [])
+        returning_sql, _ = ops.return_insert_columns(columns)
+        for chunk in _chunks(rows, values, _parameter_limit(connection)):
+            if any(row_values is None for _, row_values in chunk):
+                # An expression only the compiler can write (rare): Django writes it.
+                query = InsertQuery(model, on_conflict=OnConflict.IGNORE)
+                query.insert_values(fields, [row for row, _ in chunk])
+                compiler = query.get_compiler(using=self.using)
+                compiler.returning_fields = columns
+                self.statements.extend(compiler.as_sql())
+            else:
+                rows_sql = ops.bulk_insert_sql(fields, [v.placeholders for _, v in chunk if v])
+                sql = " ".join(part for part in (head + rows_sql, tail, returning_sql) if part)
+                self.statements.append((sql, [p for _, v in chunk if v for p in v.params]))
+
+    def run(self) -> dict[Any, tuple[Any, ...]]:
+        """Send the statements: ``{key value: returning columns}`` of the rows inserted (a
+        row whose unique ``key`` is stored already is left out); each one gets its pk."""
+        inserted: dict[Any, tuple[Any, ...]] = {}
+        for sql, params in self.statements:
+            with connections[self.using].cursor() as cursor:
+                cursor.execute(sql, params)
+                returned = cursor.fetchall()
+            for found in returned:
+                row = self.by_key[found[0]]
+                row.pk, row._state.adding, row._state.db = found[1], False, self.using
+                inserted[found[0]] = tuple(found[2:])
+        return inserted
+
+
+class _RowValues(NamedTuple):
+    """One row of a multi-row INSERT: its parameters, and each field's placeholder."""
+
+    params: list[Any]
+    placeholders: tuple[str, ...]
+
+
+def _row_values(
+    model: type[Model], plain: tuple[list[Any], tuple[tuple[str, str], ...], tuple[int, ...]] | None
+) -> _RowValues | None:
+    """A row's :func:`_plain_params` with its placeholders (None: the compiler's row)."""
+    if plain is None:
+        return None
+    return _RowValues(plain[0], _placeholders(model, plain[1]))
+
+
+@lru_cache(maxsize=_MOST_SHAPES)
+def _placeholders(model: type[Model], raw_texts: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    """Each field's placeholder in a row of ``model``: ``%s``, or a ``RawSQL`` value's
+    text in parentheses (as the compiler writes it), once per shape."""
+    texts = dict(raw_texts)
+    fields, _ = _insert_plan(model)
+    return tuple(
+        f"({texts[field.attname]})" if field.attname in texts else "%s" for field in fields
+    )
+
+
+def _chunks(
+    rows: Sequence[Model], values: list[_RowValues | None], limit: int
+) -> Iterator[list[tuple[Model, _RowValues | None]]]:
+    """Rows with their values, as many a statement as ``limit`` parameters allow."""
+    chunk: list[tuple[Model, _RowValues | None]] = []
+    count = 0
+    for row, row_values in zip(rows, values, strict=True):
+        # A row the compiler writes is counted generously (its expressions' parameters).
+        size = 2 * len(row._meta.concrete_fields) if row_values is None else len(row_values.params)
+        if chunk and count + size > limit:
+            yield chunk
+            chunk, count = [], 0
+        chunk.append((row, row_values))
+        count += size
+    if chunk:
+        yield chunk
+
+
+def _parameter_limit(connection: Any) -> int:
+    """How many parameters one statement may carry: SQLite's own limit where the driver
+    tells it (Django assumes 999, the limit of SQLite before 3.32), else Django's figure."""
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        getlimit = getattr(connection.connection, "getlimit", None)
+        if getlimit is not None:
+            return int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    return int(connection.features.max_query_params or 65535)
 
 
 def insert_unless_exists(

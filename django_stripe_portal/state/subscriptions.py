@@ -116,10 +116,27 @@ class PreparedSubscriptionWrite:
             if isinstance(terms, str):  # SQLite returns JSON as text
                 terms = json.loads(terms)
             return SubscriptionWrite(self.row, True, terms or None)
-        stored = StripeSubscription.objects.get(stripe_id=self.row.stripe_id)
+        stored = _stored_subscription(self.row.stripe_id)
         if stored.account != self.row.account:
             raise SubscriptionAccountMismatch(stored, self.row.account)
         return SubscriptionWrite(stored, False)
+
+
+def _stored_subscription(stripe_id: str) -> StripeSubscription:
+    """The stored row a stale payload left as it was: a query written once per database
+    (a catch-up page may hold many stale events; building the ORM's query was most of it)."""
+    using = router.db_for_read(StripeSubscription)
+    found = list(StripeSubscription.objects.using(using).raw(_stored_sql(using), [stripe_id]))
+    if not found:
+        raise StripeSubscription.DoesNotExist(f"subscription {stripe_id} is not stored")
+    return found[0]
+
+
+@cache
+def _stored_sql(using: str) -> str:
+    quote = connections[using].ops.quote_name
+    table = quote(StripeSubscription._meta.db_table)
+    return f"SELECT * FROM {table} WHERE {quote('stripe_id')} = %s"  # noqa: S608
 
 
 class SubscriptionAccountMismatch(Exception):

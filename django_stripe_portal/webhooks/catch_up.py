@@ -4,9 +4,10 @@ An outage longer than Stripe's retries (about three days), an endpoint Stripe
 disabled or a signing secret the site did not have yet loses deliveries, not
 events: ``GET /v1/events`` keeps them for 30 days. :func:`catch_up` lists the
 window, keeps the events not stored yet and feeds them, oldest first, through
-the same steps as a delivery (``accept_event`` → ``receive_event``, with
-``received_via="events_api"``): the same state writes and signals, once. An event
-read with the API key needs no signature check.
+the same steps as a delivery (``accept_event``, then the store-once insert, the state
+write and the signals, with ``received_via="events_api"``), once. In sync mode a page
+of events at a time (``receive_batch``): one insert and one transaction per page, each
+event in its own savepoint. An event read with the API key needs no signature check.
 
 Stored events (whatever their status) are left alone, so a run repeated, or beside
 live deliveries of the same events, dispatches nothing twice: the store-once insert
@@ -28,7 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import IO, NamedTuple
+from typing import IO, Any, NamedTuple
 
 from django.db.models import Max
 from django.utils import timezone
@@ -42,8 +43,10 @@ from django_stripe_portal.exceptions import WebhookRefused
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.webhooks.accept import accept_event
 from django_stripe_portal.webhooks.event_listing import PAGE_SIZE, EventListing, list_params
+from django_stripe_portal.webhooks.interpret import Interpretation
 from django_stripe_portal.webhooks.process import Outcome
 from django_stripe_portal.webhooks.receive import receive_event
+from django_stripe_portal.webhooks.receive_batch import receive_batch
 
 logger = logging.getLogger("django_stripe_portal.webhooks")
 
@@ -209,9 +212,29 @@ def _receive_all(
     result: CatchUpResult,
     meter: _Progress,
 ) -> None:
-    for done, item in enumerate(missing, 1):
-        spool.seek(item.offset)
-        _receive_one(item, spool.read(item.length), livemode, result)
+    """A page at a time: in sync mode each page is stored with one statement and
+    processed in one transaction (``receive_batch``); task mode enqueues each event."""
+    one_at_a_time = get_settings().WEBHOOK_PROCESSING == "task"
+    for start in range(0, len(missing), PAGE_SIZE):
+        page: list[_Listed] = []
+        accepted: list[tuple[dict[str, Any], Interpretation]] = []
+        for item in missing[start : start + PAGE_SIZE]:
+            spool.seek(item.offset)
+            body = spool.read(item.length)
+            try:
+                event, meaning = accept_event(body, livemode)
+            except Exception as exc:
+                _count(result, item, exc)
+            else:
+                accepted.append((event, meaning))
+                page.append(item)
+        if one_at_a_time:
+            outcomes = [_receive_alone(event, meaning) for event, meaning in accepted]
+        else:
+            outcomes = receive_batch(accepted, received_via=WebhookEvent.ReceivedVia.EVENTS_API)
+        for item, outcome in zip(page, outcomes, strict=True):
+            _count(result, item, outcome)
+        done = min(start + PAGE_SIZE, len(missing))
         if meter.due(done):
             meter.write(
                 f"received {done:,} of {len(missing):,} event(s): "
@@ -300,19 +323,26 @@ def _in_stripes_order_across_listings(
     ]
 
 
-def _receive_one(item: _Listed, body: bytes, livemode: bool, result: CatchUpResult) -> None:
+def _receive_alone(event: dict[str, Any], meaning: Interpretation) -> Outcome | Exception:
     try:
-        event, meaning = accept_event(body, livemode)
-        outcome = receive_event(event, meaning, received_via=WebhookEvent.ReceivedVia.EVENTS_API)
-    except WebhookRefused as refusal:
-        reason = refusal.reason if refusal.detail == refusal.reason else str(refusal)
-        _record_failure(result, item, f"refused: {reason}")
-        return
+        return receive_event(event, meaning, received_via=WebhookEvent.ReceivedVia.EVENTS_API)
     except Exception as exc:
-        logger.exception("Receiving Stripe event %s from the Events API failed", item.stripe_id)
-        _record_failure(result, item, f"{type(exc).__name__}: {exc}")
-        return
-    if outcome in _NEW:
+        return exc
+
+
+def _count(result: CatchUpResult, item: _Listed, outcome: Outcome | Exception) -> None:
+    """Count one event's outcome (or the exception that kept it from being stored)."""
+    if isinstance(outcome, WebhookRefused):
+        reason = outcome.reason if outcome.detail == outcome.reason else str(outcome)
+        _record_failure(result, item, f"refused: {reason}")
+    elif isinstance(outcome, Exception):
+        logger.error(
+            "Receiving Stripe event %s from the Events API failed",
+            item.stripe_id,
+            exc_info=(type(outcome), outcome, outcome.__traceback__),
+        )
+        _record_failure(result, item, f"{type(outcome).__name__}: {outcome}")
+    elif outcome in _NEW:
         result.new += 1
     elif outcome in _ALREADY_STORED:
         result.already_stored += 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,7 +95,7 @@ def send_guarded(
     sync_receivers, async_receivers = signal._live_receivers(sender)
     calls = [*sync_receivers, *(async_to_sync(r) for r in async_receivers)]
     for receiver in calls:
-        savepoint = _LazySavepoint()
+        savepoint = LazySavepoint()
         try:
             with connection.execute_wrapper(savepoint):
                 receiver(signal=signal, sender=sender, **named)
@@ -107,24 +108,29 @@ def send_guarded(
             savepoint.release()
 
 
-class _LazySavepoint:
+#: True while a lazy savepoint sends its SAVEPOINT statement, which comes through every
+#: installed wrapper: an inner one must not open its own before the outer one's.
+_opening: ContextVar[bool] = ContextVar("opening_savepoint", default=False)
+
+
+class LazySavepoint:
     """An execute wrapper that opens a savepoint just before the first statement a
-    receiver sends, and undoes that receiver's work (and its on_commit callbacks) alone."""
+    receiver (or, in ``receive_batch``, an event) sends, and undoes that work (and its
+    on_commit callbacks) alone. Nested ones open their savepoints in nesting order."""
 
     def __init__(self) -> None:
         self.sid: str | None = None
-        self._opening = False
         self._callbacks_before = len(connection.run_on_commit)
 
     def __call__(
         self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
     ) -> Any:
-        if self.sid is None and not self._opening and connection.in_atomic_block:
-            self._opening = True  # the SAVEPOINT statement comes through this wrapper too
+        if self.sid is None and not _opening.get() and connection.in_atomic_block:
+            token = _opening.set(True)
             try:
                 self.sid = connection.savepoint()
             finally:
-                self._opening = False
+                _opening.reset(token)
         return execute(sql, params, many, context)
 
     def roll_back(self) -> None:

@@ -50,16 +50,18 @@ def receive_event(
     """
     conf = get_settings()
     if conf.WEBHOOK_PROCESSING == "task":
-        row = _new_row(event, meaning, Status.PENDING, conf.VISIT_WINDOW, received_via)
+        row = new_event_row(event, meaning, Status.PENDING, conf.VISIT_WINDOW, received_via)
         return _store_and_enqueue(row, meaning)
     status = Status.PROCESSED if is_handled(event["type"]) else Status.IGNORED
-    row = _new_row(event, meaning, status, conf.VISIT_WINDOW, received_via)
+    row = new_event_row(event, meaning, status, conf.VISIT_WINDOW, received_via)
     return _store_and_dispatch(row, event, meaning)
 
 
-def _new_row(
+def new_event_row(
     event: dict[str, Any], meaning: Interpretation, status: str, window: int, received_via: str
 ) -> WebhookEvent:
+    """The event's row, unsaved: its columns, money figures and (as a subquery of the
+    insert) the portal visit it is linked to."""
     created_at = stripe_time(event["created"])
     assert created_at is not None
     change_kind = meaning.change_kind
@@ -94,8 +96,13 @@ def _event_insert(
 ) -> PreparedInsert:
     """The event row's INSERT; its payload as the JSON text the event was read from, where
     that text stands for it (``parse.json_text_of``): not encoded a second time."""
-    texts = {"payload": meaning.payload_json} if meaning.payload_json is not None else {}
-    return PreparedInsert(row, returning=returning, json_texts=texts)
+    return PreparedInsert(row, returning=returning, json_texts=payload_texts(meaning))
+
+
+def payload_texts(meaning: Interpretation) -> dict[str, str]:
+    """The ``json_texts`` of an event row's insert: its payload as the JSON text the event
+    was read from, where that text stands for it (``parse.json_text_of``)."""
+    return {"payload": meaning.payload_json} if meaning.payload_json is not None else {}
 
 
 def _store_and_dispatch(
@@ -136,11 +143,17 @@ def _store_and_dispatch(
                 return Outcome(row.status)
     except Exception as exc:
         return _store_failed_after_rollback(row, linked, exc)
-    # Another delivery stored it first (and, PostgreSQL guarantees, has finished).
-    status = stored_status(row.stripe_id)
+    return stored_elsewhere(row.stripe_id)
+
+
+def stored_elsewhere(stripe_id: str) -> Outcome:
+    """The outcome of an event whose insert found it stored: another delivery stored it
+    first (and, PostgreSQL guarantees, has finished). One it left unfinished (pending,
+    failed) is dispatched here, under its row lock."""
+    status = stored_status(stripe_id)
     if status in DONE_STATUSES:
         return Outcome.DUPLICATE
-    return process_stored_event(row.stripe_id, nowait=True)
+    return process_stored_event(stripe_id, nowait=True)
 
 
 def _store_failed_after_rollback(row: WebhookEvent, linked: int | None, exc: Exception) -> Outcome:

@@ -1,0 +1,192 @@
+"""Many accepted events at once (a page of catch-up's listing), each stored once and
+processed oldest first, as ``receive_event`` does for one in sync mode.
+
+The rows are inserted with one ``INSERT … ON CONFLICT DO NOTHING RETURNING``: the same
+store-once claim as a delivery's, for the whole batch (an id stored already, or being
+stored by a live delivery right now, is not returned; PostgreSQL makes the insert wait
+for that delivery's transaction first). Then each new event's state write and signals
+run, in order, inside the batch's one transaction, each event in a savepoint of its own
+(opened with its first statement): a state write that raises rolls back that event's
+work only and leaves its row ``failed``; a receiver that raises fails that event only,
+as in a delivery. One commit per batch instead of one per event.
+
+Everything an event needs is prepared before its batch's transaction begins (on SQLite
+that transaction is the one write lock). So a batch ends before an event whose insert
+reads what an earlier event of the batch writes (a change linked to a portal visit that
+a ``billing_portal.session.created`` of the batch opens), and after an event whose row
+a later event's preparation reads (a discount's terms, read for a run rate).
+
+A crash mid-batch rolls the whole batch back: none of its rows is stored, so receiving
+the events again (catch-up run again) stores and dispatches each of them once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection, transaction
+
+from django_stripe_portal.conf import get_settings
+from django_stripe_portal.events import COUPON_EVENTS, DISCOUNT_EVENTS
+from django_stripe_portal.models import WebhookEvent
+from django_stripe_portal.state.row_writes import PreparedNewRows
+from django_stripe_portal.webhooks.dispatch import LazySavepoint, dispatch_event, is_handled
+from django_stripe_portal.webhooks.interpret import Interpretation
+from django_stripe_portal.webhooks.process import Outcome, error_text, failure_text
+from django_stripe_portal.webhooks.receive import (
+    new_event_row,
+    payload_texts,
+    receive_event,
+    stored_elsewhere,
+)
+from django_stripe_portal.webhooks.state_writes import PreparedStateWrite, prepare_state_write
+
+logger = logging.getLogger("django_stripe_portal.webhooks")
+
+Status = WebhookEvent.Status
+
+#: Events whose state write a later event's preparation reads (``webhooks.money`` reads
+#: stored discounts): the batch ends after one.
+_READ_WHEN_PREPARING = frozenset((*DISCOUNT_EVENTS, *COUPON_EVENTS))
+_SESSION_CREATED = "billing_portal.session.created"
+
+
+@dataclass
+class _Claim:
+    """One event of a batch: its place in the input, its row and its prepared write."""
+
+    index: int
+    event: dict[str, Any]
+    meaning: Interpretation
+    row: WebhookEvent
+    state_write: PreparedStateWrite | None
+    #: False: preparing the state write raised; it is prepared again in the event's
+    #: savepoint, where a failure is kept on its row.
+    prepared: bool
+
+
+def receive_batch(
+    accepted: Sequence[tuple[dict[str, Any], Interpretation]], *, received_via: str
+) -> list[Outcome | Exception]:
+    """Store and process ``accepted`` events (``accept_event``'s answers) in their order
+    (sync mode); for each, its outcome, or the exception that kept it from being stored
+    (its row could not be built, or it failed and could not be stored as failed)."""
+    window = get_settings().VISIT_WINDOW
+    results: list[Outcome | Exception] = [Outcome.NOT_STORED] * len(accepted)
+    batch: list[_Claim] = []
+    visited: set[str] = set()  # customers whose portal session the batch stores
+    for index, (event, meaning) in enumerate(accepted):
+        if meaning.change_kind and meaning.customer_id in visited:
+            _store_and_process(batch, results, received_via)
+            batch, visited = [], set()
+        try:
+            claim = _claim(index, event, meaning, window, received_via)
+        except Exception as exc:  # the caller reports it, as for an event it could not accept
+            results[index] = exc
+            continue
+        batch.append(claim)
+        if claim.row.type == _SESSION_CREATED:
+            visited.add(meaning.customer_id)
+        elif claim.row.type in _READ_WHEN_PREPARING:
+            _store_and_process(batch, results, received_via)
+            batch, visited = [], set()
+    _store_and_process(batch, results, received_via)
+    return results
+
+
+def _claim(
+    index: int,
+    event: dict[str, Any],
+    meaning: Interpretation,
+    window: int,
+    received_via: str,
+) -> _Claim:
+    status = Status.PROCESSED if is_handled(event["type"]) else Status.IGNORED
+    row = new_event_row(event, meaning, status, window, received_via)
+    try:
+        state_write, prepared = prepare_state_write(row, event, meaning), True
+    except Exception:
+        state_write, prepared = None, False
+    return _Claim(index, event, meaning, row, state_write, prepared)
+
+
+def _store_and_process(
+    batch: list[_Claim], results: list[Outcome | Exception], received_via: str
+) -> None:
+    if not batch:
+        return
+    try:
+        claims = _insert(batch)  # compiled before the transaction (SQLite's write lock)
+        with transaction.atomic():
+            inserted = claims.run()
+            for claim in batch:
+                values = inserted.get(claim.row.stripe_id)
+                if values is None:
+                    results[claim.index] = stored_elsewhere(claim.row.stripe_id)
+                else:
+                    claim.row.portal_session_id = values[0]
+                    results[claim.index] = _process(claim)
+    except Exception:
+        # Building the insert, the insert or the commit failed (no event's own work: that
+        # is in its savepoint), and nothing of the batch is stored: each event goes the way
+        # of a delivery.
+        logger.exception(
+            "Storing %d Stripe events at once failed; receiving them one at a time", len(batch)
+        )
+        for claim in batch:
+            try:
+                results[claim.index] = receive_event(
+                    claim.event, claim.meaning, received_via=received_via
+                )
+            except Exception as exc:
+                results[claim.index] = exc
+
+
+def _insert(batch: list[_Claim]) -> PreparedNewRows:
+    """The batch's one insert; each payload as a delivery's insert sends it (its JSON text
+    where that stands for it, ``receive.payload_texts``)."""
+    return PreparedNewRows(
+        [claim.row for claim in batch],
+        key="stripe_id",
+        returning=("portal_session",),
+        json_texts=[payload_texts(claim.meaning) for claim in batch],
+    )
+
+
+def _process(claim: _Claim) -> Outcome:
+    """State write and signals of a newly stored event, in a savepoint of the batch's
+    transaction; the row was inserted with the outcome written ahead."""
+    row, event, meaning = claim.row, claim.event, claim.meaning
+    # Opened with the event's first statement: an event that sends none costs no round trip.
+    savepoint = LazySavepoint()
+    try:
+        with connection.execute_wrapper(savepoint):
+            state_write = claim.state_write
+            if not claim.prepared:
+                state_write = prepare_state_write(row, event, meaning)
+            written = state_write.run() if state_write is not None else None
+            failures = dispatch_event(row, event, meaning, written)
+    except Exception as exc:
+        savepoint.roll_back()
+        logger.error(
+            "Processing Stripe event %s failed; stored as failed",
+            row.stripe_id,
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
+        _store_failure(row, error_text(exc))
+        return Outcome.FAILED
+    savepoint.release()
+    if failures:
+        _store_failure(row, failure_text(failures))
+        return Outcome.FAILED
+    return Outcome(row.status)
+
+
+def _store_failure(row: WebhookEvent, error: str) -> None:
+    row.status, row.last_error, row.processed_at = Status.FAILED, error, None
+    WebhookEvent.objects.filter(pk=row.pk).update(
+        status=row.status, last_error=row.last_error, processed_at=None
+    )
