@@ -65,7 +65,8 @@ STUCK_WITHIN = dt.timedelta(days=7)
 
 @dataclass(slots=True)
 class RiskSignal:
-    """One reason a customer is at risk, and what it rests on."""
+    """One reason a customer is at risk, and what it rests on. A row to read: slots and not
+    frozen, since a frozen dataclass took 4 µs to build and the list builds 30,000."""
 
     reason: str
     #: When the signal was last seen: the cancellation request, the visit, the status's
@@ -106,6 +107,8 @@ class RiskSignal:
 
 @dataclass(slots=True)
 class AtRiskCustomer:
+    """One customer at risk (a row to read, like :class:`RiskSignal`)."""
+
     customer_id: str
     #: Newest first.
     signals: list[RiskSignal] = field(default_factory=list)
