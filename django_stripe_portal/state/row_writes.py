@@ -251,7 +251,9 @@ class PreparedNewRows:
             f"({', '.join(ops.quote_name(field.column) for field in fields)}) "
         )
         tail = ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, [], [])
-        returning_sql, _ = ops.return_insert_columns(columns)
+        # Django 6.0 renamed return_insert_columns to returning_columns (same arguments).
+        returning_of = getattr(ops, "returning_columns", None) or ops.return_insert_columns
+        returning_sql, _ = returning_of(columns)
         for chunk in _chunks(rows, values, _parameter_limit(connection)):
             if any(row_values is None for _, row_values in chunk):
                 # An expression only the compiler can write (rare): Django writes it.
