@@ -10,12 +10,22 @@ from django.apps import AppConfig
 
 def block_mid_dispatch(sender: Any, event: Any, **kwargs: Any) -> None:
     """Note that dispatch started (with this worker's pid), wait while ``block`` exists,
-    then note that it completed. Runs inside the transaction holding the event's lock."""
+    then note that it completed. Runs inside the transaction holding the event's lock.
+    A number in ``block`` lets that many dispatches through first (catch-up's pages)."""
     directory = Path(os.environ["KILLTEST_DIR"])
-    with (directory / "started").open("a") as started:
+    started_file = directory / "started"
+    with started_file.open("a") as started:
         started.write(f"{os.getpid()}\n")
-    while (directory / "block").exists():
+    block = directory / "block"
+    let_through = block.read_text().strip() if block.exists() else ""
+    if let_through and len(started_file.read_text().splitlines()) <= int(let_through):
+        return _completed(directory)
+    while block.exists():
         time.sleep(0.01)
+    _completed(directory)
+
+
+def _completed(directory: Path) -> None:
     with (directory / "completed").open("a") as completed:
         completed.write(f"{os.getpid()}\n")
 
