@@ -17,7 +17,8 @@ from django.utils import timezone
 
 from django_stripe_portal import activity
 from django_stripe_portal.activity import ActivityRange
-from django_stripe_portal.activity.figures import visit_days
+from django_stripe_portal.activity import range_figures as range_figures_module
+from django_stripe_portal.activity.range_figures import range_figures
 from django_stripe_portal.activity.report import report_of
 from django_stripe_portal.activity.weekly import weeks_of
 from django_stripe_portal.events import ChangeKind
@@ -174,10 +175,10 @@ def _expected(visits: list[Visit], changes: list[Change], window: ActivityRange)
 
 
 def _measured(window: ActivityRange) -> dict[str, Any]:
-    days = visit_days(window)
-    report = report_of(window, days)
+    figures = range_figures(window)
+    report = report_of(window, figures)
     s = report.summary
-    weeks = weeks_of(window, days)
+    weeks = weeks_of(window, figures.days)
     assert weeks == activity.visits_per_week(window)
     assert report == activity.activity_report(window)
     return {
@@ -199,16 +200,41 @@ def _measured(window: ActivityRange) -> dict[str, Any]:
     }
 
 
+WINDOWS = [
+    (2, 22, None),
+    (5, 5, None),
+    (2, 15, "default"),
+    (0, 20, None),  # from a Monday (26 Oct)
+    (-25, 66, None),  # 1 Oct to 31 Dec
+]
+
+# Where the settled weeks end (``activity.settled.settled_through``): none settled, then
+# the Sundays of the history's weeks, then every week (rows summed to the range's end).
+SETTLED_THROUGH = [
+    dt.date(2026, 9, 27),
+    dt.date(2026, 11, 1),
+    dt.date(2026, 11, 8),
+    dt.date(2026, 11, 22),
+    dt.date(2027, 1, 3),
+]
+
+
 @pytest.mark.parametrize("time_zone", ["UTC", "America/New_York", "Asia/Kathmandu"])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_report_matches_a_count_of_the_rows(seed: int, time_zone: str) -> None:
+def test_report_matches_a_count_of_the_rows(
+    seed: int, time_zone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each range read live, and split at each Sunday into settled weeks and live days."""
     with override_settings(TIME_ZONE=time_zone):
         visits, changes = _history(seed)
         start = (FIRST + dt.timedelta(days=2)).astimezone(ZoneInfo(time_zone)).date()
-        for window in [
-            ActivityRange(start, start + dt.timedelta(days=20)),
-            ActivityRange(start + dt.timedelta(days=3), start + dt.timedelta(days=3)),
-            ActivityRange(start, start + dt.timedelta(days=13), configuration="default"),
-            ActivityRange(dt.date(2026, 10, 1), dt.date(2026, 12, 31)),
-        ]:
-            assert _measured(window) == _expected(visits, changes, window), window
+        for through in SETTLED_THROUGH:
+            monkeypatch.setattr(range_figures_module, "settled_through", lambda s=through: s)
+            for first, last, configuration in WINDOWS:
+                window = ActivityRange(
+                    start + dt.timedelta(days=first),
+                    start + dt.timedelta(days=last),
+                    configuration=configuration,
+                )
+                measured = _measured(window)
+                assert measured == _expected(visits, changes, window), (window, through)

@@ -147,13 +147,22 @@ def linked_changes_of(
     return _linked(activity_range, Q(change_kind__in=kinds))
 
 
+def change_times(activity_range: ActivityRange) -> tuple[dt.datetime, dt.datetime]:
+    """[first, after) instants that hold every change linked to the range's visits: a
+    change made during a visit is never older than the visit, and the dispatcher links
+    it only within ``VISIT_WINDOW`` seconds (a day of slack is kept when the window is
+    shorter)."""
+    first, after = activity_range.bounds()
+    return first, after + dt.timedelta(seconds=max(get_settings().VISIT_WINDOW, _DAY_SECONDS))
+
+
 def _linked(activity_range: ActivityRange, kinds: Q) -> QuerySet[WebhookEvent]:
     first, after = activity_range.bounds()
-    slack = dt.timedelta(seconds=max(get_settings().VISIT_WINDOW, _DAY_SECONDS))
+    changes_from, changes_before = change_times(activity_range)
     changes = WebhookEvent.objects.filter(
         kinds,
-        created_at__gte=first,
-        created_at__lt=after + slack,
+        created_at__gte=changes_from,
+        created_at__lt=changes_before,
         portal_session__isnull=False,
         portal_session__created_at__gte=first,
         portal_session__created_at__lt=after,
@@ -232,10 +241,10 @@ def visit_days(activity_range: ActivityRange) -> dict[dt.date, VisitDay]:
     with connections[visits.db].cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    return {_as_date(row[0]): VisitDay(*(int(n) for n in row[1:])) for row in rows}
+    return {date_of(row[0]): VisitDay(*(int(n) for n in row[1:])) for row in rows}
 
 
-def _as_date(value: dt.date | dt.datetime | str) -> dt.date:
+def date_of(value: dt.date | dt.datetime | str) -> dt.date:
     """A date from raw SQL: SQLite hands back a string."""
     if isinstance(value, dt.datetime):
         return value.date()
@@ -247,18 +256,24 @@ def _as_date(value: dt.date | dt.datetime | str) -> dt.date:
 def change_counts(activity_range: ActivityRange) -> dict[str, int]:
     """One pass over the range's changes: visits with any change, those of them that
     did not return, and visits per change kind (keys: the ``ChangeKind`` values)."""
+    counts: dict[str, int] = linked_changes(activity_range).aggregate(**change_aggregates())
+    return counts
+
+
+def change_aggregates() -> dict[str, Count]:
+    """The aggregates of ``change_counts``, by key (also summed day by day when a week
+    settles, ``activity.settled``)."""
     per_kind = {
         kind.value: Count("portal_session", distinct=True, filter=Q(change_kind=kind.value))
         for kind in ChangeKind
     }
-    counts: dict[str, int] = linked_changes(activity_range).aggregate(
-        _changed=Count("portal_session", distinct=True),
-        _changed_not_returned=Count(
+    return {
+        "_changed": Count("portal_session", distinct=True),
+        "_changed_not_returned": Count(
             "portal_session", distinct=True, filter=Q(portal_session__returned_at__isnull=True)
         ),
         **per_kind,
-    )
-    return counts
+    }
 
 
 def summary_of(days: dict[dt.date, VisitDay], changes: dict[str, int]) -> ActivitySummary:

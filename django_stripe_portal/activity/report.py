@@ -3,7 +3,6 @@ and its stable JSON layout (``docs/activity.md``)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -12,22 +11,20 @@ from django.utils import timezone
 from django_stripe_portal.activity.cancellations import (
     ReasonCount,
     RetentionCount,
-    cancellation_reasons,
-    retention_offers,
+    offers_of,
+    reasons_of,
 )
 from django_stripe_portal.activity.figures import (
     ActivityRange,
     ActivitySummary,
     DayActivity,
     OutcomeCount,
-    VisitDay,
-    change_counts,
     days_of,
     outcomes_of,
     summary_of,
-    visit_days,
 )
 from django_stripe_portal.activity.jit import without_jit
+from django_stripe_portal.activity.range_figures import RangeFigures, range_figures
 
 #: Version of the dictionary layout returned by ``ActivityReport.as_dict`` (and the
 #: command's JSON). Bumped only when a key is removed or changes meaning.
@@ -81,23 +78,24 @@ class ActivityReport:
 
 
 def activity_report(activity_range: ActivityRange) -> ActivityReport:
-    """All the figures of one range (four aggregate queries, a fifth to name custom
+    """All the figures of one range: its settled weeks from their rows, the rest in four
+    aggregate queries a part (``activity.range_figures``), a last one to name custom
     feedback options when a cancellation picked one; on PostgreSQL in one transaction
-    with the JIT off)."""
+    with the JIT off."""
     with without_jit():
-        return report_of(activity_range, visit_days(activity_range))
+        return report_of(activity_range, range_figures(activity_range))
 
 
-def report_of(activity_range: ActivityRange, days: dict[dt.date, VisitDay]) -> ActivityReport:
-    """``activity_report`` on the visits' counts already read (``visit_days``), which the
-    admin page also charts by week (the page turns the JIT off around all its queries)."""
-    changes = change_counts(activity_range)
-    summary = summary_of(days, changes)
+def report_of(activity_range: ActivityRange, figures: RangeFigures) -> ActivityReport:
+    """``activity_report`` on the range's counts already read (``range_figures``), which
+    the admin page also charts by week (the page turns the JIT off around all its
+    queries)."""
+    summary = summary_of(figures.days, figures.changes)
     return ActivityReport(
         range=activity_range,
         summary=summary,
-        per_day=days_of(activity_range, days),
-        outcomes=outcomes_of(summary, changes),
-        cancellation_reasons=cancellation_reasons(activity_range),
-        retention_offers=retention_offers(activity_range),
+        per_day=days_of(activity_range, figures.days),
+        outcomes=outcomes_of(summary, figures.changes),
+        cancellation_reasons=reasons_of(figures.reasons),
+        retention_offers=offers_of(figures.offers),
     )

@@ -17,8 +17,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from django_stripe_portal import activity, labels
-from django_stripe_portal.activity.figures import visit_days
 from django_stripe_portal.activity.jit import without_jit
+from django_stripe_portal.activity.range_figures import range_figures
 from django_stripe_portal.activity.report import report_of
 from django_stripe_portal.activity.revenue_weekly import weekly_money
 from django_stripe_portal.activity.weekly import weeks_of
@@ -74,9 +74,9 @@ def activity_view(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> H
 
 
 def _figures(activity_range: activity.ActivityRange, customer_id: str) -> dict[str, Any]:
-    days = visit_days(activity_range)  # read once: the report, the weeks, the money's weeks
-    report = report_of(activity_range, days)
-    weeks = weeks_of(activity_range, days)
+    figures = range_figures(activity_range)  # read once: the report, the weeks, the money's
+    report = report_of(activity_range, figures)
+    weeks = weeks_of(activity_range, figures.days)
     weekly = activity.weekly.is_long(activity_range)
     periods = (
         [_Period(week.start, week.end, week.visits, week.unique_customers) for week in weeks]

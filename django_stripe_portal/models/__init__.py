@@ -7,6 +7,7 @@ or event), not the time the row was written.
 """
 
 from django_stripe_portal.models.account_authorizations import AccountAuthorization
+from django_stripe_portal.models.activity_days import ActivityDay
 from django_stripe_portal.models.configurations import PortalConfiguration
 from django_stripe_portal.models.coupons import StripeCoupon
 from django_stripe_portal.models.customers import StripeCustomer
@@ -19,6 +20,7 @@ from django_stripe_portal.models.webhook_events import WebhookEvent
 __all__ = [
     "AccountAuthorization",
     "ActiveEntitlements",
+    "ActivityDay",
     "PortalConfiguration",
     "PortalSession",
     "StripeCoupon",

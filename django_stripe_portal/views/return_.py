@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from django_stripe_portal.activity.settled import forget_settled_visit
 from django_stripe_portal.models import PortalSession
 from django_stripe_portal.portal.return_links import (
     default_return_url,
@@ -39,6 +40,7 @@ def portal_return(request: HttpRequest, token: str) -> HttpResponse:
         ).update(returned_at=returned_at)
         if first_return:  # a concurrent second click lost the race: no second signal
             portal_session.returned_at = returned_at
+            forget_settled_visit(portal_session.created_at)
             send_logged(portal_session_returned, portal_session=portal_session, event=None, data={})
     # Checked again: the row may predate a change of ALLOWED_RETURN_HOSTS.
     return HttpResponseRedirect(return_to_or_default(request, portal_session.return_to))

@@ -1,0 +1,216 @@
+"""Whole weeks of portal activity old enough that nothing can change them, summed once.
+
+A year's report read live goes through every visit and change of the year: at 1M
+visits that is seconds, however the queries are written. A week nobody can add to
+any more is summed once into an ``ActivityDay`` row a day, and a range's figures add
+those rows to the live figures of its first and newest days (``range_figures``).
+
+When a week is settled: Stripe lists and resends events of the last 30 days only, so
+an event, and the webhook-only visit or the change it stores, arrives at most 30 days
+after it happened; a change is linked to a visit at most ``VISIT_WINDOW`` older than
+itself. A day is settled once that much time (and two days' margin) has passed since
+its end, a week once its Sunday is. A return can come later (the return link does not
+expire): the return view forgets the settled week of an old visit
+(``forget_settled_visit``).
+A host that deletes or imports visits or events of settled weeks calls
+``forget_settled_days()``; the next report sums them again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterator
+from typing import Any
+
+from django.db import connections
+from django.db.models import Min
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from django_stripe_portal.activity.cancellations import offer_rows, reason_rows
+from django_stripe_portal.activity.figures import (
+    ActivityRange,
+    change_aggregates,
+    date_of,
+    linked_changes,
+    visit_days,
+    visits_in,
+)
+from django_stripe_portal.conf import get_settings
+from django_stripe_portal.models import ActivityDay, PortalSession
+
+#: Bumped when what a row holds, or how it is summed, changes: older rows are then
+#: summed again instead of read.
+SETTLED_VERSION = 1
+
+#: Stripe lists and resends an event for 30 days; one more for the day itself, one margin.
+_LATE_DAYS = 32
+
+#: The key of ``ActivityDay.first_visit_gaps`` for a customer's first visit ever.
+FIRST_EVER = "none"
+
+_WEEK = dt.timedelta(days=7)
+
+
+def settled_through(today: dt.date | None = None) -> dt.date:
+    """The newest Sunday (``TIME_ZONE``) whose week nothing can change any more."""
+    tz = timezone.get_default_timezone()
+    today = today or timezone.localdate(timezone=tz)
+    window_days = math.ceil(get_settings().VISIT_WINDOW / 86400)
+    newest = today - dt.timedelta(days=_LATE_DAYS + window_days)
+    return newest - dt.timedelta(days=(newest.weekday() + 1) % 7)
+
+
+def settled_days(monday: dt.date, sunday: dt.date) -> dict[dt.date, ActivityDay]:
+    """The rows of every day from ``monday`` to ``sunday`` (whole weeks, all settled),
+    summing first the weeks that have none (every day of a summed week has a row,
+    zeros included)."""
+    time_zone = str(timezone.get_default_timezone())
+    stored = ActivityDay.objects.filter(
+        time_zone=time_zone, version=SETTLED_VERSION, day__gte=monday, day__lte=sunday
+    )
+    rows = {row.day: row for row in stored}
+    for first, last in _missing_spans(monday, sunday, rows):
+        summed = summed_days(ActivityRange(first, last), time_zone)
+        ActivityDay.objects.bulk_create(summed, ignore_conflicts=True)
+        rows.update((row.day, row) for row in summed)
+    return rows
+
+
+def _missing_spans(
+    monday: dt.date, sunday: dt.date, rows: dict[dt.date, ActivityDay]
+) -> Iterator[tuple[dt.date, dt.date]]:
+    """Runs of consecutive weeks with a day that has no row, as (Monday, Sunday)."""
+    start: dt.date | None = None
+    week = monday
+    while week <= sunday:
+        complete = all(week + dt.timedelta(days=n) in rows for n in range(7))
+        if not complete and start is None:
+            start = week
+        if complete and start is not None:
+            yield start, week - dt.timedelta(days=1)
+            start = None
+        week += _WEEK
+    if start is not None:
+        yield start, sunday
+
+
+def summed_days(weeks: ActivityRange, time_zone: str) -> list[ActivityDay]:
+    """One unsaved row for every day of ``weeks`` (whole weeks): five queries, whatever
+    the number of weeks."""
+    tz = timezone.get_default_timezone()
+    visit_day = TruncDate("created_at", tzinfo=tz)
+    changed_visit_day = TruncDate("portal_session__created_at", tzinfo=tz)
+    days = visit_days(weeks)
+    gaps = first_visit_gaps(weeks)
+    changes: dict[dt.date, dict[str, int]] = {}
+    for row in (
+        linked_changes(weeks)
+        .annotate(visit_day=changed_visit_day)
+        .values("visit_day")
+        .annotate(**change_aggregates())
+        .order_by()
+    ):
+        day_counts: dict[str, Any] = dict(row)
+        changes[day_counts.pop("visit_day")] = day_counts
+    reasons: dict[dt.date, list[list[Any]]] = {}
+    for row in reason_rows(weeks, visit_day=changed_visit_day):
+        reasons.setdefault(row["visit_day"], []).append(
+            [row["feedback"], row["feedback_option"], row["label"], row["cancellations"]]
+        )
+    offers: dict[dt.date, dict[str, list[int]]] = {}
+    for row in offer_rows(weeks, visit_day=visit_day):
+        offers.setdefault(row["visit_day"], {})[row["retention_coupon"]] = [
+            row["offers"],
+            row["accepted"],
+        ]
+    rows = []
+    for day in weeks.days:
+        counts = days.get(day)
+        rows.append(
+            ActivityDay(
+                time_zone=time_zone,
+                day=day,
+                version=SETTLED_VERSION,
+                visits=counts.visits if counts else 0,
+                returned=counts.returned if counts else 0,
+                customers=counts.customers if counts else 0,
+                last_of_week=counts.last_of_week if counts else 0,
+                first_visit_gaps=gaps.get(day, {}),
+                changes=changes.get(day, {}),
+                cancellation_reasons=reasons.get(day, []),
+                retention_offers=offers.get(day, {}),
+            )
+        )
+    return rows
+
+
+def first_visit_gaps(activity_range: ActivityRange) -> dict[dt.date, dict[str, int]]:
+    """Per day: the customers of the day, by the days since their visit before that
+    day (``FIRST_EVER`` for none): a range starting ``n`` days before the day has not
+    seen the customers whose gap is more than ``n``."""
+    tz = timezone.get_default_timezone()
+    firsts = (
+        visits_in(activity_range)
+        .order_by()
+        .annotate(visit_day=TruncDate("created_at", tzinfo=tz))
+        .values("customer_id", "visit_day")
+        .annotate(first_at=Min("created_at"))
+    )
+    inner_sql, params = firsts.query.sql_with_params()
+    connection = connections[firsts.db]
+    quote = connection.ops.quote_name
+    table, customer, created = (
+        quote(PortalSession._meta.db_table),
+        quote("customer_id"),
+        quote("created_at"),
+    )
+    # The customer's visit before the day's first one: the newest entry before it in
+    # ``stripe_portal_sess_cust`` (customer, newest first), one index probe a row.
+    before_sql, before_params = connection.ops.datetime_cast_date_sql(
+        f"(SELECT MAX(p.{created}) FROM {table} p "  # noqa: S608
+        f"WHERE p.{customer} = f.customer_id AND p.{created} < f.first_at)",
+        (),
+        str(tz),
+    )
+    sql = (
+        f"SELECT f.visit_day, {before_sql}, COUNT(*) FROM ({inner_sql}) f "  # noqa: S608
+        "GROUP BY 1, 2"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (*before_params, *params))
+        found = cursor.fetchall()
+    gaps: dict[dt.date, dict[str, int]] = {}
+    for day, before, count in found:
+        day = date_of(day)
+        gap = FIRST_EVER if before is None else str((day - date_of(before)).days)
+        gaps.setdefault(day, {})[gap] = int(count)
+    return gaps
+
+
+def unseen_on(row: ActivityDay, range_start: dt.date) -> int:
+    """The customers of ``row``'s day that a range starting on ``range_start`` has not
+    seen on an earlier day."""
+    seen_within = (row.day - range_start).days
+    return sum(
+        count
+        for gap, count in row.first_visit_gaps.items()
+        if gap == FIRST_EVER or int(gap) > seen_within
+    )
+
+
+def forget_settled_visit(created_at: dt.datetime) -> None:
+    """A visit of ``created_at`` changed (it returned): if its week is settled, forget the
+    days around it (its week in any time zone); the next report sums them again."""
+    day = timezone.localdate(created_at, timezone=timezone.get_default_timezone())
+    if day > settled_through():
+        return
+    ActivityDay.objects.filter(day__gte=day - _WEEK, day__lte=day + _WEEK).delete()
+
+
+def forget_settled_days() -> int:
+    """Forget every settled day (after deleting or importing old visits or events); the
+    next reports sum the weeks again. Returns the number of rows deleted."""
+    deleted, _ = ActivityDay.objects.all().delete()
+    return deleted
