@@ -617,6 +617,15 @@ def _measure(args: argparse.Namespace, postgres: bool) -> None:
     admin_page = _timed(
         "admin: Portal activity page, 30 days", args.repeat, page(f"{base}portalsession/activity/")
     )
+    year = activity.ActivityRange.last_days(365)
+    _timed(
+        "admin: Portal activity page, 365 days",
+        args.repeat,
+        page(
+            f"{base}portalsession/activity/",
+            {"start": year.start.isoformat(), "end": year.end.isoformat()},
+        ),
+    )
     _timed(
         "admin: Portal activity page, 30 days + customer history",
         args.repeat,

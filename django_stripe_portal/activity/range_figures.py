@@ -43,7 +43,7 @@ from django_stripe_portal.activity.figures import (
     visits_in,
 )
 from django_stripe_portal.activity.settled import settled_days, settled_through, unseen_on
-from django_stripe_portal.models import PortalSession
+from django_stripe_portal.models import ActivityDay, PortalSession
 
 
 @dataclass
@@ -66,21 +66,52 @@ class RangeFigures:
             self.offers[coupon] = (before[0] + offers, before[1] + accepted)
 
 
-def range_figures(activity_range: ActivityRange) -> RangeFigures:
-    """The range's counts: its settled weeks from their rows, the rest live."""
+@dataclass(frozen=True)
+class RangeParts:
+    """A range cut into its settled weeks' rows and the live days before and after them
+    (no settled rows: the whole range is ``before``)."""
+
+    before: ActivityRange | None
+    settled: dict[dt.date, ActivityDay] = field(default_factory=dict)
+    after: ActivityRange | None = None
+
+    @property
+    def live(self) -> list[ActivityRange]:
+        """The live parts, oldest first."""
+        return [part for part in (self.before, self.after) if part is not None]
+
+
+def range_parts(activity_range: ActivityRange) -> RangeParts:
+    """Cut the range where its settled weeks begin and end (the whole range is live when
+    it names a configuration or an account, or holds no whole settled week)."""
     whole = activity_range.configuration is None and activity_range.account is None
     first_monday = activity_range.start + dt.timedelta(days=-activity_range.start.weekday() % 7)
     newest_settled = min(activity_range.end, settled_through())
     last_sunday = newest_settled - dt.timedelta(days=(newest_settled.weekday() + 1) % 7)
     if not whole or last_sunday < first_monday + dt.timedelta(days=6):
+        return RangeParts(before=activity_range)
+    before = None
+    if activity_range.start < first_monday:
+        before = replace(activity_range, end=first_monday - dt.timedelta(days=1))
+    after = None
+    if last_sunday < activity_range.end:
+        after = replace(activity_range, start=last_sunday + dt.timedelta(days=1))
+    return RangeParts(before, settled_days(first_monday, last_sunday), after)
+
+
+def range_figures(activity_range: ActivityRange, parts: RangeParts | None = None) -> RangeFigures:
+    """The range's counts: its settled weeks from their rows, the rest live (``parts``:
+    the range already cut by ``range_parts``)."""
+    if parts is None:
+        parts = range_parts(activity_range)
+    if not parts.settled:
         return live_figures(activity_range)
     figures = RangeFigures()
-    if activity_range.start < first_monday:
-        figures.add(live_figures(replace(activity_range, end=first_monday - dt.timedelta(days=1))))
-    figures.add(_settled_figures(first_monday, last_sunday, activity_range.start))
-    if last_sunday < activity_range.end:
-        newest = replace(activity_range, start=last_sunday + dt.timedelta(days=1))
-        figures.add(_newest_figures(newest, activity_range.start))
+    if parts.before is not None:
+        figures.add(live_figures(parts.before))
+    figures.add(_settled_figures(parts.settled, activity_range.start))
+    if parts.after is not None:
+        figures.add(_newest_figures(parts.after, activity_range.start))
     return figures
 
 
@@ -97,9 +128,9 @@ def live_figures(activity_range: ActivityRange) -> RangeFigures:
     )
 
 
-def _settled_figures(monday: dt.date, sunday: dt.date, range_start: dt.date) -> RangeFigures:
+def _settled_figures(rows: dict[dt.date, ActivityDay], range_start: dt.date) -> RangeFigures:
     figures = RangeFigures()
-    for day, row in settled_days(monday, sunday).items():
+    for day, row in rows.items():
         figures.days[day] = VisitDay(
             visits=row.visits,
             returned=row.returned,

@@ -26,11 +26,19 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from django.db.models import Case, Count, F, IntegerField, Q, Sum, When
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from django_stripe_portal.activity.at_risk import at_risk_run_rate
-from django_stripe_portal.activity.figures import ActivityRange, linked_changes
+from django_stripe_portal.activity.figures import ActivityRange
+from django_stripe_portal.activity.movements import (
+    CANCELLATION_KEYS,
+    MOVEMENT_KEYS,
+    cancellation_rows,
+    movement_rows,
+)
+from django_stripe_portal.activity.range_figures import RangeParts, range_parts
+from django_stripe_portal.activity.settled import mode_key
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.configurations.feedback_options import feedback_option_descriptions
 from django_stripe_portal.events import SUBSCRIPTION_EVENTS, ChangeKind
@@ -129,7 +137,13 @@ def revenue_report(
     activity_range = ActivityRange(
         _as_day(start), _as_day(end), configuration=configuration, account=account
     )
-    first, after = activity_range.bounds()
+    return revenue_of(activity_range, range_parts(activity_range))
+
+
+def revenue_of(activity_range: ActivityRange, parts: RangeParts) -> RevenueReport:
+    """``revenue_report`` of a range already cut into its parts (``range_parts``)."""
+    account = activity_range.account
+    _first, after = activity_range.bounds()
     entries: dict[str, CurrencyRevenue] = {}
 
     def entry(currency: str) -> CurrencyRevenue:
@@ -138,7 +152,7 @@ def revenue_report(
     for currency, amount in _mrr_at(after, account).items():
         entry(currency).mrr = amount
     reasons: dict[str, dict[str, ReasonAmount]] = defaultdict(dict)
-    for row in _movements(activity_range):
+    for row in _movements(parts):
         _add_movement(entry(row["currency"]), reasons[row["currency"]], row)
     options = [r for by in reasons.values() for r in by.values() if r.reason.startswith("bfo_")]
     if options:
@@ -149,10 +163,12 @@ def revenue_report(
         entry(currency).canceled_by_reason = sorted(
             by_reason.values(), key=lambda r: (-r.monthly_amount, -r.cancellations, r.reason)
         )
-    for row in _all_cancellations(first, after, account):
+    for row in _all_cancellations(parts):
         target = entry(row["currency"])
-        target.all_canceled, target.portal_canceled = row["amount"] or 0, row["portal"] or 0
-        target.all_cancellations, target.portal_cancellations = row["n"], row["portal_n"]
+        target.all_canceled += row["amount"] or 0
+        target.portal_canceled += row["portal"] or 0
+        target.all_cancellations += row["n"]
+        target.portal_cancellations += row["portal_n"]
     now = timezone.now()
     for currency, amount in at_risk_run_rate(account=account, now=min(after, now)).items():
         entry(currency).at_risk += amount
@@ -196,29 +212,13 @@ def _mrr_at(after: dt.datetime, account: str | None) -> dict[str, int]:
     return totals
 
 
-def _movements(activity_range: ActivityRange) -> list[dict[str, Any]]:
-    """The range's linked changes grouped by currency, kind and reason (one query)."""
-    change = F("run_rate_after") - F("run_rate_before")
-    rows: Any = (
-        linked_changes(activity_range)
-        .exclude(currency="")
-        .values("currency", "change_kind", "cancel_reason")
-        .annotate(
-            n=Count("*"),  # not the id: stripe_portal_evt_visit_change holds no id
-            before=Sum("run_rate_before"),
-            after=Sum("run_rate_after"),
-            up=Sum(Case(When(run_rate_after__gt=F("run_rate_before"), then=change))),
-            down=Sum(
-                Case(
-                    When(run_rate_after__lt=F("run_rate_before"), then=-change),
-                    output_field=IntegerField(),
-                )
-            ),
-            cost=Sum("discount_cost"),
-        )
-        .order_by()
-    )
-    return list(rows)
+def _movements(parts: RangeParts) -> list[dict[str, Any]]:
+    """The range's linked changes grouped by currency, kind and reason: one query a live
+    part, the settled days' rows."""
+    rows = [row for part in parts.live for row in movement_rows(part)]
+    for day in parts.settled.values():
+        rows += [dict(zip(MOVEMENT_KEYS, values, strict=True)) for values in day.movements]
+    return rows
 
 
 def _add_movement(
@@ -242,27 +242,14 @@ def _add_movement(
         target.discount_cost += row["cost"] or 0
 
 
-def _all_cancellations(
-    first: dt.datetime, after: dt.datetime, account: str | None
-) -> list[dict[str, Any]]:
-    """Every cancellation of the range by the events' time, and the portal's part."""
-    in_visit = Q(portal_session__isnull=False)
-    rows: Any = (
-        WebhookEvent.objects.filter(
-            _scope(account),
-            created_at__gte=first,
-            created_at__lt=after,
-            change_kind__in=_CANCELLATIONS,
-            livemode=get_settings().livemode,
-        )
-        .exclude(currency="")
-        .values("currency")
-        .annotate(
-            n=Count("*"),  # not the id: stripe_portal_evt_cancellation holds no id
-            portal_n=Count("portal_session", filter=in_visit),
-            amount=Sum("run_rate_before"),
-            portal=Sum("run_rate_before", filter=in_visit),
-        )
-        .order_by()
-    )
-    return list(rows)
+def _all_cancellations(parts: RangeParts) -> list[dict[str, Any]]:
+    """Every cancellation of the range by the events' time, and the portal's part: one
+    query a live part, the settled days' rows."""
+    rows = [row for part in parts.live for row in cancellation_rows(*part.bounds(), part.account)]
+    mode = mode_key()
+    for day in parts.settled.values():
+        rows += [
+            dict(zip(CANCELLATION_KEYS, values, strict=True))
+            for values in day.cancellations.get(mode, [])
+        ]
+    return rows

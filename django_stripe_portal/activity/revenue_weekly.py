@@ -10,15 +10,19 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, F, Sum
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
-from django_stripe_portal.activity.figures import ActivityRange, linked_changes
+from django_stripe_portal.activity.figures import ActivityRange
+from django_stripe_portal.activity.movements import (
+    MOVEMENT_KEYS,
+    cancellation_rows,
+    movement_rows,
+)
+from django_stripe_portal.activity.range_figures import RangeParts, range_parts
+from django_stripe_portal.activity.settled import mode_key
 from django_stripe_portal.activity.weekly import WeekActivity, visits_per_week
-from django_stripe_portal.conf import get_settings
 from django_stripe_portal.events import ChangeKind
-from django_stripe_portal.models import WebhookEvent
 
 _CANCELLATIONS = (ChangeKind.CANCELED, ChangeKind.CANCEL_SCHEDULED)
 _PLAN_CHANGES = (ChangeKind.PLAN_CHANGED, ChangeKind.QUANTITY_CHANGED)
@@ -53,62 +57,56 @@ def _monday(day: dt.date) -> dt.date:
 
 
 def weekly_money(
-    activity_range: ActivityRange, visits: list[WeekActivity] | None = None
+    activity_range: ActivityRange,
+    visits: list[WeekActivity] | None = None,
+    parts: RangeParts | None = None,
 ) -> WeeklyMoney:
-    """Movements per week and currency, visits and cancellations per week (three queries;
-    two when the weeks' ``visits`` are given)."""
+    """Movements per week and currency, visits and cancellations per week (two queries a
+    live part of the range, ``activity.range_figures``; the visits' when not given; the
+    range's ``parts`` are read when not given)."""
     tz = timezone.get_default_timezone()
     if visits is None:
         visits = visits_per_week(activity_range)
     mondays = [_monday(week.start) for week in visits]
-    rows: Any = (
-        linked_changes(activity_range)
-        .exclude(currency="")
-        .annotate(week=TruncWeek("portal_session__created_at", tzinfo=tz))
-        .values("week", "currency", "change_kind")
-        .annotate(
-            before=Sum("run_rate_before"),
-            after=Sum("run_rate_after"),
-            change=Sum(F("run_rate_after") - F("run_rate_before")),
-        )
-        .order_by()
-    )
-    by_currency: dict[str, dict[dt.date, WeekMoney]] = defaultdict(dict)
+    if parts is None:
+        parts = range_parts(activity_range)
+    week_of_visit = TruncWeek("portal_session__created_at", tzinfo=tz)
+    rows = [row for part in parts.live for row in movement_rows(part, week=week_of_visit)]
+    for day, settled in parts.settled.items():
+        rows += [
+            {"week": _monday(day), **dict(zip(MOVEMENT_KEYS, values, strict=True))}
+            for values in settled.movements
+        ]
+    # Summed by week, currency and kind first: a week's plan changes count by their net.
+    sums: dict[tuple[dt.date, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     for row in rows:
-        monday = _as_date(row["week"])
-        week = by_currency[row["currency"]].setdefault(monday, WeekMoney(monday))
-        kind, change = row["change_kind"], int(row["change"] or 0)
-        if kind in _CANCELLATIONS:
-            week.lost += int(row["before"] or 0)
-        elif kind == ChangeKind.PAUSED:
-            week.lost += int(row["before"] or 0)
+        summed = sums[_as_date(row["week"]), row["currency"], row["change_kind"]]
+        for index, key in enumerate(("before", "after", "change")):
+            summed[index] += int(row[key] or 0)
+    by_currency: dict[str, dict[dt.date, WeekMoney]] = defaultdict(dict)
+    for (monday, currency, kind), (before, after, change) in sums.items():
+        week = by_currency[currency].setdefault(monday, WeekMoney(monday))
+        if kind in _CANCELLATIONS or kind == ChangeKind.PAUSED:
+            week.lost += before
         elif kind in _PLAN_CHANGES:
             week.lost += max(0, -change)
             week.gained += max(0, change)
         elif kind == ChangeKind.REACTIVATED:
-            week.gained += int(row["after"] or 0)
+            week.gained += after
         elif kind == ChangeKind.RETENTION_ACCEPTED:
-            week.saved += int(row["after"] or 0)
+            week.saved += after
     movements = {
         currency: [found.get(monday) or WeekMoney(monday) for monday in mondays]
         for currency, found in sorted(by_currency.items())
     }
-    first, after = activity_range.bounds()
-    cancellations = dict(
-        WebhookEvent.objects.filter(
-            created_at__gte=first,
-            created_at__lt=after,
-            change_kind__in=_CANCELLATIONS,
-            livemode=get_settings().livemode,
-            **({} if activity_range.account is None else {"account": activity_range.account}),
-        )
-        .annotate(week=TruncWeek("created_at", tzinfo=tz))
-        .values("week")
-        .annotate(n=Count("*"))  # not the id: stripe_portal_evt_cancellation holds no id
-        .order_by()
-        .values_list("week", "n")
-    )
-    per_week = {_as_date(week): n for week, n in cancellations.items()}
+    per_week: dict[dt.date, int] = defaultdict(int)
+    week_of_event = TruncWeek("created_at", tzinfo=tz)
+    for part in parts.live:
+        for row in cancellation_rows(*part.bounds(), part.account, week=week_of_event):
+            per_week[_as_date(row["week"])] += row["n"]
+    mode = mode_key()
+    for day, settled in parts.settled.items():
+        per_week[_monday(day)] += sum(values[1] for values in settled.cancellations.get(mode, []))
     churn = [
         WeekChurn(week.start, week.visits, per_week.get(_monday(week.start), 0)) for week in visits
     ]

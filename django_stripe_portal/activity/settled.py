@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db import connections
-from django.db.models import Min
+from django.db.models import F, Min
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -36,6 +36,12 @@ from django_stripe_portal.activity.figures import (
     linked_changes,
     visit_days,
     visits_in,
+)
+from django_stripe_portal.activity.movements import (
+    CANCELLATION_KEYS,
+    MOVEMENT_KEYS,
+    cancellations_of_modes,
+    movement_rows,
 )
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.models import ActivityDay, PortalSession
@@ -51,6 +57,14 @@ _LATE_DAYS = 32
 FIRST_EVER = "none"
 
 _WEEK = dt.timedelta(days=7)
+
+#: ``ActivityDay.cancellations``' key of each ``livemode``.
+_MODES = {True: "live", False: "test"}
+
+
+def mode_key() -> str:
+    """The ``ActivityDay.cancellations`` key of the project's mode."""
+    return _MODES[get_settings().livemode]
 
 
 def settled_through(today: dt.date | None = None) -> dt.date:
@@ -97,7 +111,7 @@ def _missing_spans(
 
 
 def summed_days(weeks: ActivityRange, time_zone: str) -> list[ActivityDay]:
-    """One unsaved row for every day of ``weeks`` (whole weeks): five queries, whatever
+    """One unsaved row for every day of ``weeks`` (whole weeks): seven queries, whatever
     the number of weeks."""
     tz = timezone.get_default_timezone()
     visit_day = TruncDate("created_at", tzinfo=tz)
@@ -125,6 +139,14 @@ def summed_days(weeks: ActivityRange, time_zone: str) -> list[ActivityDay]:
             row["offers"],
             row["accepted"],
         ]
+    movements: dict[dt.date, list[list[Any]]] = {}
+    for row in movement_rows(weeks, visit_day=changed_visit_day):
+        movements.setdefault(row["visit_day"], []).append([row[key] for key in MOVEMENT_KEYS])
+    cancellations: dict[dt.date, dict[str, list[list[Any]]]] = {}
+    first, after = weeks.bounds()
+    for row in cancellations_of_modes(first, after, None, event_day=visit_day, mode=F("livemode")):
+        by_mode = cancellations.setdefault(row["event_day"], {})
+        by_mode.setdefault(_MODES[row["mode"]], []).append([row[key] for key in CANCELLATION_KEYS])
     rows = []
     for day in weeks.days:
         counts = days.get(day)
@@ -141,6 +163,8 @@ def summed_days(weeks: ActivityRange, time_zone: str) -> list[ActivityDay]:
                 changes=changes.get(day, {}),
                 cancellation_reasons=reasons.get(day, []),
                 retention_offers=offers.get(day, {}),
+                movements=movements.get(day, []),
+                cancellations=cancellations.get(day, {}),
             )
         )
     return rows

@@ -18,8 +18,9 @@ from django.utils.translation import gettext_lazy as _
 
 from django_stripe_portal import activity, labels
 from django_stripe_portal.activity.jit import without_jit
-from django_stripe_portal.activity.range_figures import range_figures
+from django_stripe_portal.activity.range_figures import RangeParts, range_figures, range_parts
 from django_stripe_portal.activity.report import report_of
+from django_stripe_portal.activity.revenue import revenue_of
 from django_stripe_portal.activity.revenue_weekly import weekly_money
 from django_stripe_portal.activity.weekly import weeks_of
 from django_stripe_portal.admin import charts
@@ -74,7 +75,8 @@ def activity_view(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> H
 
 
 def _figures(activity_range: activity.ActivityRange, customer_id: str) -> dict[str, Any]:
-    figures = range_figures(activity_range)  # read once: the report, the weeks, the money's
+    parts = range_parts(activity_range)  # its settled days read once for every figure
+    figures = range_figures(activity_range, parts)  # the report, the weeks, the money's
     report = report_of(activity_range, figures)
     weeks = weeks_of(activity_range, figures.days)
     weekly = activity.weekly.is_long(activity_range)
@@ -89,7 +91,7 @@ def _figures(activity_range: activity.ActivityRange, customer_id: str) -> dict[s
         else _("Visits and unique customers per day")
     )
     return {
-        **_money(activity_range, weeks),
+        **_money(activity_range, weeks, parts),
         "report": report,
         "weekly": weekly,
         "periods": periods,
@@ -129,16 +131,13 @@ def _figures(activity_range: activity.ActivityRange, customer_id: str) -> dict[s
 
 
 def _money(
-    activity_range: activity.ActivityRange, weeks: list[activity.WeekActivity]
+    activity_range: activity.ActivityRange,
+    weeks: list[activity.WeekActivity],
+    parts: RangeParts,
 ) -> dict[str, Any]:
     """The money cards (one per currency) and the two weekly charts."""
-    revenue = activity.revenue_report(
-        activity_range.start,
-        activity_range.end,
-        account=activity_range.account,
-        configuration=activity_range.configuration,
-    )
-    weekly = weekly_money(activity_range, weeks)
+    revenue = revenue_of(activity_range, parts)
+    weekly = weekly_money(activity_range, weeks, parts)
     week_labels = [short_date(week.start) for week in weekly.churn]
     movement_charts = [
         (

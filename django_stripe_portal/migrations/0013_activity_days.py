@@ -33,6 +33,8 @@ class Migration(migrations.Migration):
                 ("changes", models.JSONField(default=dict)),
                 ("cancellation_reasons", models.JSONField(default=list)),
                 ("retention_offers", models.JSONField(default=dict)),
+                ("movements", models.JSONField(default=list)),
+                ("cancellations", models.JSONField(default=dict)),
             ],
             options={
                 "verbose_name": "settled activity day",

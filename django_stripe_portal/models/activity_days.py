@@ -35,6 +35,11 @@ class ActivityDay(models.Model):
     cancellation_reasons = models.JSONField(default=list)
     #: ``{coupon: [offers, accepted]}`` of the day's visits.
     retention_offers = models.JSONField(default=dict)
+    #: ``activity.movements.movement_rows`` of the day's visits, as lists.
+    movements = models.JSONField(default=list)
+    #: ``activity.movements.cancellation_rows`` of the day's cancellations (by the
+    #: events' time), as lists, under ``"live"`` and ``"test"``.
+    cancellations = models.JSONField(default=dict)
 
     class Meta:
         verbose_name = _("settled activity day")
