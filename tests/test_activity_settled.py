@@ -5,23 +5,23 @@ returns. That the figures equal a live count on every split: test_activity_rando
 from __future__ import annotations
 
 import datetime as dt
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
 from django_stripe_portal import activity
 from django_stripe_portal.activity import ActivityRange
-from django_stripe_portal.activity.settled import (
-    SETTLED_VERSION,
-    forget_settled_days,
-    settled_through,
-)
+from django_stripe_portal.activity.settled import SETTLED_VERSION
 from django_stripe_portal.events import ChangeKind
 from django_stripe_portal.models import ActivityDay, PortalSession, WebhookEvent
 from django_stripe_portal.portal.return_links import new_return_key, sign_return_key
-from tests.factories import PortalSessionFactory
+from django_stripe_portal.settled_weeks import forget_settled_days, settled_through
+from tests import stripe_objects as so
+from tests.factories import PortalSessionFactory, WebhookEventFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -136,3 +136,32 @@ def test_a_recent_visit_that_returns_keeps_the_settled_rows(client: Client) -> N
 
     assert ActivityDay.objects.count() == rows
     assert activity.activity_report(_year()).summary.returned == 1
+
+
+def test_an_old_event_replayed_is_counted_again() -> None:
+    """A stored event of a settled week processed again (a retry, ``replay_stripe_events``)
+    links its change to the visit then: the settled days from its week on are forgotten."""
+    _visit("cus_old", OLD)
+    obj = so.subscription(customer="cus_old", cancel_at_period_end=True)
+    event = so.event(
+        "customer.subscription.updated",
+        obj,
+        previous_attributes={"cancel_at_period_end": False},
+        created=int((OLD + dt.timedelta(minutes=5)).timestamp()),
+    )
+    WebhookEventFactory(
+        stripe_id=event["id"],
+        type=event["type"],
+        created_at=OLD + dt.timedelta(minutes=5),
+        payload=event,
+        status=WebhookEvent.Status.FAILED,
+        attempts=1,
+    )
+    before = activity.activity_report(_year())
+    assert before.summary.changed == 0
+
+    call_command("replay_stripe_events", stdout=StringIO())
+
+    after = activity.activity_report(_year())
+    assert after.summary.changed == 1
+    assert {o.outcome: o.visits for o in after.outcomes}[ChangeKind.CANCEL_SCHEDULED] == 1

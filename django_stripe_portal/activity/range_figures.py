@@ -42,8 +42,9 @@ from django_stripe_portal.activity.figures import (
     visit_days,
     visits_in,
 )
-from django_stripe_portal.activity.settled import settled_days, settled_through, unseen_on
+from django_stripe_portal.activity.settled import settled_days, unseen_on
 from django_stripe_portal.models import ActivityDay, PortalSession
+from django_stripe_portal.settled_weeks import settled_through
 
 
 @dataclass

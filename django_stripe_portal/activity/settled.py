@@ -2,24 +2,14 @@
 
 A year's report read live goes through every visit and change of the year: at 1M
 visits that is seconds, however the queries are written. A week nobody can add to
-any more is summed once into an ``ActivityDay`` row a day, and a range's figures add
-those rows to the live figures of its first and newest days (``range_figures``).
-
-When a week is settled: Stripe lists and resends events of the last 30 days only, so
-an event, and the webhook-only visit or the change it stores, arrives at most 30 days
-after it happened; a change is linked to a visit at most ``VISIT_WINDOW`` older than
-itself. A day is settled once that much time (and two days' margin) has passed since
-its end, a week once its Sunday is. A return can come later (the return link does not
-expire): the return view forgets the settled week of an old visit
-(``forget_settled_visit``).
-A host that deletes or imports visits or events of settled weeks calls
-``forget_settled_days()``; the next report sums them again.
+any more (``settled_weeks``) is summed once into an ``ActivityDay`` row a day, and a
+range's figures add those rows to the live figures of its first and newest days
+(``activity.range_figures``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,9 +40,6 @@ from django_stripe_portal.models import ActivityDay, PortalSession
 #: summed again instead of read.
 SETTLED_VERSION = 1
 
-#: Stripe lists and resends an event for 30 days; one more for the day itself, one margin.
-_LATE_DAYS = 32
-
 #: The key of ``ActivityDay.first_visit_gaps`` for a customer's first visit ever.
 FIRST_EVER = "none"
 
@@ -65,15 +52,6 @@ _MODES = {True: "live", False: "test"}
 def mode_key() -> str:
     """The ``ActivityDay.cancellations`` key of the project's mode."""
     return _MODES[get_settings().livemode]
-
-
-def settled_through(today: dt.date | None = None) -> dt.date:
-    """The newest Sunday (``TIME_ZONE``) whose week nothing can change any more."""
-    tz = timezone.get_default_timezone()
-    today = today or timezone.localdate(timezone=tz)
-    window_days = math.ceil(get_settings().VISIT_WINDOW / 86400)
-    newest = today - dt.timedelta(days=_LATE_DAYS + window_days)
-    return newest - dt.timedelta(days=(newest.weekday() + 1) % 7)
 
 
 def settled_days(monday: dt.date, sunday: dt.date) -> dict[dt.date, ActivityDay]:
@@ -222,19 +200,3 @@ def unseen_on(row: ActivityDay, range_start: dt.date) -> int:
         for gap, count in row.first_visit_gaps.items()
         if gap == FIRST_EVER or int(gap) > seen_within
     )
-
-
-def forget_settled_visit(created_at: dt.datetime) -> None:
-    """A visit of ``created_at`` changed (it returned): if its week is settled, forget the
-    days around it (its week in any time zone); the next report sums them again."""
-    day = timezone.localdate(created_at, timezone=timezone.get_default_timezone())
-    if day > settled_through():
-        return
-    ActivityDay.objects.filter(day__gte=day - _WEEK, day__lte=day + _WEEK).delete()
-
-
-def forget_settled_days() -> int:
-    """Forget every settled day (after deleting or importing old visits or events); the
-    next reports sum the weeks again. Returns the number of rows deleted."""
-    deleted, _ = ActivityDay.objects.all().delete()
-    return deleted

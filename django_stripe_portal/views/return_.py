@@ -12,7 +12,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from django_stripe_portal.activity.settled import forget_settled_visit
 from django_stripe_portal.models import PortalSession
 from django_stripe_portal.portal.return_links import (
     default_return_url,
@@ -20,6 +19,7 @@ from django_stripe_portal.portal.return_links import (
     return_to_or_default,
 )
 from django_stripe_portal.portal.sessions import send_logged
+from django_stripe_portal.settled_weeks import forget_settled_visit
 from django_stripe_portal.signals import portal_session_returned
 
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.exceptions import EventBusy
 from django_stripe_portal.models import WebhookEvent
+from django_stripe_portal.settled_weeks import forget_settled_after
 from django_stripe_portal.signals import webhook_gave_up
 from django_stripe_portal.storage.columns import PAYLOAD_COLUMNS, set_payload_columns
 from django_stripe_portal.storage.pruned import is_pruned
@@ -178,6 +179,7 @@ def _dispatch_locked(row: WebhookEvent) -> Outcome:
             *_FAILURE_FIELDS,
         ]
     )
+    forget_settled_after(row.created_at)  # a retry or replay of an old event
     return Outcome(row.status)
 
 
