@@ -15,6 +15,13 @@ TIME_ZONE = "UTC"
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 
 DATABASES = {"default": env.db("DATABASE_URL", default="sqlite:///:memory:")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # psycopg's prepare_threshold, as docs/deployment.md sets it for a direct connection:
+    # the app's hot-path statements are then bound on the server and prepared. ``none``
+    # is Django's default (nothing prepared, every value bound on the client).
+    _threshold = env.str("PG_PREPARE_THRESHOLD", default="0")
+    if _threshold.lower() != "none":
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = int(_threshold)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str("SQLITE_TEST_NAME", default=None)
 

@@ -22,6 +22,8 @@ project serves every target:
   ``<event id> <time.time()>`` to for every event it sees (end-to-end latency);
   ``BENCH_COMMITTED_LOG``: the same, written once the dispatch's transaction committed.
 - ``BENCH_STUCK_AFTER``: ``WEBHOOK_STUCK_AFTER`` (seconds) for the recovery sweep.
+- ``BENCH_PG_PREPARE_THRESHOLD``: PostgreSQL's ``OPTIONS["prepare_threshold"]``, 5 unless
+  set; ``none`` for Django's default (see ``_postgres_options``).
 """
 
 from __future__ import annotations
@@ -49,6 +51,16 @@ def _sqlite_cache_pragma(megabytes: str | None) -> str:
     return f"; PRAGMA cache_size=-{int(megabytes) * 1024}" if megabytes else ""
 
 
+def _postgres_options(threshold: str) -> dict[str, Any]:
+    """``BENCH_PG_PREPARE_THRESHOLD``: psycopg's ``prepare_threshold``, 5 (psycopg's own
+    default) unless set, as docs/deployment.md sets it for a direct connection; ``none`` is
+    Django's default (nothing prepared). Only server-side-binding cursors prepare: the
+    app's hot-path statements, not the floors' (Django's client-binding cursor)."""
+    if threshold.lower() == "none":
+        return {}
+    return {"prepare_threshold": int(threshold)}
+
+
 _engine = os.environ.get("BENCH_DB", "sqlite")
 _name = os.environ.get("BENCH_DB_NAME", "bench/out/bench.sqlite3")
 _database: dict[str, Any]
@@ -61,6 +73,7 @@ if _engine == "postgres":
         "PORT": "5432",
         # Persistent connections, as a production deployment runs them.
         "CONN_MAX_AGE": 600,
+        "OPTIONS": _postgres_options(os.environ.get("BENCH_PG_PREPARE_THRESHOLD", "5")),
     }
 elif _engine == "sqlite":
     _database = {

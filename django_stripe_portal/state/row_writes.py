@@ -33,6 +33,8 @@ from django.db.models.constants import OnConflict
 from django.db.models.expressions import RawSQL
 from django.db.models.sql import InsertQuery
 
+from django_stripe_portal.state.prepared_statements import statement_cursor
+
 _NO_TEXTS: Mapping[str, str] = MappingProxyType({})
 
 
@@ -106,8 +108,9 @@ class PreparedInsert:
                 _SQL_OF_PLAIN_INSERTS[shape] = self.sql
 
     def run(self) -> tuple[Any, ...] | None:
-        """Send the statement: the ``returning`` columns, or None if no row was written."""
-        with connections[self.using].cursor() as cursor:
+        """Send the statement: the ``returning`` columns, or None if no row was written.
+        On PostgreSQL it may be sent prepared (``prepared_statements``)."""
+        with statement_cursor(connections[self.using]) as cursor:
             cursor.execute(self.sql, self.params)
             values = cursor.fetchone()
         if values is None:
