@@ -23,6 +23,7 @@ the events again (catch-up run again) stores and dispatches each of them once.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,8 @@ from django_stripe_portal.conf import get_settings
 from django_stripe_portal.events import COUPON_EVENTS, DISCOUNT_EVENTS
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.state.row_writes import PreparedNewRows
+from django_stripe_portal.state.subscription_batch import SubscriptionBatch
+from django_stripe_portal.state.subscriptions import SubscriptionAccountMismatch, SubscriptionWrite
 from django_stripe_portal.webhooks.dispatch import LazySavepoint, dispatch_event, is_handled
 from django_stripe_portal.webhooks.interpret import Interpretation
 from django_stripe_portal.webhooks.process import Outcome, error_text, failure_text
@@ -42,7 +45,12 @@ from django_stripe_portal.webhooks.receive import (
     receive_event,
     stored_elsewhere,
 )
-from django_stripe_portal.webhooks.state_writes import PreparedStateWrite, prepare_state_write
+from django_stripe_portal.webhooks.state_writes import (
+    PreparedStateWrite,
+    StateWritten,
+    SubscriptionStateWrite,
+    prepare_state_write,
+)
 
 logger = logging.getLogger("django_stripe_portal.webhooks")
 
@@ -66,6 +74,10 @@ class _Claim:
     #: False: preparing the state write raised; it is prepared again in the event's
     #: savepoint, where a failure is kept on its row.
     prepared: bool
+    #: Its subscription write, sent with the batch's others (``_write_subscriptions``):
+    #: the batch and its place there.
+    batched: tuple[SubscriptionBatch, int] | None = None
+    written: SubscriptionWrite | SubscriptionAccountMismatch | None = None
 
 
 def receive_batch(
@@ -122,6 +134,7 @@ def _store_and_process(
         claims = _insert(batch)  # compiled before the transaction (SQLite's write lock)
         with transaction.atomic():
             inserted = claims.run()
+            _write_subscriptions([claim for claim in batch if claim.row.stripe_id in inserted])
             for claim in batch:
                 values = inserted.get(claim.row.stripe_id)
                 if values is None:
@@ -156,6 +169,53 @@ def _insert(batch: list[_Claim]) -> PreparedNewRows:
     )
 
 
+def _write_subscriptions(new: list[_Claim]) -> None:
+    """The subscription writes of the batch's new events in one statement
+    (``SubscriptionBatch``), each subscription that only one event of the batch names:
+    a subscription named twice is written one event at a time, so that each event's
+    receivers see the row as that event left it. (A receiver that reads another
+    subscription's row may see a later event of the batch written already.)
+
+    If the statement fails, none is written and each is sent in its event's turn."""
+    counts = Counter(
+        claim.state_write.statement.row.stripe_id
+        for claim in new
+        if isinstance(claim.state_write, SubscriptionStateWrite)
+    )
+    once = [
+        claim
+        for claim in new
+        if isinstance(claim.state_write, SubscriptionStateWrite)
+        and counts[claim.state_write.statement.row.stripe_id] == 1
+    ]
+    if len(once) < 2:
+        return
+    batch = SubscriptionBatch([claim.state_write.statement for claim in once])  # type: ignore[union-attr]
+    try:
+        with transaction.atomic():
+            written = batch.run()
+    except Exception:
+        logger.exception("Writing %d subscriptions at once failed; writing each alone", len(once))
+        for claim in once:  # the statement's rows were rolled back: each as it comes
+            claim.state_write.statement.row._state.adding = True  # type: ignore[union-attr]
+        return
+    for place, (claim, write) in enumerate(zip(once, written, strict=True)):
+        claim.batched, claim.written = (batch, place), write
+
+
+def _state_written(claim: _Claim) -> StateWritten | None:
+    """Run the event's state write, or finish the one its batch sent."""
+    if claim.written is not None:
+        if isinstance(claim.written, SubscriptionAccountMismatch):
+            raise claim.written
+        assert isinstance(claim.state_write, SubscriptionStateWrite)
+        return claim.state_write.finish(claim.written)
+    state_write = claim.state_write
+    if not claim.prepared:
+        state_write = prepare_state_write(claim.row, claim.event, claim.meaning)
+    return state_write.run() if state_write is not None else None
+
+
 def _process(claim: _Claim) -> Outcome:
     """State write and signals of a newly stored event, in a savepoint of the batch's
     transaction; the row was inserted with the outcome written ahead."""
@@ -164,13 +224,12 @@ def _process(claim: _Claim) -> Outcome:
     savepoint = LazySavepoint()
     try:
         with connection.execute_wrapper(savepoint):
-            state_write = claim.state_write
-            if not claim.prepared:
-                state_write = prepare_state_write(row, event, meaning)
-            written = state_write.run() if state_write is not None else None
+            written = _state_written(claim)
             failures = dispatch_event(row, event, meaning, written)
     except Exception as exc:
         savepoint.roll_back()
+        if claim.batched is not None:  # its row, written with the batch's others
+            claim.batched[0].undo(claim.batched[1])
         logger.error(
             "Processing Stripe event %s failed; stored as failed",
             row.stripe_id,
