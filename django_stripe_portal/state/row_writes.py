@@ -149,9 +149,13 @@ class _AsWritten(json.JSONEncoder):
 _UNCHANGED_TYPES: dict[type[Field[Any, Any]], type] = {CharField: str, TextField: str}
 
 #: Per field of a model's INSERT: the field, its attname, the value type it sends unchanged
-#: (None: ask the field), whether it has its own ``pre_save`` (``auto_now``), and whether
-#: it has its own placeholder.
-_FieldPlan = tuple[Any, str, type | None, bool, bool]
+#: (None: ask the field), whether it sends None unchanged, whether it has its own
+#: ``pre_save`` (``auto_now``), and whether it has its own placeholder.
+_FieldPlan = tuple[Any, str, type | None, bool, bool, bool]
+
+#: Django's own fields send None as SQL NULL (``JSONField`` too: JSON ``null`` takes
+#: ``Value(None, JSONField())``); a field of another module may make something of it.
+_DJANGO_FIELDS = "django.db.models.fields"
 
 
 @cache
@@ -166,7 +170,8 @@ def _insert_plan(model: type[Model]) -> tuple[list[Any], tuple[_FieldPlan, ...]]
             unchanged = bool
         own_pre_save = type(field).pre_save is not Field.pre_save
         own_placeholder = hasattr(field, "get_placeholder")
-        plan.append((field, field.attname, unchanged, own_pre_save, own_placeholder))
+        none_as_is = type(field).__module__.startswith(_DJANGO_FIELDS) and not own_placeholder
+        plan.append((field, field.attname, unchanged, none_as_is, own_pre_save, own_placeholder))
     return fields, tuple(plan)
 
 
@@ -186,9 +191,12 @@ def _plain_params(
     params: list[Any] = []
     raw_texts: tuple[tuple[str, str], ...] = ()
     as_text: tuple[int, ...] = ()
-    for field, attname, unchanged, own_pre_save, own_placeholder in plan:
+    for field, attname, unchanged, none_as_is, own_pre_save, own_placeholder in plan:
         value = field.pre_save(row, add=True) if own_pre_save else getattr(row, attname)
-        if unchanged is not None and as_given and isinstance(value, unchanged):
+        if as_given and (
+            (unchanged is not None and isinstance(value, unchanged))
+            or (value is None and none_as_is)
+        ):
             params.append(value)
             continue
         if type(value) is RawSQL and not own_placeholder:
@@ -216,7 +224,9 @@ class PreparedNewRows:
 
     Values may be expressions (a ``RawSQL`` subquery), evaluated by the database per row.
     Each row's values are made as :class:`PreparedInsert` makes them; ``json_texts``, when
-    given, holds one mapping per row, as there.
+    given, holds one mapping per row, as there. ``compact_texts``: those texts are the
+    values' own compact ``json.dumps`` (catch-up wrote them), so a database that stores
+    JSON as written (SQLite) may take them too.
     """
 
     def __init__(
@@ -226,6 +236,7 @@ class PreparedNewRows:
         key: str,
         returning: tuple[str, ...] = ("pk",),
         json_texts: Sequence[Mapping[str, str]] = (),
+        compact_texts: bool = False,
     ) -> None:
         self.by_key = {getattr(row, key): row for row in rows}
         self.statements: list[tuple[str, Sequence[Any]]] = []
@@ -238,7 +249,7 @@ class PreparedNewRows:
         fields, plan = _insert_plan(model)
         names = (key, "pk", *returning)
         columns = [meta.pk if name == "pk" else meta.get_field(name) for name in names]
-        if connection.vendor != "postgresql" or not json_texts:
+        if not json_texts or (connection.vendor != "postgresql" and not compact_texts):
             json_texts = [_NO_TEXTS] * len(rows)
         values = [
             _row_values(model, _plain_params(plan, row, connection, texts))

@@ -159,13 +159,15 @@ def _store_and_process(
 
 
 def _insert(batch: list[_Claim]) -> PreparedNewRows:
-    """The batch's one insert; each payload as a delivery's insert sends it (its JSON text
-    where that stands for it, ``receive.payload_texts``)."""
+    """The batch's one insert; each payload as its JSON text where that stands for it
+    (``receive.payload_texts``): catch-up read each event from its own compact
+    ``json.dumps``, so on every database, not only where the database parses it."""
     return PreparedNewRows(
         [claim.row for claim in batch],
         key="stripe_id",
         returning=("portal_session",),
         json_texts=[payload_texts(claim.meaning) for claim in batch],
+        compact_texts=True,
     )
 
 
