@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import datetime
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cache, lru_cache
 from types import MappingProxyType
@@ -28,7 +29,7 @@ from typing import Any, NamedTuple
 
 from django.db import connections, router
 from django.db.backends.base.operations import BaseDatabaseOperations
-from django.db.models import BooleanField, CharField, Field, Model, TextField
+from django.db.models import BooleanField, CharField, DateTimeField, Field, Model, TextField
 from django.db.models.constants import OnConflict
 from django.db.models.expressions import RawSQL
 from django.db.models.sql import InsertQuery
@@ -149,7 +150,8 @@ class _AsWritten(json.JSONEncoder):
 _UNCHANGED_TYPES: dict[type[Field[Any, Any]], type] = {CharField: str, TextField: str}
 
 #: Per field of a model's INSERT: the field, its attname, the value type it sends unchanged
-#: (None: ask the field), whether it sends None unchanged, whether it has its own
+#: (None: ask the field; ``datetime``: an aware one goes to the database's operations
+#: directly), whether it sends None unchanged, whether it has its own
 #: ``pre_save`` (``auto_now``), and whether it has its own placeholder.
 _FieldPlan = tuple[Any, str, type | None, bool, bool, bool]
 
@@ -168,6 +170,8 @@ def _insert_plan(model: type[Model]) -> tuple[list[Any], tuple[_FieldPlan, ...]]
         unchanged = _UNCHANGED_TYPES.get(type(field))
         if type(field) is BooleanField and not field.null:
             unchanged = bool
+        elif type(field) is DateTimeField:  # adapted by the database's operations alone
+            unchanged = datetime
         own_pre_save = type(field).pre_save is not Field.pre_save
         own_placeholder = hasattr(field, "get_placeholder")
         none_as_is = type(field).__module__.startswith(_DJANGO_FIELDS) and not own_placeholder
@@ -194,10 +198,14 @@ def _plain_params(
     for field, attname, unchanged, none_as_is, own_pre_save, own_placeholder in plan:
         value = field.pre_save(row, add=True) if own_pre_save else getattr(row, attname)
         if as_given and (
-            (unchanged is not None and isinstance(value, unchanged))
+            (unchanged is not None and unchanged is not datetime and isinstance(value, unchanged))
             or (value is None and none_as_is)
         ):
             params.append(value)
+            continue
+        if type(value) is datetime and unchanged is datetime and value.tzinfo is not None:
+            # What DateTimeField.get_db_prep_save makes of an aware datetime, less its steps.
+            params.extend(ops.modify_insert_params("%s", [ops.adapt_datetimefield_value(value)]))
             continue
         if type(value) is RawSQL and not own_placeholder:
             raw_texts += ((attname, value.sql),)
