@@ -132,8 +132,9 @@ def test_a_stale_event_in_the_batch_keeps_the_newer_row_and_reads_it(
     def on_canceled(sender: Any, subscription: Any, stale: bool, **kwargs: Any) -> None:
         canceled.append((subscription.stripe_id, subscription.items[0]["quantity"], stale))
 
-    with CaptureQueriesContext(connection) as queries, connected(
-        signals.subscription_canceled, on_canceled
+    with (
+        CaptureQueriesContext(connection) as queries,
+        connected(signals.subscription_canceled, on_canceled),
     ):
         fetch()
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from functools import cache, lru_cache
 from types import MappingProxyType
 from typing import Any, NamedTuple

@@ -34,7 +34,8 @@ from django_stripe_portal.state.subscriptions import (
 )
 
 _META = StripeSubscription._meta
-_COLUMNS = [field.column for field in _META.concrete_fields]
+_TABLE: str = _META.db_table
+_COLUMNS: list[str] = [str(field.column) for field in _META.concrete_fields]
 
 
 class SubscriptionBatch:
@@ -56,7 +57,7 @@ class SubscriptionBatch:
         connection = connections[self.using]
         ids = [write.row.stripe_id for write in self.writes]
         quote = connection.ops.quote_name
-        table = quote(_META.db_table)
+        table = quote(_TABLE)
         key = quote("stripe_id")
         lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
         returned: dict[str, tuple[Any, ...]] = {}
@@ -98,7 +99,7 @@ class SubscriptionBatch:
             return
         connection = connections[self.using]
         quote = connection.ops.quote_name
-        table = quote(_META.db_table)
+        table = quote(_TABLE)
         before = self._before.get(write.row.stripe_id)
         with connection.cursor() as cursor:
             if before is None:
@@ -144,8 +145,8 @@ def _parts(single: str, using: str) -> tuple[str, str, str]:
     values_at = single.index(" VALUES ") + len(" VALUES ")
     conflict_at = single.index(" ON CONFLICT")
     returning_at = single.rindex(" RETURNING ")
-    table = quote(_META.db_table)
-    discounts = quote(StripeDiscount._meta.db_table)
+    table = quote(_TABLE)
+    discounts = quote(str(StripeDiscount._meta.db_table))
     terms = (
         f"(SELECT {quote('terms')} FROM {discounts} "  # noqa: S608
         f"WHERE {discounts}.{quote('customer_id')} = {table}.{quote('customer_id')} "

@@ -8,7 +8,10 @@ for that delivery's transaction first). Then each new event's state write and si
 run, in order, inside the batch's one transaction, each event in a savepoint of its own
 (opened with its first statement): a state write that raises rolls back that event's
 work only and leaves its row ``failed``; a receiver that raises fails that event only,
-as in a delivery. One commit per batch instead of one per event.
+as in a delivery. One commit per batch instead of one per event. The subscription writes
+of subscriptions that one event of the batch names go in one statement before the first
+event is processed (``state.subscription_batch``); an event that fails has its row put
+back as it was.
 
 Everything an event needs is prepared before its batch's transaction begins (on SQLite
 that transaction is the one write lock). So a batch ends before an event whose insert
@@ -185,23 +188,23 @@ def _write_subscriptions(new: list[_Claim]) -> None:
         if isinstance(claim.state_write, SubscriptionStateWrite)
     )
     once = [
-        claim
+        (claim, claim.state_write.statement)
         for claim in new
         if isinstance(claim.state_write, SubscriptionStateWrite)
         and counts[claim.state_write.statement.row.stripe_id] == 1
     ]
     if len(once) < 2:
         return
-    batch = SubscriptionBatch([claim.state_write.statement for claim in once])  # type: ignore[union-attr]
+    batch = SubscriptionBatch([statement for _, statement in once])
     try:
         with transaction.atomic():
             written = batch.run()
     except Exception:
         logger.exception("Writing %d subscriptions at once failed; writing each alone", len(once))
-        for claim in once:  # the statement's rows were rolled back: each as it comes
-            claim.state_write.statement.row._state.adding = True  # type: ignore[union-attr]
+        for _, statement in once:  # the statement's rows were rolled back: each as it comes
+            statement.row._state.adding = True
         return
-    for place, (claim, write) in enumerate(zip(once, written, strict=True)):
+    for place, ((claim, _), write) in enumerate(zip(once, written, strict=True)):
         claim.batched, claim.written = (batch, place), write
 
 

@@ -212,7 +212,11 @@ class _EntitlementsWrite:
 
 
 PreparedStateWrite = (
-    SubscriptionStateWrite | _SessionSeen | _DiscountWrite | _AuthorizationWrite | _EntitlementsWrite
+    SubscriptionStateWrite
+    | _SessionSeen
+    | _DiscountWrite
+    | _AuthorizationWrite
+    | _EntitlementsWrite
 )
 
 
