@@ -8,11 +8,16 @@ write those one at a time). Each row keeps its own rule (``subscriptions``: not 
 not revived, same account); a stale payload's stored row is read after the statement,
 one query for all of them.
 
-A write is undone alone by putting its row back as it was before the statement
-(:meth:`SubscriptionBatch.undo`): the rows are read first, and on PostgreSQL locked
-(``FOR UPDATE``), so nothing changes them in between. A subscription that did not exist
-then and that a live delivery inserts in that moment is the one case the read cannot
-cover: undoing a write over it deletes the row (``sync_subscriptions`` restores it).
+A write is undone alone (:meth:`SubscriptionBatch.undo`) by putting back the row the
+statement replaced, so the statement only ever replaces a row it read first: the rows are
+read before it, locked (``FOR UPDATE``) on PostgreSQL, and its update branch is limited to
+the rows that read found. A row that did not exist then is only inserted, never updated:
+if a live delivery inserted it in between, the statement leaves it alone and that write
+is not made (``run`` says None; the caller sends it in its event's turn, where a failure
+rolls it back with the event's savepoint). So an undo deletes only a row the statement
+itself inserted. SQLite needs no such limit: its transactions are serializable (a
+transaction that read cannot write over a row another committed since; here the page's
+transaction holds the write lock from its event insert on).
 """
 
 from __future__ import annotations
@@ -49,9 +54,10 @@ class SubscriptionBatch:
         self.using = writes[0].statement.using if writes else ""
         self._before: dict[str, tuple[Any, ...]] = {}
 
-    def run(self) -> list[SubscriptionWrite | SubscriptionAccountMismatch]:
+    def run(self) -> list[SubscriptionWrite | SubscriptionAccountMismatch | None]:
         """Write every row; for each write (in order) what its ``run`` would have
-        returned, or the mismatch it would have raised."""
+        returned, or the mismatch it would have raised, or None: not written, a concurrent
+        transaction inserted the row after the read (PostgreSQL; write it alone)."""
         if not self.writes:
             return []
         connection = connections[self.using]
@@ -68,12 +74,18 @@ class SubscriptionBatch:
                 ids,
             )
             self._before = {row[1]: tuple(row) for row in cursor.fetchall()}
-            for sql, params in _statements(self.writes, connection):
+            # Serializable SQLite: nothing can appear between the read and the statement.
+            read = list(self._before) if connection.vendor == "postgresql" else None
+            for sql, params in _statements(self.writes, connection, read):
                 cursor.execute(sql, params)
                 returned.update((row[0], tuple(row[1:])) for row in cursor.fetchall())
-        stale = [stripe_id for stripe_id in ids if stripe_id not in returned]
+        stale = [
+            stripe_id
+            for stripe_id in ids
+            if stripe_id not in returned and (read is None or stripe_id in self._before)
+        ]
         stored = _stored_rows(stale, self.using) if stale else {}
-        results: list[SubscriptionWrite | SubscriptionAccountMismatch] = []
+        results: list[SubscriptionWrite | SubscriptionAccountMismatch | None] = []
         for write in self.writes:
             row = write.row
             values = returned.get(row.stripe_id)
@@ -84,7 +96,10 @@ class SubscriptionBatch:
                     terms = json.loads(terms)
                 results.append(SubscriptionWrite(row, True, terms or None))
                 continue
-            kept = stored[row.stripe_id]
+            kept = stored.get(row.stripe_id)
+            if kept is None:  # inserted by another transaction after the read: not written
+                results.append(None)
+                continue
             if kept.account != row.account:
                 results.append(SubscriptionAccountMismatch(kept, row.account))
             else:
@@ -93,7 +108,8 @@ class SubscriptionBatch:
 
     def undo(self, index: int) -> None:
         """Put the row of write ``index`` back as it was before :meth:`run` (a write that
-        left the row as it was needs nothing)."""
+        left the row as it was needs nothing): the row the read found, or none (the
+        statement inserted it: nothing else can have written it, ``run``)."""
         write = self.writes[index]
         if write.row._state.adding:  # not written: the stored row was newer
             return
@@ -116,13 +132,20 @@ class SubscriptionBatch:
 
 
 def _statements(
-    writes: Sequence[PreparedSubscriptionWrite], connection: Any
+    writes: Sequence[PreparedSubscriptionWrite], connection: Any, read: list[str] | None
 ) -> list[tuple[str, list[Any]]]:
     """The writes' rows in as few multi-row upserts as the parameter limit allows: each
     write's own compiled statement, its VALUES row repeated, returning the key, the pk and
-    the customer's discount terms (a subquery on the written row's own columns)."""
+    the customer's discount terms (a subquery on the written row's own columns). ``read``:
+    the only keys the update branch may take (PostgreSQL: one array parameter)."""
     head, row_sql, tail = _parts(writes[0].statement.sql, connection.alias)
     limit = _parameter_limit(connection)
+    if read is not None:
+        returning_at = tail.index(" RETURNING ")
+        quote = connection.ops.quote_name
+        only_read = f" AND {quote(_TABLE)}.{quote('stripe_id')} = ANY(%s)"
+        tail = tail[:returning_at] + only_read + tail[returning_at:]
+        limit -= 1
     statements: list[tuple[str, list[Any]]] = []
     rows: list[str] = []
     params: list[Any] = []
@@ -134,6 +157,8 @@ def _statements(
         rows.append(row_sql)
         params.extend(own)
     statements.append((head + ", ".join(rows) + tail, params))
+    if read is not None:
+        return [(sql, [*params, read]) for sql, params in statements]
     return statements
 
 

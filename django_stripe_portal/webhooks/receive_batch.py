@@ -181,7 +181,10 @@ def _write_subscriptions(new: list[_Claim]) -> None:
     receivers see the row as that event left it. (A receiver that reads another
     subscription's row may see a later event of the batch written already.)
 
-    If the statement fails, none is written and each is sent in its event's turn."""
+    If the statement fails, none is written and each is sent in its event's turn; so is
+    one whose row a live delivery inserted after the batch read the rows (PostgreSQL):
+    the batch only updates rows it read, so that undoing a failing event's write never
+    deletes or overwrites a row it did not write."""
     counts = Counter(
         claim.state_write.statement.row.stripe_id
         for claim in new
@@ -205,7 +208,8 @@ def _write_subscriptions(new: list[_Claim]) -> None:
             statement.row._state.adding = True
         return
     for place, ((claim, _), write) in enumerate(zip(once, written, strict=True)):
-        claim.batched, claim.written = (batch, place), write
+        if write is not None:  # None: a live delivery inserted the row meanwhile, see below
+            claim.batched, claim.written = (batch, place), write
 
 
 def _state_written(claim: _Claim) -> StateWritten | None:
