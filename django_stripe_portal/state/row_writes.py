@@ -22,14 +22,32 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache, lru_cache
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from django.db import connections, router
 from django.db.backends.base.operations import BaseDatabaseOperations
-from django.db.models import BooleanField, CharField, DateTimeField, Field, Model, TextField
+from django.db.models import (
+    AutoField,
+    BigAutoField,
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    Field,
+    ForeignKey,
+    IntegerField,
+    JSONField,
+    Model,
+    PositiveBigIntegerField,
+    PositiveIntegerField,
+    PositiveSmallIntegerField,
+    SmallAutoField,
+    SmallIntegerField,
+    TextField,
+)
 from django.db.models.constants import OnConflict
 from django.db.models.expressions import RawSQL
 from django.db.models.sql import InsertQuery
@@ -155,6 +173,18 @@ _UNCHANGED_TYPES: dict[type[Field[Any, Any]], type] = {CharField: str, TextField
 #: ``pre_save`` (``auto_now``), and whether it has its own placeholder.
 _FieldPlan = tuple[Any, str, type | None, bool, bool, bool]
 
+#: Integer fields: an ``int`` goes as it is where the database's operations do not adapt
+#: integers (``adapt_integerfield_value``: SQLite; PostgreSQL wraps them for psycopg).
+_INTEGER_FIELDS = (
+    IntegerField,
+    BigIntegerField,
+    SmallIntegerField,
+    PositiveIntegerField,
+    PositiveBigIntegerField,
+    PositiveSmallIntegerField,
+)
+_AUTO_FIELDS = (AutoField, BigAutoField, SmallAutoField)
+
 #: Django's own fields send None as SQL NULL (``JSONField`` too: JSON ``null`` takes
 #: ``Value(None, JSONField())``); a field of another module may make something of it.
 _DJANGO_FIELDS = "django.db.models.fields"
@@ -172,6 +202,12 @@ def _insert_plan(model: type[Model]) -> tuple[list[Any], tuple[_FieldPlan, ...]]
             unchanged = bool
         elif type(field) is DateTimeField:  # adapted by the database's operations alone
             unchanged = datetime
+        elif type(field) in _INTEGER_FIELDS or (
+            type(field) is ForeignKey and type(field.target_field) in _AUTO_FIELDS
+        ):
+            unchanged = int
+        elif type(field) is JSONField:  # a dict or list goes to adapt_json_value directly
+            unchanged = dict
         own_pre_save = type(field).pre_save is not Field.pre_save
         own_placeholder = hasattr(field, "get_placeholder")
         none_as_is = type(field).__module__.startswith(_DJANGO_FIELDS) and not own_placeholder
@@ -190,22 +226,38 @@ def _plain_params(
     A ``RawSQL`` compiles to its own text in parentheses and its parameters in place, so
     its text joins the shape: callers pass one compiled once (e.g. ``linking``'s visit),
     never text built per row."""
-    ops = connection.ops
-    as_given = type(ops).modify_insert_params is BaseDatabaseOperations.modify_insert_params
+    ops: BaseDatabaseOperations = connection.ops
+    as_given, ints_as_is, sqlite_times = _operations_as_given(type(ops))
+    utc_text = sqlite_times and connection.timezone is UTC
     params: list[Any] = []
     raw_texts: tuple[tuple[str, str], ...] = ()
     as_text: tuple[int, ...] = ()
     for field, attname, unchanged, none_as_is, own_pre_save, own_placeholder in plan:
         value = field.pre_save(row, add=True) if own_pre_save else getattr(row, attname)
+        kind = type(value)
         if as_given and (
-            (unchanged is not None and unchanged is not datetime and isinstance(value, unchanged))
-            or (value is None and none_as_is)
+            (value is None and none_as_is)
+            or (unchanged is str and isinstance(value, str))
+            or (unchanged is bool and kind is bool)
+            or (unchanged is int and kind is int and ints_as_is)
         ):
             params.append(value)
             continue
-        if type(value) is datetime and unchanged is datetime and value.tzinfo is not None:
-            # What DateTimeField.get_db_prep_save makes of an aware datetime, less its steps.
-            params.extend(ops.modify_insert_params("%s", [ops.adapt_datetimefield_value(value)]))
+        if kind is datetime and unchanged is datetime and value.tzinfo is not None:
+            # What DateTimeField.get_db_prep_save makes of an aware datetime, less its steps;
+            # on SQLite (UTC connection) a UTC one is its naive text, as make_naive makes it.
+            if utc_text and value.tzinfo is UTC:
+                params.append(str(value.replace(tzinfo=None)))
+            else:
+                params.extend(
+                    ops.modify_insert_params("%s", [ops.adapt_datetimefield_value(value)])
+                )
+            continue
+        if unchanged is dict and (kind is dict or kind is list) and attname not in json_texts:
+            # JSONField.get_db_prep_save of a dict or list, less its steps.
+            params.extend(
+                ops.modify_insert_params("%s", [ops.adapt_json_value(value, field.encoder)])
+            )
             continue
         if type(value) is RawSQL and not own_placeholder:
             raw_texts += ((attname, value.sql),)
@@ -222,6 +274,26 @@ def _plain_params(
             return None
         params.extend(ops.modify_insert_params("%s", [value]))
     return params, raw_texts, as_text
+
+
+#: Per class of database operations: :func:`_operations_as_given`'s answer.
+_AS_GIVEN: dict[type[BaseDatabaseOperations], tuple[bool, bool, bool]] = {}
+
+
+def _operations_as_given(ops_type: type[BaseDatabaseOperations]) -> tuple[bool, bool, bool]:
+    """Whether a database's operations send insert parameters as given, integers as given,
+    and aware datetimes as SQLite's own ``adapt_datetimefield_value`` does."""
+    found = _AS_GIVEN.get(ops_type)
+    if found is None:
+        base = BaseDatabaseOperations
+        found = _AS_GIVEN[ops_type] = (
+            ops_type.modify_insert_params is base.modify_insert_params,
+            ops_type.adapt_integerfield_value is base.adapt_integerfield_value
+            and ops_type.validate_autopk_value is base.validate_autopk_value,
+            ops_type.adapt_datetimefield_value.__module__
+            == "django.db.backends.sqlite3.operations",
+        )
+    return found
 
 
 class PreparedNewRows:
