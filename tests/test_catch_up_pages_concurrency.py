@@ -1,9 +1,12 @@
 """A catch-up page and a live delivery of one of its events at the same moment, on
 PostgreSQL, in both orders: whichever inserts the row first dispatches the event, once;
-the other waits for its transaction and then finds the row stored.
+the other waits for its transaction and then finds the row stored. And a live delivery
+that inserts a subscription while a page writes its subscriptions: the page never
+deletes or overwrites that row when its own event of it fails.
 
 The moments are not left to chance: each test waits until the second party is seen
-blocked on the first one's row lock (``pg_locks``), then lets the first one go on."""
+blocked on the first one's row lock (``pg_locks``), then lets the first one go on, or
+runs the delivery to its end at a chosen statement of the page."""
 
 from __future__ import annotations
 
@@ -16,12 +19,13 @@ from typing import Any
 
 import pytest
 import responses
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection, connections
 from django.test import Client
 
 from django_stripe_portal import signals
-from django_stripe_portal.models import WebhookEvent
+from django_stripe_portal.models import StripeSubscription, WebhookEvent
+from django_stripe_portal.webhooks import receive_batch
 from tests import stripe_objects as so
 from tests.fake_stripe_events import FakeStripeEvents
 from tests.webhook_support import connected, post_signed
@@ -167,3 +171,93 @@ def test_a_page_waits_for_a_delivery_holding_one_of_its_events(
     expected = {(event["id"], "events_api"): 1 for event in listed if event is not live}
     assert dispatched == Counter({**expected, (live["id"], "webhook"): 1})
     assert WebhookEvent.objects.get(stripe_id=live["id"]).received_via == "webhook"
+
+
+def _delivery_between_read_and_write(live: dict[str, Any]) -> Callable[..., Any]:
+    """An ``execute_wrapper`` that, right after the page's batch has read its subscription
+    rows (``SELECT … FOR UPDATE``), delivers ``live`` in another session, to its commit."""
+    table = StripeSubscription._meta.db_table
+    delivered: list[int] = []
+
+    def wrapper(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
+        result = execute(sql, *args)
+        if not delivered and f'FROM "{table}"' in sql and sql.endswith("FOR UPDATE"):
+            thread = _Thread(lambda: post_signed(Client(), live).status_code)
+            thread.start()
+            delivered.append(thread.outcome())
+        return result
+
+    return wrapper
+
+
+def _new_subscriptions_with_a_live_delivery(
+    stripe_mock: responses.RequestsMock,
+) -> tuple[list[str], list[dict[str, Any]], dict[str, Any]]:
+    """Three new subscriptions' updates at Stripe, undelivered; and a delivery of the
+    second one's (earlier) creation, which the page does not list."""
+    fake = FakeStripeEvents(stripe_mock).install()
+    start = int(time.time()) - 600
+    subs = [so.unique_id("sub") for _ in range(3)]
+    listed = [
+        fake.create(
+            "customer.subscription.updated",
+            so.subscription(id=sub_id, items=[("price_basic", step + 1)]),
+            previous_attributes={"items": {"data": []}},
+            created=start + step,
+            delivered=False,
+        )
+        for step, sub_id in enumerate(subs)
+    ]
+    live = so.event(
+        "customer.subscription.created",
+        so.subscription(id=subs[1], items=[("price_basic", 7)]),
+        created=start - 60,
+    )
+    return subs, listed, live
+
+
+def _quantity(sub_id: str) -> int:
+    return int(StripeSubscription.objects.get(stripe_id=sub_id).items[0]["quantity"])
+
+
+def test_a_failing_event_never_deletes_a_subscription_a_delivery_inserted_meanwhile(
+    stripe_mock: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subs, listed, live = _new_subscriptions_with_a_live_delivery(stripe_mock)
+    dispatch = receive_batch.dispatch_event
+
+    def fails_after_dispatching(row: WebhookEvent, *args: Any) -> Any:
+        failures = dispatch(row, *args)
+        if row.stripe_id == listed[1]["id"]:
+            raise RuntimeError("lost the database for a moment")
+        return failures
+
+    monkeypatch.setattr(receive_batch, "dispatch_event", fails_after_dispatching)
+    with (
+        connection.execute_wrapper(_delivery_between_read_and_write(live)),
+        pytest.raises(CommandError, match=r"1 event\(s\) failed"),
+    ):
+        _fetch()
+
+    # The delivery's row, as the delivery left it: the failing event's write was its own.
+    row = StripeSubscription.objects.get(stripe_id=subs[1])
+    assert (row.items[0]["quantity"], int(row.event_created_at.timestamp())) == (
+        7,
+        live["created"],
+    )
+    assert WebhookEvent.objects.get(stripe_id=listed[1]["id"]).status == WebhookEvent.Status.FAILED
+    assert WebhookEvent.objects.get(stripe_id=live["id"]).status == WebhookEvent.Status.PROCESSED
+    assert [_quantity(subs[0]), _quantity(subs[2])] == [1, 3]
+
+
+def test_a_subscription_a_delivery_inserted_meanwhile_takes_the_pages_newer_event(
+    stripe_mock: responses.RequestsMock,
+) -> None:
+    subs, listed, live = _new_subscriptions_with_a_live_delivery(stripe_mock)
+    with connection.execute_wrapper(_delivery_between_read_and_write(live)):
+        output = _fetch()
+
+    assert "Listed 3 event(s): 3 new, 0 already stored, 0 failed." in output
+    assert [_quantity(sub_id) for sub_id in subs] == [1, 2, 3]
+    row = StripeSubscription.objects.get(stripe_id=subs[1])
+    assert int(row.event_created_at.timestamp()) == listed[1]["created"]

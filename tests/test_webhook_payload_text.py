@@ -131,6 +131,17 @@ def test_a_page_insert_sends_each_rows_text_only_where_the_database_parses_it() 
     assert stored == {"evt_page_0": {"from": expected}, "evt_page_1": {"from": "dict"}}
 
 
+def test_a_page_insert_of_compact_texts_sends_them_on_every_database() -> None:
+    """Catch-up's texts are its own compact ``json.dumps``: SQLite may store them too."""
+    row = WebhookEvent(
+        stripe_id="evt_compact", type="x", created_at=timezone.now(), payload={"from": "dict"}
+    )
+    texts = [{"payload": '{"from":"text"}'}]
+    assert PreparedNewRows([row], key="stripe_id", json_texts=texts, compact_texts=True).run()
+
+    assert WebhookEvent.objects.get(stripe_id="evt_compact").payload == {"from": "text"}
+
+
 def test_catch_up_stores_a_page_of_payloads_as_deliveries_would(
     stripe_mock: responses.RequestsMock,
 ) -> None:

@@ -22,13 +22,32 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from functools import cache, lru_cache
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from django.db import connections, router
 from django.db.backends.base.operations import BaseDatabaseOperations
-from django.db.models import BooleanField, CharField, Field, Model, TextField
+from django.db.models import (
+    AutoField,
+    BigAutoField,
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    Field,
+    ForeignKey,
+    IntegerField,
+    JSONField,
+    Model,
+    PositiveBigIntegerField,
+    PositiveIntegerField,
+    PositiveSmallIntegerField,
+    SmallAutoField,
+    SmallIntegerField,
+    TextField,
+)
 from django.db.models.constants import OnConflict
 from django.db.models.expressions import RawSQL
 from django.db.models.sql import InsertQuery
@@ -152,9 +171,26 @@ class _AsWritten(json.JSONEncoder):
 _UNCHANGED_TYPES: dict[type[Field[Any, Any]], type] = {CharField: str, TextField: str}
 
 #: Per field of a model's INSERT: the field, its attname, the value type it sends unchanged
-#: (None: ask the field), whether it has its own ``pre_save`` (``auto_now``), and whether
-#: it has its own placeholder.
-_FieldPlan = tuple[Any, str, type | None, bool, bool]
+#: (None: ask the field; ``datetime``: an aware one goes to the database's operations
+#: directly), whether it sends None unchanged, whether it has its own
+#: ``pre_save`` (``auto_now``), and whether it has its own placeholder.
+_FieldPlan = tuple[Any, str, type | None, bool, bool, bool]
+
+#: Integer fields: an ``int`` goes as it is where the database's operations do not adapt
+#: integers (``adapt_integerfield_value``: SQLite; PostgreSQL wraps them for psycopg).
+_INTEGER_FIELDS = (
+    IntegerField,
+    BigIntegerField,
+    SmallIntegerField,
+    PositiveIntegerField,
+    PositiveBigIntegerField,
+    PositiveSmallIntegerField,
+)
+_AUTO_FIELDS = (AutoField, BigAutoField, SmallAutoField)
+
+#: Django's own fields send None as SQL NULL (``JSONField`` too: JSON ``null`` takes
+#: ``Value(None, JSONField())``); a field of another module may make something of it.
+_DJANGO_FIELDS = "django.db.models.fields"
 
 
 @cache
@@ -167,9 +203,18 @@ def _insert_plan(model: type[Model]) -> tuple[list[Any], tuple[_FieldPlan, ...]]
         unchanged = _UNCHANGED_TYPES.get(type(field))
         if type(field) is BooleanField and not field.null:
             unchanged = bool
+        elif type(field) is DateTimeField:  # adapted by the database's operations alone
+            unchanged = datetime
+        elif type(field) in _INTEGER_FIELDS or (
+            type(field) is ForeignKey and type(field.target_field) in _AUTO_FIELDS
+        ):
+            unchanged = int
+        elif type(field) is JSONField:  # a dict or list goes to adapt_json_value directly
+            unchanged = dict
         own_pre_save = type(field).pre_save is not Field.pre_save
         own_placeholder = hasattr(field, "get_placeholder")
-        plan.append((field, field.attname, unchanged, own_pre_save, own_placeholder))
+        none_as_is = type(field).__module__.startswith(_DJANGO_FIELDS) and not own_placeholder
+        plan.append((field, field.attname, unchanged, none_as_is, own_pre_save, own_placeholder))
     return fields, tuple(plan)
 
 
@@ -184,15 +229,38 @@ def _plain_params(
     A ``RawSQL`` compiles to its own text in parentheses and its parameters in place, so
     its text joins the shape: callers pass one compiled once (e.g. ``linking``'s visit),
     never text built per row."""
-    ops = connection.ops
-    as_given = type(ops).modify_insert_params is BaseDatabaseOperations.modify_insert_params
+    ops: BaseDatabaseOperations = connection.ops
+    as_given, ints_as_is, sqlite_times = _operations_as_given(type(ops))
+    utc_text = sqlite_times and connection.timezone is UTC
     params: list[Any] = []
     raw_texts: tuple[tuple[str, str], ...] = ()
     as_text: tuple[int, ...] = ()
-    for field, attname, unchanged, own_pre_save, own_placeholder in plan:
+    for field, attname, unchanged, none_as_is, own_pre_save, own_placeholder in plan:
         value = field.pre_save(row, add=True) if own_pre_save else getattr(row, attname)
-        if unchanged is not None and as_given and isinstance(value, unchanged):
+        kind = type(value)
+        if as_given and (
+            (value is None and none_as_is)
+            or (unchanged is str and isinstance(value, str))
+            or (unchanged is bool and kind is bool)
+            or (unchanged is int and kind is int and ints_as_is)
+        ):
             params.append(value)
+            continue
+        if kind is datetime and unchanged is datetime and value.tzinfo is not None:
+            # What DateTimeField.get_db_prep_save makes of an aware datetime, less its steps;
+            # on SQLite (UTC connection) a UTC one is its naive text, as make_naive makes it.
+            if utc_text and value.tzinfo is UTC:
+                params.append(str(value.replace(tzinfo=None)))
+            else:
+                params.extend(
+                    ops.modify_insert_params("%s", [ops.adapt_datetimefield_value(value)])
+                )
+            continue
+        if unchanged is dict and (kind is dict or kind is list) and attname not in json_texts:
+            # JSONField.get_db_prep_save of a dict or list, less its steps.
+            params.extend(
+                ops.modify_insert_params("%s", [ops.adapt_json_value(value, field.encoder)])
+            )
             continue
         if type(value) is RawSQL and not own_placeholder:
             raw_texts += ((attname, value.sql),)
@@ -211,6 +279,26 @@ def _plain_params(
     return params, raw_texts, as_text
 
 
+#: Per class of database operations: :func:`_operations_as_given`'s answer.
+_AS_GIVEN: dict[type[BaseDatabaseOperations], tuple[bool, bool, bool]] = {}
+
+
+def _operations_as_given(ops_type: type[BaseDatabaseOperations]) -> tuple[bool, bool, bool]:
+    """Whether a database's operations send insert parameters as given, integers as given,
+    and aware datetimes as SQLite's own ``adapt_datetimefield_value`` does."""
+    found = _AS_GIVEN.get(ops_type)
+    if found is None:
+        base = BaseDatabaseOperations
+        found = _AS_GIVEN[ops_type] = (
+            ops_type.modify_insert_params is base.modify_insert_params,
+            ops_type.adapt_integerfield_value is base.adapt_integerfield_value
+            and ops_type.validate_autopk_value is base.validate_autopk_value,
+            ops_type.adapt_datetimefield_value.__module__
+            == "django.db.backends.sqlite3.operations",
+        )
+    return found
+
+
 class PreparedNewRows:
     """One ``INSERT … VALUES (…), (…) ON CONFLICT DO NOTHING RETURNING`` of many ``rows``
     (of one model; more statements only past the database's limit of parameters), where
@@ -219,7 +307,9 @@ class PreparedNewRows:
 
     Values may be expressions (a ``RawSQL`` subquery), evaluated by the database per row.
     Each row's values are made as :class:`PreparedInsert` makes them; ``json_texts``, when
-    given, holds one mapping per row, as there.
+    given, holds one mapping per row, as there. ``compact_texts``: those texts are the
+    values' own compact ``json.dumps`` (catch-up wrote them), so a database that stores
+    JSON as written (SQLite) may take them too.
     """
 
     def __init__(
@@ -229,6 +319,7 @@ class PreparedNewRows:
         key: str,
         returning: tuple[str, ...] = ("pk",),
         json_texts: Sequence[Mapping[str, str]] = (),
+        compact_texts: bool = False,
     ) -> None:
         self.by_key = {getattr(row, key): row for row in rows}
         self.statements: list[tuple[str, Sequence[Any]]] = []
@@ -241,7 +332,7 @@ class PreparedNewRows:
         fields, plan = _insert_plan(model)
         names = (key, "pk", *returning)
         columns = [meta.pk if name == "pk" else meta.get_field(name) for name in names]
-        if connection.vendor != "postgresql" or not json_texts:
+        if not json_texts or (connection.vendor != "postgresql" and not compact_texts):
             json_texts = [_NO_TEXTS] * len(rows)
         values = [
             _row_values(model, _plain_params(plan, row, connection, texts))

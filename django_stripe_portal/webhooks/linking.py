@@ -54,12 +54,16 @@ def _visit_queryset(
 def _visit_params(
     connection: BaseDatabaseWrapper, customer_id: str, event_created_at: datetime, window: int
 ) -> list[Any]:
-    """The subquery's parameters, in the order of ``visit_filter``'s conditions."""
+    """The subquery's parameters, in the order of ``visit_filter``'s conditions. An aware
+    time goes to the database's operations directly (``DateTimeField.get_db_prep_value``
+    less its steps: catch-up links thousands of events)."""
+    since = event_created_at - timedelta(seconds=window)
+    times = (event_created_at, since, event_created_at - RETURN_TOLERANCE)
+    if event_created_at.tzinfo is not None:
+        adapt = connection.ops.adapt_datetimefield_value
+        return [customer_id, *(adapt(value) for value in times)]
     created_at = PortalSession._meta.get_field("created_at")
-    at = created_at.get_db_prep_value(event_created_at, connection)
-    since = created_at.get_db_prep_value(event_created_at - timedelta(seconds=window), connection)
-    returned = created_at.get_db_prep_value(event_created_at - RETURN_TOLERANCE, connection)
-    return [customer_id, at, since, returned]
+    return [customer_id, *(created_at.get_db_prep_value(value, connection) for value in times)]
 
 
 @cache

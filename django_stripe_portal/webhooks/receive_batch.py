@@ -8,7 +8,10 @@ for that delivery's transaction first). Then each new event's state write and si
 run, in order, inside the batch's one transaction, each event in a savepoint of its own
 (opened with its first statement): a state write that raises rolls back that event's
 work only and leaves its row ``failed``; a receiver that raises fails that event only,
-as in a delivery. One commit per batch instead of one per event.
+as in a delivery. One commit per batch instead of one per event. The subscription writes
+of subscriptions that one event of the batch names go in one statement before the first
+event is processed (``state.subscription_batch``); an event that fails has its row put
+back as it was.
 
 Everything an event needs is prepared before its batch's transaction begins (on SQLite
 that transaction is the one write lock). So a batch ends before an event whose insert
@@ -23,6 +26,7 @@ the events again (catch-up run again) stores and dispatches each of them once.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +37,8 @@ from django_stripe_portal.conf import get_settings
 from django_stripe_portal.events import COUPON_EVENTS, DISCOUNT_EVENTS
 from django_stripe_portal.models import WebhookEvent
 from django_stripe_portal.state.row_writes import PreparedNewRows
+from django_stripe_portal.state.subscription_batch import SubscriptionBatch
+from django_stripe_portal.state.subscriptions import SubscriptionAccountMismatch, SubscriptionWrite
 from django_stripe_portal.webhooks.dispatch import LazySavepoint, dispatch_event, is_handled
 from django_stripe_portal.webhooks.interpret import Interpretation
 from django_stripe_portal.webhooks.process import Outcome, error_text, failure_text
@@ -42,7 +48,12 @@ from django_stripe_portal.webhooks.receive import (
     receive_event,
     stored_elsewhere,
 )
-from django_stripe_portal.webhooks.state_writes import PreparedStateWrite, prepare_state_write
+from django_stripe_portal.webhooks.state_writes import (
+    PreparedStateWrite,
+    StateWritten,
+    SubscriptionStateWrite,
+    prepare_state_write,
+)
 
 logger = logging.getLogger("django_stripe_portal.webhooks")
 
@@ -66,6 +77,10 @@ class _Claim:
     #: False: preparing the state write raised; it is prepared again in the event's
     #: savepoint, where a failure is kept on its row.
     prepared: bool
+    #: Its subscription write, sent with the batch's others (``_write_subscriptions``):
+    #: the batch and its place there.
+    batched: tuple[SubscriptionBatch, int] | None = None
+    written: SubscriptionWrite | SubscriptionAccountMismatch | None = None
 
 
 def receive_batch(
@@ -122,6 +137,7 @@ def _store_and_process(
         claims = _insert(batch)  # compiled before the transaction (SQLite's write lock)
         with transaction.atomic():
             inserted = claims.run()
+            _write_subscriptions([claim for claim in batch if claim.row.stripe_id in inserted])
             for claim in batch:
                 values = inserted.get(claim.row.stripe_id)
                 if values is None:
@@ -146,14 +162,67 @@ def _store_and_process(
 
 
 def _insert(batch: list[_Claim]) -> PreparedNewRows:
-    """The batch's one insert; each payload as a delivery's insert sends it (its JSON text
-    where that stands for it, ``receive.payload_texts``)."""
+    """The batch's one insert; each payload as its JSON text where that stands for it
+    (``receive.payload_texts``): catch-up read each event from its own compact
+    ``json.dumps``, so on every database, not only where the database parses it."""
     return PreparedNewRows(
         [claim.row for claim in batch],
         key="stripe_id",
         returning=("portal_session",),
         json_texts=[payload_texts(claim.meaning) for claim in batch],
+        compact_texts=True,
     )
+
+
+def _write_subscriptions(new: list[_Claim]) -> None:
+    """The subscription writes of the batch's new events in one statement
+    (``SubscriptionBatch``), each subscription that only one event of the batch names:
+    a subscription named twice is written one event at a time, so that each event's
+    receivers see the row as that event left it. (A receiver that reads another
+    subscription's row may see a later event of the batch written already.)
+
+    If the statement fails, none is written and each is sent in its event's turn; so is
+    one whose row a live delivery inserted after the batch read the rows (PostgreSQL):
+    the batch only updates rows it read, so that undoing a failing event's write never
+    deletes or overwrites a row it did not write."""
+    counts = Counter(
+        claim.state_write.statement.row.stripe_id
+        for claim in new
+        if isinstance(claim.state_write, SubscriptionStateWrite)
+    )
+    once = [
+        (claim, claim.state_write.statement)
+        for claim in new
+        if isinstance(claim.state_write, SubscriptionStateWrite)
+        and counts[claim.state_write.statement.row.stripe_id] == 1
+    ]
+    if len(once) < 2:
+        return
+    batch = SubscriptionBatch([statement for _, statement in once])
+    try:
+        with transaction.atomic():
+            written = batch.run()
+    except Exception:
+        logger.exception("Writing %d subscriptions at once failed; writing each alone", len(once))
+        for _, statement in once:  # the statement's rows were rolled back: each as it comes
+            statement.row._state.adding = True
+        return
+    for place, ((claim, _), write) in enumerate(zip(once, written, strict=True)):
+        if write is not None:  # None: a live delivery inserted the row meanwhile, see below
+            claim.batched, claim.written = (batch, place), write
+
+
+def _state_written(claim: _Claim) -> StateWritten | None:
+    """Run the event's state write, or finish the one its batch sent."""
+    if claim.written is not None:
+        if isinstance(claim.written, SubscriptionAccountMismatch):
+            raise claim.written
+        assert isinstance(claim.state_write, SubscriptionStateWrite)
+        return claim.state_write.finish(claim.written)
+    state_write = claim.state_write
+    if not claim.prepared:
+        state_write = prepare_state_write(claim.row, claim.event, claim.meaning)
+    return state_write.run() if state_write is not None else None
 
 
 def _process(claim: _Claim) -> Outcome:
@@ -164,13 +233,12 @@ def _process(claim: _Claim) -> Outcome:
     savepoint = LazySavepoint()
     try:
         with connection.execute_wrapper(savepoint):
-            state_write = claim.state_write
-            if not claim.prepared:
-                state_write = prepare_state_write(row, event, meaning)
-            written = state_write.run() if state_write is not None else None
+            written = _state_written(claim)
             failures = dispatch_event(row, event, meaning, written)
     except Exception as exc:
         savepoint.roll_back()
+        if claim.batched is not None:  # its row, written with the batch's others
+            claim.batched[0].undo(claim.batched[1])
         logger.error(
             "Processing Stripe event %s failed; stored as failed",
             row.stripe_id,

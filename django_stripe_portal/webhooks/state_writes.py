@@ -43,6 +43,7 @@ from django_stripe_portal.state.subscriptions import (
     CREATED_STAGE,
     DELETED_STAGE,
     PreparedSubscriptionWrite,
+    SubscriptionWrite,
 )
 from django_stripe_portal.webhooks.discounts import apply_coupon_event, apply_discount_event
 from django_stripe_portal.webhooks.entitlement_summaries import (
@@ -80,7 +81,10 @@ _STAGES = {
 }
 
 
-class _SubscriptionWrite:
+class SubscriptionStateWrite:
+    """A subscription event's write: the conditional upsert (``statement``), then the
+    customer's own discount applied where the statement found one (:meth:`finish`)."""
+
     def __init__(
         self,
         event: dict[str, Any],
@@ -115,7 +119,10 @@ class _SubscriptionWrite:
         self.statement = PreparedSubscriptionWrite(str(obj["id"]), values, event_time)
 
     def run(self) -> StateWritten:
-        write = self.statement.run()
+        return self.finish(self.statement.run())
+
+    def finish(self, write: SubscriptionWrite) -> StateWritten:
+        """What follows the statement (sent alone, or in a page's ``SubscriptionBatch``)."""
         if write.customer_discount is not None:
             with_customer_discount(
                 write.subscription, write.customer_discount, self.event_row, self.at
@@ -205,7 +212,11 @@ class _EntitlementsWrite:
 
 
 PreparedStateWrite = (
-    _SubscriptionWrite | _SessionSeen | _DiscountWrite | _AuthorizationWrite | _EntitlementsWrite
+    SubscriptionStateWrite
+    | _SessionSeen
+    | _DiscountWrite
+    | _AuthorizationWrite
+    | _EntitlementsWrite
 )
 
 
@@ -215,7 +226,7 @@ def prepare_state_write(
     """The row write the event calls for, compiled but not sent (None: it writes none)."""
     obj: dict[str, Any] = event["data"]["object"]
     if row.type in SUBSCRIPTION_EVENTS:
-        return _SubscriptionWrite(
+        return SubscriptionStateWrite(
             event, row.created_at, meaning.subscription_status, row.account, meaning, row
         )
     if row.type in DISCOUNT_EVENTS or row.type in COUPON_EVENTS:
