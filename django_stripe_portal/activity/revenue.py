@@ -31,14 +31,7 @@ from django.utils import timezone
 
 from django_stripe_portal.activity.at_risk import at_risk_run_rate
 from django_stripe_portal.activity.figures import ActivityRange
-from django_stripe_portal.activity.movements import (
-    CANCELLATION_KEYS,
-    MOVEMENT_KEYS,
-    cancellation_rows,
-    movement_rows,
-)
-from django_stripe_portal.activity.range_figures import RangeParts, range_parts
-from django_stripe_portal.activity.settled import mode_key
+from django_stripe_portal.activity.range_money import RangeMoney, range_money
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.configurations.feedback_options import feedback_option_descriptions
 from django_stripe_portal.events import SUBSCRIPTION_EVENTS, ChangeKind
@@ -137,11 +130,11 @@ def revenue_report(
     activity_range = ActivityRange(
         _as_day(start), _as_day(end), configuration=configuration, account=account
     )
-    return revenue_of(activity_range, range_parts(activity_range))
+    return revenue_of(activity_range, range_money(activity_range))
 
 
-def revenue_of(activity_range: ActivityRange, parts: RangeParts) -> RevenueReport:
-    """``revenue_report`` of a range already cut into its parts (``range_parts``)."""
+def revenue_of(activity_range: ActivityRange, money: RangeMoney) -> RevenueReport:
+    """``revenue_report`` of a range whose money rows are read (``range_money``)."""
     account = activity_range.account
     _first, after = activity_range.bounds()
     entries: dict[str, CurrencyRevenue] = {}
@@ -152,7 +145,7 @@ def revenue_of(activity_range: ActivityRange, parts: RangeParts) -> RevenueRepor
     for currency, amount in _mrr_at(after, account).items():
         entry(currency).mrr = amount
     reasons: dict[str, dict[str, ReasonAmount]] = defaultdict(dict)
-    for row in _movements(parts):
+    for row in money.movements:
         _add_movement(entry(row["currency"]), reasons[row["currency"]], row)
     options = [r for by in reasons.values() for r in by.values() if r.reason.startswith("bfo_")]
     if options:
@@ -163,7 +156,7 @@ def revenue_of(activity_range: ActivityRange, parts: RangeParts) -> RevenueRepor
         entry(currency).canceled_by_reason = sorted(
             by_reason.values(), key=lambda r: (-r.monthly_amount, -r.cancellations, r.reason)
         )
-    for row in _all_cancellations(parts):
+    for row in money.cancellations:
         target = entry(row["currency"])
         target.all_canceled += row["amount"] or 0
         target.portal_canceled += row["portal"] or 0
@@ -212,15 +205,6 @@ def _mrr_at(after: dt.datetime, account: str | None) -> dict[str, int]:
     return totals
 
 
-def _movements(parts: RangeParts) -> list[dict[str, Any]]:
-    """The range's linked changes grouped by currency, kind and reason: one query a live
-    part, the settled days' rows."""
-    rows = [row for part in parts.live for row in movement_rows(part)]
-    for day in parts.settled.values():
-        rows += [dict(zip(MOVEMENT_KEYS, values, strict=True)) for values in day.movements]
-    return rows
-
-
 def _add_movement(
     target: CurrencyRevenue, reasons: dict[str, ReasonAmount], row: dict[str, Any]
 ) -> None:
@@ -240,16 +224,3 @@ def _add_movement(
     elif kind == ChangeKind.RETENTION_ACCEPTED:
         target.saved += after
         target.discount_cost += row["cost"] or 0
-
-
-def _all_cancellations(parts: RangeParts) -> list[dict[str, Any]]:
-    """Every cancellation of the range by the events' time, and the portal's part: one
-    query a live part, the settled days' rows."""
-    rows = [row for part in parts.live for row in cancellation_rows(*part.bounds(), part.account)]
-    mode = mode_key()
-    for day in parts.settled.values():
-        rows += [
-            dict(zip(CANCELLATION_KEYS, values, strict=True))
-            for values in day.cancellations.get(mode, [])
-        ]
-    return rows

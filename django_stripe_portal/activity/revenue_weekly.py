@@ -8,19 +8,9 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
-
-from django.db.models.functions import TruncWeek
-from django.utils import timezone
 
 from django_stripe_portal.activity.figures import ActivityRange
-from django_stripe_portal.activity.movements import (
-    MOVEMENT_KEYS,
-    cancellation_rows,
-    movement_rows,
-)
-from django_stripe_portal.activity.range_figures import RangeParts, range_parts
-from django_stripe_portal.activity.settled import mode_key
+from django_stripe_portal.activity.range_money import RangeMoney, range_money
 from django_stripe_portal.activity.weekly import WeekActivity, visits_per_week
 from django_stripe_portal.events import ChangeKind
 
@@ -59,28 +49,19 @@ def _monday(day: dt.date) -> dt.date:
 def weekly_money(
     activity_range: ActivityRange,
     visits: list[WeekActivity] | None = None,
-    parts: RangeParts | None = None,
+    money: RangeMoney | None = None,
 ) -> WeeklyMoney:
-    """Movements per week and currency, visits and cancellations per week (two queries a
-    live part of the range, ``activity.range_figures``; the visits' when not given; the
-    range's ``parts`` are read when not given)."""
-    tz = timezone.get_default_timezone()
+    """Movements per week and currency, visits and cancellations per week (the range's
+    money rows, ``range_money``, and its weeks' visits, read when not given)."""
     if visits is None:
         visits = visits_per_week(activity_range)
     mondays = [_monday(week.start) for week in visits]
-    if parts is None:
-        parts = range_parts(activity_range)
-    week_of_visit = TruncWeek("portal_session__created_at", tzinfo=tz)
-    rows = [row for part in parts.live for row in movement_rows(part, week=week_of_visit)]
-    for day, settled in parts.settled.items():
-        rows += [
-            {"week": _monday(day), **dict(zip(MOVEMENT_KEYS, values, strict=True))}
-            for values in settled.movements
-        ]
+    if money is None:
+        money = range_money(activity_range)
     # Summed by week, currency and kind first: a week's plan changes count by their net.
     sums: dict[tuple[dt.date, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for row in rows:
-        summed = sums[_as_date(row["week"]), row["currency"], row["change_kind"]]
+    for row in money.movements:
+        summed = sums[row["week"], row["currency"], row["change_kind"]]
         for index, key in enumerate(("before", "after", "change")):
             summed[index] += int(row[key] or 0)
     by_currency: dict[str, dict[dt.date, WeekMoney]] = defaultdict(dict)
@@ -100,22 +81,9 @@ def weekly_money(
         for currency, found in sorted(by_currency.items())
     }
     per_week: dict[dt.date, int] = defaultdict(int)
-    week_of_event = TruncWeek("created_at", tzinfo=tz)
-    for part in parts.live:
-        for row in cancellation_rows(*part.bounds(), part.account, week=week_of_event):
-            per_week[_as_date(row["week"])] += row["n"]
-    mode = mode_key()
-    for day, settled in parts.settled.items():
-        per_week[_monday(day)] += sum(values[1] for values in settled.cancellations.get(mode, []))
+    for row in money.cancellations:
+        per_week[row["week"]] += row["n"]
     churn = [
         WeekChurn(week.start, week.visits, per_week.get(_monday(week.start), 0)) for week in visits
     ]
     return WeeklyMoney(movements, churn)
-
-
-def _as_date(value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django_stripe_portal import activity, labels
 from django_stripe_portal.activity.jit import without_jit
 from django_stripe_portal.activity.range_figures import RangeParts, range_figures, range_parts
+from django_stripe_portal.activity.range_money import range_money
 from django_stripe_portal.activity.report import report_of
 from django_stripe_portal.activity.revenue import revenue_of
 from django_stripe_portal.activity.revenue_weekly import weekly_money
@@ -136,8 +137,9 @@ def _money(
     parts: RangeParts,
 ) -> dict[str, Any]:
     """The money cards (one per currency) and the two weekly charts."""
-    revenue = revenue_of(activity_range, parts)
-    weekly = weekly_money(activity_range, weeks, parts)
+    money = range_money(activity_range, parts)  # read once: the cards and the charts
+    revenue = revenue_of(activity_range, money)
+    weekly = weekly_money(activity_range, weeks, money)
     week_labels = [short_date(week.start) for week in weekly.churn]
     movement_charts = [
         (
