@@ -136,15 +136,15 @@ def test_a_failed_state_write_after_prepared_statements_leaves_later_deliveries_
     assert _deliver(client, [first]) == [200]
     assert _prepared()
 
-    original = state_writes._SubscriptionWrite.run
+    original = state_writes.SubscriptionStateWrite.run
 
     def fails(self: Any) -> Any:
         original(self)  # the upsert is sent, then the write fails
         raise RuntimeError("state write failed")
 
-    monkeypatch.setattr(state_writes._SubscriptionWrite, "run", fails)
+    monkeypatch.setattr(state_writes.SubscriptionStateWrite, "run", fails)
     assert _deliver(client, [failing]) == [500]
-    monkeypatch.setattr(state_writes._SubscriptionWrite, "run", original)
+    monkeypatch.setattr(state_writes.SubscriptionStateWrite, "run", original)
 
     assert _deliver(client, later) == [200, 200]
     assert _deliver(client, [failing]) == [200]  # Stripe's retry processes it
