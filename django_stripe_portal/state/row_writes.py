@@ -35,6 +35,7 @@ from django.db.models import (
     BigIntegerField,
     BooleanField,
     CharField,
+    DateField,
     DateTimeField,
     Field,
     ForeignKey,
@@ -211,7 +212,13 @@ def _insert_plan(model: type[Model]) -> tuple[list[Any], tuple[_FieldPlan, ...]]
             unchanged = int
         elif type(field) is JSONField:  # a dict or list goes to adapt_json_value directly
             unchanged = dict
-        own_pre_save = type(field).pre_save is not Field.pre_save
+        # A date field's own pre_save stamps auto_now(_add) fields and reads the rest as
+        # Field.pre_save does: those are read directly.
+        own_pre_save = type(field).pre_save is not Field.pre_save and not (
+            type(field) in (DateField, DateTimeField)
+            and not field.auto_now
+            and not field.auto_now_add
+        )
         own_placeholder = hasattr(field, "get_placeholder")
         none_as_is = type(field).__module__.startswith(_DJANGO_FIELDS) and not own_placeholder
         plan.append((field, field.attname, unchanged, none_as_is, own_pre_save, own_placeholder))
@@ -277,6 +284,19 @@ def _plain_params(
             return None
         params.extend(ops.modify_insert_params("%s", [value]))
     return params, raw_texts, as_text
+
+
+def aware_datetime_param(connection: Any, value: datetime) -> Any:
+    """An aware datetime as the database's operations adapt it
+    (``adapt_datetimefield_value``), less their steps where it is a UTC one on SQLite with a
+    UTC connection: its naive text, as ``make_naive`` makes it (as :func:`_plain_params`)."""
+    if (
+        value.tzinfo is UTC
+        and connection.timezone is UTC
+        and _operations_as_given(type(connection.ops))[2]
+    ):
+        return str(value.replace(tzinfo=None))
+    return connection.ops.adapt_datetimefield_value(value)
 
 
 #: Per class of database operations: :func:`_operations_as_given`'s answer.
