@@ -417,8 +417,7 @@ class PreparedNewRows:
                 self.statements.append((sql, [p for _, v in chunk if v for p in v.params]))
         #: Each statement's text in SQLite's own ``?`` style, or None (see :meth:`run`).
         self.qmark_texts = [
-            _qmark_text(sql) if connection.vendor == "sqlite" else None
-            for sql, _ in self.statements
+            qmark_text(sql) if connection.vendor == "sqlite" else None for sql, _ in self.statements
         ]
 
     def run(self) -> dict[Any, tuple[Any, ...]]:
@@ -443,10 +442,11 @@ class PreparedNewRows:
         return inserted
 
 
-def _qmark_text(sql: str) -> str | None:
+def qmark_text(sql: str) -> str | None:
     """``sql`` with its ``%s`` as ``?``, where SQLite's cursor leaves that text as it is
     and makes of ``sql`` the same: it holds no other ``%`` (an escaped ``%%`` would come
-    back as a ``%`` to convert again). Else None."""
+    back as a ``%`` to convert again). Else None. Send it only where Django does not log
+    statements (``connection.queries_logged``): its log formats parameters into ``%s``."""
     qmark = sql.replace("%s", "?")
     return None if "%" in qmark else qmark
 
