@@ -81,6 +81,32 @@ def test_distinct_subscriptions_are_written_in_one_statement(
     assert set(WebhookEvent.objects.values_list("status", flat=True)) == {Status.PROCESSED}
 
 
+def test_unlogged_the_batch_is_still_one_statement_through_the_wrappers(
+    stripe_events: FakeStripeEvents,
+) -> None:
+    """Unlogged, SQLite is sent the ``?`` text (converted once): the same one upsert,
+    seen by every execute wrapper, and the same rows."""
+    subs = [so.unique_id("sub") for _ in range(4)]
+    _updates(stripe_events, [(sub_id, index + 1) for index, sub_id in enumerate(subs)])
+    table = StripeSubscription._meta.db_table
+    inserts: list[str] = []
+
+    def wrapper(execute: Any, sql: str, *args: Any) -> Any:
+        if f'INSERT INTO "{table}"' in sql:
+            inserts.append(sql)
+        return execute(sql, *args)
+
+    with connection.execute_wrapper(wrapper):
+        assert not connection.queries_logged
+        fetch()
+
+    assert len(inserts) == 1
+    if connection.vendor == "sqlite":
+        assert "%s" not in inserts[0] and "?" in inserts[0]
+    assert [_quantity(sub_id) for sub_id in subs] == [1, 2, 3, 4]
+    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {Status.PROCESSED}
+
+
 def test_a_subscription_named_twice_is_written_one_event_at_a_time(
     stripe_events: FakeStripeEvents,
 ) -> None:

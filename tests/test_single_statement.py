@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.db.models import Subquery
 from django.utils import timezone
 
@@ -274,6 +275,32 @@ def test_a_page_insert_writes_the_new_rows_in_one_statement_and_says_which(
     assert rows[0].pk == WebhookEvent.objects.get(stripe_id="evt_page_cus_a").pk
     assert rows[1].pk is None
     assert WebhookEvent.objects.get(stripe_id="evt_page_cus_stored").payload == {"kept": True}
+    assert WebhookEvent.objects.get(stripe_id="evt_page_cus_b").payload == {"customer": "cus_b"}
+
+
+@pytest.mark.parametrize("subquery", [False, True], ids=["raw-sql", "compiled-by-django"])
+def test_a_page_insert_unlogged_is_sent_once_through_the_wrappers_and_links_as_logged(
+    subquery: bool,
+) -> None:
+    """Unlogged, SQLite is sent the ``?`` text (no conversion per execute): still one
+    statement that every execute wrapper sees, with the same rows and links as logged."""
+    visit = PortalSession.objects.create(stripe_id="bps_a", customer_id="cus_a", created_at=FIXED)
+    rows = [_page_row(customer, subquery=subquery) for customer in ("cus_a", "cus_b")]
+    statement = PreparedNewRows(rows, key="stripe_id", returning=("portal_session",))
+    sent: list[str] = []
+
+    def wrapper(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
+        sent.append(sql)
+        return execute(sql, *args)
+
+    with connection.execute_wrapper(wrapper):
+        assert not connection.queries_logged
+        inserted = statement.run()
+
+    assert inserted == {"evt_page_cus_a": (visit.pk,), "evt_page_cus_b": (None,)}
+    assert len(sent) == 1 and sent[0].startswith("INSERT")
+    if connection.vendor == "sqlite":
+        assert "%s" not in sent[0] and "?" in sent[0]
     assert WebhookEvent.objects.get(stripe_id="evt_page_cus_b").payload == {"customer": "cus_b"}
 
 

@@ -35,6 +35,7 @@ from django.db.models import (
     BigIntegerField,
     BooleanField,
     CharField,
+    DateField,
     DateTimeField,
     Field,
     ForeignKey,
@@ -88,7 +89,8 @@ class PreparedInsert:
         self.using = router.db_for_write(model)
         connection = connections[self.using]
         self.columns = [meta.pk if name == "pk" else meta.get_field(name) for name in returning]
-        fields, plan = _insert_plan(model)
+        fields, _ = _insert_plan(model)
+        plan = _connection_plan(model, type(connection.ops))
         shape: tuple[Any, ...] = (model, self.using, returning)
         shape += (tuple(unique_fields), tuple(update_fields), update_when, extra_returning[0])
         if connection.vendor != "postgresql":
@@ -211,15 +213,58 @@ def _insert_plan(model: type[Model]) -> tuple[list[Any], tuple[_FieldPlan, ...]]
             unchanged = int
         elif type(field) is JSONField:  # a dict or list goes to adapt_json_value directly
             unchanged = dict
-        own_pre_save = type(field).pre_save is not Field.pre_save
+        # A date field's own pre_save stamps auto_now(_add) fields and reads the rest as
+        # Field.pre_save does: those are read directly.
+        own_pre_save = type(field).pre_save is not Field.pre_save and not (
+            type(field) in (DateField, DateTimeField)
+            and not getattr(field, "auto_now", False)
+            and not getattr(field, "auto_now_add", False)
+        )
         own_placeholder = hasattr(field, "get_placeholder")
         none_as_is = type(field).__module__.startswith(_DJANGO_FIELDS) and not own_placeholder
         plan.append((field, field.attname, unchanged, none_as_is, own_pre_save, own_placeholder))
     return fields, tuple(plan)
 
 
+#: Per field, :data:`_FieldPlan` for one class of database operations: the field, its
+#: attname, the one value type it sends as it is there (None: none), whether it sends None
+#: as it is there, then the value type, pre_save and placeholder of :data:`_FieldPlan`.
+_ConnectionPlan = tuple[Any, str, type | None, bool, type | None, bool, bool]
+
+
+_CONNECTION_PLANS: dict[tuple[type[Model], type[BaseDatabaseOperations]], tuple[Any, ...]] = {}
+
+
+def _connection_plan(
+    model: type[Model], ops_type: type[BaseDatabaseOperations]
+) -> tuple[_ConnectionPlan, ...]:
+    """:func:`_insert_plan` with what a database's operations send as given worked out
+    once, so that a row's values are sorted with one type test each."""
+    found = _CONNECTION_PLANS.get((model, ops_type))
+    if found is not None:
+        return found
+    as_given, ints_as_is, _ = _operations_as_given(ops_type)
+    plan = []
+    _, fields = _insert_plan(model)
+    for field, attname, unchanged, none_as_is, own_pre_save, own_placeholder in fields:
+        as_is = unchanged if unchanged in (str, bool) or (unchanged is int and ints_as_is) else None
+        plan.append(
+            (
+                field,
+                attname,
+                as_is if as_given else None,
+                none_as_is and as_given,
+                unchanged,
+                own_pre_save,
+                own_placeholder,
+            )
+        )
+    found = _CONNECTION_PLANS[(model, ops_type)] = tuple(plan)
+    return found
+
+
 def _plain_params(
-    plan: tuple[_FieldPlan, ...], row: Model, connection: Any, json_texts: Mapping[str, str]
+    plan: tuple[_ConnectionPlan, ...], row: Model, connection: Any, json_texts: Mapping[str, str]
 ) -> tuple[list[Any], tuple[tuple[str, str], ...], tuple[int, ...]] | None:
     """The parameters Django's insert compiler would make for ``row``, the text of each
     ``RawSQL`` value (by field) and where the parameters hold a ``json_texts`` text, or
@@ -230,19 +275,18 @@ def _plain_params(
     its text joins the shape: callers pass one compiled once (e.g. ``linking``'s visit),
     never text built per row."""
     ops: BaseDatabaseOperations = connection.ops
-    as_given, ints_as_is, sqlite_times = _operations_as_given(type(ops))
+    sqlite_times = _operations_as_given(type(ops))[2]
     utc_text = sqlite_times and connection.timezone is UTC
     params: list[Any] = []
     raw_texts: tuple[tuple[str, str], ...] = ()
     as_text: tuple[int, ...] = ()
-    for field, attname, unchanged, none_as_is, own_pre_save, own_placeholder in plan:
+    for field, attname, as_is, none_as_is, unchanged, own_pre_save, own_placeholder in plan:
         value = field.pre_save(row, add=True) if own_pre_save else getattr(row, attname)
         kind = type(value)
-        if as_given and (
-            (value is None and none_as_is)
-            or (unchanged is str and isinstance(value, str))
-            or (unchanged is bool and kind is bool)
-            or (unchanged is int and kind is int and ints_as_is)
+        if (
+            kind is as_is
+            or (value is None and none_as_is)
+            or (as_is is str and isinstance(value, str))  # e.g. a TextChoices member
         ):
             params.append(value)
             continue
@@ -277,6 +321,16 @@ def _plain_params(
             return None
         params.extend(ops.modify_insert_params("%s", [value]))
     return params, raw_texts, as_text
+
+
+def aware_datetime_params(connection: Any, values: Sequence[datetime]) -> list[Any]:
+    """Aware datetimes as the database's operations adapt them
+    (``adapt_datetimefield_value``), less their steps for a UTC one on SQLite with a UTC
+    connection: its naive text, as ``make_naive`` makes it (as :func:`_plain_params`)."""
+    adapt = connection.ops.adapt_datetimefield_value
+    if connection.timezone is UTC and _operations_as_given(type(connection.ops))[2]:
+        return [str(v.replace(tzinfo=None)) if v.tzinfo is UTC else adapt(v) for v in values]
+    return [adapt(value) for value in values]
 
 
 #: Per class of database operations: :func:`_operations_as_given`'s answer.
@@ -329,7 +383,8 @@ class PreparedNewRows:
         model = type(rows[0])
         meta = model._meta
         connection = connections[self.using]
-        fields, plan = _insert_plan(model)
+        fields, _ = _insert_plan(model)
+        plan = _connection_plan(model, type(connection.ops))
         names = (key, "pk", *returning)
         columns = [meta.pk if name == "pk" else meta.get_field(name) for name in names]
         if not json_texts or (connection.vendor != "postgresql" and not compact_texts):
@@ -360,13 +415,24 @@ class PreparedNewRows:
                 rows_sql = ops.bulk_insert_sql(fields, [v.placeholders for _, v in chunk if v])
                 sql = " ".join(part for part in (head + rows_sql, tail, returning_sql) if part)
                 self.statements.append((sql, [p for _, v in chunk if v for p in v.params]))
+        #: Each statement's text in SQLite's own ``?`` style, or None (see :meth:`run`).
+        self.qmark_texts = [
+            qmark_text(sql) if connection.vendor == "sqlite" else None for sql, _ in self.statements
+        ]
 
     def run(self) -> dict[Any, tuple[Any, ...]]:
         """Send the statements: ``{key value: returning columns}`` of the rows inserted (a
         row whose unique ``key`` is stored already is left out); each one gets its pk."""
         inserted: dict[Any, tuple[Any, ...]] = {}
-        for sql, params in self.statements:
-            with connections[self.using].cursor() as cursor:
+        connection = connections[self.using]
+        for (sql, params), qmark in zip(self.statements, self.qmark_texts, strict=True):
+            # SQLite's cursor rewrites %s to ? with a regular expression on every execute:
+            # about a millisecond for a page's thousands of parameters, a quarter of that to
+            # find no %s in the ? text. Django's log (DEBUG, CaptureQueriesContext) formats
+            # the parameters into the %s text, so it is sent as it is there.
+            if qmark is not None and not connection.queries_logged:
+                sql = qmark
+            with connection.cursor() as cursor:
                 cursor.execute(sql, params)
                 returned = cursor.fetchall()
             for found in returned:
@@ -374,6 +440,15 @@ class PreparedNewRows:
                 row.pk, row._state.adding, row._state.db = found[1], False, self.using
                 inserted[found[0]] = tuple(found[2:])
         return inserted
+
+
+def qmark_text(sql: str) -> str | None:
+    """``sql`` with its ``%s`` as ``?``, where SQLite's cursor leaves that text as it is
+    and makes of ``sql`` the same: it holds no other ``%`` (an escaped ``%%`` would come
+    back as a ``%`` to convert again). Else None. Send it only where Django does not log
+    statements (``connection.queries_logged``): its log formats parameters into ``%s``."""
+    qmark = sql.replace("%s", "?")
+    return None if "%" in qmark else qmark
 
 
 class _RowValues(NamedTuple):

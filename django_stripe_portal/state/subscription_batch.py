@@ -30,7 +30,7 @@ from typing import Any
 from django.db import connections
 
 from django_stripe_portal.models import StripeDiscount, StripeSubscription
-from django_stripe_portal.state.row_writes import _parameter_limit
+from django_stripe_portal.state.row_writes import _parameter_limit, qmark_text
 from django_stripe_portal.state.subscriptions import (
     PreparedSubscriptionWrite,
     SubscriptionAccountMismatch,
@@ -76,7 +76,10 @@ class SubscriptionBatch:
             self._before = {row[1]: tuple(row) for row in cursor.fetchall()}
             # Serializable SQLite: nothing can appear between the read and the statement.
             read = list(self._before) if connection.vendor == "postgresql" else None
-            for sql, params in _statements(self.writes, connection, read):
+            # SQLite's cursor converts %s with a regular expression on every execute; the
+            # batch's text in its own ? style is put together from parts converted once.
+            qmark = connection.vendor == "sqlite" and not connection.queries_logged
+            for sql, params in _statements(self.writes, connection, read, qmark=qmark):
                 cursor.execute(sql, params)
                 returned.update((row[0], tuple(row[1:])) for row in cursor.fetchall())
         stale = [
@@ -132,13 +135,21 @@ class SubscriptionBatch:
 
 
 def _statements(
-    writes: Sequence[PreparedSubscriptionWrite], connection: Any, read: list[str] | None
+    writes: Sequence[PreparedSubscriptionWrite],
+    connection: Any,
+    read: list[str] | None,
+    *,
+    qmark: bool = False,
 ) -> list[tuple[str, list[Any]]]:
     """The writes' rows in as few multi-row upserts as the parameter limit allows: each
     write's own compiled statement, its VALUES row repeated, returning the key, the pk and
     the customer's discount terms (a subquery on the written row's own columns). ``read``:
-    the only keys the update branch may take (PostgreSQL: one array parameter)."""
-    head, row_sql, tail = _parts(writes[0].statement.sql, connection.alias)
+    the only keys the update branch may take (PostgreSQL: one array parameter); ``qmark``:
+    in SQLite's ``?`` style where that is exact (``row_writes.qmark_text``)."""
+    parts = _parts(writes[0].statement.sql, connection.alias)
+    if qmark and read is None:
+        parts = _qmark_parts(parts) or parts
+    head, row_sql, tail = parts
     limit = _parameter_limit(connection)
     if read is not None:
         returning_at = tail.index(" RETURNING ")
@@ -186,6 +197,17 @@ def _parts(single: str, using: str) -> tuple[str, str, str]:
         single[values_at:conflict_at],
         single[conflict_at:returning_at] + returning,
     )
+
+
+@cache
+def _qmark_parts(parts: tuple[str, str, str]) -> tuple[str, str, str] | None:
+    """:func:`_parts` in SQLite's ``?`` style, or None where that is not exact."""
+    converted = [qmark_text(part) for part in parts]
+    if any(part is None for part in converted):
+        return None
+    head, row_sql, tail = converted
+    assert head is not None and row_sql is not None and tail is not None
+    return head, row_sql, tail
 
 
 def _stored_rows(ids: list[str], using: str) -> dict[str, StripeSubscription]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.dispatch import Signal
 
 from django_stripe_portal import signals
@@ -88,16 +88,17 @@ def send_guarded(
     **named: Any,
 ) -> None:
     """Call each live receiver in a savepoint; record (never raise) what they raise."""
-    if not signal.has_listeners(sender):
-        return
     # Django ≥ 5.0 splits receivers into sync and async lists; the private accessor is
-    # the only way to wrap each receiver in its own savepoint.
+    # the only way to wrap each receiver in its own savepoint (and, asked once, it is
+    # also ``has_listeners``' answer: catch-up sends two signals an event).
     sync_receivers, async_receivers = signal._live_receivers(sender)
+    if not sync_receivers and not async_receivers:
+        return
     calls = [*sync_receivers, *(async_to_sync(r) for r in async_receivers)]
     for receiver in calls:
         savepoint = LazySavepoint()
         try:
-            with connection.execute_wrapper(savepoint):
+            with savepoint.connection.execute_wrapper(savepoint):
                 receiver(signal=signal, sender=sender, **named)
         except Exception as exc:
             savepoint.roll_back()
@@ -120,31 +121,34 @@ class LazySavepoint:
 
     def __init__(self) -> None:
         self.sid: str | None = None
-        self._callbacks_before = len(connection.run_on_commit)
+        #: The default connection, looked up once (``django.db.connection`` looks it up
+        #: on every attribute, and a savepoint is made for every receiver and event).
+        self.connection = connections[DEFAULT_DB_ALIAS]
+        self._callbacks_before = len(self.connection.run_on_commit)
 
     def __call__(
         self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
     ) -> Any:
-        if self.sid is None and not _opening.get() and connection.in_atomic_block:
+        if self.sid is None and not _opening.get() and self.connection.in_atomic_block:
             token = _opening.set(True)
             try:
-                self.sid = connection.savepoint()
+                self.sid = self.connection.savepoint()
             finally:
                 _opening.reset(token)
         return execute(sql, params, many, context)
 
     def roll_back(self) -> None:
-        del connection.run_on_commit[self._callbacks_before :]
+        del self.connection.run_on_commit[self._callbacks_before :]
         if self.sid is not None:
-            connection.savepoint_rollback(self.sid)
-            connection.savepoint_commit(self.sid)
+            self.connection.savepoint_rollback(self.sid)
+            self.connection.savepoint_commit(self.sid)
             # A failed inner atomic(savepoint=False) marked the whole transaction for
             # rollback; the savepoint has undone its work, so the rest may go on.
-            connection.needs_rollback = False
+            self.connection.needs_rollback = False
 
     def release(self) -> None:
         if self.sid is not None:
-            connection.savepoint_commit(self.sid)
+            self.connection.savepoint_commit(self.sid)
 
 
 def dispatch_event(

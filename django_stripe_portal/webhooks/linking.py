@@ -23,6 +23,7 @@ from django.db.models import BigIntegerField, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 
 from django_stripe_portal.models import PortalSession
+from django_stripe_portal.state.row_writes import aware_datetime_params
 
 #: How long before an event's ``created`` a recorded return may be and the visit still
 #: count as open at the event (clock skew between this server and Stripe).
@@ -60,8 +61,7 @@ def _visit_params(
     since = event_created_at - timedelta(seconds=window)
     times = (event_created_at, since, event_created_at - RETURN_TOLERANCE)
     if event_created_at.tzinfo is not None:
-        adapt = connection.ops.adapt_datetimefield_value
-        return [customer_id, *(adapt(value) for value in times)]
+        return [customer_id, *aware_datetime_params(connection, times)]
     created_at = PortalSession._meta.get_field("created_at")
     return [customer_id, *(created_at.get_db_prep_value(value, connection) for value in times)]
 

@@ -59,6 +59,9 @@ class EventMoney:
 _RUN_RATE_FIELDS = frozenset(
     ("items", "plan", "quantity", "status", "pause_collection", "discounts", "discount")
 )
+#: Fields ``run_rate.discounts_carried`` reads: where ``previous_attributes`` names none,
+#: the object before carries the discounts it carries after.
+_CARRIED_FIELDS = frozenset(("discounts", "discount", "items", "plan", "quantity"))
 _STATUS_ONLY_TYPES = ("customer.subscription.deleted", "customer.subscription.paused")
 
 
@@ -95,7 +98,9 @@ def subscription_event_money(event: dict[str, Any]) -> EventMoney:
     before_obj = _before_object(event_type, obj, previous, at)
     changed = event_type in _STATUS_ONLY_TYPES or not _RUN_RATE_FIELDS.isdisjoint(previous)
     before_basis = run_rate_basis(before_obj) if changed else after_basis
-    carried = {**discounts_carried(before_obj), **discounts_carried(obj)}
+    carried = discounts_carried(obj)
+    if not _CARRIED_FIELDS.isdisjoint(previous):  # else before carries the same discounts
+        carried = {**discounts_carried(before_obj), **carried}
     missing = [
         identifier
         for identifier in (*needed_discounts(after_basis), *needed_discounts(before_basis))

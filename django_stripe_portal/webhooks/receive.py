@@ -65,21 +65,23 @@ def new_event_row(
     created_at = stripe_time(event["created"])
     assert created_at is not None
     change_kind = meaning.change_kind
-    row = WebhookEvent(
-        stripe_id=event["id"],
-        type=event["type"],
-        livemode=event["livemode"],
-        api_version=event.get("api_version") or "",
-        account=event.get("account") or "",
-        customer_id=meaning.customer_id,
-        created_at=created_at,
-        payload=event,
-        status=status,
-        attempts=0 if status == Status.PENDING else 1,
-        processed_at=None if status == Status.PENDING else timezone.now(),
-        change_kind=change_kind,
-        received_via=received_via,
-        **event_column_values(event),
+    row = _event_row(
+        {
+            "stripe_id": event["id"],
+            "type": event["type"],
+            "livemode": event["livemode"],
+            "api_version": event.get("api_version") or "",
+            "account": event.get("account") or "",
+            "customer_id": meaning.customer_id,
+            "created_at": created_at,
+            "payload": event,
+            "status": status,
+            "attempts": 0 if status == Status.PENDING else 1,
+            "processed_at": None if status == Status.PENDING else timezone.now(),
+            "change_kind": change_kind,
+            "received_via": received_via,
+            **event_column_values(event),
+        }
     )
     money = read_event_money(row, event, meaning)
     meaning.known_discounts, meaning.run_rate = money.known, money.row_values
@@ -89,6 +91,19 @@ def new_event_row(
             meaning.customer_id, created_at, window, meaning.retention_coupon
         )
     return row
+
+
+def _event_row(values: dict[str, Any]) -> WebhookEvent:
+    """``WebhookEvent(**values)``, built as Django builds a row it reads (``Model.from_db``):
+    every field by position, the others' defaults in their places. Django's keyword path
+    costs as much as the rest of the row's making (catch-up builds thousands); the same
+    instance, and ``pre_init``/``post_init`` are sent as for a row read."""
+    return WebhookEvent(
+        *[
+            values[field.attname] if field.attname in values else field.get_default()
+            for field in WebhookEvent._meta.concrete_fields
+        ]
+    )
 
 
 def _event_insert(

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.events import COUPON_EVENTS, DISCOUNT_EVENTS
@@ -232,7 +232,7 @@ def _process(claim: _Claim) -> Outcome:
     # Opened with the event's first statement: an event that sends none costs no round trip.
     savepoint = LazySavepoint()
     try:
-        with connection.execute_wrapper(savepoint):
+        with savepoint.connection.execute_wrapper(savepoint):
             written = _state_written(claim)
             failures = dispatch_event(row, event, meaning, written)
     except Exception as exc:
