@@ -307,7 +307,7 @@ def test_a_page_insert_unlogged_is_sent_once_through_the_wrappers_and_links_as_l
 def test_a_page_insert_past_the_parameter_limit_takes_more_statements(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(row_writes, "_parameter_limit", lambda connection: 100)
+    monkeypatch.setattr(row_writes, "parameter_limit", lambda connection: 100)
     rows = [_page_row(f"cus_{n}") for n in range(7)]
 
     statement = PreparedNewRows(rows, key="stripe_id")

@@ -30,7 +30,7 @@ from typing import Any
 from django.db import connections
 
 from django_stripe_portal.models import StripeDiscount, StripeSubscription
-from django_stripe_portal.state.row_writes import _parameter_limit, qmark_text
+from django_stripe_portal.state.row_writes import parameter_limit, qmark_text
 from django_stripe_portal.state.subscriptions import (
     PreparedSubscriptionWrite,
     SubscriptionAccountMismatch,
@@ -150,7 +150,7 @@ def _statements(
     if qmark and read is None:
         parts = _qmark_parts(parts) or parts
     head, row_sql, tail = parts
-    limit = _parameter_limit(connection)
+    limit = parameter_limit(connection)
     if read is not None:
         returning_at = tail.index(" RETURNING ")
         quote = connection.ops.quote_name

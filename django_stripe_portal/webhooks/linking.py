@@ -23,7 +23,7 @@ from django.db.models import BigIntegerField, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 
 from django_stripe_portal.models import PortalSession
-from django_stripe_portal.state.row_writes import aware_datetime_params
+from django_stripe_portal.state.row_params import aware_datetime_params
 
 #: How long before an event's ``created`` a recorded return may be and the visit still
 #: count as open at the event (clock skew between this server and Stripe).
