@@ -7,6 +7,7 @@ import pytest
 import responses as responses_lib
 
 from tests import contract
+from tests.fake_stripe_events import FakeStripeEvents
 
 STRIPE_API = "https://api.stripe.com"
 
@@ -25,6 +26,15 @@ def _no_network() -> Iterator[responses_lib.RequestsMock]:
 def stripe_mock(_no_network: responses_lib.RequestsMock) -> responses_lib.RequestsMock:
     """The active `responses` mock, to register Stripe answers and read the calls made."""
     return _no_network
+
+
+@pytest.fixture
+def stripe_events(stripe_mock: responses_lib.RequestsMock) -> Iterator[FakeStripeEvents]:
+    """A fake of Stripe's ``GET /v1/events`` (``tests.fake_stripe_events``); fails the test
+    if the app sent it a request Stripe would refuse."""
+    fake = FakeStripeEvents(stripe_mock).install()
+    yield fake
+    assert fake.refused == [], "requests Stripe would refuse"
 
 
 @pytest.fixture(autouse=True)

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from io import StringIO
 from typing import Any
 
 import pytest
-import responses
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.db import transaction
@@ -19,22 +18,15 @@ from django.test import Client
 
 from django_stripe_portal import signals
 from django_stripe_portal.models import PortalSession, StripeSubscription, WebhookEvent
-from django_stripe_portal.webhooks import catch_up, receive_batch
+from django_stripe_portal.webhooks import catch_up
 from tests import stripe_objects as so
 from tests.fake_stripe_events import FakeStripeEvents
-from tests.webhook_support import Recorder, connected, post_signed
+from tests.webhook_support import Recorder, connected, fail_after_dispatching, post_signed
 
 pytestmark = pytest.mark.django_db
 
 Status = WebhookEvent.Status
 HOUR = 3600
-
-
-@pytest.fixture
-def stripe_events(stripe_mock: responses.RequestsMock) -> Iterator[FakeStripeEvents]:
-    fake = FakeStripeEvents(stripe_mock).install()
-    yield fake
-    assert fake.refused == [], "requests Stripe would refuse"
 
 
 def fetch(*args: str) -> str:
@@ -182,15 +174,7 @@ def test_a_processing_failure_mid_page_rolls_back_that_events_work_only(
 ) -> None:
     listed = _subscription_updates(stripe_events, 5)
     bad = listed[2]
-    dispatch = receive_batch.dispatch_event
-
-    def fails_after_dispatching_one(row: WebhookEvent, *args: Any) -> Any:
-        failures = dispatch(row, *args)
-        if row.stripe_id == bad["id"]:
-            raise RuntimeError("lost the database for a moment")
-        return failures
-
-    monkeypatch.setattr(receive_batch, "dispatch_event", fails_after_dispatching_one)
+    fail_after_dispatching(monkeypatch, bad["id"])
     committed: list[str] = []
 
     def on_commit(sender: Any, event: WebhookEvent, **kwargs: Any) -> None:

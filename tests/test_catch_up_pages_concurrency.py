@@ -25,10 +25,9 @@ from django.test import Client
 
 from django_stripe_portal import signals
 from django_stripe_portal.models import StripeSubscription, WebhookEvent
-from django_stripe_portal.webhooks import receive_batch
 from tests import stripe_objects as so
 from tests.fake_stripe_events import FakeStripeEvents
-from tests.webhook_support import connected, post_signed
+from tests.webhook_support import connected, fail_after_dispatching, post_signed
 
 pytestmark = [
     pytest.mark.postgres,
@@ -224,15 +223,7 @@ def test_a_failing_event_never_deletes_a_subscription_a_delivery_inserted_meanwh
     stripe_mock: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     subs, listed, live = _new_subscriptions_with_a_live_delivery(stripe_mock)
-    dispatch = receive_batch.dispatch_event
-
-    def fails_after_dispatching(row: WebhookEvent, *args: Any) -> Any:
-        failures = dispatch(row, *args)
-        if row.stripe_id == listed[1]["id"]:
-            raise RuntimeError("lost the database for a moment")
-        return failures
-
-    monkeypatch.setattr(receive_batch, "dispatch_event", fails_after_dispatching)
+    fail_after_dispatching(monkeypatch, listed[1]["id"])
     with (
         connection.execute_wrapper(_delivery_between_read_and_write(live)),
         pytest.raises(CommandError, match=r"1 event\(s\) failed"),

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
 from io import StringIO
 from typing import Any
 
 import pytest
-import responses
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -20,23 +18,15 @@ from django.utils import timezone
 
 from django_stripe_portal import signals
 from django_stripe_portal.models import StripeSubscription, WebhookEvent
-from django_stripe_portal.webhooks import receive_batch
 from tests import stripe_objects as so
 from tests.factories import StripeSubscriptionFactory
 from tests.fake_stripe_events import FakeStripeEvents
-from tests.webhook_support import connected
+from tests.webhook_support import connected, fail_after_dispatching
 
 pytestmark = pytest.mark.django_db
 
 Status = WebhookEvent.Status
 HOUR = 3600
-
-
-@pytest.fixture
-def stripe_events(stripe_mock: responses.RequestsMock) -> Iterator[FakeStripeEvents]:
-    fake = FakeStripeEvents(stripe_mock).install()
-    yield fake
-    assert fake.refused == [], "requests Stripe would refuse"
 
 
 def fetch() -> str:
@@ -188,15 +178,7 @@ def test_a_failing_event_in_the_batch_has_its_row_put_back_as_it_was(
         run_rate_basis={"currency": "usd"},
     )
     listed = _updates(stripe_events, [(a, 1), (b, 2), (c, 3)])
-    dispatch = receive_batch.dispatch_event
-
-    def fails_after_dispatching(row: WebhookEvent, *args: Any) -> Any:
-        failures = dispatch(row, *args)
-        if row.stripe_id == listed[1]["id"]:
-            raise RuntimeError("lost the database for a moment")
-        return failures
-
-    monkeypatch.setattr(receive_batch, "dispatch_event", fails_after_dispatching)
+    fail_after_dispatching(monkeypatch, listed[1]["id"])
     with CaptureQueriesContext(connection) as queries, pytest.raises(CommandError):
         fetch()
 

@@ -8,7 +8,6 @@ checked against the schema too (the autouse guard of tests/conftest.py).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from io import StringIO
 from typing import Any
@@ -37,13 +36,6 @@ HOUR = 3600
 #: Every signal of the app, by name, and a per-type one a host connected with on().
 APP_SIGNALS = {name: value for name, value in vars(signals).items() if isinstance(value, Signal)}
 HOST_TYPE = "customer.created"
-
-
-@pytest.fixture
-def stripe_events(stripe_mock: responses.RequestsMock) -> Iterator[FakeStripeEvents]:
-    fake = FakeStripeEvents(stripe_mock).install()
-    yield fake
-    assert fake.refused == [], "requests Stripe would refuse"
 
 
 class SignalLog:

@@ -48,3 +48,19 @@ def post_raw(client: Client, body: bytes | str, header: str | None, **extra: Any
 def post_signed(client: Client, event: dict[str, Any], secret: str = SECRET, **extra: Any) -> Any:
     body = json.dumps(event)
     return post_raw(client, body, sign_payload(body, secret), **extra)
+
+
+def fail_after_dispatching(monkeypatch: Any, stripe_id: str) -> None:
+    """Make catch-up's page raise right after dispatching the event ``stripe_id`` (its
+    receivers ran; the database "went away"), as a failure mid-page."""
+    from django_stripe_portal.webhooks import receive_batch
+
+    dispatch = receive_batch.dispatch_event
+
+    def fails_after_dispatching(row: Any, *args: Any) -> Any:
+        failures = dispatch(row, *args)
+        if row.stripe_id == stripe_id:
+            raise RuntimeError("lost the database for a moment")
+        return failures
+
+    monkeypatch.setattr(receive_batch, "dispatch_event", fails_after_dispatching)
