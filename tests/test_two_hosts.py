@@ -149,6 +149,13 @@ def test_two_hosts_lose_nothing_and_dispatch_nothing_twice_when_one_is_killed(
             "every event to be processed",
             timeout=120,
         )
+        # A worker writes its line once the commit has returned (on_commit): wait for
+        # every line before the processes are stopped, then count them.
+        wait_until(
+            lambda: set(_committed(tmp_path)) >= set(ids),
+            "every dispatch's commit to be logged",
+            timeout=60,
+        )
         for sweeper in sweepers:
             sweeper.stopped.set()
         for sweeper in sweepers:
