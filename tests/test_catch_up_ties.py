@@ -13,7 +13,7 @@ from django_stripe_portal import signals
 from tests import contract
 from tests import stripe_objects as so
 from tests.fake_stripe_events import FakeStripeEvents
-from tests.test_fetch_stripe_events import HOST_TYPE, fetch, stripe_events  # noqa: F401
+from tests.test_fetch_stripe_events import HOST_TYPE, fetch
 from tests.webhook_support import Recorder, connected
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 @contract.requires_openapi
 def test_same_second_events_of_two_listings_are_received_in_stripes_order(
-    stripe_events: FakeStripeEvents,  # noqa: F811
+    stripe_events: FakeStripeEvents,
 ) -> None:
     first_listing = ["customer.subscription.created", "customer.subscription.deleted"]
     fillers = [name for name in contract.event_types() if name not in (*first_listing, HOST_TYPE)]
@@ -47,7 +47,7 @@ def test_same_second_events_of_two_listings_are_received_in_stripes_order(
 
 
 @contract.requires_openapi
-def test_one_listing_costs_no_extra_request(stripe_events: FakeStripeEvents) -> None:  # noqa: F811
+def test_one_listing_costs_no_extra_request(stripe_events: FakeStripeEvents) -> None:
     second = int(time.time()) - 600
     for _ in range(3):
         stripe_events.create("customer.subscription.created", so.subscription(), created=second)
