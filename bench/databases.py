@@ -135,6 +135,7 @@ class Databases:
     def __init__(self, engine: str, tag: str) -> None:
         self.engine = engine
         self.tag = tag
+        OUT.mkdir(parents=True, exist_ok=True)  # a fresh checkout has none
         fingerprint = migrations_fingerprint()
         # Per tag: the signed-in users' sessions file lives in this checkout's OUT, so two
         # checkouts sharing one PostgreSQL template would log in with each other's cookies.
