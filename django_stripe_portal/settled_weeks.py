@@ -24,6 +24,8 @@ from django_stripe_portal.models import ActivityDay
 _LATE_DAYS = 32
 
 _WEEK = dt.timedelta(days=7)
+#: A visit newer than this is days away from any settled day, in any time zone.
+_RECENT = dt.timedelta(days=_LATE_DAYS - 4)
 
 
 def settled_through(today: dt.date | None = None) -> dt.date:
@@ -55,6 +57,8 @@ def forget_settled_after(event_time: dt.datetime) -> None:
     customers against. If that may touch a settled week, forget the settled days from
     the week before on."""
     since = event_time - dt.timedelta(seconds=get_settings().VISIT_WINDOW)
+    if since > timezone.now() - _RECENT:  # nearly every event: no local date to work out
+        return
     day = _settled_day(since)
     if day is not None:
         ActivityDay.objects.filter(day__gte=day - _WEEK).delete()

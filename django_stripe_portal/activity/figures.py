@@ -26,12 +26,12 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db import connections
 from django.db.models import Count, F, Q, QuerySet, Window
 from django.db.models.functions import Lag, TruncDate, TruncWeek
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from django_stripe_portal.activity.raw_rows import rows_around
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.events import ChangeKind
 from django_stripe_portal.models import PortalSession, WebhookEvent
@@ -230,17 +230,14 @@ def visit_days(activity_range: ActivityRange) -> dict[dt.date, VisitDay]:
         )
         .values("visit_day", "visit_week", "returned_at", "newer_day", "newer_week")
     )
-    inner_sql, params = visits.query.sql_with_params()
-    sql = (
-        "SELECT v.visit_day, COUNT(*), COUNT(v.returned_at), "  # noqa: S608
+    rows = rows_around(
+        visits,
+        "SELECT v.visit_day, COUNT(*), COUNT(v.returned_at), "
         "SUM(CASE WHEN v.newer_day IS NULL OR v.newer_day <> v.visit_day THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN v.newer_week IS NULL OR v.newer_week <> v.visit_week THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN v.newer_day IS NULL THEN 1 ELSE 0 END) "
-        f"FROM ({inner_sql}) v GROUP BY v.visit_day"
+        "FROM ({inner}) v GROUP BY v.visit_day",
     )
-    with connections[visits.db].cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
     return {date_of(row[0]): VisitDay(*(int(n) for n in row[1:])) for row in rows}
 
 

@@ -22,7 +22,6 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from django.db import connections
 from django.db.models import Exists, Min, OuterRef
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -42,6 +41,7 @@ from django_stripe_portal.activity.figures import (
     visit_days,
     visits_in,
 )
+from django_stripe_portal.activity.raw_rows import rows_around
 from django_stripe_portal.activity.settled import settled_days, unseen_on
 from django_stripe_portal.models import ActivityDay, PortalSession
 from django_stripe_portal.settled_weeks import settled_through
@@ -181,8 +181,5 @@ def _unseen_customers(newest: ActivityRange, range_start: dt.date) -> Mapping[dt
         .annotate(first_day=TruncDate(Min("created_at"), tzinfo=tz))
         .values("first_day")
     )
-    inner_sql, params = firsts.query.sql_with_params()
-    sql = f"SELECT f.first_day, COUNT(*) FROM ({inner_sql}) f GROUP BY f.first_day"  # noqa: S608
-    with connections[firsts.db].cursor() as cursor:
-        cursor.execute(sql, params)
-        return {date_of(day): int(count) for day, count in cursor.fetchall()}
+    rows = rows_around(firsts, "SELECT f.first_day, COUNT(*) FROM ({inner}) f GROUP BY f.first_day")
+    return {date_of(day): int(count) for day, count in rows}

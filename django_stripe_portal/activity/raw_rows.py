@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import connections
@@ -13,8 +14,17 @@ def raw_rows(queryset: QuerySet[Any, Any]) -> list[tuple[Any, ...]]:
     the aggregates' converters: 0.1 s at 30,000 rows). Only for columns the driver
     already returns as Python wants them: text, integers (a PostgreSQL ``SUM`` of
     integers comes as ``Decimal``: the caller converts it)."""
+    return rows_around(queryset)
+
+
+def rows_around(
+    queryset: QuerySet[Any, Any], outer: str = "{inner}", outer_params: Sequence[Any] = ()
+) -> list[tuple[Any, ...]]:
+    """The rows of ``outer``, a query around the queryset's SQL (written where ``{inner}``
+    stands): what Django cannot write itself, e.g. a ``GROUP BY`` over a window or over a
+    grouped query. ``outer_params`` are the parameters ``outer`` holds before ``{inner}``."""
     sql, params = queryset.query.sql_with_params()
     with connections[queryset.db].cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(outer.replace("{inner}", sql), (*outer_params, *params))
         rows: list[tuple[Any, ...]] = cursor.fetchall()
     return rows

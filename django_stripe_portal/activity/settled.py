@@ -33,6 +33,7 @@ from django_stripe_portal.activity.movements import (
     cancellations_of_modes,
     movement_rows,
 )
+from django_stripe_portal.activity.raw_rows import rows_around
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.models import ActivityDay, PortalSession
 
@@ -160,7 +161,6 @@ def first_visit_gaps(activity_range: ActivityRange) -> dict[dt.date, dict[str, i
         .values("customer_id", "visit_day")
         .annotate(first_at=Min("created_at"))
     )
-    inner_sql, params = firsts.query.sql_with_params()
     connection = connections[firsts.db]
     quote = connection.ops.quote_name
     table, customer, created = (
@@ -176,13 +176,11 @@ def first_visit_gaps(activity_range: ActivityRange) -> dict[dt.date, dict[str, i
         (),
         str(tz),
     )
-    sql = (
-        f"SELECT f.visit_day, {before_sql}, COUNT(*) FROM ({inner_sql}) f "  # noqa: S608
-        "GROUP BY 1, 2"
+    found = rows_around(
+        firsts,
+        f"SELECT f.visit_day, {before_sql}, COUNT(*) FROM ({{inner}}) f GROUP BY 1, 2",  # noqa: S608
+        before_params,
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, (*before_params, *params))
-        found = cursor.fetchall()
     gaps: dict[dt.date, dict[str, int]] = {}
     for day, before, count in found:
         day = date_of(day)
