@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -22,6 +23,8 @@ from django_stripe_portal.portal.return_links import new_return_key, sign_return
 from django_stripe_portal.settled_weeks import forget_settled_days, settled_through
 from tests import stripe_objects as so
 from tests.factories import PortalSessionFactory, WebhookEventFactory
+from tests.fake_stripe_events import FakeStripeEvents
+from tests.webhook_support import post_signed
 
 pytestmark = pytest.mark.django_db
 
@@ -41,21 +44,23 @@ def _visit(customer: str, at: dt.datetime, **fields: object) -> PortalSession:
 @pytest.mark.parametrize(
     ("today", "through"),
     [
-        (dt.date(2026, 12, 6), dt.date(2026, 11, 1)),  # today - 33 = Tue 3 Nov
-        (dt.date(2026, 12, 4), dt.date(2026, 11, 1)),  # today - 33 = Sun 1 Nov
-        (dt.date(2026, 12, 3), dt.date(2026, 10, 25)),  # today - 33 = Sat 31 Oct
+        (dt.date(2026, 12, 6), dt.date(2026, 11, 29)),  # today - 4 = Wed 2 Dec
+        (dt.date(2026, 12, 3), dt.date(2026, 11, 29)),  # today - 4 = Sun 29 Nov
+        (dt.date(2026, 12, 2), dt.date(2026, 11, 22)),  # today - 4 = Sat 28 Nov
     ],
 )
-def test_a_week_settles_once_stripe_can_add_nothing_to_it(today: dt.date, through: dt.date) -> None:
-    # 30 days of Stripe's event retention, a day, a margin, and a VISIT_WINDOW of an hour.
+def test_a_week_settles_once_nearly_every_event_has_arrived(
+    today: dt.date, through: dt.date
+) -> None:
+    # The day itself, two days for late deliveries, and a VISIT_WINDOW of an hour.
     assert settled_through(today) == through
     assert through.weekday() == 6
 
 
 @override_settings(STRIPE_PORTAL={"VISIT_WINDOW": 3 * 86400})
 def test_a_longer_visit_window_settles_later() -> None:
-    assert settled_through(dt.date(2026, 12, 6)) == dt.date(2026, 11, 1)  # Sat 31 Oct
-    assert settled_through(dt.date(2026, 12, 5)) == dt.date(2026, 10, 25)
+    assert settled_through(dt.date(2026, 12, 5)) == dt.date(2026, 11, 29)  # Sun 29 Nov
+    assert settled_through(dt.date(2026, 12, 4)) == dt.date(2026, 11, 22)  # Sat 28 Nov
 
 
 def test_the_years_settled_weeks_are_summed_once() -> None:
@@ -165,3 +170,73 @@ def test_an_old_event_replayed_is_counted_again() -> None:
     after = activity.activity_report(_year())
     assert after.summary.changed == 1
     assert {o.outcome: o.visits for o in after.outcomes}[ChangeKind.CANCEL_SCHEDULED] == 1
+
+
+#: In a whole week that is settled whatever today is, but within Stripe's 30 days.
+LATE = timezone.now() - dt.timedelta(days=18)
+
+
+def _late_cancellation(customer: str) -> dict[str, Any]:
+    """A cancellation scheduled five minutes into a visit of ``LATE``: an event of then."""
+    return so.event(
+        "customer.subscription.updated",
+        so.subscription(customer=customer, cancel_at_period_end=True),
+        previous_attributes={"cancel_at_period_end": False},
+        created=int((LATE + dt.timedelta(minutes=5)).timestamp()),
+    )
+
+
+def _settled_before_it_arrives(customer: str) -> None:
+    _visit(customer, LATE)
+    before = activity.activity_report(_year())
+    assert before.summary.changed == 0
+    late_day = timezone.localdate(LATE)
+    assert ActivityDay.objects.filter(day=late_day, visits=1).exists()  # its week is settled
+
+
+def test_an_event_delivered_days_late_is_counted(client: Client) -> None:
+    """Stripe retried the delivery for days: its first arrival forgets the settled days."""
+    _settled_before_it_arrives("cus_late")
+
+    assert post_signed(client, _late_cancellation("cus_late")).status_code == 200
+
+    after = activity.activity_report(_year())
+    assert after.summary.changed == 1
+    assert {o.outcome: o.visits for o in after.outcomes}[ChangeKind.CANCEL_SCHEDULED] == 1
+
+
+def test_an_event_caught_up_after_an_outage_is_counted(stripe_events: FakeStripeEvents) -> None:
+    _settled_before_it_arrives("cus_caught_up")
+    stripe_events.create(
+        "customer.subscription.updated",
+        so.subscription(customer="cus_caught_up", cancel_at_period_end=True),
+        previous_attributes={"cancel_at_period_end": False},
+        created=int((LATE + dt.timedelta(minutes=5)).timestamp()),
+        delivered=False,
+    )
+
+    call_command(
+        "fetch_stripe_events",
+        "--since",
+        (LATE - dt.timedelta(days=1)).date().isoformat(),
+        stdout=StringIO(),
+        stderr=StringIO(),
+    )
+
+    assert WebhookEvent.objects.filter(received_via="events_api").count() == 1
+    assert activity.activity_report(_year()).summary.changed == 1
+
+
+def test_an_event_delivered_on_time_keeps_the_settled_rows(client: Client) -> None:
+    _visit("cus_a", OLD)
+    activity.activity_report(_year())
+    rows = ActivityDay.objects.count()
+    event = so.event(
+        "customer.subscription.updated",
+        so.subscription(customer="cus_b", cancel_at_period_end=True),
+        previous_attributes={"cancel_at_period_end": False},
+    )
+
+    assert post_signed(client, event).status_code == 200
+
+    assert ActivityDay.objects.count() == rows

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.models import WebhookEvent
+from django_stripe_portal.settled_weeks import forget_settled_after
 from django_stripe_portal.state.row_writes import PreparedInsert, insert_unless_exists
 from django_stripe_portal.storage.columns import event_column_values
 from django_stripe_portal.webhooks.dispatch import dispatch_event, is_handled
@@ -143,6 +144,7 @@ def _store_and_dispatch(
             inserted = claim.run()
             if inserted is not None:
                 linked = row.portal_session_id = inserted[1]
+                forget_settled_after(row.created_at)  # an event that arrives days late
                 if not prepared:
                     state_write = prepare_state_write(row, event, meaning)
                 written = state_write.run() if state_write is not None else None
@@ -182,6 +184,7 @@ def _store_failed_after_rollback(row: WebhookEvent, linked: int | None, exc: Exc
     try:
         with transaction.atomic():
             insert_unless_exists(row)
+            forget_settled_after(row.created_at)
     except Exception:
         logger.exception(
             "Processing Stripe event %s failed and it could not be stored either; "

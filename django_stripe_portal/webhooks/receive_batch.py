@@ -36,6 +36,7 @@ from django.db import transaction
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.events import COUPON_EVENTS, DISCOUNT_EVENTS
 from django_stripe_portal.models import WebhookEvent
+from django_stripe_portal.settled_weeks import forget_settled_after
 from django_stripe_portal.state.row_writes import PreparedNewRows
 from django_stripe_portal.state.subscription_batch import SubscriptionBatch
 from django_stripe_portal.state.subscriptions import SubscriptionAccountMismatch, SubscriptionWrite
@@ -145,6 +146,8 @@ def _store_and_process(
                 else:
                     claim.row.portal_session_id = values[0]
                     results[claim.index] = _process(claim)
+            if inserted:  # events days old, after an outage: forget the days they touch
+                forget_settled_after(min(claim.row.created_at for claim in batch))
     except Exception:
         # Building the insert, the insert or the commit failed (no event's own work: that
         # is in its savepoint), and nothing of the batch is stored: each event goes the way
