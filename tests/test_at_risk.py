@@ -17,7 +17,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from django_stripe_portal.activity import AtRiskCustomer, customers_at_risk
+from django_stripe_portal.activity import AtRiskCustomer, customers_at_risk, largest_at_risk
 from django_stripe_portal.activity.at_risk import at_risk_run_rate
 from django_stripe_portal.models import PortalSession, StripeSubscription
 from tests import stripe_objects as so
@@ -205,20 +205,50 @@ def _reading_queries(run: Any) -> tuple[Any, list[str]]:
     return answer, [text for text in sql if text not in others]
 
 
-def test_seven_queries_whatever_the_number_of_rows() -> None:
-    """Four for the signals (the visits a change is linked to among them), one for the
-    run rates at stake, two for the labels (the links, then the Accounts v2 links of
-    customers no user is linked to by cus_…)."""
+def _visit_only_at_risk(count: int, prefix: str) -> None:
+    """Customers whose only reason is a visit: a cancel flow left, a live subscription."""
+    for number in range(count):
+        customer = f"cus_{prefix}{number:03d}"
+        StripeSubscriptionFactory(customer_id=customer, monthly_amount=1000 + number)
+        visit(customer, ago(days=2), flow_type="subscription_cancel")
+
+
+def test_eight_queries_whatever_the_number_of_rows() -> None:
+    """Four for the signals (the visits a change is linked to among them), two for the
+    run rates at stake (of the customers with a subscription at risk, joined in the
+    database; of the others, by id), two for the labels (the links, then the Accounts v2
+    links of customers no user is linked to by cus_…)."""
     _many_at_risk(3, "few")
+    _visit_only_at_risk(2, "flow")
     few, selects = _reading_queries(lambda: customers_at_risk(now=NOW))
-    assert len(few) == 3 and len(selects) == 7
+    assert len(few) == 5 and len(selects) == 8
     _many_at_risk(30, "many")
+    _visit_only_at_risk(30, "left")
     rows, selects = _reading_queries(lambda: customers_at_risk(now=NOW))
-    assert len(selects) == 7
-    assert len(rows) == 33
+    assert len(selects) == 8
+    assert len(rows) == 65
     assert {tuple(row.reasons) for row in rows} == {
-        ("cancel_scheduled", "cancel_flow_abandoned", "payment_trouble", "stuck")
+        ("cancel_scheduled", "cancel_flow_abandoned", "payment_trouble", "stuck"),
+        ("cancel_flow_abandoned",),
     }
+
+
+def test_the_largest_are_the_first_rows_of_the_whole_list() -> None:
+    """``largest_at_risk`` (the admin page's) builds only the rows it answers with: they
+    are the whole list's first, named, in its order, and it counts the others."""
+    _many_at_risk(12, "tie")  # the same run rate: the newest signal, then the id decide
+    _visit_only_at_risk(12, "flow")  # each its own run rate
+    for number in range(0, 12, 3):
+        StripeSubscription.objects.filter(customer_id=f"cus_tie{number:03d}").update(
+            monthly_amount=1005
+        )
+    whole = customers_at_risk(now=NOW)
+
+    for limit in (1, 5, 13, 24, 30):
+        top = largest_at_risk(limit=limit, now=NOW)
+        assert top.total == len(whole) == 24
+        assert [row.as_dict() for row in top.customers] == [row.as_dict() for row in whole[:limit]]
+    assert largest_at_risk(days=1, now=NOW).customers == customers_at_risk(days=1, now=NOW)
 
 
 def test_days_must_be_positive() -> None:

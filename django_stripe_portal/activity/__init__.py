@@ -10,8 +10,10 @@ The public names of ``django_stripe_portal.activity`` are importable from here;
 from django_stripe_portal.activity.at_risk import (
     AT_RISK_REASONS,
     AtRiskCustomer,
+    AtRiskTop,
     RiskSignal,
     customers_at_risk,
+    largest_at_risk,
 )
 from django_stripe_portal.activity.cancellations import (
     ReasonCount,
@@ -52,6 +54,7 @@ __all__ = [
     "ActivityReport",
     "ActivitySummary",
     "AtRiskCustomer",
+    "AtRiskTop",
     "CurrencyRevenue",
     "DayActivity",
     "OutcomeCount",
@@ -67,6 +70,7 @@ __all__ = [
     "cancellation_reasons",
     "customer_history",
     "customers_at_risk",
+    "largest_at_risk",
     "linked_changes",
     "retention_offers",
     "revenue_report",

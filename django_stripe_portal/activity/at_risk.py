@@ -21,30 +21,31 @@ Stripe call.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from django.db.models import (
-    Case,
-    Count,
-    Q,
-    QuerySet,
-    When,
-)
+from django.db.models import Case, Q, QuerySet, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from django_stripe_portal.activity.at_risk_money import run_rates_of
+from django_stripe_portal.activity.at_risk_money import run_rate_totals, run_rates_of
+from django_stripe_portal.activity.at_risk_visits import (
+    Visit,
+    abandoned_cancel_flows,
+    changed_visits,
+    stuck_customers,
+)
 from django_stripe_portal.activity.collector import collector_paused
 from django_stripe_portal.activity.jit import without_jit
 from django_stripe_portal.activity.raw_rows import raw_rows
 from django_stripe_portal.activity.utc_text import UtcText, parse_time
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.customer_labels import customer_labels
-from django_stripe_portal.models import PortalSession, StripeSubscription, WebhookEvent
+from django_stripe_portal.models import StripeSubscription
 from django_stripe_portal.state.subscriptions import ENDED_STATUSES
 
 CANCEL_SCHEDULED = "cancel_scheduled"
@@ -59,8 +60,6 @@ AT_RISK_REASONS = {
     STUCK: _("keeps coming back without a change"),
 }
 PAYMENT_TROUBLE_STATUSES = ("past_due", "unpaid", "incomplete")
-STUCK_VISITS = 3
-STUCK_WITHIN = dt.timedelta(days=7)
 
 
 @dataclass(slots=True)
@@ -141,6 +140,15 @@ class AtRiskCustomer:
         }
 
 
+class AtRiskTop(NamedTuple):
+    """``largest_at_risk``'s answer."""
+
+    #: The customers with the largest run rates at stake, as ``customers_at_risk`` orders them.
+    customers: list[AtRiskCustomer]
+    #: How many customers are at risk in all.
+    total: int
+
+
 def customers_at_risk(
     days: int = 30,
     *,
@@ -149,49 +157,86 @@ def customers_at_risk(
     named: bool = True,
 ) -> list[AtRiskCustomer]:
     """Every customer at risk in the site's mode, the largest run rate at stake first (then
-    the newest signal); seven queries whatever the number of rows: four for the signals,
-    one for the run rates, two for the labels.
+    the newest signal); eight queries whatever the number of rows: four for the signals,
+    two for the run rates, two for the labels.
     ``account``: only that connected account's (``""``: the platform's; None: all).
-    ``named=False`` leaves ``customer`` empty (one query less, for sums)."""
+    ``named=False`` leaves ``customer`` empty (two queries less, for sums)."""
+    return _at_risk(days, None, account, now, named).customers
+
+
+def largest_at_risk(
+    days: int = 30,
+    limit: int = 100,
+    *,
+    account: str | None = None,
+    now: dt.datetime | None = None,
+    named: bool = True,
+) -> AtRiskTop:
+    """The first ``limit`` rows of ``customers_at_risk``, and how many it has: the rows of
+    the others are not built (a page of 100 at 30,000 customers at risk)."""
+    return _at_risk(days, limit, account, now, named)
+
+
+def _at_risk(
+    days: int, limit: int | None, account: str | None, now: dt.datetime | None, named: bool
+) -> AtRiskTop:
     scope, subscription_scope, since, ended_before = _window(days, account, now)
-    signals: dict[str, list[RiskSignal]] = defaultdict(list)
     with without_jit(), collector_paused():
-        changed = _changed_visits(since)
-        found_signals = [
-            *_subscription_signals(subscription_scope),
-            *_abandoned_cancel_flows(scope, since, ended_before, changed),
-            *_stuck_customers(scope, since, ended_before, changed),
-        ]
-        for customer_id, signal in found_signals:
-            signals[customer_id].append(signal)
-        money, left = run_rates_of(list(signals), subscription_scope)
-        for customer_id in left:
-            # Only visit signals name them (a subscription signal is of a live one).
-            del signals[customer_id]
-        labels = customer_labels(signals, account=account) if named else {}
-        return _rows(signals, labels, money)
-
-
-def _rows(
-    signals: dict[str, list[RiskSignal]],
-    labels: dict[str, str],
-    money: dict[str, tuple[int, str]],
-) -> list[AtRiskCustomer]:
-    """The customers, largest run rate at stake first, then the newest signal."""
-    customers = [
-        AtRiskCustomer(
-            customer_id,
-            found if len(found) == 1 else sorted(found, key=lambda s: s.at, reverse=True),
-            labels.get(customer_id, ""),
-            *money.get(customer_id, (None, "")),
+        scheduled: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+        for row in _subscription_rows(subscription_scope):
+            scheduled[row[2]].append(row)
+        changed = changed_visits(since)
+        visit_signals: dict[str, list[RiskSignal]] = defaultdict(list)
+        for reason, found in (
+            (CANCEL_FLOW_ABANDONED, abandoned_cancel_flows(scope, since, ended_before, changed)),
+            (STUCK, stuck_customers(scope, since, ended_before, changed)),
+        ):
+            for customer_id, visits in found:
+                visit_signals[customer_id].append(_visit_signal(reason, visits))
+        money, left = run_rates_of(
+            [customer_id for customer_id in visit_signals if customer_id not in scheduled],
+            subscription_scope,
+            _customers_of(_at_risk_subscriptions(subscription_scope)),
         )
-        for customer_id, found in signals.items()
-    ]
-    return sorted(
-        customers,
-        key=lambda c: (c.monthly_amount or 0, c.latest_signal_at, c.customer_id),
-        reverse=True,
-    )
+        # Only visit signals name those who left (a subscription signal is of a live one).
+        customers = [
+            *scheduled,
+            *(c for c in visit_signals if c not in scheduled and c not in left),
+        ]
+
+        def signals_of(customer_id: str) -> list[RiskSignal]:
+            return _signals_of(scheduled.get(customer_id, ()), visit_signals.get(customer_id, ()))
+
+        if limit is None:  # every row is built: the newest signal is each one's first
+            built = {customer_id: signals_of(customer_id) for customer_id in customers}
+            latest = {customer_id: found[0].at for customer_id, found in built.items()}
+        else:  # only the rows answered are built; the others' newest signal is read as text
+            built = {}
+            latest = {
+                customer_id: _latest_signal_at(
+                    scheduled.get(customer_id, ()), visit_signals.get(customer_id, ())
+                )
+                for customer_id in customers
+            }
+
+        def order(customer_id: str) -> tuple[int, dt.datetime, str]:
+            return money.get(customer_id, (0,))[0], latest[customer_id], customer_id
+
+        if limit is None:
+            chosen = sorted(customers, key=order, reverse=True)
+        else:
+            chosen = heapq.nlargest(limit, customers, key=order)
+        labels = customer_labels(chosen, account=account) if named and chosen else {}
+        rows = [
+            AtRiskCustomer(
+                customer_id,
+                built[customer_id] if built else signals_of(customer_id),
+                labels.get(customer_id, ""),
+                *money.get(customer_id, (None, "")),
+            )
+            for customer_id in chosen
+        ]
+        return AtRiskTop(rows, len(customers))
 
 
 def at_risk_run_rate(
@@ -199,24 +244,19 @@ def at_risk_run_rate(
 ) -> dict[str, int]:
     """``{currency: run rate}`` that the ``monthly_amount`` of ``customers_at_risk``'s rows
     add up to, without building the rows (``revenue_report``): the subscriptions' signals
-    are read as customer ids only, and no label is looked up."""
+    stay in the database, joined to the run rates, and no label is looked up."""
     scope, subscription_scope, since, ended_before = _window(days, account, now)
     with without_jit():
-        customers = set(
-            _at_risk_subscriptions(subscription_scope).values_list("customer_id", flat=True)
-        )
-        changed = _changed_visits(since)
-        for customer_id, _signal in [
-            *_abandoned_cancel_flows(scope, since, ended_before, changed),
-            *_stuck_customers(scope, since, ended_before, changed),
-        ]:
-            customers.add(customer_id)
-        money = run_rates_of(list(customers), subscription_scope).run_rates
-    totals: dict[str, int] = defaultdict(int)
-    for amount, currency in money.values():
-        if amount:
-            totals[currency] += amount
-    return dict(totals)
+        changed = changed_visits(since)
+        visitors = {
+            customer_id
+            for customer_id, _visits in [
+                *abandoned_cancel_flows(scope, since, ended_before, changed),
+                *stuck_customers(scope, since, ended_before, changed),
+            ]
+        }
+        at_risk = _customers_of(_at_risk_subscriptions(subscription_scope))
+        return run_rate_totals(visitors, subscription_scope, at_risk)
 
 
 def _window(
@@ -247,11 +287,18 @@ def _at_risk_subscriptions(scope: Q) -> QuerySet[StripeSubscription]:
     return StripeSubscription.objects.filter(at_risk, scope)
 
 
-def _subscription_signals(scope: Q) -> Iterable[tuple[str, RiskSignal]]:
+def _customers_of(subscriptions: QuerySet[StripeSubscription]) -> QuerySet[StripeSubscription]:
+    """Their ``customer_id``, as a subquery (the database joins it; see ``run_rates_of``)."""
+    return subscriptions.order_by().values("customer_id")
+
+
+def _subscription_rows(scope: Q) -> list[tuple[Any, ...]]:
+    """``pk``, ``stripe_id``, ``customer_id``, ``status`` and the times its signals rest on
+    (``scheduled_at``, ``ends_at``, ``trouble_since``), as ISO text in UTC (see utc_text):
+    at scale (tens of thousands of rows) turning timestamps into datetimes is most of the
+    work, so only the rows a caller shows are turned into signals (``_signals_of``)."""
     scheduled = Q(cancel_at_period_end=True) | Q(cancel_at__isnull=False)
-    # Only the times each row's signals need, read as text (see utc_text): at scale
-    # (tens of thousands of rows) turning timestamps into datetimes is most of the work.
-    rows = raw_rows(
+    return raw_rows(
         _at_risk_subscriptions(scope)
         .annotate(
             scheduled_at=UtcText(
@@ -268,126 +315,54 @@ def _subscription_signals(scope: Q) -> Iterable[tuple[str, RiskSignal]]:
             "pk", "stripe_id", "customer_id", "status", "scheduled_at", "ends_at", "trouble_since"
         )
     )
-    for pk, stripe_id, customer_id, status, scheduled_text, ends_text, trouble_text in rows:
-        scheduled_at, trouble_since = parse_time(scheduled_text), parse_time(trouble_text)
-        ends_at = parse_time(ends_text)
+
+
+def _latest_signal_at(
+    rows: Sequence[tuple[Any, ...]], visit_signals: Sequence[RiskSignal]
+) -> dt.datetime:
+    """When the newest of a customer's signals was seen. The rows' times are compared as
+    text (ISO in UTC sorts as time does) and only the newest is parsed."""
+    texts = [text for row in rows for text in (row[4], row[6]) if text is not None]
+    times = [signal.at for signal in visit_signals]
+    if texts:
+        newest = parse_time(max(texts))
+        assert newest is not None
+        times.append(newest)
+    return max(times)
+
+
+def _signals_of(
+    rows: Sequence[tuple[Any, ...]], visit_signals: Sequence[RiskSignal]
+) -> list[RiskSignal]:
+    """A customer's signals, newest first: its subscriptions' (``_subscription_rows``)
+    and its visits'."""
+    found: list[RiskSignal] = []
+    for pk, stripe_id, _customer_id, status, scheduled_text, ends_text, trouble_text in rows:
+        scheduled_at = parse_time(scheduled_text)
         if scheduled_at is not None:
-            yield (
-                customer_id,
+            found.append(
                 RiskSignal(
                     CANCEL_SCHEDULED,
                     # Stripe sets canceled_at to the time the cancellation was requested.
                     at=scheduled_at,
                     subscription_id=stripe_id,
                     subscription_pk=pk,
-                    cancels_at=ends_at,
-                ),
+                    cancels_at=parse_time(ends_text),
+                )
             )
+        trouble_since = parse_time(trouble_text)
         if trouble_since is not None:
-            signal = RiskSignal(PAYMENT_TROUBLE, trouble_since, stripe_id, pk, status)
-            yield customer_id, signal
+            found.append(RiskSignal(PAYMENT_TROUBLE, trouble_since, stripe_id, pk, status))
+    found.extend(visit_signals)
+    return found if len(found) == 1 else sorted(found, key=lambda s: s.at, reverse=True)
 
 
-def _changed_visits(since: dt.datetime) -> set[int]:
-    """Row ids of the visits since ``since`` that a change is linked to.
-
-    A change is never older than its visit (``webhooks.linking``), so the window's slice
-    of the partial ``stripe_portal_evt_visit_change`` index holds them all: one
-    index-only read and a set, instead of probing the events once per visit (which read
-    the table to check ``change_kind``)."""
-    linked = WebhookEvent.objects.filter(created_at__gte=since, portal_session__isnull=False)
-    return {pk for (pk,) in raw_rows(linked.exclude(change_kind="").values_list("portal_session"))}
-
-
-def _visits_read(
-    visits: QuerySet[PortalSession], ended_before: dt.datetime, changed: set[int]
-) -> Iterable[dict[str, Any]]:
-    """``pk``, ``stripe_id``, ``customer_id``, ``created_at``, ``changed`` (a change is
-    linked to the visit: its row id is in ``changed``) of the visits that are over or
-    changed something; one that is neither may still change something (it is within
-    ``VISIT_WINDOW``)."""
-    rows = raw_rows(
-        visits.annotate(
-            returned=Q(returned_at__isnull=False),
-            over=Q(created_at__lte=ended_before),
-            created_text=UtcText("created_at"),
-        ).values_list("pk", "stripe_id", "customer_id", "created_text", "returned", "over")
+def _visit_signal(reason: str, visits: list[Visit]) -> RiskSignal:
+    """The signal of visits (oldest first) a visit reason rests on, seen at the newest."""
+    return RiskSignal(
+        reason,
+        visits[-1]["created_at"],
+        visits=tuple(visit["stripe_id"] for visit in visits),
+        visit_pks=tuple(visit["pk"] for visit in visits),
+        visit_times=tuple(visit["created_at"] for visit in visits),
     )
-    for pk, stripe_id, customer_id, created_text, returned, over in rows:
-        visit_changed = pk in changed
-        if visit_changed or returned or over:
-            yield {
-                "pk": pk,
-                "stripe_id": stripe_id,
-                "customer_id": customer_id,
-                "created_at": parse_time(created_text),
-                "changed": visit_changed,
-            }
-
-
-def _abandoned_cancel_flows(
-    scope: Q, since: dt.datetime, ended_before: dt.datetime, changed: set[int]
-) -> Iterable[tuple[str, RiskSignal]]:
-    visits = PortalSession.objects.filter(
-        scope, created_at__gte=since, flow_type="subscription_cancel"
-    )
-    latest: dict[str, dict[str, Any]] = {}
-    for visit in _visits_read(visits, ended_before, changed):
-        known = latest.get(visit["customer_id"])
-        if known is None or (visit["created_at"], visit["pk"]) > (known["created_at"], known["pk"]):
-            latest[visit["customer_id"]] = visit
-    for customer_id, visit in latest.items():
-        if not visit["changed"]:
-            yield (
-                customer_id,
-                RiskSignal(
-                    CANCEL_FLOW_ABANDONED,
-                    visit["created_at"],
-                    visits=(visit["stripe_id"],),
-                    visit_pks=(visit["pk"],),
-                    visit_times=(visit["created_at"],),
-                ),
-            )
-
-
-def _stuck_customers(
-    scope: Q, since: dt.datetime, ended_before: dt.datetime, changed: set[int]
-) -> Iterable[tuple[str, RiskSignal]]:
-    in_range = PortalSession.objects.filter(scope, created_at__gte=since)
-    frequent = (
-        in_range.order_by()
-        .values("customer_id")
-        .annotate(visits=Count("pk"))
-        .filter(visits__gte=STUCK_VISITS)
-        .values("customer_id")
-    )
-    by_customer: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for visit in _visits_read(in_range.filter(customer_id__in=frequent), ended_before, changed):
-        by_customer[visit["customer_id"]].append(visit)
-    for customer_id, visits in by_customer.items():
-        run = _stuck_run(sorted(visits, key=lambda v: (v["created_at"], v["pk"])))
-        if run:
-            yield (
-                customer_id,
-                RiskSignal(
-                    STUCK,
-                    run[-1]["created_at"],
-                    visits=tuple(v["stripe_id"] for v in run),
-                    visit_pks=tuple(v["pk"] for v in run),
-                    visit_times=tuple(v["created_at"] for v in run),
-                ),
-            )
-
-
-def _stuck_run(visits: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The unchanged visits of the latest 7 days holding 3 of them, after the last visit
-    that changed something ([] when there is no such run)."""
-    since_change: list[dict[str, Any]] = []
-    for visit in visits:
-        since_change = [] if visit["changed"] else [*since_change, visit]
-    for last in range(len(since_change) - 1, STUCK_VISITS - 2, -1):
-        end = since_change[last]["created_at"]
-        window = [v for v in since_change[: last + 1] if end - v["created_at"] <= STUCK_WITHIN]
-        if len(window) >= STUCK_VISITS:
-            return window
-    return []

@@ -3,7 +3,6 @@ customer linked to their visits and subscriptions in the admin."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from django import forms
@@ -15,7 +14,6 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from django_stripe_portal import activity
-from django_stripe_portal.customer_labels import customer_labels
 from django_stripe_portal.models import StripeSubscription
 
 #: The page lists at most this many customers (newest signal first) and says so.
@@ -42,12 +40,9 @@ def at_risk_view(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> Ht
         raise PermissionDenied
     form = AtRiskForm(request.GET or None)
     days = (form.cleaned_data.get("days") if form.is_valid() else None) or 30
-    # Everyone is counted; only the rows shown are named (the order does not depend on
-    # the names): two label queries over 100 ids instead of tens of thousands.
-    customers = activity.customers_at_risk(days, named=False)
-    shown = customers[:MAX_ROWS]
-    labels = customer_labels([customer.customer_id for customer in shown])
-    shown = [replace(customer, customer=labels[customer.customer_id]) for customer in shown]
+    # Everyone is counted; only the rows shown are built and named (the order does not
+    # depend on the names): two label queries over 100 ids instead of tens of thousands.
+    shown, total = activity.largest_at_risk(days, MAX_ROWS)
     context = {
         **model_admin.admin_site.each_context(request),
         "title": _("Customers at risk"),
@@ -56,8 +51,8 @@ def at_risk_view(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> Ht
         "form": form,
         "days": days,
         "customers": shown,
-        "total": len(customers),
-        "truncated": len(customers) > MAX_ROWS,
+        "total": total,
+        "truncated": total > MAX_ROWS,
         "reasons": activity.AT_RISK_REASONS,
         # Reversed once, not once per row: "…/0/change/" with the row's id in place of 0.
         "visit_url": _change_url_prefix(model_admin, "portalsession"),
