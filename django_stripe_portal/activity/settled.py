@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import connections
 from django.db.models import F, Min
-from django.db.models.functions import TruncDate
+from django.db.models.functions import TruncDate, TruncWeek
 from django.utils import timezone
 
 from django_stripe_portal.activity.cancellations import offer_rows, reason_rows
@@ -38,8 +38,8 @@ from django_stripe_portal.conf import get_settings
 from django_stripe_portal.models import ActivityDay, PortalSession
 
 #: Bumped when what a row holds, or how it is summed, changes: older rows are then
-#: summed again instead of read.
-SETTLED_VERSION = 1
+#: summed again instead of read. 2: the changes, reasons, offers and money by week.
+SETTLED_VERSION = 2
 
 #: The key of ``ActivityDay.first_visit_gaps`` for a customer's first visit ever.
 FIRST_EVER = "none"
@@ -93,38 +93,39 @@ def summed_days(weeks: ActivityRange, time_zone: str) -> list[ActivityDay]:
     """One unsaved row for every day of ``weeks`` (whole weeks): seven queries, whatever
     the number of weeks."""
     tz = timezone.get_default_timezone()
-    visit_day = TruncDate("created_at", tzinfo=tz)
-    changed_visit_day = TruncDate("portal_session__created_at", tzinfo=tz)
+    # By the Monday of the visit's (or the cancellation's) week: see ActivityDay.
+    visit_week = TruncWeek("created_at", tzinfo=tz)
+    changed_visit_week = TruncWeek("portal_session__created_at", tzinfo=tz)
     days = visit_days(weeks)
     gaps = first_visit_gaps(weeks)
     changes: dict[dt.date, dict[str, int]] = {}
     for row in (
         linked_changes(weeks)
-        .annotate(visit_day=changed_visit_day)
-        .values("visit_day")
+        .annotate(week=changed_visit_week)
+        .values("week")
         .annotate(**change_aggregates())
         .order_by()
     ):
-        day_counts: dict[str, Any] = dict(row)
-        changes[day_counts.pop("visit_day")] = day_counts
+        week_counts: dict[str, Any] = dict(row)
+        changes[date_of(week_counts.pop("week"))] = week_counts
     reasons: dict[dt.date, list[list[Any]]] = {}
-    for row in reason_rows(weeks, visit_day=changed_visit_day):
-        reasons.setdefault(row["visit_day"], []).append(
+    for row in reason_rows(weeks, week=changed_visit_week):
+        reasons.setdefault(date_of(row["week"]), []).append(
             [row["feedback"], row["feedback_option"], row["label"], row["cancellations"]]
         )
     offers: dict[dt.date, dict[str, list[int]]] = {}
-    for row in offer_rows(weeks, visit_day=visit_day):
-        offers.setdefault(row["visit_day"], {})[row["retention_coupon"]] = [
+    for row in offer_rows(weeks, week=visit_week):
+        offers.setdefault(date_of(row["week"]), {})[row["retention_coupon"]] = [
             row["offers"],
             row["accepted"],
         ]
     movements: dict[dt.date, list[list[Any]]] = {}
-    for row in movement_rows(weeks, visit_day=changed_visit_day):
-        movements.setdefault(row["visit_day"], []).append([row[key] for key in MOVEMENT_KEYS])
+    for row in movement_rows(weeks, week=changed_visit_week):
+        movements.setdefault(date_of(row["week"]), []).append([row[key] for key in MOVEMENT_KEYS])
     cancellations: dict[dt.date, dict[str, list[list[Any]]]] = {}
     first, after = weeks.bounds()
-    for row in cancellations_of_modes(first, after, None, event_day=visit_day, mode=F("livemode")):
-        by_mode = cancellations.setdefault(row["event_day"], {})
+    for row in cancellations_of_modes(first, after, None, week=visit_week, mode=F("livemode")):
+        by_mode = cancellations.setdefault(date_of(row["week"]), {})
         by_mode.setdefault(_MODES[row["mode"]], []).append([row[key] for key in CANCELLATION_KEYS])
     rows = []
     for day in weeks.days:

@@ -29,15 +29,17 @@ class ActivityDay(models.Model):
     #: visit before it (``{"12": 3, "none": 40}``): how many of the day's customers a
     #: range starting on any earlier day has not seen yet.
     first_visit_gaps = models.JSONField(default=dict)
-    #: ``activity.figures.change_counts`` of the day's visits.
+    # What a range only ever sums by whole weeks is kept on the Monday's row, for the
+    # week (the other days hold none): a year's report reads a seventh of it.
+    #: ``activity.figures.change_counts`` of the week's visits.
     changes = models.JSONField(default=dict)
-    #: ``[feedback, feedback_option, label, cancellations]`` of the day's visits.
+    #: ``[feedback, feedback_option, label, cancellations]`` of the week's visits.
     cancellation_reasons = models.JSONField(default=list)
-    #: ``{coupon: [offers, accepted]}`` of the day's visits.
+    #: ``{coupon: [offers, accepted]}`` of the week's visits.
     retention_offers = models.JSONField(default=dict)
-    #: ``activity.movements.movement_rows`` of the day's visits, as lists.
+    #: ``activity.movements.movement_rows`` of the week's visits, as lists.
     movements = models.JSONField(default=list)
-    #: ``activity.movements.cancellation_rows`` of the day's cancellations (by the
+    #: ``activity.movements.cancellation_rows`` of the week's cancellations (by the
     #: events' time), as lists, under ``"live"`` and ``"test"``.
     cancellations = models.JSONField(default=dict)
 
