@@ -72,7 +72,9 @@ def measure(processing: str) -> dict[str, float]:
 
     def batch(tag: str) -> list[bytes]:
         return [
-            json.dumps(payloads.build_event(k, f"evt_cpu{tag}{n}", 1_763_770_000 + n, rng)).encode()
+            json.dumps(
+                payloads.build_event(k, f"evt_cpu{tag}{n}", payloads.recent_time() + n, rng)
+            ).encode()
             for n, k in enumerate(kinds)
         ]
 

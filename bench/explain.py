@@ -38,7 +38,9 @@ class _Rollback(Exception):
 
 
 def _statements(kind: str, rng: random.Random) -> list[str]:
-    event = payloads.build_event(kind, f"evt_explain{rng.randrange(10**9)}", 1_763_770_000, rng)
+    event = payloads.build_event(
+        kind, f"evt_explain{rng.randrange(10**9)}", payloads.recent_time(), rng
+    )
     body = json.dumps(event).encode()
     client = Client()
     with CaptureQueriesContext(connection) as captured:

@@ -141,12 +141,18 @@ def sign(body: bytes, secret: str, timestamp: int | None = None) -> str:
     )
 
 
+def recent_time() -> int:
+    """An event's ``created`` a minute ago, as a delivery's: an event days old would also
+    forget settled activity days, which a delivery on time never does."""
+    return int(time.time()) - 60
+
+
 def deliveries(count: int, *, prefix: str, duplicate_share: float, seed: int) -> list[Delivery]:
     """``count`` deliveries; about ``duplicate_share`` of them redeliver an earlier event."""
     rng = random.Random(seed)
     kinds = [name for name, _ in MIX]
     weights = [weight for _, weight in MIX]
-    base_time = int(time.time()) - 60
+    base_time = recent_time()
     sent: list[Delivery] = []
     for n in range(count):
         # A redelivery comes well after the first delivery was answered, as Stripe's do.

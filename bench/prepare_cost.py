@@ -57,7 +57,7 @@ def measure(deliveries: int) -> dict[str, dict[str, float]]:
         for _ in range(count):
             sent += 1
             event = payloads.build_event(
-                rng.choice(kinds), f"evt_{run}{sent:07d}", 1_763_770_000 + sent, rng
+                rng.choice(kinds), f"evt_{run}{sent:07d}", payloads.recent_time() + sent, rng
             )
             body = json.dumps(event).encode()
             signature = payloads.sign(body, "whsec_bench")

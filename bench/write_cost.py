@@ -70,7 +70,9 @@ def measure(deliveries: int) -> dict[str, Any]:
             sent += 1
             kind = rng.choice(kinds)
             body = json.dumps(
-                payloads.build_event(kind, f"evt_{run}{tag}{sent:07d}", 1_763_770_000 + sent, rng)
+                payloads.build_event(
+                    kind, f"evt_{run}{tag}{sent:07d}", payloads.recent_time() + sent, rng
+                )
             ).encode()
             response = client.post(
                 path,
