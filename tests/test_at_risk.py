@@ -132,6 +132,32 @@ def test_visits_before_the_look_back_do_not_count() -> None:
     assert set(at_risk(days=45)["cus_old"].reasons) == {"cancel_flow_abandoned", "stuck"}
 
 
+def test_as_of_a_past_instant_later_visits_and_changes_are_not_yet() -> None:
+    """A report of a past range asks who was at risk at its end (``revenue_report``)."""
+    then = ago(days=20)
+    visit("cus_then", then - dt.timedelta(days=3), flow_type="subscription_cancel")
+    for days in (6, 5):
+        visit("cus_stuck", then - dt.timedelta(days=days))
+    last = visit("cus_stuck", then - dt.timedelta(days=1), returned_at=then)
+    WebhookEventFactory(  # a change after ``then`` ends being stuck, but not before it
+        customer_id="cus_stuck",
+        created_at=then + dt.timedelta(hours=1),
+        portal_session=last,
+        change_kind="plan_changed",
+    )
+    after = then + dt.timedelta(days=2)
+    visit("cus_after", after, flow_type="subscription_cancel", returned_at=after)
+    for customer, amount in (("cus_then", 1000), ("cus_stuck", 300), ("cus_after", 50)):
+        StripeSubscriptionFactory(customer_id=customer, currency="eur", monthly_amount=amount)
+
+    found = {row.customer_id: row.reasons for row in customers_at_risk(now=then)}
+
+    assert found == {"cus_then": ["cancel_flow_abandoned"], "cus_stuck": ["stuck"]}
+    assert {row.customer_id for row in customers_at_risk(now=NOW)} == {"cus_then", "cus_after"}
+    assert at_risk_run_rate(now=then) == {"eur": 1300}
+    assert at_risk_run_rate(now=NOW) == {"eur": 1050}
+
+
 def test_two_reasons_newest_signal_first() -> None:
     StripeSubscriptionFactory(
         customer_id="cus_two", cancel_at_period_end=True, canceled_at=ago(days=1)

@@ -180,12 +180,12 @@ def largest_at_risk(
 def _at_risk(
     days: int, limit: int | None, account: str | None, now: dt.datetime | None, named: bool
 ) -> AtRiskTop:
-    scope, subscription_scope, since, ended_before = _window(days, account, now)
+    scope, subscription_scope, since, ended_before, until = _window(days, account, now)
     with without_jit(), collector_paused():
         scheduled: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         for row in _subscription_rows(subscription_scope):
             scheduled[row[2]].append(row)
-        changed = changed_visits(since)
+        changed = changed_visits(since, until)
         visit_signals: dict[str, list[RiskSignal]] = defaultdict(list)
         for reason, found in (
             (CANCEL_FLOW_ABANDONED, abandoned_cancel_flows(scope, since, ended_before, changed)),
@@ -245,9 +245,9 @@ def at_risk_run_rate(
     """``{currency: run rate}`` that the ``monthly_amount`` of ``customers_at_risk``'s rows
     add up to, without building the rows (``revenue_report``): the subscriptions' signals
     stay in the database, joined to the run rates, and no label is looked up."""
-    scope, subscription_scope, since, ended_before = _window(days, account, now)
+    scope, subscription_scope, since, ended_before, until = _window(days, account, now)
     with without_jit():
-        changed = changed_visits(since)
+        changed = changed_visits(since, until)
         visitors = {
             customer_id
             for customer_id, _visits in [
@@ -261,9 +261,9 @@ def at_risk_run_rate(
 
 def _window(
     days: int, account: str | None, now: dt.datetime | None
-) -> tuple[Q, Q, dt.datetime, dt.datetime]:
-    """The visits' scope, the subscriptions' scope, the first instant visit reasons look
-    back to, and the instant before which a visit is over."""
+) -> tuple[Q, Q, dt.datetime, dt.datetime, dt.datetime]:
+    """The visits' scope (up to ``now``), the subscriptions' scope, the first instant
+    visit reasons look back to, the instant before which a visit is over, and ``now``."""
     if days < 1:
         raise ValueError(f"days must be at least 1, not {days}.")
     now = now or timezone.now()
@@ -274,7 +274,9 @@ def _window(
     subscription_scope = scope & Q(livemode=get_settings().livemode)
     # A visit still within its window may yet change something: not abandoned yet.
     ended_before = now - dt.timedelta(seconds=get_settings().VISIT_WINDOW)
-    return scope, subscription_scope, now - dt.timedelta(days=days), ended_before
+    # Visits after ``now`` are not yet (a report of a past range asks as of its end).
+    visit_scope = scope & Q(created_at__lte=now)
+    return visit_scope, subscription_scope, now - dt.timedelta(days=days), ended_before, now
 
 
 def _at_risk_subscriptions(scope: Q) -> QuerySet[StripeSubscription]:

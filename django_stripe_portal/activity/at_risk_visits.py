@@ -22,14 +22,17 @@ STUCK_WITHIN = dt.timedelta(days=7)
 Visit = dict[str, Any]
 
 
-def changed_visits(since: dt.datetime) -> set[int]:
-    """Row ids of the visits since ``since`` that a change is linked to.
+def changed_visits(since: dt.datetime, until: dt.datetime) -> set[int]:
+    """Row ids of the visits since ``since`` that a change is linked to, of the changes
+    up to ``until``.
 
     A change is never older than its visit (``webhooks.linking``), so the window's slice
     of the partial ``stripe_portal_evt_visit_change`` index holds them all: one
     index-only read and a set, instead of probing the events once per visit (which read
     the table to check ``change_kind``)."""
-    linked = WebhookEvent.objects.filter(created_at__gte=since, portal_session__isnull=False)
+    linked = WebhookEvent.objects.filter(
+        created_at__gte=since, created_at__lte=until, portal_session__isnull=False
+    )
     return {pk for (pk,) in raw_rows(linked.exclude(change_kind="").values_list("portal_session"))}
 
 
