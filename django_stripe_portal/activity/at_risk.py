@@ -289,7 +289,7 @@ def _at_risk_subscriptions(scope: Q) -> QuerySet[StripeSubscription]:
     return StripeSubscription.objects.filter(at_risk, scope)
 
 
-def _customers_of(subscriptions: QuerySet[StripeSubscription]) -> QuerySet[StripeSubscription]:
+def _customers_of(subscriptions: QuerySet[StripeSubscription]) -> QuerySet[Any, Any]:
     """Their ``customer_id``, as a subquery (the database joins it; see ``run_rates_of``)."""
     return subscriptions.order_by().values("customer_id")
 
