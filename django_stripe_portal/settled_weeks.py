@@ -42,11 +42,13 @@ def settled_through(today: dt.date | None = None) -> dt.date:
 
 
 def _settled_day(instant: dt.datetime) -> dt.date | None:
-    """The day of ``instant`` (``TIME_ZONE``) when its week is settled, else None."""
+    """The day of ``instant`` (``TIME_ZONE``) when its week may be settled, in this time
+    zone or in another one rows were summed in (up to two days apart, so settled up to a
+    week further), else None."""
     if instant > timezone.now() - _RECENT:  # nearly always: no local date to work out
         return None
     day = timezone.localdate(instant, timezone=timezone.get_default_timezone())
-    return day if day <= settled_through() else None
+    return day if day <= settled_through() + _WEEK else None
 
 
 def forget_settled_visit(created_at: dt.datetime) -> None:

@@ -5,9 +5,11 @@ returns. That the figures equal a live count on every split: test_activity_rando
 from __future__ import annotations
 
 import datetime as dt
+import json
 from io import StringIO
 from typing import Any
 
+import django
 import pytest
 from django.core.management import call_command
 from django.test import Client, override_settings
@@ -21,10 +23,13 @@ from django_stripe_portal.events import ChangeKind
 from django_stripe_portal.models import ActivityDay, PortalSession, WebhookEvent
 from django_stripe_portal.portal.return_links import new_return_key, sign_return_key
 from django_stripe_portal.settled_weeks import forget_settled_days, settled_through
+from django_stripe_portal.webhooks.accept import accept_event
+from django_stripe_portal.webhooks.receive import receive_event
+from django_stripe_portal.webhooks.receive_batch import receive_batch
 from tests import stripe_objects as so
 from tests.factories import PortalSessionFactory, WebhookEventFactory
 from tests.fake_stripe_events import FakeStripeEvents
-from tests.webhook_support import post_signed
+from tests.webhook_support import SECRET, post_signed
 
 pytestmark = pytest.mark.django_db
 
@@ -240,3 +245,128 @@ def test_an_event_delivered_on_time_keeps_the_settled_rows(client: Client) -> No
     assert post_signed(client, event).status_code == 200
 
     assert ActivityDay.objects.count() == rows
+
+
+#: Wed 9 Dec 2026 11:00 UTC: Thu 10 Dec 01:00 in Kiritimati (+14), Wed 9 Dec 00:00 in
+#: Pago Pago (-11); their settled weeks end on Sun 6 Dec and on Sun 29 Nov.
+TWO_ZONES_NOW = dt.datetime(2026, 12, 9, 11, 0, tzinfo=dt.UTC)
+#: Sun 6 Dec 02:00 in Kiritimati (a settled week there), Sat 5 Dec 01:00 in Pago Pago.
+TWO_ZONES_VISIT = dt.datetime(2026, 12, 5, 12, 0, tzinfo=dt.UTC)
+
+
+def _changed_in(zone: str) -> int:
+    with override_settings(TIME_ZONE=zone):
+        return activity.activity_report(ActivityRange.last_days(60)).summary.changed
+
+
+def test_a_late_event_forgets_the_settled_rows_of_another_time_zone(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows are kept per TIME_ZONE; an event that arrives late under another one still
+    forgets them (its day there is up to two days off, its settled weeks one week)."""
+    monkeypatch.setattr(timezone, "now", lambda: TWO_ZONES_NOW)
+    _visit("cus_tz", TWO_ZONES_VISIT)
+    assert _changed_in("Pacific/Kiritimati") == 0
+    assert ActivityDay.objects.filter(
+        time_zone="Pacific/Kiritimati", day=dt.date(2026, 12, 6), visits=1
+    ).exists()
+    event = so.event(
+        "customer.subscription.updated",
+        so.subscription(customer="cus_tz", cancel_at_period_end=True),
+        previous_attributes={"cancel_at_period_end": False},
+        created=int((TWO_ZONES_VISIT + dt.timedelta(minutes=5)).timestamp()),
+    )
+
+    with override_settings(TIME_ZONE="Pacific/Pago_Pago"):
+        assert post_signed(client, event).status_code == 200
+
+    assert _changed_in("Pacific/Pago_Pago") == 1
+    assert _changed_in("Pacific/Kiritimati") == 1
+
+
+def test_a_page_whose_only_new_event_is_recent_keeps_the_settled_rows() -> None:
+    """Catch-up forgets from its page's oldest *new* event: one stored already (by a
+    live delivery) is no news to the settled days."""
+    old = timezone.now() - dt.timedelta(days=20)
+    old_event = so.event(
+        "customer.subscription.updated",
+        so.subscription(customer="cus_old"),
+        previous_attributes={"quantity": 2},
+        created=int(old.timestamp()),
+    )
+    recent_event = so.event(
+        "customer.subscription.updated",
+        so.subscription(customer="cus_new"),
+        previous_attributes={"quantity": 2},
+    )
+
+    def accepted(event: dict[str, Any]) -> Any:
+        return accept_event(json.dumps(event).encode(), False)
+
+    _visit("cus_settled", OLD)
+    receive_event(*accepted(old_event))
+    activity.activity_report(_year())
+    rows = ActivityDay.objects.count()
+
+    receive_batch(
+        [accepted(old_event), accepted(recent_event)],
+        received_via=WebhookEvent.ReceivedVia.EVENTS_API,
+    )
+
+    assert WebhookEvent.objects.count() == 2
+    assert ActivityDay.objects.count() == rows
+
+
+TASK_MODE = {"API_KEY": "sk_test_x", "WEBHOOK_SECRETS": [SECRET], "WEBHOOK_PROCESSING": "task"}
+#: A backend that keeps the tasks, never runs them: the event stays pending.
+DUMMY_TASKS = {
+    "default": {
+        "BACKEND": (
+            "django.tasks.backends.dummy.DummyBackend"
+            if django.VERSION >= (6, 0)
+            else "django_tasks.backends.dummy.DummyBackend"
+        )
+    }
+}
+
+
+def _counted_now_and_summed_again() -> tuple[int, int]:
+    """The year's changes as the settled rows say, and once they are summed again."""
+    report = activity.activity_report(_year()).summary.changed
+    forget_settled_days()
+    return report, activity.activity_report(_year()).summary.changed
+
+
+def test_task_mode_a_late_event_stored_pending_is_counted(client: Client) -> None:
+    """Its row is stored linked to its visit before any task runs (after an outage, a
+    backlog of them): the settled days it touches are forgotten then."""
+    _settled_before_it_arrives("cus_task_late")
+    with override_settings(STRIPE_PORTAL=TASK_MODE, TASKS=DUMMY_TASKS):
+        assert post_signed(client, _late_cancellation("cus_task_late")).status_code == 200
+        assert WebhookEvent.objects.get().status == WebhookEvent.Status.PENDING
+
+        assert _counted_now_and_summed_again() == (1, 1)
+
+
+def test_task_mode_a_late_event_whose_processing_fails_is_counted(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task whose state write raises leaves the row failed, linked to its visit as it
+    was stored (when the settled days it touches were forgotten): still counted."""
+    from django_stripe_portal.tasks import process_webhook_event
+    from django_stripe_portal.webhooks import process
+
+    _settled_before_it_arrives("cus_task_fail")
+    event = _late_cancellation("cus_task_fail")
+    with override_settings(STRIPE_PORTAL=TASK_MODE, TASKS=DUMMY_TASKS):
+        assert post_signed(client, event).status_code == 200
+        activity.activity_report(_year())  # settled again meanwhile
+        monkeypatch.setattr(process, "prepare_state_write", _raises)
+        process_webhook_event.call(event["id"])
+        assert WebhookEvent.objects.get().status == WebhookEvent.Status.FAILED
+
+        assert _counted_now_and_summed_again() == (1, 1)
+
+
+def _raises(*args: Any, **kwargs: Any) -> None:
+    raise ValueError("state write failed")

@@ -158,6 +158,29 @@ def test_as_of_a_past_instant_later_visits_and_changes_are_not_yet() -> None:
     assert at_risk_run_rate(now=NOW) == {"eur": 1050}
 
 
+def test_as_of_a_past_instant_a_later_return_does_not_end_the_visit() -> None:
+    """A cancel flow 10 minutes before ``then`` (VISIT_WINDOW: an hour) was in progress
+    at ``then``: it came back only after. As of ``then`` it is not over, so not left."""
+    then = ago(days=5)
+    visit(
+        "cus_in_progress",
+        then - dt.timedelta(minutes=10),
+        flow_type="subscription_cancel",
+        returned_at=then + dt.timedelta(minutes=5),
+    )
+    StripeSubscriptionFactory(customer_id="cus_in_progress", currency="eur", monthly_amount=900)
+    for days in (3, 2):  # the same for "stuck": visits in progress are not counted
+        visit("cus_stuckish", then - dt.timedelta(days=days))
+    visit("cus_stuckish", then - dt.timedelta(minutes=10), returned_at=then + dt.timedelta(1))
+
+    assert customers_at_risk(now=then) == []
+    assert at_risk_run_rate(now=then) == {}
+    assert {row.customer_id for row in customers_at_risk(now=NOW)} == {
+        "cus_in_progress",
+        "cus_stuckish",
+    }
+
+
 def test_two_reasons_newest_signal_first() -> None:
     StripeSubscriptionFactory(
         customer_id="cus_two", cancel_at_period_end=True, canceled_at=ago(days=1)

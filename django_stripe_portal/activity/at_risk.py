@@ -188,8 +188,11 @@ def _at_risk(
         changed = changed_visits(since, until)
         visit_signals: dict[str, list[RiskSignal]] = defaultdict(list)
         for reason, found in (
-            (CANCEL_FLOW_ABANDONED, abandoned_cancel_flows(scope, since, ended_before, changed)),
-            (STUCK, stuck_customers(scope, since, ended_before, changed)),
+            (
+                CANCEL_FLOW_ABANDONED,
+                abandoned_cancel_flows(scope, since, until, ended_before, changed),
+            ),
+            (STUCK, stuck_customers(scope, since, until, ended_before, changed)),
         ):
             for customer_id, visits in found:
                 visit_signals[customer_id].append(_visit_signal(reason, visits))
@@ -251,8 +254,8 @@ def at_risk_run_rate(
         visitors = {
             customer_id
             for customer_id, _visits in [
-                *abandoned_cancel_flows(scope, since, ended_before, changed),
-                *stuck_customers(scope, since, ended_before, changed),
+                *abandoned_cancel_flows(scope, since, until, ended_before, changed),
+                *stuck_customers(scope, since, until, ended_before, changed),
             ]
         }
         at_risk = _customers_of(_at_risk_subscriptions(subscription_scope))

@@ -37,14 +37,17 @@ def changed_visits(since: dt.datetime, until: dt.datetime) -> set[int]:
 
 
 def _visits_read(
-    visits: QuerySet[PortalSession], ended_before: dt.datetime, changed: set[int]
+    visits: QuerySet[PortalSession],
+    until: dt.datetime,
+    ended_before: dt.datetime,
+    changed: set[int],
 ) -> Iterable[Visit]:
-    """The visits that are over or changed something (``changed``: a change is linked to
-    the visit, its row id is in ``changed``); one that is neither may still change
-    something (it is within ``VISIT_WINDOW``)."""
+    """The visits that are over at ``until`` (returned by then, or ``VISIT_WINDOW`` passed)
+    or changed something (``changed``: a change is linked to the visit, its row id is in
+    ``changed``); one that is neither may still change something."""
     rows = raw_rows(
         visits.annotate(
-            returned=Q(returned_at__isnull=False),
+            returned=Q(returned_at__isnull=False, returned_at__lte=until),
             over=Q(created_at__lte=ended_before),
             created_text=UtcText("created_at"),
         ).values_list("pk", "stripe_id", "customer_id", "created_text", "returned", "over")
@@ -62,14 +65,14 @@ def _visits_read(
 
 
 def abandoned_cancel_flows(
-    scope: Q, since: dt.datetime, ended_before: dt.datetime, changed: set[int]
+    scope: Q, since: dt.datetime, until: dt.datetime, ended_before: dt.datetime, changed: set[int]
 ) -> Iterable[tuple[str, list[Visit]]]:
     """Customers whose latest cancel flow since ``since`` ended with no change."""
     visits = PortalSession.objects.filter(
         scope, created_at__gte=since, flow_type="subscription_cancel"
     )
     latest: dict[str, Visit] = {}
-    for visit in _visits_read(visits, ended_before, changed):
+    for visit in _visits_read(visits, until, ended_before, changed):
         known = latest.get(visit["customer_id"])
         if known is None or (visit["created_at"], visit["pk"]) > (known["created_at"], known["pk"]):
             latest[visit["customer_id"]] = visit
@@ -79,7 +82,7 @@ def abandoned_cancel_flows(
 
 
 def stuck_customers(
-    scope: Q, since: dt.datetime, ended_before: dt.datetime, changed: set[int]
+    scope: Q, since: dt.datetime, until: dt.datetime, ended_before: dt.datetime, changed: set[int]
 ) -> Iterable[tuple[str, list[Visit]]]:
     """Customers with ``STUCK_VISITS`` visits within ``STUCK_WITHIN`` since ``since``,
     none of which changed anything, and no change in a visit since."""
@@ -92,7 +95,8 @@ def stuck_customers(
         .values("customer_id")
     )
     by_customer: dict[str, list[Visit]] = defaultdict(list)
-    for visit in _visits_read(in_range.filter(customer_id__in=frequent), ended_before, changed):
+    frequent_visits = in_range.filter(customer_id__in=frequent)
+    for visit in _visits_read(frequent_visits, until, ended_before, changed):
         by_customer[visit["customer_id"]].append(visit)
     for customer_id, visits in by_customer.items():
         run = _stuck_run(sorted(visits, key=lambda v: (v["created_at"], v["pk"])))

@@ -221,6 +221,8 @@ def _insert_and_enqueue(row: WebhookEvent, meaning: Interpretation) -> Outcome:
     inserted = _event_insert(row, meaning, returning=("pk",)).run()
     if inserted is None and stored_status(row.stripe_id) in DONE_STATUSES:
         return Outcome.DUPLICATE
+    if inserted is not None:  # stored already linked to its visit: a report reads it now
+        forget_settled_after(row.created_at)
     # New, or stored but never finished (pending/failed): hand it to a task (again).
     # The task takes the row lock, so a double enqueue never double-dispatches.
     if connection.in_atomic_block:

@@ -147,7 +147,9 @@ def _store_and_process(
                     claim.row.portal_session_id = values[0]
                     results[claim.index] = _process(claim)
             if inserted:  # events days old, after an outage: forget the days they touch
-                forget_settled_after(min(claim.row.created_at for claim in batch))
+                forget_settled_after(
+                    min(claim.row.created_at for claim in batch if claim.row.stripe_id in inserted)
+                )
     except Exception:
         # Building the insert, the insert or the commit failed (no event's own work: that
         # is in its savepoint), and nothing of the batch is stored: each event goes the way
