@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -35,6 +35,7 @@ from django.utils.translation import gettext_lazy as _
 from django_stripe_portal.activity.at_risk_money import run_rate_totals, run_rates_of
 from django_stripe_portal.activity.at_risk_visits import (
     Visit,
+    VisitWindow,
     abandoned_cancel_flows,
     changed_visits,
     stuck_customers,
@@ -180,22 +181,14 @@ def largest_at_risk(
 def _at_risk(
     days: int, limit: int | None, account: str | None, now: dt.datetime | None, named: bool
 ) -> AtRiskTop:
-    scope, subscription_scope, since, ended_before, until = _window(days, account, now)
+    visits, subscription_scope = _window(days, account, now)
     with without_jit(), collector_paused():
         scheduled: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         for row in _subscription_rows(subscription_scope):
             scheduled[row[2]].append(row)
-        changed = changed_visits(since, until)
         visit_signals: dict[str, list[RiskSignal]] = defaultdict(list)
-        for reason, found in (
-            (
-                CANCEL_FLOW_ABANDONED,
-                abandoned_cancel_flows(scope, since, until, ended_before, changed),
-            ),
-            (STUCK, stuck_customers(scope, since, until, ended_before, changed)),
-        ):
-            for customer_id, visits in found:
-                visit_signals[customer_id].append(_visit_signal(reason, visits))
+        for reason, customer_id, found in _visit_reasons(visits):
+            visit_signals[customer_id].append(_visit_signal(reason, found))
         money, left = run_rates_of(
             [customer_id for customer_id in visit_signals if customer_id not in scheduled],
             subscription_scope,
@@ -248,25 +241,15 @@ def at_risk_run_rate(
     """``{currency: run rate}`` that the ``monthly_amount`` of ``customers_at_risk``'s rows
     add up to, without building the rows (``revenue_report``): the subscriptions' signals
     stay in the database, joined to the run rates, and no label is looked up."""
-    scope, subscription_scope, since, ended_before, until = _window(days, account, now)
+    visits, subscription_scope = _window(days, account, now)
     with without_jit():
-        changed = changed_visits(since, until)
-        visitors = {
-            customer_id
-            for customer_id, _visits in [
-                *abandoned_cancel_flows(scope, since, until, ended_before, changed),
-                *stuck_customers(scope, since, until, ended_before, changed),
-            ]
-        }
+        visitors = {customer_id for _reason, customer_id, _visits in _visit_reasons(visits)}
         at_risk = _customers_of(_at_risk_subscriptions(subscription_scope))
         return run_rate_totals(visitors, subscription_scope, at_risk)
 
 
-def _window(
-    days: int, account: str | None, now: dt.datetime | None
-) -> tuple[Q, Q, dt.datetime, dt.datetime, dt.datetime]:
-    """The visits' scope (up to ``now``), the subscriptions' scope, the first instant
-    visit reasons look back to, the instant before which a visit is over, and ``now``."""
+def _window(days: int, account: str | None, now: dt.datetime | None) -> tuple[VisitWindow, Q]:
+    """The visits the visit reasons look at, and the subscriptions' scope."""
     if days < 1:
         raise ValueError(f"days must be at least 1, not {days}.")
     now = now or timezone.now()
@@ -275,11 +258,24 @@ def _window(
     # outlive a change of keys, are filtered by it.
     scope = Q() if account is None else Q(account=account)
     subscription_scope = scope & Q(livemode=get_settings().livemode)
-    # A visit still within its window may yet change something: not abandoned yet.
-    ended_before = now - dt.timedelta(seconds=get_settings().VISIT_WINDOW)
-    # Visits after ``now`` are not yet (a report of a past range asks as of its end).
-    visit_scope = scope & Q(created_at__lte=now)
-    return visit_scope, subscription_scope, now - dt.timedelta(days=days), ended_before, now
+    # Visits after ``now`` are not yet (a report of a past range asks as of its end); a
+    # visit still within its window may yet change something: not abandoned yet.
+    visits = VisitWindow(
+        scope,
+        since=now - dt.timedelta(days=days),
+        until=now,
+        ended_before=now - dt.timedelta(seconds=get_settings().VISIT_WINDOW),
+    )
+    return visits, subscription_scope
+
+
+def _visit_reasons(window: VisitWindow) -> Iterator[tuple[str, str, list[Visit]]]:
+    """``(reason, customer, the visits it rests on)`` of each visit reason."""
+    changed = changed_visits(window)
+    for customer_id, visits in abandoned_cancel_flows(window, changed):
+        yield CANCEL_FLOW_ABANDONED, customer_id, visits
+    for customer_id, visits in stuck_customers(window, changed):
+        yield STUCK, customer_id, visits
 
 
 def _at_risk_subscriptions(scope: Q) -> QuerySet[StripeSubscription]:

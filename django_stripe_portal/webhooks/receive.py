@@ -115,6 +115,15 @@ def _event_insert(
     return PreparedInsert(row, returning=returning, json_texts=payload_texts(meaning))
 
 
+def _run_insert(insert: PreparedInsert, row: WebhookEvent) -> tuple[Any, ...] | None:
+    """Send the event row's insert; a new row of an event days late (it is counted from
+    now on) forgets the settled activity days it touches."""
+    inserted = insert.run()
+    if inserted is not None:
+        forget_settled_after(row.created_at)
+    return inserted
+
+
 def payload_texts(meaning: Interpretation) -> dict[str, str]:
     """The ``json_texts`` of an event row's insert: its payload as the JSON text the event
     was read from, where that text stands for it (``parse.json_text_of``)."""
@@ -141,10 +150,9 @@ def _store_and_dispatch(
             # is kept on the event row (and redeliveries find it) as before.
             state_write, prepared = None, False
         with transaction.atomic():
-            inserted = claim.run()
+            inserted = _run_insert(claim, row)
             if inserted is not None:
                 linked = row.portal_session_id = inserted[1]
-                forget_settled_after(row.created_at)  # an event that arrives days late
                 if not prepared:
                     state_write = prepare_state_write(row, event, meaning)
                 written = state_write.run() if state_write is not None else None
@@ -183,8 +191,8 @@ def _store_failed_after_rollback(row: WebhookEvent, linked: int | None, exc: Exc
     row.last_error = error_text(exc)
     try:
         with transaction.atomic():
-            insert_unless_exists(row)
-            forget_settled_after(row.created_at)
+            if insert_unless_exists(row) is not None:
+                forget_settled_after(row.created_at)
     except Exception:
         logger.exception(
             "Processing Stripe event %s failed and it could not be stored either; "
@@ -218,11 +226,9 @@ def _store_and_enqueue(row: WebhookEvent, meaning: Interpretation) -> Outcome:
 
 
 def _insert_and_enqueue(row: WebhookEvent, meaning: Interpretation) -> Outcome:
-    inserted = _event_insert(row, meaning, returning=("pk",)).run()
+    inserted = _run_insert(_event_insert(row, meaning, returning=("pk",)), row)
     if inserted is None and stored_status(row.stripe_id) in DONE_STATUSES:
         return Outcome.DUPLICATE
-    if inserted is not None:  # stored already linked to its visit: a report reads it now
-        forget_settled_after(row.created_at)
     # New, or stored but never finished (pending/failed): hand it to a task (again).
     # The task takes the row lock, so a double enqueue never double-dispatches.
     if connection.in_atomic_block:
