@@ -180,7 +180,7 @@ def plain_params(
             # What DateTimeField.get_db_prep_save makes of an aware datetime, less its steps;
             # on SQLite (UTC connection) a UTC one is its naive text, as make_naive makes it.
             if utc_text and value.tzinfo is UTC:
-                params.append(str(value.replace(tzinfo=None)))
+                params.append(value.isoformat(" ")[:-6])  # less its "+00:00"
             else:
                 params.extend(
                     ops.modify_insert_params("%s", [ops.adapt_datetimefield_value(value)])
@@ -215,7 +215,7 @@ def aware_datetime_params(connection: Any, values: Sequence[datetime]) -> list[A
     connection: its naive text, as ``make_naive`` makes it (as :func:`plain_params`)."""
     adapt = connection.ops.adapt_datetimefield_value
     if connection.timezone is UTC and _operations_as_given(type(connection.ops))[2]:
-        return [str(v.replace(tzinfo=None)) if v.tzinfo is UTC else adapt(v) for v in values]
+        return [v.isoformat(" ")[:-6] if v.tzinfo is UTC else adapt(v) for v in values]
     return [adapt(value) for value in values]
 
 

@@ -181,7 +181,11 @@ class PreparedNewRows:
         # Django 6.0 renamed return_insert_columns to returning_columns (same arguments).
         returning_of = getattr(ops, "returning_columns", None) or ops.return_insert_columns
         returning_sql, _ = returning_of(columns)
-        for chunk in _chunks(rows, values, parameter_limit(connection)):
+        # SQLite runs in this process: a statement costs no round trip, but compiling one
+        # (its text new to SQLite's statement cache) costs more than running it. So there
+        # each row is its own statement, one text per shape of row, compiled once.
+        most_rows = 1 if connection.vendor == "sqlite" else len(rows)
+        for chunk in _chunks(rows, values, parameter_limit(connection), most_rows):
             if any(row_values is None for _, row_values in chunk):
                 # An expression only the compiler can write (rare): Django writes it.
                 query = InsertQuery(model, on_conflict=OnConflict.IGNORE)
@@ -203,16 +207,7 @@ class PreparedNewRows:
         row whose unique ``key`` is stored already is left out); each one gets its pk."""
         inserted: dict[Any, tuple[Any, ...]] = {}
         connection = connections[self.using]
-        for (sql, params), qmark in zip(self.statements, self.qmark_texts, strict=True):
-            # SQLite's cursor rewrites %s to ? with a regular expression on every execute:
-            # about a millisecond for a page's thousands of parameters, a quarter of that to
-            # find no %s in the ? text. Django's log (DEBUG, CaptureQueriesContext) formats
-            # the parameters into the %s text, so it is sent as it is there.
-            if qmark is not None and not connection.queries_logged:
-                sql = qmark
-            with connection.cursor() as cursor:
-                cursor.execute(sql, params)
-                returned = cursor.fetchall()
+        for returned in run_statements(connection, self.statements, self.qmark_texts):
             for found in returned:
                 row = self.by_key[found[0]]
                 row.pk, row._state.adding, row._state.db = found[1], False, self.using
@@ -220,6 +215,36 @@ class PreparedNewRows:
         return inserted
 
 
+def run_statements(
+    connection: Any,
+    statements: Sequence[tuple[str, Sequence[Any]]],
+    qmark_texts: Sequence[str | None],
+) -> list[list[tuple[Any, ...]]]:
+    """Send ``statements`` in order: each one's rows.
+
+    SQLite's cursor rewrites ``%s`` to ``?`` with a regular expression on every execute,
+    which costs more than a short statement's own run. Where nobody watches the
+    statements (no execute wrapper, no query log), each ``?`` text (``qmark_texts``) goes
+    to SQLite's own cursor, Django's error translation kept. Django's log (DEBUG,
+    ``CaptureQueriesContext``) formats the parameters into the ``%s`` text, so it is sent
+    as it is there; an execute wrapper sees the ``?`` text through Django's cursor."""
+    results: list[list[tuple[Any, ...]]] = []
+    unwatched = not connection.queries_logged and not connection.execute_wrappers
+    texts = [qmark for qmark in qmark_texts if qmark is not None]
+    with connection.cursor() as cursor:
+        if unwatched and len(texts) == len(statements):
+            own = cursor.cursor
+            with connection.wrap_database_errors:
+                for (_, params), text in zip(statements, texts, strict=True):
+                    results.append(sqlite3.Cursor.execute(own, text, params).fetchall())
+            return results
+        for (sql, params), qmark in zip(statements, qmark_texts, strict=True):
+            cursor.execute(sql if qmark is None or connection.queries_logged else qmark, params)
+            results.append(cursor.fetchall())
+    return results
+
+
+@lru_cache(maxsize=_MOST_SHAPES)
 def qmark_text(sql: str) -> str | None:
     """``sql`` with its ``%s`` as ``?``, where SQLite's cursor leaves that text as it is
     and makes of ``sql`` the same: it holds no other ``%`` (an escaped ``%%`` would come
@@ -257,15 +282,16 @@ def _placeholders(model: type[Model], raw_texts: tuple[tuple[str, str], ...]) ->
 
 
 def _chunks(
-    rows: Sequence[Model], values: list[_RowValues | None], limit: int
+    rows: Sequence[Model], values: list[_RowValues | None], limit: int, most_rows: int
 ) -> Iterator[list[tuple[Model, _RowValues | None]]]:
-    """Rows with their values, as many a statement as ``limit`` parameters allow."""
+    """Rows with their values, as many a statement as ``limit`` parameters allow (and
+    ``most_rows``)."""
     chunk: list[tuple[Model, _RowValues | None]] = []
     count = 0
     for row, row_values in zip(rows, values, strict=True):
         # A row the compiler writes is counted generously (its expressions' parameters).
         size = 2 * len(row._meta.concrete_fields) if row_values is None else len(row_values.params)
-        if chunk and count + size > limit:
+        if chunk and (count + size > limit or len(chunk) == most_rows):
             yield chunk
             chunk, count = [], 0
         chunk.append((row, row_values))

@@ -30,7 +30,7 @@ from typing import Any
 from django.db import connections
 
 from django_stripe_portal.models import StripeDiscount, StripeSubscription
-from django_stripe_portal.state.row_writes import parameter_limit, qmark_text
+from django_stripe_portal.state.row_writes import parameter_limit, qmark_text, run_statements
 from django_stripe_portal.state.subscriptions import (
     PreparedSubscriptionWrite,
     SubscriptionAccountMismatch,
@@ -76,12 +76,14 @@ class SubscriptionBatch:
             self._before = {row[1]: tuple(row) for row in cursor.fetchall()}
             # Serializable SQLite: nothing can appear between the read and the statement.
             read = list(self._before) if connection.vendor == "postgresql" else None
-            # SQLite's cursor converts %s with a regular expression on every execute; the
-            # batch's text in its own ? style is put together from parts converted once.
-            qmark = connection.vendor == "sqlite" and not connection.queries_logged
-            for sql, params in _statements(self.writes, connection, read, qmark=qmark):
-                cursor.execute(sql, params)
-                returned.update((row[0], tuple(row[1:])) for row in cursor.fetchall())
+            statements = _statements(self.writes, connection, read)
+            # SQLite's own ? text of each, put together from parts converted once.
+            qmark = _qmark_parts(_parts(self.writes[0].statement.sql, connection.alias))
+            qmark_texts = [
+                qmark[0] + qmark[1] + qmark[2] if qmark and connection.vendor == "sqlite" else None
+            ] * len(statements)
+            for rows in run_statements(connection, statements, qmark_texts):
+                returned.update((row[0], tuple(row[1:])) for row in rows)
         stale = [
             stripe_id
             for stripe_id in ids
@@ -138,19 +140,17 @@ def _statements(
     writes: Sequence[PreparedSubscriptionWrite],
     connection: Any,
     read: list[str] | None,
-    *,
-    qmark: bool = False,
 ) -> list[tuple[str, list[Any]]]:
     """The writes' rows in as few multi-row upserts as the parameter limit allows: each
     write's own compiled statement, its VALUES row repeated, returning the key, the pk and
     the customer's discount terms (a subquery on the written row's own columns). ``read``:
-    the only keys the update branch may take (PostgreSQL: one array parameter); ``qmark``:
-    in SQLite's ``?`` style where that is exact (``row_writes.qmark_text``)."""
-    parts = _parts(writes[0].statement.sql, connection.alias)
-    if qmark and read is None:
-        parts = _qmark_parts(parts) or parts
-    head, row_sql, tail = parts
+    the only keys the update branch may take (PostgreSQL: one array parameter).
+
+    On SQLite each write is its own statement, of one text compiled once: there a
+    statement costs no round trip, but compiling a new text costs more than running it."""
+    head, row_sql, tail = _parts(writes[0].statement.sql, connection.alias)
     limit = parameter_limit(connection)
+    most_rows = 1 if connection.vendor == "sqlite" else len(writes)
     if read is not None:
         returning_at = tail.index(" RETURNING ")
         quote = connection.ops.quote_name
@@ -162,7 +162,7 @@ def _statements(
     params: list[Any] = []
     for write in writes:
         own = write.statement.params[:-2]  # less the discount subquery's two
-        if rows and len(params) + len(own) > limit:
+        if rows and (len(params) + len(own) > limit or len(rows) == most_rows):
             statements.append((head + ", ".join(rows) + tail, params))
             rows, params = [], []
         rows.append(row_sql)
