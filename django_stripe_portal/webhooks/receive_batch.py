@@ -35,7 +35,7 @@ from django.db import transaction
 
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.events import COUPON_EVENTS, DISCOUNT_EVENTS
-from django_stripe_portal.models import WebhookEvent
+from django_stripe_portal.models import PortalSession, WebhookEvent
 from django_stripe_portal.settled_weeks import forget_settled_after
 from django_stripe_portal.state.row_writes import PreparedNewRows
 from django_stripe_portal.state.subscription_batch import SubscriptionBatch
@@ -51,6 +51,7 @@ from django_stripe_portal.webhooks.receive import (
 )
 from django_stripe_portal.webhooks.state_writes import (
     PreparedStateWrite,
+    SessionSeenWrite,
     StateWritten,
     SubscriptionStateWrite,
     prepare_state_write,
@@ -82,6 +83,8 @@ class _Claim:
     #: the batch and its place there.
     batched: tuple[SubscriptionBatch, int] | None = None
     written: SubscriptionWrite | SubscriptionAccountMismatch | None = None
+    #: Its portal session, inserted with the batch's others (``_write_sessions``).
+    session: StateWritten | None = None
 
 
 def receive_batch(
@@ -138,7 +141,9 @@ def _store_and_process(
         claims = _insert(batch)  # compiled before the transaction (SQLite's write lock)
         with transaction.atomic():
             inserted = claims.run()
-            _write_subscriptions([claim for claim in batch if claim.row.stripe_id in inserted])
+            new = [claim for claim in batch if claim.row.stripe_id in inserted]
+            _write_subscriptions(new)
+            _write_sessions(new)
             for claim in batch:
                 values = inserted.get(claim.row.stripe_id)
                 if values is None:
@@ -217,8 +222,46 @@ def _write_subscriptions(new: list[_Claim]) -> None:
             claim.batched, claim.written = (batch, place), write
 
 
+def _write_sessions(new: list[_Claim]) -> None:
+    """The portal sessions of the batch's new ``billing_portal.session.created`` events,
+    inserted unless stored (``PreparedNewRows``), before the first event is processed: a
+    session alone costs its own statement and savepoint in its event's turn.
+
+    A session stored already, or named twice in the batch, is left to its event's turn
+    (which reads the stored row); so is every one if the statement fails. An event that
+    fails has the row it inserted deleted (``_process``), as its savepoint would have. No
+    event of the batch reads it: a page ends before a change that a visit of the page
+    would link (``receive_batch``). (A receiver that reads sessions may see a later event's
+    of the batch already stored, as for subscriptions.)"""
+    sessions = [
+        (claim, claim.state_write.row)
+        for claim in new
+        if isinstance(claim.state_write, SessionSeenWrite)
+    ]
+    counts = Counter(row.stripe_id for _, row in sessions)
+    once = [(claim, row) for claim, row in sessions if counts[row.stripe_id] == 1]
+    if len(once) < 2:
+        return
+    rows = [row for _, row in once]
+    try:
+        with transaction.atomic():
+            inserted = PreparedNewRows(rows, key="stripe_id", returning=("configuration",)).run()
+    except Exception:
+        logger.exception("Writing %d portal sessions at once failed; writing each alone", len(once))
+        for row in rows:  # rolled back: each is sent in its event's turn
+            row.pk, row._state.adding = None, True
+        return
+    for claim, row in once:
+        values = inserted.get(row.stripe_id)
+        if values is not None:
+            row.configuration_id = values[0]
+            claim.session = StateWritten(row, True)
+
+
 def _state_written(claim: _Claim) -> StateWritten | None:
     """Run the event's state write, or finish the one its batch sent."""
+    if claim.session is not None:
+        return claim.session
     if claim.written is not None:
         if isinstance(claim.written, SubscriptionAccountMismatch):
             raise claim.written
@@ -244,6 +287,8 @@ def _process(claim: _Claim) -> Outcome:
         savepoint.roll_back()
         if claim.batched is not None:  # its row, written with the batch's others
             claim.batched[0].undo(claim.batched[1])
+        if claim.session is not None:  # its session, inserted with the batch's others
+            PortalSession.objects.filter(pk=claim.session.row.pk).delete()
         logger.error(
             "Processing Stripe event %s failed; stored as failed",
             row.stripe_id,

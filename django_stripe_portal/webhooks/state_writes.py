@@ -154,7 +154,10 @@ def _configuration_sql(using: str) -> str:
     )
 
 
-class _SessionSeen:
+class SessionSeenWrite:
+    """A ``billing_portal.session.created``'s write: insert the session unless it exists
+    (``statement``); a catch-up page sends its sessions' rows together (``receive_batch``)."""
+
     def __init__(self, obj: dict[str, Any], event_time: datetime, account: str) -> None:
         flow = obj.get("flow")
         flow_type = flow.get("type") if isinstance(flow, dict) else None
@@ -213,7 +216,7 @@ class _EntitlementsWrite:
 
 PreparedStateWrite = (
     SubscriptionStateWrite
-    | _SessionSeen
+    | SessionSeenWrite
     | _DiscountWrite
     | _AuthorizationWrite
     | _EntitlementsWrite
@@ -234,7 +237,7 @@ def prepare_state_write(
     if row.type in ACCOUNT_APPLICATION_EVENTS and row.account:
         return _AuthorizationWrite(row.account, row.type, row.created_at)
     if row.type == "billing_portal.session.created":
-        return _SessionSeen(obj, row.created_at, row.account)
+        return SessionSeenWrite(obj, row.created_at, row.account)
     if row.type in ENTITLEMENT_EVENTS:
         return _EntitlementsWrite(obj, row.created_at, row.account)
     return None
