@@ -311,3 +311,28 @@ def test_a_crash_mid_page_loses_nothing_and_doubles_nothing(
     assert "Listed 150 event(s): 50 new, 100 already stored, 0 failed." in output
     assert committed == Counter(_ids(listed))
     assert WebhookEvent.objects.filter(status=Status.PROCESSED).count() == 150
+
+
+def test_a_run_collects_young_objects_less_often_and_puts_the_thresholds_back(
+    stripe_events: FakeStripeEvents,
+) -> None:
+    import gc
+
+    stripe_events.create(
+        "customer.subscription.updated",
+        so.subscription(quantity=2),
+        previous_attributes={"quantity": 1},
+        created=int(time.time()) - HOUR,
+        delivered=False,
+    )
+    before = gc.get_threshold()
+    during: list[tuple[int, ...]] = []
+
+    def receiver(sender: Any, **kwargs: Any) -> None:
+        during.append(gc.get_threshold())
+
+    with connected(signals.webhook_received, receiver):
+        fetch("--hours", "2")
+
+    assert during == [(catch_up.YOUNG_COLLECTION_EVERY, *before[1:])]
+    assert gc.get_threshold() == before
