@@ -20,6 +20,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.dispatch import Signal
 
 from django_stripe_portal import signals
@@ -81,13 +82,15 @@ def _receiver_name(receiver: Any) -> str:
 
 
 def send_guarded(
+    connection: BaseDatabaseWrapper,
     signal: Signal,
     signal_name: str,
     sender: type[Any],
     failures: list[ReceiverFailure],
     **named: Any,
 ) -> None:
-    """Call each live receiver in a savepoint; record (never raise) what they raise."""
+    """Call each live receiver in a savepoint of ``connection`` (the default one, looked
+    up once a dispatch); record (never raise) what they raise."""
     # Django ≥ 5.0 splits receivers into sync and async lists; the private accessor is
     # the only way to wrap each receiver in its own savepoint (and, asked once, it is
     # also ``has_listeners``' answer: catch-up sends two signals an event).
@@ -96,7 +99,7 @@ def send_guarded(
         return
     calls = [*sync_receivers, *(async_to_sync(r) for r in async_receivers)]
     for receiver in calls:
-        savepoint = LazySavepoint()
+        savepoint = LazySavepoint(connection)
         try:
             with savepoint.connection.execute_wrapper(savepoint):
                 receiver(signal=signal, sender=sender, **named)
@@ -119,11 +122,12 @@ class LazySavepoint:
     receiver (or, in ``receive_batch``, an event) sends, and undoes that work (and its
     on_commit callbacks) alone. Nested ones open their savepoints in nesting order."""
 
-    def __init__(self) -> None:
+    def __init__(self, connection: BaseDatabaseWrapper | None = None) -> None:
         self.sid: str | None = None
         #: The default connection, looked up once (``django.db.connection`` looks it up
-        #: on every attribute, and a savepoint is made for every receiver and event).
-        self.connection = connections[DEFAULT_DB_ALIAS]
+        #: on every attribute, and a savepoint is made for every receiver and event);
+        #: a dispatch passes the one it looked up.
+        self.connection = connection or connections[DEFAULT_DB_ALIAS]
         self._callbacks_before = len(self.connection.run_on_commit)
 
     def __call__(
@@ -237,7 +241,9 @@ def dispatch_event(
             )
         )
 
+    connection = connections[DEFAULT_DB_ALIAS]
     send_guarded(
+        connection,
         signals.webhook_received,
         "webhook_received",
         WebhookEvent,
@@ -248,10 +254,19 @@ def dispatch_event(
     )
     per_type = signals.connected_event_signal(event_type)
     if per_type is not None:
-        send_guarded(per_type, event_type, WebhookEvent, failures, event=row, data=obj, stale=stale)
+        send_guarded(
+            connection,
+            per_type,
+            event_type,
+            WebhookEvent,
+            failures,
+            event=row,
+            data=obj,
+            stale=stale,
+        )
     for name, sender, extra in domain:
         signal = getattr(signals, name)
-        send_guarded(signal, name, sender, failures, event=row, data=obj, **extra)
+        send_guarded(connection, signal, name, sender, failures, event=row, data=obj, **extra)
     return failures
 
 
