@@ -19,6 +19,7 @@ from django.test import Client
 from django_stripe_portal import signals
 from django_stripe_portal.models import PortalSession, StripeSubscription, WebhookEvent
 from django_stripe_portal.webhooks import catch_up
+from django_stripe_portal.webhooks.young_collections import YOUNG_COLLECTION_EVERY
 from tests import stripe_objects as so
 from tests.fake_stripe_events import FakeStripeEvents
 from tests.webhook_support import Recorder, connected, fail_after_dispatching, post_signed
@@ -334,5 +335,5 @@ def test_a_run_collects_young_objects_less_often_and_puts_the_thresholds_back(
     with connected(signals.webhook_received, receiver):
         fetch("--hours", "2")
 
-    assert during == [(catch_up.YOUNG_COLLECTION_EVERY, *before[1:])]
+    assert during == [(YOUNG_COLLECTION_EVERY, *before[1:])]
     assert gc.get_threshold() == before

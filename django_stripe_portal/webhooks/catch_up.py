@@ -21,14 +21,12 @@ event in memory to sort them: memory stays flat however long the outage was.
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import IO, Any, NamedTuple
@@ -49,6 +47,7 @@ from django_stripe_portal.webhooks.interpret import Interpretation
 from django_stripe_portal.webhooks.process import Outcome
 from django_stripe_portal.webhooks.receive import receive_event
 from django_stripe_portal.webhooks.receive_batch import receive_batch
+from django_stripe_portal.webhooks.young_collections import fewer_young_collections
 
 logger = logging.getLogger("django_stripe_portal.webhooks")
 
@@ -69,10 +68,6 @@ PROGRESS_SECONDS = 5.0
 #: ``ensure_ascii`` (its default): a lone surrogate stays an escape, refused by
 #: ``parse_event`` as it would be in a delivery, instead of failing to encode here.
 _SPOOL_JSON = json.JSONEncoder(separators=(",", ":"))
-
-#: Python's first generation is collected after this many new objects during a run
-#: (700 by default; ``_fewer_young_collections``).
-YOUNG_COLLECTION_EVERY = 50_000
 
 #: NOT_ENQUEUED: stored pending while the task broker was down; the recovery sweep runs it.
 _NEW = {Outcome.PROCESSED, Outcome.IGNORED, Outcome.ENQUEUED, Outcome.NOT_ENQUEUED}
@@ -205,7 +200,7 @@ def catch_up(
     received unless the whole listing was read."""
     conf = get_settings()
     result = CatchUpResult()
-    with tempfile.TemporaryFile() as spool, _fewer_young_collections():
+    with tempfile.TemporaryFile() as spool, fewer_young_collections():
         listing = EventListing(get_client(), account)
         missing = _missing_events(
             listing, window, types, undelivered, result, _Progress(progress), spool
@@ -215,21 +210,6 @@ def catch_up(
             return result
         _receive_all(missing, spool, conf.livemode, result, _Progress(progress))
     return result
-
-
-@contextmanager
-def _fewer_young_collections() -> Iterator[None]:
-    """Decoding a page of events makes tens of thousands of objects that reference
-    counting frees; Python's default collects its youngest generation every 700, which
-    cost the run a twentieth of its instructions (``bench/catch_up_instructions.py``).
-    Every :data:`YOUNG_COLLECTION_EVERY` during the run, the thresholds as they were
-    after it."""
-    thresholds = gc.get_threshold()
-    gc.set_threshold(max(thresholds[0], YOUNG_COLLECTION_EVERY), *thresholds[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
 
 
 def _receive_all(
