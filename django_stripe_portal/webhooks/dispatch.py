@@ -20,7 +20,6 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.backends.base.base import BaseDatabaseWrapper
 from django.dispatch import Signal
 
 from django_stripe_portal import signals
@@ -82,15 +81,16 @@ def _receiver_name(receiver: Any) -> str:
 
 
 def send_guarded(
-    connection: BaseDatabaseWrapper,
+    guard: LazySavepoint,
     signal: Signal,
     signal_name: str,
     sender: type[Any],
     failures: list[ReceiverFailure],
     **named: Any,
 ) -> None:
-    """Call each live receiver in a savepoint of ``connection`` (the default one, looked
-    up once a dispatch); record (never raise) what they raise."""
+    """Call each live receiver in a savepoint of its own (``guard``, an execute wrapper
+    installed once a dispatch, begun again for each receiver); record (never raise) what
+    they raise."""
     # Django ≥ 5.0 splits receivers into sync and async lists; the private accessor is
     # the only way to wrap each receiver in its own savepoint (and, asked once, it is
     # also ``has_listeners``' answer: catch-up sends two signals an event).
@@ -99,17 +99,16 @@ def send_guarded(
         return
     calls = [*sync_receivers, *(async_to_sync(r) for r in async_receivers)]
     for receiver in calls:
-        savepoint = LazySavepoint(connection)
+        guard.begin()
         try:
-            with savepoint.connection.execute_wrapper(savepoint):
-                receiver(signal=signal, sender=sender, **named)
+            receiver(signal=signal, sender=sender, **named)
         except Exception as exc:
-            savepoint.roll_back()
+            guard.roll_back()
             name = _receiver_name(getattr(receiver, "awaitable", receiver))
             logger.exception("Receiver %s of %s failed", name, signal_name)
             failures.append(ReceiverFailure(signal_name, name, _summarize(exc)))
         else:
-            savepoint.release()
+            guard.release()
 
 
 #: True while a lazy savepoint sends its SAVEPOINT statement, which comes through every
@@ -122,12 +121,16 @@ class LazySavepoint:
     receiver (or, in ``receive_batch``, an event) sends, and undoes that work (and its
     on_commit callbacks) alone. Nested ones open their savepoints in nesting order."""
 
-    def __init__(self, connection: BaseDatabaseWrapper | None = None) -> None:
-        self.sid: str | None = None
+    def __init__(self) -> None:
         #: The default connection, looked up once (``django.db.connection`` looks it up
-        #: on every attribute, and a savepoint is made for every receiver and event);
-        #: a dispatch passes the one it looked up.
-        self.connection = connection or connections[DEFAULT_DB_ALIAS]
+        #: on every attribute, and a savepoint is made for every receiver and event).
+        self.connection = connections[DEFAULT_DB_ALIAS]
+        self.begin()
+
+    def begin(self) -> None:
+        """Start over (a dispatch's next receiver): no savepoint yet, and the on_commit
+        callbacks registered so far are not this one's to drop."""
+        self.sid: str | None = None
         self._callbacks_before = len(self.connection.run_on_commit)
 
     def __call__(
@@ -241,32 +244,34 @@ def dispatch_event(
             )
         )
 
-    connection = connections[DEFAULT_DB_ALIAS]
-    send_guarded(
-        connection,
-        signals.webhook_received,
-        "webhook_received",
-        WebhookEvent,
-        failures,
-        event=row,
-        data=obj,
-        stale=stale,
-    )
+    # One execute wrapper for the dispatch, begun again for each receiver.
+    guard = LazySavepoint()
     per_type = signals.connected_event_signal(event_type)
-    if per_type is not None:
+    with guard.connection.execute_wrapper(guard):
         send_guarded(
-            connection,
-            per_type,
-            event_type,
+            guard,
+            signals.webhook_received,
+            "webhook_received",
             WebhookEvent,
             failures,
             event=row,
             data=obj,
             stale=stale,
         )
-    for name, sender, extra in domain:
-        signal = getattr(signals, name)
-        send_guarded(connection, signal, name, sender, failures, event=row, data=obj, **extra)
+        if per_type is not None:
+            send_guarded(
+                guard,
+                per_type,
+                event_type,
+                WebhookEvent,
+                failures,
+                event=row,
+                data=obj,
+                stale=stale,
+            )
+        for name, sender, extra in domain:
+            signal = getattr(signals, name)
+            send_guarded(guard, signal, name, sender, failures, event=row, data=obj, **extra)
     return failures
 
 
