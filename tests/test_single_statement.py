@@ -317,3 +317,17 @@ def test_a_page_insert_past_the_parameter_limit_takes_more_statements(
     assert len(statement.statements) > 1
     assert set(statement.run()) == {f"evt_page_cus_{n}" for n in range(7)}
     assert WebhookEvent.objects.count() == 7
+
+
+def test_a_page_insert_unwatched_still_refuses_a_transaction_marked_for_rollback() -> None:
+    """Sent to SQLite's own cursor where nobody watches, a page insert still refuses to
+    run in a transaction marked for rollback, as Django's cursor does."""
+    from django.db import transaction
+    from django.db.transaction import TransactionManagementError
+
+    with transaction.atomic():
+        connection.needs_rollback = True
+        with pytest.raises(TransactionManagementError):
+            PreparedNewRows([_page_row("cus_broken")], key="stripe_id").run()
+        connection.needs_rollback = False
+    assert not WebhookEvent.objects.filter(stripe_id="evt_page_cus_broken").exists()

@@ -233,6 +233,7 @@ def run_statements(
     texts = [qmark for qmark in qmark_texts if qmark is not None]
     with connection.cursor() as cursor:
         if unwatched and len(texts) == len(statements):
+            connection.validate_no_broken_transaction()  # as Django's cursor does first
             own = cursor.cursor
             with connection.wrap_database_errors:
                 for (_, params), text in zip(statements, texts, strict=True):
