@@ -26,6 +26,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from django.db import connections, router
+from django.db.backends.utils import CursorWrapper
 from django.db.models import (
     Model,
 )
@@ -227,9 +228,14 @@ def run_statements(
     statements (no execute wrapper, no query log), each ``?`` text (``qmark_texts``) goes
     to SQLite's own cursor, Django's error translation kept. Django's log (DEBUG,
     ``CaptureQueriesContext``) formats the parameters into the ``%s`` text, so it is sent
-    as it is there; an execute wrapper sees the ``?`` text through Django's cursor."""
+    as it is there; an execute wrapper, or a tracer that replaced Django's
+    ``CursorWrapper.execute``, sees the ``?`` text through Django's cursor."""
     results: list[list[tuple[Any, ...]]] = []
-    unwatched = not connection.queries_logged and not connection.execute_wrappers
+    unwatched = (
+        not connection.queries_logged
+        and not connection.execute_wrappers
+        and _cursor_execute_is_djangos()
+    )
     texts = [qmark for qmark in qmark_texts if qmark is not None]
     with connection.cursor() as cursor:
         if unwatched and len(texts) == len(statements):
@@ -243,6 +249,16 @@ def run_statements(
             cursor.execute(sql if qmark is None or connection.queries_logged else qmark, params)
             results.append(cursor.fetchall())
     return results
+
+
+def _cursor_execute_is_djangos() -> bool:
+    """False where a tracer replaced ``CursorWrapper.execute`` (an APM integration such
+    as Sentry's does): its statements then go through Django's cursor, to be seen."""
+    execute = CursorWrapper.execute
+    return (
+        getattr(execute, "__module__", "") == "django.db.backends.utils"
+        and getattr(execute, "__qualname__", "") == "CursorWrapper.execute"
+    )
 
 
 @lru_cache(maxsize=_MOST_SHAPES)

@@ -147,11 +147,17 @@ class LazySavepoint:
     def roll_back(self) -> None:
         del self.connection.run_on_commit[self._callbacks_before :]
         if self.sid is not None:
-            self.connection.savepoint_rollback(self.sid)
-            self.connection.savepoint_commit(self.sid)
-            # A failed inner atomic(savepoint=False) marked the whole transaction for
-            # rollback; the savepoint has undone its work, so the rest may go on.
+            # A failed ORM write (or inner atomic(savepoint=False)) marked the whole
+            # transaction for rollback, and Django refuses any statement, the rollback to
+            # the savepoint too, while it is marked: cleared first, as atomic() does. The
+            # savepoint undoes the work, so the rest may go on.
             self.connection.needs_rollback = False
+            try:
+                self.connection.savepoint_rollback(self.sid)
+                self.connection.savepoint_commit(self.sid)
+            except Exception:
+                self.connection.needs_rollback = True
+                raise
 
     def release(self) -> None:
         if self.sid is not None:

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from django_stripe_portal.conf import get_settings
 from django_stripe_portal.events import COUPON_EVENTS, DISCOUNT_EVENTS
@@ -258,6 +258,19 @@ def _write_sessions(new: list[_Claim]) -> None:
             claim.session = StateWritten(row, True)
 
 
+def _undo_session(row: PortalSession) -> None:
+    """Take back a session ``_write_sessions`` inserted, as the event's savepoint would
+    have: one DELETE, no model signals (nothing outside the page's transaction saw it, and
+    no other event of the batch links it)."""
+    connection = connections[row._state.db or DEFAULT_DB_ALIAS]
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {quote(PortalSession._meta.db_table)} WHERE {quote('id')} = %s",  # noqa: S608
+            [row.pk],
+        )
+
+
 def _state_written(claim: _Claim) -> StateWritten | None:
     """Run the event's state write, or finish the one its batch sent."""
     if claim.session is not None:
@@ -288,7 +301,7 @@ def _process(claim: _Claim) -> Outcome:
         if claim.batched is not None:  # its row, written with the batch's others
             claim.batched[0].undo(claim.batched[1])
         if claim.session is not None:  # its session, inserted with the batch's others
-            PortalSession.objects.filter(pk=claim.session.row.pk).delete()
+            _undo_session(claim.session.row)
         logger.error(
             "Processing Stripe event %s failed; stored as failed",
             row.stripe_id,

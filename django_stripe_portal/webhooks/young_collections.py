@@ -18,8 +18,12 @@ YOUNG_COLLECTION_EVERY = 50_000
 @contextmanager
 def fewer_young_collections() -> Iterator[None]:
     """Every :data:`YOUNG_COLLECTION_EVERY` new objects inside, the thresholds as they
-    were after it (the older generations' are kept)."""
+    were after it (the older generations' are kept). A threshold of 0 (automatic
+    collection off, the host's choice) stays 0."""
     thresholds = gc.get_threshold()
+    if thresholds[0] == 0:
+        yield
+        return
     gc.set_threshold(max(thresholds[0], YOUNG_COLLECTION_EVERY), *thresholds[1:])
     try:
         yield
