@@ -164,3 +164,10 @@ def test_the_activity_page_refuses_days_at_the_ends_of_the_calendar(
     response = staff.get(reverse("admin:django_stripe_portal_portalsession_activity"), {"end": end})
     assert response.status_code == 200
     assert "Choose days between" in response.content.decode()
+
+
+@pytest.mark.parametrize("query", ["id__in=9223372036854775808", "id__in=1,-99999999999999999999"])
+def test_a_filter_integer_past_64_bits_is_a_400_not_a_500(staff: Client, query: str) -> None:
+    """SQLite's driver cannot bind it, and Django guards ``exact``, not ``__in``."""
+    url = reverse("admin:django_stripe_portal_webhookevent_changelist") + "?" + query
+    assert staff.get(url).status_code == 400

@@ -9,8 +9,8 @@ from django.utils.translation import gettext_lazy as _
 from django_stripe_portal.admin.records import (
     AccountColumn,
     AccountFilter,
-    NoNulInQuery,
     ReadOnly,
+    SafeListQuery,
     pretty_json,
     short_datetime,
 )
@@ -18,7 +18,7 @@ from django_stripe_portal.models import PortalConfiguration
 
 
 @admin.register(PortalConfiguration)
-class PortalConfigurationAdmin(NoNulInQuery, AccountColumn, ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
+class PortalConfigurationAdmin(SafeListQuery, AccountColumn, ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
     """Written by ``sync_portal_configs``: edit the settings and sync instead."""
 
     # The columns that fit a 1280 px window beside the filters; the rest is on the page.

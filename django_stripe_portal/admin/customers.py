@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django_stripe_portal.admin.records import (
     AccountColumn,
     AccountFilter,
-    NoNulInQuery,
+    SafeListQuery,
     short_date,
 )
 from django_stripe_portal.customer_labels import label_for_user
@@ -19,7 +19,7 @@ from django_stripe_portal.models import StripeCustomer
 
 
 @admin.register(StripeCustomer)
-class StripeCustomerAdmin(NoNulInQuery, AccountColumn, admin.ModelAdmin):  # type: ignore[type-arg]
+class StripeCustomerAdmin(SafeListQuery, AccountColumn, admin.ModelAdmin):  # type: ignore[type-arg]
     """The user ↔ customer links the default resolver reads: ours to edit."""
 
     # The columns that fit a 1280 px window beside the filters; the rest is on the page.

@@ -141,17 +141,39 @@ def _scalar_json(value: Any) -> str:
         return json.dumps(str(value), ensure_ascii=False)
 
 
-class NoNulInQuery:
-    """A list page whose query string holds a NUL answers 400: PostgreSQL refuses NUL in
-    a text parameter, and Django's admin sends filter and search values to it as given,
-    so ``?q=%00`` or ``?account=acct_%00`` was a 500."""
+#: Past a 64-bit integer no column of any database holds the number.
+_BIGGEST_INTEGER = 2**63 - 1
+#: The query string's names that are not filters (search, order, page, popup flags).
+_NOT_FILTERS = frozenset(("q", "o", "p", "e", "_popup", "_to_field", "all"))
+
+
+class SafeListQuery:
+    """A list page whose query string no database can take answers 400, not 500.
+
+    - A NUL: PostgreSQL refuses it in a text parameter, and Django's admin sends filter and
+      search values to it as given, so ``?q=%00`` or ``?account=acct_%00`` was a 500.
+    - A filter's integer past 64 bits (``?id__in=9223372036854775808``): SQLite's driver
+      cannot bind it. Django guards ``exact`` and the comparisons, not ``__in``."""
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         if any("\x00" in key or "\x00" in "".join(values) for key, values in request.GET.lists()):
             raise SuspiciousOperation("NUL character in an admin list's query string")
+        if any(
+            _past_64_bits(part)
+            for key, values in request.GET.lists()
+            if key not in _NOT_FILTERS
+            for value in values
+            for part in value.split(",")
+        ):
+            raise SuspiciousOperation("an integer past 64 bits in an admin list's filter")
         return super().changelist_view(request, extra_context)  # type: ignore[misc,no-any-return]
+
+
+def _past_64_bits(text: str) -> bool:
+    digits = text.strip().removeprefix("-").removeprefix("+")
+    return digits.isascii() and digits.isdigit() and abs(int(text)) > _BIGGEST_INTEGER
 
 
 class ReadOnly:
@@ -167,7 +189,7 @@ class ReadOnly:
         return False
 
 
-class StripeRecordAdmin(NoNulInQuery, ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
+class StripeRecordAdmin(SafeListQuery, ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
     """Read-only, large-table friendly list, exact search on Stripe ids."""
 
     show_full_result_count = False
