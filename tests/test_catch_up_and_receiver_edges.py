@@ -6,7 +6,6 @@ delete signals), and a receiver's failed ORM write kept to its own savepoint."""
 from __future__ import annotations
 
 import gc
-import time
 from io import StringIO
 from typing import Any
 
@@ -18,51 +17,22 @@ from django.db.models.signals import post_delete
 from django_stripe_portal import signals
 from django_stripe_portal.models import PortalSession, StripeSubscription, WebhookEvent
 from tests import stripe_objects as so
+from tests.catch_up_events import undelivered_quantity_changes, undelivered_sessions
 from tests.fake_stripe_events import FakeStripeEvents
 from tests.webhook_support import connected, fail_after_dispatching
 
 pytestmark = pytest.mark.django_db
-
-HOUR = 3600
 
 
 def fetch() -> None:
     call_command("fetch_stripe_events", "--hours", "2", stdout=StringIO(), stderr=StringIO())
 
 
-def _updates(fake: FakeStripeEvents, count: int) -> list[dict[str, Any]]:
-    start = int(time.time()) - HOUR
-    return [
-        fake.create(
-            "customer.subscription.updated",
-            so.subscription(items=[("price_basic", step + 1)]),
-            previous_attributes={"items": {"data": []}},
-            created=start + step,
-            delivered=False,
-        )
-        for step in range(count)
-    ]
-
-
-def _sessions(fake: FakeStripeEvents, ids: list[str]) -> list[dict[str, Any]]:
-    start = int(time.time()) - HOUR
-    events = []
-    for step, session_id in enumerate(ids):
-        session = so.portal_session(id=session_id, customer=f"cus_{session_id}")
-        session["created"] = start + step
-        events.append(
-            fake.create(
-                "billing_portal.session.created", session, created=start + step, delivered=False
-            )
-        )
-    return events
-
-
-# 1. young_collections: a threshold of 0 (automatic collection off) is turned into 50,000.
+# A host's threshold of 0 (automatic collection off) stays 0 during a run.
 def test_a_run_keeps_automatic_collection_off_when_it_was_off(
     stripe_events: FakeStripeEvents,
 ) -> None:
-    _updates(stripe_events, 1)
+    undelivered_quantity_changes(stripe_events, 1)
     before = gc.get_threshold()
     during: list[int] = []
 
@@ -78,12 +48,12 @@ def test_a_run_keeps_automatic_collection_off_when_it_was_off(
     assert during == [0]
 
 
-# 2. run_statements' "unwatched" path skips Django's CursorWrapper.execute, which APM
-#    integrations patch (sentry_sdk's Django integration replaces CursorWrapper.execute).
+# A tracer that replaces CursorWrapper.execute (Sentry's Django integration does) still
+# sees catch-up's statements: SQLite's own cursor is used only where it is Django's.
 def test_statements_go_through_cursorwrapper_execute(
     stripe_events: FakeStripeEvents, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _updates(stripe_events, 3)
+    undelivered_quantity_changes(stripe_events, 3)
     seen: list[str] = []
     real = CursorWrapper.execute
 
@@ -101,14 +71,22 @@ def test_statements_go_through_cursorwrapper_execute(
     assert any(f'INSERT INTO "{subscriptions}"' in sql for sql in seen)
 
 
-# 3. _write_sessions' undo is an ORM delete, not what a savepoint rollback does: the model's
-#    delete signals are sent for a row nobody outside the page's transaction ever saw.
+def _middle_session_fails(
+    fake: FakeStripeEvents, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Three sessions in a page; the second event fails after its dispatch."""
+    ids = [so.unique_id("bps") for _ in range(3)]
+    listed = undelivered_sessions(fake, ids)
+    fail_after_dispatching(monkeypatch, listed[1]["id"])
+    return ids, listed
+
+
+# A failed event's batched session is taken back as its savepoint would: no delete signals
+# for a row nobody outside the page's transaction saw.
 def test_a_failed_events_session_is_undone_without_delete_signals(
     stripe_events: FakeStripeEvents, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ids = [so.unique_id("bps") for _ in range(3)]
-    listed = _sessions(stripe_events, ids)
-    fail_after_dispatching(monkeypatch, listed[1]["id"])
+    ids, _ = _middle_session_fails(stripe_events, monkeypatch)
     deleted: list[str] = []
 
     def on_delete(sender: Any, instance: PortalSession, **kwargs: Any) -> None:
@@ -124,15 +102,11 @@ def test_a_failed_events_session_is_undone_without_delete_signals(
     assert deleted == []
 
 
-# 3b. ... and if such a receiver raises, the exception escapes _process: the whole page is
-#     rolled back and received again one event at a time, so the receivers of the events
-#     before the failing one run twice.
+# So no delete receiver can make the page fall back and dispatch earlier events twice.
 def test_a_raising_delete_receiver_does_not_dispatch_earlier_events_twice(
     stripe_events: FakeStripeEvents, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ids = [so.unique_id("bps") for _ in range(3)]
-    listed = _sessions(stripe_events, ids)
-    fail_after_dispatching(monkeypatch, listed[1]["id"])
+    _, listed = _middle_session_fails(stripe_events, monkeypatch)
     announced: list[str] = []
 
     def on_delete(sender: Any, **kwargs: Any) -> None:
@@ -153,10 +127,8 @@ def test_a_raising_delete_receiver_does_not_dispatch_earlier_events_twice(
     assert announced.count(listed[0]["id"]) == 1
 
 
-# 4. (pre-existing, dispatch.LazySavepoint.roll_back) A receiver whose ORM write fails with a
-#    database error (Model.save runs in mark_for_rollback_on_error) marks the transaction for
-#    rollback; roll_back then sends ROLLBACK TO SAVEPOINT through Django's cursor, which
-#    refuses (TransactionManagementError) because needs_rollback is cleared only afterwards.
+# A receiver whose ORM write fails (Model.save marks the transaction for rollback) fails
+# alone: its savepoint is rolled back, the other receivers' work kept.
 def _taken_name(sender: Any, **kwargs: Any) -> None:
     from django.contrib.auth.models import Group
 
@@ -192,7 +164,7 @@ def test_an_orm_write_failing_in_a_receiver_mid_page_dispatches_no_event_twice(
     from django.contrib.auth.models import Group
 
     Group.objects.create(name="taken")
-    listed = _updates(stripe_events, 3)
+    listed = undelivered_quantity_changes(stripe_events, 3)
     calls: list[str] = []
 
     def receiver(sender: Any, event: WebhookEvent, **kwargs: Any) -> None:

@@ -5,7 +5,6 @@ in its events' turns, and an event that fails takes its session with it."""
 
 from __future__ import annotations
 
-import time
 from io import StringIO
 from typing import Any
 
@@ -18,36 +17,17 @@ from django.utils import timezone
 from django_stripe_portal import signals
 from django_stripe_portal.models import PortalConfiguration, PortalSession, WebhookEvent
 from tests import stripe_objects as so
+from tests.catch_up_events import undelivered_sessions
 from tests.fake_stripe_events import FakeStripeEvents
 from tests.webhook_support import connected, fail_after_dispatching
 
 pytestmark = pytest.mark.django_db
 
 Status = WebhookEvent.Status
-HOUR = 3600
 
 
 def fetch() -> None:
     call_command("fetch_stripe_events", "--hours", "2", stdout=StringIO(), stderr=StringIO())
-
-
-def _sessions(
-    fake: FakeStripeEvents, ids: list[str], configuration: str | None = None
-) -> list[dict[str, Any]]:
-    """Undelivered ``billing_portal.session.created`` events, a second apart."""
-    start = int(time.time()) - HOUR
-    events = []
-    for step, session_id in enumerate(ids):
-        session = so.portal_session(id=session_id, customer=f"cus_{session_id}")
-        session["created"] = start + step
-        if configuration is not None:
-            session["configuration"] = configuration
-        events.append(
-            fake.create(
-                "billing_portal.session.created", session, created=start + step, delivered=False
-            )
-        )
-    return events
 
 
 def _announced() -> tuple[list[tuple[str, int | None, int | None]], Any]:
@@ -70,7 +50,7 @@ def test_a_pages_sessions_are_stored_and_each_announced_with_its_row(
 ) -> None:
     config = PortalConfiguration.objects.create(stripe_id="bpc_batch", key="default")
     ids = [so.unique_id("bps") for _ in range(4)]
-    _sessions(stripe_events, ids, configuration="bpc_batch")
+    undelivered_sessions(stripe_events, ids, configuration="bpc_batch")
     seen, receiver = _announced()
 
     with connected(signals.portal_session_created, receiver):
@@ -87,7 +67,7 @@ def test_a_pages_sessions_are_stored_and_each_announced_with_its_row(
 
 def test_no_session_event_opens_a_savepoint_of_its_own(stripe_events: FakeStripeEvents) -> None:
     ids = [so.unique_id("bps") for _ in range(4)]
-    _sessions(stripe_events, ids)
+    undelivered_sessions(stripe_events, ids)
 
     with CaptureQueriesContext(connection) as queries:
         fetch()
@@ -109,7 +89,7 @@ def test_a_session_stored_already_is_read_and_kept_as_it_was(
         return_to="/settings/",
         created_at=timezone.now(),
     )
-    _sessions(stripe_events, ids)
+    undelivered_sessions(stripe_events, ids)
     seen, receiver = _announced()
 
     with connected(signals.portal_session_created, receiver):
@@ -127,7 +107,7 @@ def test_a_session_named_twice_in_a_page_is_stored_once_and_goes_in_its_events_t
     stripe_events: FakeStripeEvents,
 ) -> None:
     twice, other = so.unique_id("bps"), so.unique_id("bps")
-    first = _sessions(stripe_events, [twice, other])
+    first = undelivered_sessions(stripe_events, [twice, other])
     again = dict(first[0]["data"]["object"])
     stripe_events.create(
         "billing_portal.session.created", again, created=first[1]["created"] + 1, delivered=False
@@ -148,7 +128,7 @@ def test_an_event_that_fails_takes_its_session_with_it(
     stripe_events: FakeStripeEvents, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = [so.unique_id("bps") for _ in range(3)]
-    listed = _sessions(stripe_events, ids)
+    listed = undelivered_sessions(stripe_events, ids)
     fail_after_dispatching(monkeypatch, listed[1]["id"])
 
     with pytest.raises(CommandError):
@@ -179,7 +159,7 @@ def test_if_the_sessions_statement_fails_each_is_stored_in_its_turn(
 
     monkeypatch.setattr(receive_batch, "PreparedNewRows", page_rows)
     ids = [so.unique_id("bps") for _ in range(3)]
-    _sessions(stripe_events, ids)
+    undelivered_sessions(stripe_events, ids)
     seen, receiver = _announced()
 
     with connected(signals.portal_session_created, receiver):
